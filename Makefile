@@ -1,0 +1,41 @@
+# The two set-up commands are `make run` and `make test`; everything they need
+# (virtualenv, pip packages, Debian packages) is installed on first use.
+PYTHON ?= python3.11
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint format catalogue deps clean
+
+run: deps
+	$(PY) -m deploy.run
+
+test: deps
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: deps
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+	$(PY) -m casework.catalogue --check
+
+format: deps
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+catalogue: deps
+	$(PY) -m casework.catalogue
+
+deps: $(STAMP)
+	bash deploy/install-debian.sh
+
+$(PY):
+	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+clean:
+	rm -rf var .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,93 @@
+"""Settings from the environment, one class per service, validated at start-up.
+
+Every variable is listed in the README's configuration table. A bad value
+stops the service with an error naming the variable and the rule.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import ClassVar, TypeVar
+
+from pydantic import Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from casework.kafka import KafkaSettings
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class ConfigError(Exception):
+    pass
+
+
+S = TypeVar("S", bound="ServiceSettings")
+
+
+class ServiceSettings(BaseSettings):
+    """What every service needs; subclasses add their own port and adapters."""
+
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+    SERVICE: ClassVar[str]
+
+    data_dir: Path = Field(REPO_ROOT / "var", validation_alias="CASEWORK_DATA_DIR")
+    http_host: str = Field("127.0.0.1", validation_alias="CASEWORK_HTTP_HOST")
+    policy_file: Path = Field(
+        REPO_ROOT / "policy" / "office-actions.yaml", validation_alias="CASEWORK_POLICY_FILE"
+    )
+    kafka_bootstrap: str = Field("127.0.0.1:9092", validation_alias="KAFKA_BOOTSTRAP_SERVERS")
+    kafka_session_timeout_ms: int = Field(
+        10_000, ge=1000, validation_alias="KAFKA_SESSION_TIMEOUT_MS"
+    )
+    kafka_partitions: int = Field(4, ge=1, validation_alias="KAFKA_TOPIC_PARTITIONS")
+    mongodb_uri: str | None = Field(None, validation_alias="MONGODB_URI")
+    # Subclasses redeclare these two with <SERVICE>_PORT / <SERVICE>_STORE_URL aliases.
+    port: int = Field(8080, ge=1, le=65535)
+    store_url_override: str | None = None
+
+    @property
+    def store_url(self) -> str:
+        """Explicit <SERVICE>_STORE_URL, else MONGODB_URI with a database per service,
+        else a SQLite file under the data directory."""
+        if self.store_url_override:
+            return self.store_url_override
+        if self.mongodb_uri:
+            base = self.mongodb_uri.split("?", 1)
+            path_free = base[0].rstrip("/")
+            if path_free.count("/") > 2:
+                path_free = path_free.rsplit("/", 1)[0]
+            query = f"?{base[1]}" if len(base) > 1 else ""
+            return f"{path_free}/casework_{self.SERVICE}{query}"
+        return f"sqlite:///{(self.data_dir / f'{self.SERVICE}.sqlite3').resolve()}"
+
+    def kafka(self) -> KafkaSettings:
+        return KafkaSettings(
+            bootstrap_servers=self.kafka_bootstrap,
+            client_id=f"casework-{self.SERVICE}",
+            session_timeout_ms=self.kafka_session_timeout_ms,
+        )
+
+
+def load_settings(cls: type[S]) -> S:
+    try:
+        return cls()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigError(f"configuration of {cls.SERVICE}: {problems}") from exc
+
+
+class RoleAccountSettings(BaseSettings):
+    """The operator's role account on the wikis (a bot password).
+
+    The defaults are the sandbox wiki's demo credentials (deploy/sandbox_wiki.py).
+    """
+
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+
+    wiki_username: str = Field("OfficeActions@casework", validation_alias="WIKI_USERNAME")
+    wiki_password: str = Field(
+        "caseworkoperatorpassword00000000", validation_alias="WIKI_PASSWORD", repr=False
+    )
+    public_log_page: str = Field("Office actions log", validation_alias="PUBLIC_LOG_PAGE")

@@ -1,0 +1,265 @@
+"""Consumer of CloudEvents: in partition order, commit after handling, dead letters."""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import inspect
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import KafkaError
+from pydantic import ValidationError
+
+from casework.cloudevents import CloudEvent, MalformedEvent, from_kafka
+from casework.kafka.dead_letters import DeadLetter, DeadLetterCallback, PermanentError, Record
+from casework.kafka.publisher import EventPublisher
+from casework.kafka.settings import KafkaSettings, retrying
+
+log = logging.getLogger("casework.kafka")
+
+Handler = Callable[[CloudEvent], Awaitable[None]]
+
+_NEVER_RETRIED = (PermanentError, MalformedEvent, ValidationError)
+
+
+class _Outcome(enum.Enum):
+    DONE = "done"  # handled or dead-lettered: commit
+    REDELIVER = "redeliver"  # not even the dead letter went out: seek back, poll again
+    STOPPED = "stopped"  # stop() during retries: leave it uncommitted
+
+
+class EventConsumer:
+    """Consumes CloudEvents in partition order, committing each record after its handler.
+
+    Counters for metrics: ``handled``, ``dead_lettered``, ``retried``. One instance
+    runs once: after ``stop()`` make a new one.
+    """
+
+    def __init__(
+        self,
+        settings: KafkaSettings,
+        *,
+        topics: list[str],
+        group_id: str,
+        handle: Handler,
+        dead_letter_topic: str,
+        publisher: EventPublisher,
+        on_dead_letter: DeadLetterCallback | None = None,
+    ) -> None:
+        self._settings = settings
+        self._topics = list(topics)
+        self.group_id = group_id
+        self._handle = handle
+        self._dead_letter_topic = dead_letter_topic
+        self._publisher = publisher  # started and stopped by the caller
+        self._on_dead_letter = on_dead_letter
+        self._stopping = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self.handled = 0
+        self.dead_lettered = 0
+        self.retried = 0
+
+    async def run(self) -> None:
+        """Consume until ``stop()``; never raises because of a bad record."""
+        self._task = asyncio.current_task()
+        consumer = self._new_consumer()
+        async for attempt in retrying(self._settings, "consumer start"):
+            with attempt:
+                await consumer.start()
+        log.info("consumer group=%s started topics=%s", self.group_id, self._topics)
+        try:
+            while not self._stopping.is_set():
+                batch = await self._poll(consumer)
+                for tp, records in batch.items():
+                    if not await self._process_partition(consumer, tp, records):
+                        return
+        finally:
+            await _leave_and_close(consumer)
+            log.info("consumer group=%s stopped", self.group_id)
+
+    async def stop(self, timeout: float | None = None) -> None:  # noqa: ASYNC109
+        """Let the record in hand finish and be committed, then leave the group.
+
+        A record whose handler is waiting to be retried is left uncommitted. If
+        ``run()`` has not ended after ``timeout`` seconds it is cancelled (the
+        record in hand stays uncommitted and is redelivered later).
+        """
+        self._stopping.set()
+        task = self._task
+        if task is None or task.done() or task is asyncio.current_task():
+            return
+        done, _ = await asyncio.wait({task}, timeout=timeout)
+        if not done:
+            task.cancel()
+            await asyncio.wait({task})
+
+    def _new_consumer(self) -> AIOKafkaConsumer:
+        s = self._settings
+        return AIOKafkaConsumer(
+            *self._topics,
+            bootstrap_servers=s.bootstrap_servers,
+            client_id=s.client_id,
+            group_id=self.group_id,
+            enable_auto_commit=False,
+            # Tansu's ListOffsets(latest) is unreliable; committed offsets + earliest are not.
+            auto_offset_reset="earliest",
+            session_timeout_ms=s.session_timeout_ms,
+            heartbeat_interval_ms=s.heartbeat_interval_ms,
+            request_timeout_ms=s.request_timeout_ms,
+            max_poll_records=s.max_poll_records,
+        )
+
+    async def _poll(self, consumer: AIOKafkaConsumer) -> dict[TopicPartition, list[Record]]:
+        """The next batch of records, or none as soon as stop() is called."""
+        fetch = asyncio.ensure_future(consumer.getmany(timeout_ms=1000))
+        stopped = asyncio.ensure_future(self._stopping.wait())
+        try:
+            await asyncio.wait({fetch, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopped.cancel()
+            if not fetch.done():
+                fetch.cancel()
+                await asyncio.wait({fetch})
+        if fetch.cancelled():
+            return {}
+        batch: dict[TopicPartition, list[Record]] = fetch.result()
+        return batch
+
+    async def _process_partition(
+        self, consumer: AIOKafkaConsumer, tp: TopicPartition, records: list[Record]
+    ) -> bool:
+        """Handle one partition's records in order; False once the consumer must stop."""
+        for record in records:
+            if self._stopping.is_set():
+                return False
+            if tp not in consumer.assignment():
+                return True  # revoked by a rebalance: the new owner gets the rest
+            outcome = await self._process(record)
+            if outcome is _Outcome.STOPPED:
+                return False
+            if outcome is _Outcome.REDELIVER:
+                consumer.seek(tp, record.offset)
+                await self._sleep_unless_stopped(self._settings.backoff_seconds(1))
+                return True
+            await self._commit(consumer, tp, record)
+        return True
+
+    async def _process(self, record: Record) -> _Outcome:
+        try:
+            event = from_kafka(record.key, record.value, record.headers)
+        except MalformedEvent as exc:
+            return await self._dead_letter(record, exc, attempts=0)
+        return await self._handle_with_retries(record, event)
+
+    async def _handle_with_retries(self, record: Record, event: CloudEvent) -> _Outcome:
+        max_attempts = self._settings.retry_max_attempts
+        for attempt in range(1, max_attempts + 1):
+            try:
+                await self._handle(event)
+            except _NEVER_RETRIED as exc:
+                return await self._dead_letter(record, exc, attempts=attempt, event=event)
+            except Exception as exc:
+                if attempt == max_attempts:
+                    return await self._dead_letter(record, exc, attempts=attempt, event=event)
+                self.retried += 1
+                delay = self._settings.backoff_seconds(attempt)
+                log.warning(
+                    "handler failed topic=%s partition=%d offset=%d event_id=%s event_type=%s"
+                    " attempt=%d/%d retry_in=%.2fs error=%r",
+                    *_where(record),
+                    event.id,
+                    event.type,
+                    attempt,
+                    max_attempts,
+                    delay,
+                    exc,
+                )
+                if await self._sleep_unless_stopped(delay):
+                    return _Outcome.STOPPED
+            else:
+                self.handled += 1
+                log.debug(
+                    "handled topic=%s partition=%d offset=%d event_id=%s event_type=%s",
+                    *_where(record),
+                    event.id,
+                    event.type,
+                )
+                return _Outcome.DONE
+        raise AssertionError("unreachable")
+
+    async def _dead_letter(
+        self,
+        record: Record,
+        error: BaseException,
+        *,
+        attempts: int,
+        event: CloudEvent | None = None,
+    ) -> _Outcome:
+        letter = DeadLetter.of(
+            record, error, attempts=attempts, group_id=self.group_id, event=event
+        )
+        try:
+            await self._publisher.publish_raw(
+                self._dead_letter_topic, letter.key, letter.value, letter.headers
+            )
+        except Exception:
+            log.exception(
+                "dead letter failed topic=%s partition=%d offset=%d; will redeliver",
+                *_where(record),
+            )
+            return _Outcome.REDELIVER
+        self.dead_lettered += 1
+        log.error(
+            "dead-lettered topic=%s partition=%d offset=%d event_id=%s event_type=%s"
+            " attempts=%d error=%r",
+            *_where(record),
+            event.id if event else None,
+            event.type if event else None,
+            attempts,
+            error,
+        )
+        await self._notify(letter)
+        return _Outcome.DONE
+
+    async def _notify(self, letter: DeadLetter) -> None:
+        if self._on_dead_letter is None:
+            return
+        try:
+            result = self._on_dead_letter(letter)
+            if inspect.isawaitable(result):
+                await result
+        except Exception:
+            log.exception("on_dead_letter callback failed")
+
+    async def _commit(self, consumer: AIOKafkaConsumer, tp: TopicPartition, record: Record) -> None:
+        try:
+            await consumer.commit({tp: record.offset + 1})
+        except KafkaError as exc:
+            # Not fatal: a later commit on this partition covers it, or the record
+            # is redelivered (at-least-once) to whoever owns the partition next.
+            log.warning("commit failed topic=%s partition=%d offset=%d: %r", *_where(record), exc)
+
+    async def _sleep_unless_stopped(self, seconds: float) -> bool:
+        """Sleep up to ``seconds``; True if stop() was called meanwhile."""
+        try:
+            await asyncio.wait_for(self._stopping.wait(), timeout=seconds)
+        except TimeoutError:
+            return False
+        return True
+
+
+def _where(record: Record) -> tuple[str, int, int]:
+    return record.topic, record.partition, record.offset
+
+
+async def _leave_and_close(consumer: AIOKafkaConsumer) -> None:
+    # Tansu numbers a group's first generation 0, and aiokafka only sends
+    # LeaveGroup when generation > 0: without this, the next member of the
+    # group waits a full session timeout (plus a rebalance) to be assigned.
+    coordinator: Any = getattr(consumer, "_coordinator", None)
+    if coordinator is not None and getattr(coordinator, "generation", None) == 0:
+        coordinator.generation = 1
+    await consumer.stop()

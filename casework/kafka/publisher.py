@@ -1,0 +1,77 @@
+"""At-least-once producer of CloudEvents."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+
+from aiokafka import AIOKafkaProducer
+
+from casework.cloudevents import CloudEvent, to_kafka
+from casework.kafka.settings import KafkaSettings, retrying
+
+log = logging.getLogger("casework.kafka")
+
+
+class EventPublisher:
+    """``publish`` returns once the broker acknowledged the record (acks=all)."""
+
+    def __init__(self, settings: KafkaSettings) -> None:
+        self._settings = settings
+        self._producer: AIOKafkaProducer | None = None
+
+    async def start(self) -> None:
+        if self._producer is not None:
+            return
+        producer = AIOKafkaProducer(
+            bootstrap_servers=self._settings.bootstrap_servers,
+            client_id=self._settings.client_id,
+            acks="all",
+            # Tansu rejects InitProducerId v0, so no idempotent/transactional producer.
+            enable_idempotence=False,
+            request_timeout_ms=self._settings.request_timeout_ms,
+        )
+        async for attempt in retrying(self._settings, "producer start"):
+            with attempt:
+                await producer.start()
+        self._producer = producer
+
+    async def stop(self) -> None:
+        """Flush pending records and close the connection."""
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            try:
+                await producer.flush()
+            finally:
+                await producer.stop()
+
+    async def ping(self) -> None:
+        """Health check: raise unless the broker answers a metadata request."""
+        producer = self._started()
+        async with asyncio.timeout(self._settings.request_timeout_ms / 1000):
+            await producer.client.fetch_all_metadata()
+
+    async def publish(self, topic: str, event: CloudEvent) -> None:
+        """Send ``event`` keyed by its subject and wait for the broker's acknowledgement."""
+        key, value, headers = to_kafka(event)
+        await self.publish_raw(topic, key, value, headers)
+        log.debug("published topic=%s event_id=%s event_type=%s", topic, event.id, event.type)
+
+    async def publish_raw(
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes | None,
+        headers: Sequence[tuple[str, bytes]],
+    ) -> None:
+        """Send a record as-is (dead letters, replays); retries transient errors."""
+        producer = self._started()
+        async for attempt in retrying(self._settings, f"publish to {topic}"):
+            with attempt:
+                await producer.send_and_wait(topic, value, key=key, headers=list(headers))
+
+    def _started(self) -> AIOKafkaProducer:
+        if self._producer is None:
+            raise RuntimeError("EventPublisher.start() was not called")
+        return self._producer

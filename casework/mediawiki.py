@@ -1,0 +1,464 @@
+"""Async client for the MediaWiki Action API (the bits enforcement and notify need).
+
+Logs in with a bot password (lazily, on first use), caches the CSRF token, and sends every
+request with ``assert=user`` so that reads see what the account may see (hidden blocks).
+A request that fails with ``badtoken`` refetches the token, one that fails with
+``assertuserfailed`` (session lost) logs in again; either is retried once. Transient failures
+(network errors, HTTP 5xx/429, ``ratelimited``, ``readonly``, ``maxlag``,
+``internal_api_error_*``) are retried with exponential backoff; everything else raises
+:class:`MediaWikiError` at once.
+
+Retrying a write after a network error can repeat it if the first attempt did reach the wiki:
+callers should expect e.g. ``alreadyblocked`` on a retried block.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from types import TracebackType
+from typing import Any, Self
+
+import aiohttp
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_exponential,
+)
+
+log = logging.getLogger(__name__)
+
+TRANSIENT_CODES = frozenset({"ratelimited", "readonly", "maxlag"})
+_INFINITE = frozenset({"infinite", "infinity", "indefinite", "never"})
+
+
+class MediaWikiError(Exception):
+    """An API error (``code``/``info`` as the wiki sent them) or a transport failure."""
+
+    def __init__(self, code: str, info: str, *, transient: bool | None = None) -> None:
+        super().__init__(f"{code}: {info}")
+        self.code = code
+        self.info = info
+        self.transient = is_transient(code) if transient is None else transient
+
+
+class LoginError(MediaWikiError):
+    """action=login did not succeed; ``code`` is ``login-<result>``, e.g. ``login-failed``."""
+
+
+def is_transient(code: str) -> bool:
+    return code in TRANSIENT_CODES or code.startswith("internal_api_error_")
+
+
+@dataclass(frozen=True)
+class BlockResult:
+    id: int
+    user: str
+    expiry: datetime | None  # None: infinite
+    reason: str
+    logid: int | None  # MediaWiki 1.39 does not report it
+
+
+@dataclass(frozen=True)
+class UnblockResult:
+    id: int
+    user: str
+
+
+@dataclass(frozen=True)
+class BlockInfo:
+    id: int
+    user: str
+    by: str
+    timestamp: datetime
+    expiry: datetime | None  # None: infinite
+    reason: str
+    nocreate: bool
+    autoblock: bool
+    anononly: bool
+    noemail: bool
+    allowusertalk: bool
+    hidden: bool
+    partial: bool
+
+    @property
+    def infinite(self) -> bool:
+        return self.expiry is None
+
+
+@dataclass(frozen=True)
+class PageRevision:
+    title: str
+    pageid: int
+    revid: int
+    timestamp: datetime
+    text: str
+
+
+@dataclass(frozen=True)
+class EditResult:
+    title: str
+    pageid: int
+    newrevid: int | None  # None when nochange
+    oldrevid: int | None
+    nochange: bool
+    new: bool
+
+
+class MediaWikiClient:
+    def __init__(
+        self,
+        api_url: str,
+        username: str,
+        password: str,
+        *,
+        user_agent: str = "casework/0.1 (office actions)",
+        timeout: float = 30.0,
+        retry_attempts: int = 4,
+        retry_initial_wait: float = 0.5,
+        retry_max_wait: float = 8.0,
+    ) -> None:
+        self.api_url = api_url
+        self.username = username
+        self._password = password
+        self._user_agent = user_agent
+        self._timeout = timeout
+        self._retry_attempts = retry_attempts
+        self._retry_initial_wait = retry_initial_wait
+        self._retry_max_wait = retry_max_wait
+        self._session: aiohttp.ClientSession | None = None
+        self._auth_lock = asyncio.Lock()
+        self._logged_in = False
+        self._login_generation = 0
+        self._csrf_token: str | None = None
+
+    async def __aenter__(self) -> Self:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                # unsafe=True: keep cookies for IP-address hosts such as 127.0.0.1.
+                cookie_jar=aiohttp.CookieJar(unsafe=True),
+                headers={"User-Agent": self._user_agent},
+                timeout=aiohttp.ClientTimeout(total=self._timeout),
+            )
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+        self._logged_in = False
+        self._csrf_token = None
+
+    # --- session -------------------------------------------------------------------------
+
+    async def login(self) -> None:
+        async with self._auth_lock:
+            await self._login()
+
+    async def _login(self) -> None:
+        # A bot-password session refuses a second action=login: start from a clean jar.
+        self._http.cookie_jar.clear()
+        self._logged_in = False
+        self._csrf_token = None
+        reply = await self._call("GET", {"action": "query", "meta": "tokens", "type": "login"})
+        token = reply["query"]["tokens"]["logintoken"]
+        reply = await self._call(
+            "POST",
+            {
+                "action": "login",
+                "lgname": self.username,
+                "lgpassword": self._password,
+                "lgtoken": token,
+            },
+        )
+        result = reply["login"]
+        if result.get("result") != "Success":
+            status = str(result.get("result", "unknown")).lower()
+            reason = result.get("reason", "no reason given")
+            raise LoginError(f"login-{status}", f"{self.username}: {reason}", transient=False)
+        self._logged_in = True
+        self._login_generation += 1
+        log.info("logged in to %s as %s", self.api_url, result.get("lgusername"))
+
+    async def _session_state(self, *, csrf: bool) -> tuple[str | None, int]:
+        async with self._auth_lock:
+            if not self._logged_in:
+                await self._login()
+            if csrf and self._csrf_token is None:
+                reply = await self._call("GET", {"action": "query", "meta": "tokens"})
+                self._csrf_token = str(reply["query"]["tokens"]["csrftoken"])
+            return (self._csrf_token if csrf else None), self._login_generation
+
+    async def _read(self, params: dict[str, Any]) -> dict[str, Any]:
+        return await self._as_user("GET", params)
+
+    async def _write(self, params: dict[str, Any]) -> dict[str, Any]:
+        return await self._as_user("POST", params)
+
+    async def _as_user(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
+        """Call as the logged-in user (``assert=user``), so reads see what the account may see."""
+        for attempt in (1, 2):
+            token, generation = await self._session_state(csrf=method == "POST")
+            try:
+                return await self._call(method, {**params, "token": token, "assert": "user"})
+            except MediaWikiError as err:
+                if attempt == 2 or err.code not in ("badtoken", "assertuserfailed"):
+                    raise
+                log.info("%s on %s; refreshing the session", err.code, params.get("action"))
+                async with self._auth_lock:
+                    # Another task may have refreshed already; do not throw its work away.
+                    if err.code == "badtoken" and self._csrf_token == token:
+                        self._csrf_token = None
+                    if err.code == "assertuserfailed" and self._login_generation == generation:
+                        self._logged_in = False
+        raise AssertionError("unreachable")
+
+    # --- transport -----------------------------------------------------------------------
+
+    @property
+    def _http(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            raise RuntimeError("MediaWikiClient used outside 'async with'")
+        return self._session
+
+    async def _call(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
+        def log_retry(state: RetryCallState) -> None:
+            error = state.outcome.exception() if state.outcome else None
+            wait = state.next_action.sleep if state.next_action else 0.0
+            log.warning(
+                "%s %s failed (%s); attempt %d, retrying in %.2fs",
+                method,
+                params.get("action"),
+                error,
+                state.attempt_number,
+                wait,
+            )
+
+        retrying = AsyncRetrying(
+            retry=retry_if_exception(lambda e: isinstance(e, MediaWikiError) and e.transient),
+            stop=stop_after_attempt(self._retry_attempts),
+            wait=wait_exponential(multiplier=self._retry_initial_wait, max=self._retry_max_wait),
+            before_sleep=log_retry,
+            reraise=True,
+        )
+        async for attempt in retrying:
+            with attempt:
+                return await self._call_once(method, params)
+        raise AssertionError("unreachable")
+
+    async def _call_once(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
+        fields = _encode({**params, "format": "json", "formatversion": "2"})
+        try:
+            if method == "GET":
+                request = self._http.get(self.api_url, params=fields)
+            else:
+                request = self._http.post(self.api_url, data=fields)
+            async with request as response:
+                if response.status >= 400:
+                    text = (await response.text())[:500]
+                    transient = response.status >= 500 or response.status == 429
+                    raise MediaWikiError(f"http-{response.status}", text, transient=transient)
+                try:
+                    body = await response.json(content_type=None)
+                except ValueError as err:
+                    text = (await response.text())[:500]
+                    raise MediaWikiError("badresponse", f"not JSON: {text!r}") from err
+        except (aiohttp.ClientError, TimeoutError) as err:
+            raise MediaWikiError("network", f"{type(err).__name__}: {err}", transient=True) from err
+        if not isinstance(body, dict):
+            raise MediaWikiError("badresponse", f"not a JSON object: {body!r}")
+        if "error" in body:
+            error = body["error"]
+            raise MediaWikiError(str(error.get("code")), str(error.get("info", "")))
+        if "warnings" in body:
+            log.warning("API warnings for %s: %s", params.get("action"), body["warnings"])
+        return body
+
+    # --- blocks --------------------------------------------------------------------------
+
+    async def block(
+        self,
+        user: str,
+        *,
+        reason: str,
+        expiry: str = "infinite",
+        nocreate: bool = True,
+        autoblock: bool = True,
+        allow_usertalk: bool = True,
+        noemail: bool = False,
+        hidename: bool = False,
+        reblock: bool = False,
+    ) -> BlockResult:
+        """Sitewide block. With ``reblock`` an existing block is replaced, every flag included."""
+        reply = await self._write(
+            {
+                "action": "block",
+                "user": user,
+                "reason": reason,
+                "expiry": expiry,
+                "nocreate": nocreate,
+                "autoblock": autoblock,
+                "allowusertalk": allow_usertalk,
+                "noemail": noemail,
+                "hidename": hidename,
+                "reblock": reblock,
+            }
+        )
+        result = reply["block"]
+        return BlockResult(
+            id=int(result["id"]),
+            user=result["user"],
+            expiry=_expiry(result["expiry"]),
+            reason=result.get("reason", reason),
+            logid=result.get("logid"),
+        )
+
+    async def unblock(self, user: str, *, reason: str) -> UnblockResult:
+        reply = await self._write({"action": "unblock", "user": user, "reason": reason})
+        result = reply["unblock"]
+        return UnblockResult(id=int(result["id"]), user=result["user"])
+
+    async def active_blocks(self, user: str) -> list[BlockInfo]:
+        reply = await self._read(
+            {
+                "action": "query",
+                "list": "blocks",
+                "bkusers": user,
+                "bkprop": "id|user|by|timestamp|expiry|reason|flags",
+                "bklimit": "max",
+            },
+        )
+        return [
+            BlockInfo(
+                id=int(b["id"]),
+                user=b["user"],
+                by=b["by"],
+                timestamp=_timestamp(b["timestamp"]),
+                expiry=_expiry(b["expiry"]),
+                reason=b.get("reason", ""),
+                nocreate=b.get("nocreate", False),
+                autoblock=b.get("autoblock", False),
+                anononly=b.get("anononly", False),
+                noemail=b.get("noemail", False),
+                allowusertalk=b.get("allowusertalk", False),
+                hidden=b.get("hidden", False),
+                partial=b.get("partial", False),
+            )
+            for b in reply["query"]["blocks"]
+        ]
+
+    # --- pages ---------------------------------------------------------------------------
+
+    async def page(self, title: str) -> PageRevision | None:
+        """The current revision of ``title``, or None if the page does not exist."""
+        reply = await self._read(
+            {
+                "action": "query",
+                "prop": "revisions",
+                "titles": title,
+                "rvprop": "ids|timestamp|content",
+                "rvslots": "main",
+            },
+        )
+        (page,) = reply["query"]["pages"]
+        if page.get("invalid"):
+            raise MediaWikiError("invalidtitle", page.get("invalidreason", title))
+        if page.get("missing"):
+            return None
+        (revision,) = page["revisions"]
+        return PageRevision(
+            title=page["title"],
+            pageid=int(page["pageid"]),
+            revid=int(revision["revid"]),
+            timestamp=_timestamp(revision["timestamp"]),
+            text=revision["slots"]["main"]["content"],
+        )
+
+    async def edit(
+        self,
+        title: str,
+        *,
+        text: str | None = None,
+        appendtext: str | None = None,
+        summary: str,
+        baserevid: int | None = None,
+        createonly: bool = False,
+        nocreate: bool = False,
+    ) -> EditResult:
+        """Replace the page with ``text`` or add ``appendtext`` to its end (exactly one)."""
+        if (text is None) == (appendtext is None):
+            raise ValueError("edit() needs exactly one of text and appendtext")
+        reply = await self._write(
+            {
+                "action": "edit",
+                "title": title,
+                "text": text,
+                "appendtext": appendtext,
+                "summary": summary,
+                "baserevid": baserevid,
+                "createonly": createonly,
+                "nocreate": nocreate,
+            }
+        )
+        result = reply["edit"]
+        if result.get("result") != "Success":
+            # e.g. a captcha or an extension hook refusing the edit
+            raise MediaWikiError("editfailure", repr(result))
+        return EditResult(
+            title=result["title"],
+            pageid=int(result["pageid"]),
+            newrevid=result.get("newrevid"),
+            oldrevid=result.get("oldrevid"),
+            nochange=bool(result.get("nochange", False)),
+            new=bool(result.get("new", False)),
+        )
+
+    # --- users ---------------------------------------------------------------------------
+
+    async def user_groups(self, user: str) -> list[str]:
+        """Every group of ``user`` as the wiki reports it, implicit ones (``*``, ``user``) too."""
+        info = await self._user(user)
+        if info.get("missing") or info.get("invalid"):
+            raise MediaWikiError("nosuchuser", f"There is no user by the name {user!r}")
+        return [str(group) for group in info.get("groups", [])]
+
+    async def user_exists(self, user: str) -> bool:
+        info = await self._user(user)
+        return not (info.get("missing") or info.get("invalid"))
+
+    async def _user(self, user: str) -> dict[str, Any]:
+        reply = await self._read(
+            {"action": "query", "list": "users", "ususers": user, "usprop": "groups"}
+        )
+        (info,) = reply["query"]["users"]
+        return dict(info)
+
+
+def _encode(params: dict[str, Any]) -> dict[str, str]:
+    """Action API conventions: a boolean is true when present, so drop False and None."""
+    fields: dict[str, str] = {}
+    for key, value in params.items():
+        if value is None or value is False:
+            continue
+        fields[key] = "1" if value is True else str(value)
+    return fields
+
+
+def _timestamp(value: str) -> datetime:
+    return datetime.fromisoformat(value)
+
+
+def _expiry(value: str) -> datetime | None:
+    return None if value in _INFINITE else _timestamp(value)

@@ -1,0 +1,179 @@
+"""How a service runs: open its store and broker connections, wire it, serve, stop cleanly.
+
+Each service's ``__main__`` calls :func:`main` with its settings class and a
+``wire`` function (its one place of wiring). Start-up order: policy, store,
+publisher, topics, outbox relay (its first pass is the start-up
+reconciliation), the service's own duties, HTTP, consumer. SIGINT/SIGTERM
+stop in reverse order: the record being handled finishes and is committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import sys
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry, Gauge
+
+from casework.cloudevents import CloudEvent
+from casework.config import ConfigError, ServiceSettings, load_settings
+from casework.contract import SERVICES, dead_letter_topic_of, topic_of
+from casework.http import HealthCheck
+from casework.kafka import EventConsumer, EventPublisher, ensure_topics
+from casework.outbox import OutboxRelay
+from casework.policy import Policy, PolicyError, load_policy
+from casework.store import DocumentStore, open_store
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[CloudEvent], Awaitable[None]]
+Duty = Callable[[], Awaitable[None]]
+
+
+@dataclass
+class Kit:
+    """What the runtime opened for a service; ``wire`` builds the service from it."""
+
+    settings: ServiceSettings
+    policy: Policy
+    store: DocumentStore
+    publisher: EventPublisher
+    relay: OutboxRelay
+    registry: CollectorRegistry
+    health_checks: dict[str, HealthCheck]
+
+
+@dataclass
+class Wiring:
+    """What ``wire`` returns: the HTTP app, what it consumes, and its own duties."""
+
+    app: web.Application
+    consumes: list[str] = field(default_factory=list)
+    handle: Handler | None = None
+    duties: list[Duty] = field(default_factory=list)
+    on_stop: list[Duty] = field(default_factory=list)
+
+
+Wire = Callable[[Kit], Awaitable[Wiring]]
+
+
+def all_topics() -> list[str]:
+    return [t for s in SERVICES for t in (topic_of(s), dead_letter_topic_of(s))]
+
+
+async def serve(settings: ServiceSettings, wire: Wire, stop: asyncio.Event) -> None:
+    name = settings.SERVICE
+    policy = load_policy(settings.policy_file)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    store = await open_store(settings.store_url)
+    kafka = settings.kafka()
+    publisher = EventPublisher(kafka)
+    await publisher.start()
+    await ensure_topics(kafka, all_topics(), partitions=settings.kafka_partitions)
+    relay = OutboxRelay(store, publisher.publish)
+    registry = CollectorRegistry()
+    kit = Kit(
+        settings=settings,
+        policy=policy,
+        store=store,
+        publisher=publisher,
+        relay=relay,
+        registry=registry,
+        health_checks={"store": store.ping, "broker": publisher.ping},
+    )
+    wiring = await wire(kit)
+    consumer = None
+    if wiring.handle is not None:
+        consumer = EventConsumer(
+            kafka,
+            topics=wiring.consumes,
+            group_id=f"casework-{name}",
+            handle=wiring.handle,
+            dead_letter_topic=dead_letter_topic_of(name),
+            publisher=publisher,
+        )
+        _consumer_metrics(registry, consumer)
+    _relay_metrics(registry, relay)
+
+    runner = web.AppRunner(wiring.app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.http_host, settings.port)
+    await site.start()
+    tasks = [asyncio.create_task(relay.run(), name=f"{name}-outbox-relay")]
+    tasks += [asyncio.create_task(duty(), name=f"{name}-duty") for duty in wiring.duties]
+    if consumer is not None:
+        tasks.append(asyncio.create_task(consumer.run(), name=f"{name}-consumer"))
+    print(f"{name} listening on http://{settings.http_host}:{settings.port}", flush=True)
+    waiter = asyncio.create_task(stop.wait())
+    try:
+        done, _ = await asyncio.wait([waiter, *tasks], return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            if task is not waiter and task.exception() is not None:
+                raise task.exception()  # type: ignore[misc]
+    finally:
+        log.info("%s stopping", name)
+        await runner.cleanup()
+        if consumer is not None:
+            await consumer.stop(timeout=10)
+        for hook in wiring.on_stop:
+            await hook()
+        relay.stop()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        waiter.cancel()
+        await publisher.stop()
+        await store.close()
+        log.info("%s stopped", name)
+
+
+def _consumer_metrics(registry: CollectorRegistry, consumer: EventConsumer) -> None:
+    for attr, doc in (
+        ("handled", "Events handled and committed."),
+        ("dead_lettered", "Events sent to the dead-letter topic."),
+        ("retried", "Handler retries after a transient failure."),
+    ):
+        gauge = Gauge(f"consumer_events_{attr}", doc, registry=registry)
+        gauge.set_function(lambda a=attr: float(getattr(consumer, a)))
+
+
+def _relay_metrics(registry: CollectorRegistry, relay: OutboxRelay) -> None:
+    for attr, doc in (
+        ("published", "Outbox messages published."),
+        ("failures", "Outbox publish attempts that failed and will be retried."),
+    ):
+        gauge = Gauge(f"outbox_{attr}", doc, registry=registry)
+        gauge.set_function(lambda a=attr: float(getattr(relay, a)))
+
+
+def configure_logging() -> None:
+    level = os.environ.get("CASEWORK_LOG_LEVEL", "INFO").upper()
+    logging.basicConfig(
+        level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
+    logging.getLogger("aiokafka").setLevel(logging.WARNING)
+
+
+def main(settings_class: type[ServiceSettings], wire: Wire) -> None:
+    configure_logging()
+    try:
+        settings = load_settings(settings_class)
+    except ConfigError as exc:
+        sys.exit(f"error: {exc}")
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await serve(settings, wire, stop)
+
+    try:
+        asyncio.run(run())
+    except (PolicyError, ConfigError) as exc:
+        sys.exit(f"error: {exc}")

@@ -1,0 +1,340 @@
+"""MongoDB adapter (``pymongo.AsyncMongoClient``): one database per service.
+
+No multi-document transactions (a standalone mongod has none), so the outbox lives in
+the document it belongs to::
+
+    {"_id", "_version", ...fields, "_rev": n,
+     "_outbox": [{"seq", "topic", "event"}, ...],   # pending messages, oldest first
+     "_outbox_head": min seq}                       # present only while some are pending
+
+Every write is one whole-document ``insert_one`` / ``replace_one``, conditional on
+``_rev``, the document's internal revision, which every write bumps (including
+``mark_published``, which leaves ``_version`` alone). A replace whose condition fails
+re-reads: if ``_version`` moved it is a ``VersionConflict``, otherwise only the outbox
+changed under it and it retries. Whole-document writes rather than ``$set``/``$push``
+because they keep types exactly (and because nx-27017 mangles both). ``seq`` comes from
+a counter document (``_outbox_seq``), allocated after the version check, so it grows
+in commit order within a document; across documents it is only approximately ordered.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pymongo
+from pymongo import AsyncMongoClient, ReturnDocument
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError, PyMongoError
+from pymongo.uri_parser import parse_uri
+
+from casework.cloudevents import CloudEvent
+from casework.store import (
+    ID,
+    VERSION,
+    Document,
+    DuplicateDocument,
+    OutboxEntry,
+    OutboxMessage,
+    StoreError,
+    VersionConflict,
+    check_collection,
+    check_document,
+    check_field,
+    check_where_value,
+    is_collection_name,
+    redact_url,
+)
+
+REV = "_rev"
+OUTBOX = "_outbox"
+HEAD = "_outbox_head"
+SEQ_COLLECTION = "_outbox_seq"
+_HIDDEN = {REV: 0, OUTBOX: 0, HEAD: 0}
+_MAX_RETRIES = 100
+
+MongoDoc = dict[str, Any]
+
+
+class MongoStore:
+    def __init__(
+        self,
+        client: AsyncMongoClient[MongoDoc],
+        database: str,
+        *,
+        ping_timeout: float = 5.0,
+    ) -> None:
+        self._client = client
+        self._db: AsyncDatabase[MongoDoc] = client[database]
+        self._ping_timeout = ping_timeout
+        self._outbox_indexed: set[str] = set()
+        self._closed = False
+
+    @classmethod
+    async def open_url(cls, url: str) -> MongoStore:
+        """Open ``mongodb://host:port/dbname``; the database name is required.
+
+        Writes are acknowledged by a majority and journaled unless the URL sets ``w`` or
+        ``journal`` itself: a decision must survive the server losing power.
+        """
+        try:
+            parsed = parse_uri(url)
+        except (PyMongoError, ValueError) as exc:
+            raise StoreError(f"store url {redact_url(url)!r}: {exc}") from exc
+        database = parsed.get("database")
+        if not database:
+            raise StoreError(
+                f"store url {redact_url(url)!r} names no database: use mongodb://host:port/dbname"
+            )
+        options = {name.lower() for name in parsed.get("options", {})}
+        durability: dict[str, Any] = {}
+        if not options & {"w", "journal", "j"}:
+            durability = {"w": "majority", "journal": True}
+        client: AsyncMongoClient[MongoDoc] = AsyncMongoClient(url, connect=False, **durability)
+        return cls(client, database)
+
+    def _coll(self, collection: str) -> AsyncCollection[MongoDoc]:
+        check_collection(collection)
+        return self._db[collection]
+
+    # -- reads -----------------------------------------------------------------------
+
+    async def get(self, collection: str, doc_id: str) -> Document | None:
+        coll = self._coll(collection)
+        try:
+            return await coll.find_one({ID: doc_id}, _HIDDEN)
+        except PyMongoError as exc:
+            raise _backend_error(exc) from exc
+
+    async def find(
+        self,
+        collection: str,
+        where: Mapping[str, Any] | None = None,
+        *,
+        order_by: str | None = None,
+        descending: bool = False,
+        limit: int | None = None,
+    ) -> list[Document]:
+        coll = self._coll(collection)
+        query: MongoDoc = {}
+        for field, value in (where or {}).items():
+            check_field(field)
+            check_where_value(field, value)
+            query[field] = _match(value)
+        sort: list[tuple[str, int]] = [(ID, pymongo.ASCENDING)]
+        if order_by is not None:
+            check_field(order_by)
+            direction = pymongo.DESCENDING if descending else pymongo.ASCENDING
+            sort = [(order_by, direction)] + (sort if order_by != ID else [])
+        if limit is not None and limit < 0:
+            raise ValueError("limit must be >= 0")
+        if limit == 0:
+            return []
+        cursor = coll.find(query, _HIDDEN, sort=sort, limit=limit or 0)
+        try:
+            return await cursor.to_list()
+        except PyMongoError as exc:
+            raise _backend_error(exc) from exc
+
+    async def pending_outbox(self, limit: int = 100) -> list[OutboxEntry]:
+        entries: list[OutboxEntry] = []
+        try:
+            names = await self._db.list_collection_names()
+            for name in sorted(n for n in names if is_collection_name(n)):
+                # HEAD is the smallest pending seq of a document, so the `limit` oldest
+                # entries of a collection lie in its first `limit` documents by HEAD.
+                cursor = self._db[name].find(
+                    {HEAD: {"$exists": True}},
+                    {OUTBOX: 1},
+                    sort=[(HEAD, pymongo.ASCENDING), (ID, pymongo.ASCENDING)],
+                    limit=limit,
+                )
+                async for raw in cursor:
+                    entries.extend(_entries(name, raw))
+        except PyMongoError as exc:
+            raise _backend_error(exc) from exc
+        entries.sort(key=lambda entry: entry.seq)
+        return entries[:limit]
+
+    async def ping(self) -> None:
+        if self._closed:
+            raise StoreError("mongo store is closed")
+        try:
+            limit = min(self._ping_timeout, self._client.options.server_selection_timeout)
+            with pymongo.timeout(limit):
+                await self._db.command("ping")
+        except PyMongoError as exc:
+            raise _backend_error(exc) from exc
+
+    # -- writes ----------------------------------------------------------------------
+
+    async def insert(
+        self, collection: str, doc: Document, outbox: Sequence[OutboxMessage] = ()
+    ) -> Document:
+        coll = self._coll(collection)
+        doc_id = check_document(doc)
+        stored: MongoDoc = {**doc, ID: doc_id, VERSION: 1, REV: 1}
+        try:
+            if outbox:
+                await self._index_outbox(coll)
+                new = await self._outbox_records(outbox)  # a duplicate leaves a seq gap
+                stored[OUTBOX] = new
+                stored[HEAD] = new[0]["seq"]
+            await coll.insert_one(stored)
+        except DuplicateKeyError as exc:
+            raise DuplicateDocument(f"{collection}/{doc_id} already exists") from exc
+        except PyMongoError as exc:
+            raise _backend_error(exc) from exc
+        return _public(stored)
+
+    async def replace(
+        self,
+        collection: str,
+        doc: Document,
+        *,
+        expected_version: int,
+        outbox: Sequence[OutboxMessage] = (),
+    ) -> Document:
+        coll = self._coll(collection)
+        doc_id = check_document(doc)
+        new: list[MongoDoc] = []
+        try:
+            if outbox:
+                await self._index_outbox(coll)
+            for _ in range(_MAX_RETRIES):
+                current = await coll.find_one({ID: doc_id}, {VERSION: 1, REV: 1, OUTBOX: 1})
+                if current is None or current.get(VERSION) != expected_version:
+                    raise VersionConflict(
+                        f"{collection}/{doc_id}: not at version {expected_version} (or missing)"
+                    )
+                if outbox and not new:
+                    new = await self._outbox_records(outbox)
+                stored: MongoDoc = {**doc, ID: doc_id, VERSION: expected_version + 1}
+                stored[REV] = current[REV] + 1
+                _set_outbox(stored, list(current.get(OUTBOX, [])) + new)
+                result = await coll.replace_one(
+                    {ID: doc_id, VERSION: expected_version, REV: current[REV]}, stored
+                )
+                if result.matched_count == 1:
+                    return _public(stored)
+        except PyMongoError as exc:
+            raise _backend_error(exc) from exc
+        raise StoreError(f"{collection}/{doc_id}: replace kept racing with other writes")
+
+    async def ensure_index(self, collection: str, field: str) -> None:
+        coll = self._coll(collection)
+        check_field(field)
+        if field == ID:
+            return
+        try:
+            await coll.create_index(field)
+        except PyMongoError as exc:
+            raise _backend_error(exc) from exc
+
+    async def mark_published(self, entries: Sequence[OutboxEntry]) -> None:
+        by_doc: dict[tuple[str, str], set[int]] = {}
+        for entry in entries:
+            by_doc.setdefault((entry.collection, entry.doc_id), set()).add(entry.seq)
+        try:
+            for (collection, doc_id), seqs in by_doc.items():
+                await self._remove_outbox(self._coll(collection), doc_id, seqs)
+        except PyMongoError as exc:
+            raise _backend_error(exc) from exc
+
+    async def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            await self._client.close()
+
+    # -- internals -------------------------------------------------------------------
+
+    async def _remove_outbox(
+        self, coll: AsyncCollection[MongoDoc], doc_id: str, seqs: set[int]
+    ) -> None:
+        for _ in range(_MAX_RETRIES):
+            current = await coll.find_one({ID: doc_id})
+            if current is None:
+                return
+            pending = list(current.get(OUTBOX, []))
+            remaining = [record for record in pending if record["seq"] not in seqs]
+            if len(remaining) == len(pending):
+                return
+            rev = current[REV]
+            current[REV] = rev + 1
+            _set_outbox(current, remaining)
+            result = await coll.replace_one({ID: doc_id, REV: rev}, current)
+            if result.matched_count == 1:
+                return
+        raise StoreError(f"{coll.name}/{doc_id}: mark_published kept racing with other writes")
+
+    async def _outbox_records(self, outbox: Sequence[OutboxMessage]) -> list[MongoDoc]:
+        last = await self._allocate_seqs(len(outbox))
+        first = last - len(outbox) + 1
+        return [
+            {"seq": first + i, "topic": m.topic, "event": m.event.to_dict()}
+            for i, m in enumerate(outbox)
+        ]
+
+    async def _allocate_seqs(self, count: int) -> int:
+        """Reserve ``count`` consecutive seqs; return the last one."""
+        counter = self._db[SEQ_COLLECTION]
+        for attempt in range(2):
+            try:
+                raw = await counter.find_one_and_update(
+                    {ID: "seq"},
+                    {"$inc": {"n": count}},
+                    upsert=True,
+                    return_document=ReturnDocument.AFTER,
+                )
+            except DuplicateKeyError:
+                if attempt:  # two first-ever upserts raced; the retry finds the document
+                    raise
+                continue
+            assert raw is not None
+            return int(raw["n"])
+        raise AssertionError("unreachable")
+
+    async def _index_outbox(self, coll: AsyncCollection[MongoDoc]) -> None:
+        if coll.name not in self._outbox_indexed:
+            await coll.create_index(HEAD, sparse=True)
+            self._outbox_indexed.add(coll.name)
+
+
+def _match(value: Any) -> Any:
+    # {"$type"} keeps true from matching 1 on servers that store booleans as integers.
+    if isinstance(value, bool):
+        return {"$eq": value, "$type": "bool"}
+    if isinstance(value, int | float):
+        return {"$eq": value, "$type": "number"}
+    return value
+
+
+def _set_outbox(stored: MongoDoc, pending: list[MongoDoc]) -> None:
+    if pending:
+        stored[OUTBOX] = pending
+        stored[HEAD] = min(record["seq"] for record in pending)
+    else:
+        stored.pop(OUTBOX, None)
+        stored.pop(HEAD, None)
+
+
+def _public(stored: MongoDoc) -> Document:
+    return {k: v for k, v in stored.items() if k not in _HIDDEN}
+
+
+def _entries(collection: str, raw: MongoDoc) -> list[OutboxEntry]:
+    return [
+        OutboxEntry(
+            collection=collection,
+            doc_id=raw[ID],
+            topic=record["topic"],
+            event=CloudEvent.from_dict(record["event"]),
+            seq=int(record["seq"]),
+        )
+        for record in raw.get(OUTBOX, [])
+    ]
+
+
+def _backend_error(exc: PyMongoError) -> StoreError:
+    return StoreError(f"mongodb: {exc}")

@@ -1,0 +1,358 @@
+"""SQLite adapter (aiosqlite): a table per collection, JSON bodies, an outbox table.
+
+A write and its outbox rows go in one ``BEGIN IMMEDIATE`` transaction on the single
+writer connection. Reads use a second connection (WAL lets it read while a write is in
+progress and it never sees an uncommitted transaction); an in-memory database has only
+the writer connection, so there reads take the write lock too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import sqlite3
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from typing import Any, Literal
+from urllib.parse import parse_qs
+
+import aiosqlite
+
+from casework.cloudevents import CloudEvent
+from casework.store import (
+    ID,
+    VERSION,
+    Document,
+    DuplicateDocument,
+    OutboxEntry,
+    OutboxMessage,
+    StoreError,
+    VersionConflict,
+    check_collection,
+    check_document,
+    check_field,
+    check_where_value,
+    user_fields,
+)
+
+Synchronous = Literal["OFF", "NORMAL", "FULL", "EXTRA"]
+MEMORY = ":memory:"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS outbox (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    collection TEXT NOT NULL,
+    doc_id TEXT NOT NULL,
+    topic TEXT NOT NULL,
+    event TEXT NOT NULL
+)
+"""
+
+
+def _table(collection: str) -> str:
+    return f'"doc_{collection}"'
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
+def _expr(field: str) -> str:
+    """SQL for a field; json paths are inlined (validated) so expression indexes match."""
+    if field == ID:
+        return "id"
+    if field == VERSION:
+        return "version"
+    return f"json_extract(body, '$.{field}')"
+
+
+class SqliteStore:
+    def __init__(self, writer: aiosqlite.Connection, reader: aiosqlite.Connection | None) -> None:
+        self._writer = writer
+        self._reader = reader
+        self._lock = asyncio.Lock()
+        self._tables: set[str] = set()
+        self._created: set[str] = set()  # by the open transaction; known once it commits
+        self._closed = False
+
+    @classmethod
+    async def open(cls, path: str, *, synchronous: Synchronous = "FULL") -> SqliteStore:
+        """Open (creating if needed) the database at ``path`` (or ``:memory:``).
+
+        ``synchronous=FULL`` (the default) syncs the WAL on every commit, so a write
+        that returned survives power loss; ``NORMAL`` may lose the last commits.
+        """
+        if synchronous not in ("OFF", "NORMAL", "FULL", "EXTRA"):
+            raise ValueError(f"synchronous={synchronous!r}: OFF, NORMAL, FULL or EXTRA")
+        writer = await aiosqlite.connect(path, isolation_level=None)
+        reader: aiosqlite.Connection | None = None
+        try:
+            await writer.execute("PRAGMA busy_timeout = 5000")
+            if path != MEMORY:
+                await writer.execute("PRAGMA journal_mode = WAL")
+            await writer.execute(f"PRAGMA synchronous = {synchronous}")
+            await writer.execute(_SCHEMA)
+            if path != MEMORY:
+                reader = await aiosqlite.connect(path, isolation_level=None)
+                await reader.execute("PRAGMA busy_timeout = 5000")
+                await reader.execute("PRAGMA query_only = ON")
+        except BaseException:
+            await writer.close()
+            if reader is not None:
+                await reader.close()
+            raise
+        store = cls(writer, reader)
+        await store._load_tables()
+        return store
+
+    @classmethod
+    async def open_url(cls, url: str) -> SqliteStore:
+        """``sqlite:///abs/path.sqlite3[?synchronous=NORMAL]`` or ``sqlite:///:memory:``."""
+        rest = url.removeprefix("sqlite://")
+        path, _, query = rest.partition("?")
+        if path == "/" + MEMORY:
+            path = MEMORY
+        if path != MEMORY and (not path.startswith("/") or path == "/"):
+            raise StoreError(f"store url {url!r}: expected sqlite:///absolute/path.sqlite3")
+        options = {k: v[-1] for k, v in parse_qs(query).items()}
+        sync = options.pop("synchronous", "FULL").upper()
+        if options:
+            raise StoreError(f"store url {url!r}: unknown options {sorted(options)}")
+        if sync not in ("OFF", "NORMAL", "FULL", "EXTRA"):
+            raise StoreError(f"store url {url!r}: synchronous must be OFF, NORMAL, FULL or EXTRA")
+        return await cls.open(path, synchronous=sync)  # type: ignore[arg-type]
+
+    # -- reads -----------------------------------------------------------------------
+
+    async def get(self, collection: str, doc_id: str) -> Document | None:
+        check_collection(collection)
+        if not await self._has_table(collection):
+            return None
+        sql = f"SELECT id, version, body FROM {_table(collection)} WHERE id = ?"
+        rows = await self._read(sql, (doc_id,))
+        return _document(rows[0]) if rows else None
+
+    async def find(
+        self,
+        collection: str,
+        where: Mapping[str, Any] | None = None,
+        *,
+        order_by: str | None = None,
+        descending: bool = False,
+        limit: int | None = None,
+    ) -> list[Document]:
+        check_collection(collection)
+        clauses: list[str] = []
+        params: list[Any] = []
+        for field, value in (where or {}).items():
+            check_field(field)
+            check_where_value(field, value)
+            clause, args = _condition(field, value)
+            clauses.append(clause)
+            params.extend(args)
+        order = "id"
+        if order_by is not None:
+            check_field(order_by)
+            order = f"{_expr(order_by)} {'DESC' if descending else 'ASC'}, id"
+        if limit is not None and limit < 0:
+            raise ValueError("limit must be >= 0")
+        if not await self._has_table(collection):
+            return []
+        sql = f"SELECT id, version, body FROM {_table(collection)}"
+        if clauses:
+            sql += " WHERE " + " AND ".join(clauses)
+        sql += f" ORDER BY {order}"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        return [_document(row) for row in await self._read(sql, params)]
+
+    async def pending_outbox(self, limit: int = 100) -> list[OutboxEntry]:
+        sql = "SELECT seq, collection, doc_id, topic, event FROM outbox ORDER BY seq LIMIT ?"
+        rows = await self._read(sql, (limit,))
+        return [
+            OutboxEntry(
+                collection=str(collection),
+                doc_id=str(doc_id),
+                topic=str(topic),
+                event=CloudEvent.from_dict(json.loads(event)),
+                seq=int(seq),
+            )
+            for seq, collection, doc_id, topic, event in rows
+        ]
+
+    async def pragma(self, name: str) -> Any:
+        """The writer connection's value of PRAGMA ``name`` (e.g. ``synchronous``)."""
+        if not name.isidentifier():
+            raise ValueError(f"pragma {name!r}")
+        async with self._lock:
+            rows = list(await self._writer.execute_fetchall(f"PRAGMA {name}"))
+        return rows[0][0] if rows else None
+
+    async def ping(self) -> None:
+        if self._closed:
+            raise StoreError("sqlite store is closed")
+        await self._read("SELECT 1", ())
+
+    # -- writes ----------------------------------------------------------------------
+
+    async def insert(
+        self, collection: str, doc: Document, outbox: Sequence[OutboxMessage] = ()
+    ) -> Document:
+        check_collection(collection)
+        doc_id = check_document(doc)
+        body = _dumps(user_fields(doc))
+        async with self._transaction() as conn:
+            await self._create_table(conn, collection)
+            try:
+                await conn.execute(
+                    f"INSERT INTO {_table(collection)} (id, version, body) VALUES (?, 1, ?)",
+                    (doc_id, body),
+                )
+            except sqlite3.IntegrityError as exc:
+                raise DuplicateDocument(f"{collection}/{doc_id} already exists") from exc
+            await _write_outbox(conn, collection, doc_id, outbox)
+        return {**doc, VERSION: 1}
+
+    async def replace(
+        self,
+        collection: str,
+        doc: Document,
+        *,
+        expected_version: int,
+        outbox: Sequence[OutboxMessage] = (),
+    ) -> Document:
+        check_collection(collection)
+        doc_id = check_document(doc)
+        body = _dumps(user_fields(doc))
+        exists = await self._has_table(collection)
+        async with self._transaction() as conn:
+            updated = 0
+            if exists:
+                cursor = await conn.execute(
+                    f"UPDATE {_table(collection)} SET version = version + 1, body = ?"
+                    " WHERE id = ? AND version = ?",
+                    (body, doc_id, expected_version),
+                )
+                updated = cursor.rowcount
+            if updated != 1:
+                raise VersionConflict(
+                    f"{collection}/{doc_id}: not at version {expected_version} (or missing)"
+                )
+            await _write_outbox(conn, collection, doc_id, outbox)
+        return {**doc, VERSION: expected_version + 1}
+
+    async def ensure_index(self, collection: str, field: str) -> None:
+        check_collection(collection)
+        check_field(field)
+        if field == ID:
+            return
+        digest = hashlib.sha1(field.encode()).hexdigest()[:10]
+        name = f'"ix_{collection}_{digest}"'
+        async with self._transaction() as conn:
+            await self._create_table(conn, collection)
+            await conn.execute(
+                f"CREATE INDEX IF NOT EXISTS {name} ON {_table(collection)} ({_expr(field)})"
+            )
+
+    async def mark_published(self, entries: Sequence[OutboxEntry]) -> None:
+        if not entries:
+            return
+        async with self._transaction() as conn:
+            await conn.executemany(
+                "DELETE FROM outbox WHERE seq = ?", [(entry.seq,) for entry in entries]
+            )
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        async with self._lock:
+            await self._writer.close()
+        if self._reader is not None:
+            await self._reader.close()
+
+    # -- internals -------------------------------------------------------------------
+
+    @asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        if self._closed:
+            raise StoreError("sqlite store is closed")
+        async with self._lock:
+            conn = self._writer
+            self._created.clear()
+            try:
+                await conn.execute("BEGIN IMMEDIATE")
+                yield conn
+                await conn.execute("COMMIT")
+                self._tables |= self._created
+            except BaseException:
+                # Also on cancellation: the connection must not stay inside a transaction.
+                if conn.in_transaction:
+                    await conn.execute("ROLLBACK")
+                raise
+
+    async def _read(self, sql: str, params: Sequence[Any]) -> list[Any]:
+        if self._closed:
+            raise StoreError("sqlite store is closed")
+        if self._reader is not None:
+            return list(await self._reader.execute_fetchall(sql, params))
+        async with self._lock:
+            return list(await self._writer.execute_fetchall(sql, params))
+
+    async def _load_tables(self) -> None:
+        sql = "SELECT name FROM sqlite_master WHERE type = 'table' AND substr(name, 1, 4) = 'doc_'"
+        rows = await self._read(sql, ())
+        self._tables |= {str(name).removeprefix("doc_") for (name,) in rows}
+
+    async def _has_table(self, collection: str) -> bool:
+        if collection not in self._tables:
+            # Another connection to the same file may have created it since.
+            await self._load_tables()
+        return collection in self._tables
+
+    async def _create_table(self, conn: aiosqlite.Connection, collection: str) -> None:
+        if collection in self._tables:
+            return
+        await conn.execute(
+            f"CREATE TABLE IF NOT EXISTS {_table(collection)} ("
+            "id TEXT PRIMARY KEY, version INTEGER NOT NULL, body TEXT NOT NULL) WITHOUT ROWID"
+        )
+        self._created.add(collection)
+
+
+async def _write_outbox(
+    conn: aiosqlite.Connection, collection: str, doc_id: str, outbox: Sequence[OutboxMessage]
+) -> None:
+    if outbox:
+        await conn.executemany(
+            "INSERT INTO outbox (collection, doc_id, topic, event) VALUES (?, ?, ?, ?)",
+            [(collection, doc_id, m.topic, _dumps(m.event.to_dict())) for m in outbox],
+        )
+
+
+def _condition(field: str, value: Any) -> tuple[str, list[Any]]:
+    expr = _expr(field)
+    # Column affinity would let 5 match the id "5" and True the version 1; Mongo does not.
+    if field == ID:
+        return ("id = ?", [value]) if isinstance(value, str) else ("0", [])
+    if field == VERSION:
+        plain_number = isinstance(value, int | float) and not isinstance(value, bool)
+        return ("version = ?", [value]) if plain_number else ("0", [])
+    if value is None:
+        return (f"{expr} IS NULL", [])
+    type_expr = f"json_type(body, '$.{field}')"
+    # json_extract maps true to 1 and returns arrays/objects as text: check the JSON type.
+    if isinstance(value, bool):
+        return (f"{expr} = ? AND {type_expr} = ?", [int(value), "true" if value else "false"])
+    if isinstance(value, int | float):
+        return (f"{expr} = ? AND {type_expr} IN ('integer', 'real')", [value])
+    return (f"{expr} = ? AND {type_expr} = 'text'", [value])
+
+
+def _document(row: Any) -> Document:
+    doc_id, version, body = row
+    doc: Document = {ID: doc_id, VERSION: version}
+    doc.update(json.loads(body))
+    return doc

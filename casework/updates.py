@@ -1,0 +1,42 @@
+"""Read-modify-write of one document under optimistic concurrency."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+
+from casework.store import Document, DocumentStore, OutboxMessage, VersionConflict
+
+Change = tuple[Document, Sequence[OutboxMessage]]
+
+
+class NotFound(LookupError):
+    pass
+
+
+async def update_document(
+    store: DocumentStore,
+    collection: str,
+    doc_id: str,
+    change: Callable[[Document], Change | Awaitable[Change]],
+    *,
+    attempts: int = 5,
+) -> Document:
+    """Apply ``change`` to the current document and store it with its outbox messages.
+
+    On a concurrent write the change is applied again to the newer document, so
+    ``change`` must be a pure function of the document it receives.
+    """
+    for attempt in range(attempts):
+        current = await store.get(collection, doc_id)
+        if current is None:
+            raise NotFound(f"{collection}/{doc_id}")
+        result = change(current)
+        updated, outbox = result if isinstance(result, tuple) else await result
+        try:
+            return await store.replace(
+                collection, updated, expected_version=current["_version"], outbox=outbox
+            )
+        except VersionConflict:
+            if attempt == attempts - 1:
+                raise
+    raise AssertionError("unreachable")

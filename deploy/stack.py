@@ -1,0 +1,202 @@
+"""The embedded stack: broker, sandbox wiki, mail sink and the four services, each a process.
+
+Used by `make run` (deploy/run.py) and by the end-to-end tests, so both start
+the system the same way.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SERVICE_ORDER = ("notify", "enforcement", "review", "intake")
+
+
+class StackError(RuntimeError):
+    pass
+
+
+def _port(variable: str, default: int) -> int:
+    raw = os.environ.get(variable)
+    if raw is None:
+        return default
+    if not raw.isdigit() or not 1 <= int(raw) <= 65535:
+        raise StackError(f"{variable}: must be a port number 1-65535, got {raw!r}")
+    return int(raw)
+
+
+@dataclass(frozen=True)
+class Ports:
+    intake: int = 8081
+    review: int = 8082
+    enforcement: int = 8083
+    notify: int = 8084
+    wiki: int = 8090
+    broker: int = 9092
+    smtp: int = 8025
+
+    @classmethod
+    def from_environment(cls) -> Ports:
+        return cls(
+            intake=_port("INTAKE_PORT", 8081),
+            review=_port("REVIEW_PORT", 8082),
+            enforcement=_port("ENFORCEMENT_PORT", 8083),
+            notify=_port("NOTIFY_PORT", 8084),
+            wiki=_port("WIKI_PORT", 8090),
+            broker=_port("BROKER_PORT", 9092),
+            smtp=_port("SMTP_PORT", 8025),
+        )
+
+    def of(self, service: str) -> int:
+        port: int = getattr(self, service)
+        return port
+
+
+def service_environment(
+    ports: Ports, data_dir: Path, extra: dict[str, str] | None = None
+) -> dict[str, str]:
+    """The environment every service process gets on the embedded stack."""
+    env = dict(os.environ)
+    env.update(
+        {
+            "CASEWORK_DATA_DIR": str(data_dir),
+            "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{ports.broker}",
+            "INTAKE_PORT": str(ports.intake),
+            "REVIEW_PORT": str(ports.review),
+            "ENFORCEMENT_PORT": str(ports.enforcement),
+            "NOTIFY_PORT": str(ports.notify),
+            "WIKI_FARM": f"sandbox=http://127.0.0.1:{ports.wiki}/api.php",
+            "STATEMENT_WIKI_API": f"http://127.0.0.1:{ports.wiki}/api.php",
+            "SMTP_HOST": "127.0.0.1",
+            "SMTP_PORT": str(ports.smtp),
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    env.update(extra or {})
+    return env
+
+
+class ChildProcess:
+    """A child in its own process group, its output in a log file."""
+
+    def __init__(self, name: str, argv: list[str], env: dict[str, str], log_path: Path) -> None:
+        self.name = name
+        self.argv = argv
+        self.env = env
+        self.log_path = log_path
+        self.process: subprocess.Popen[bytes] | None = None
+        self._log: IO[bytes] | None = None
+
+    def start(self) -> None:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self._log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            self.argv,
+            env=self.env,
+            cwd=REPO_ROOT,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def log_tail(self, lines: int = 40) -> str:
+        if not self.log_path.exists():
+            return ""
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """SIGTERM the group (graceful), SIGKILL it if it has not gone after ``timeout``."""
+        if self.process is not None and self.process.poll() is None:
+            self._signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self._signal(signal.SIGKILL)
+                self.process.wait()
+        self._close_log()
+
+    def kill(self) -> None:
+        """SIGKILL: no cleanup, like a crash."""
+        if self.process is not None and self.process.poll() is None:
+            self._signal(signal.SIGKILL)
+            self.process.wait()
+        self._close_log()
+
+    def wait_exit(self, timeout: float) -> int:
+        assert self.process is not None
+        code = self.process.wait(timeout)
+        self._close_log()
+        return code
+
+    def _signal(self, sig: signal.Signals) -> None:
+        assert self.process is not None
+        try:
+            os.killpg(self.process.pid, sig)
+        except ProcessLookupError:
+            pass
+
+    def _close_log(self) -> None:
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+
+class ServiceProcess(ChildProcess):
+    def __init__(self, service: str, port: int, env: dict[str, str], log_dir: Path) -> None:
+        super().__init__(
+            service, [sys.executable, "-m", f"services.{service}"], env, log_dir / f"{service}.log"
+        )
+        self.port = port
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def wait_healthy(self, timeout: float = 60.0) -> None:
+        """Poll /healthz until it answers 200; fail early, with its log, if the process died."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self.running:
+                raise StackError(f"{self.name} exited during start-up:\n{self.log_tail()}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/healthz", timeout=2) as reply:
+                    if reply.status == 200:
+                        return
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                pass
+            time.sleep(0.1)
+        raise StackError(f"{self.name} not healthy after {timeout:.0f} s:\n{self.log_tail()}")
+
+
+def mail_sink_process(port: int, maildir: Path, log_dir: Path) -> ChildProcess:
+    argv = [sys.executable, "-m", "deploy.mailsink", "--port", str(port), "--maildir", str(maildir)]
+    return ChildProcess("mailsink", argv, dict(os.environ), log_dir / "mailsink.log")
+
+
+def wait_port(port: int, timeout: float, process: ChildProcess) -> None:
+    import socket
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not process.running:
+            raise StackError(f"{process.name} exited during start-up:\n{process.log_tail()}")
+        with socket.socket() as sock:
+            sock.settimeout(0.5)
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise StackError(f"{process.name} did not open port {port} in {timeout:.0f} s")

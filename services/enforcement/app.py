@@ -1,0 +1,39 @@
+"""Enforcement's wiring: the one place its parts are put together."""
+
+from __future__ import annotations
+
+from casework.contract import topic_of
+from casework.farm import parse_farm
+from casework.http import make_app
+from casework.mediawiki import MediaWikiClient
+from casework.runtime import Kit, Wiring
+from services.enforcement.handlers import ENFORCEMENTS, Enforcer
+from services.enforcement.settings import EnforcementSettings
+
+
+async def wire(kit: Kit) -> Wiring:
+    settings = kit.settings
+    assert isinstance(settings, EnforcementSettings)
+    farm = parse_farm(settings.wiki_farm)
+    clients = {
+        wiki.id: MediaWikiClient(wiki.api_url, settings.wiki_username, settings.wiki_password)
+        for wiki in farm.values()
+    }
+    await kit.store.ensure_index(ENFORCEMENTS, "complete")
+    enforcer = Enforcer(kit.store, kit.relay, kit.policy, clients, settings.public_log_page)
+
+    async def close_clients() -> None:
+        for client in clients.values():
+            await client.close()
+
+    async def reconcile() -> None:
+        await enforcer.reconcile_forever(settings.retry_seconds)
+
+    app = make_app(registry=kit.registry, health_checks=kit.health_checks)
+    return Wiring(
+        app=app,
+        consumes=[topic_of("review")],
+        handle=enforcer.handle,
+        duties=[reconcile],
+        on_stop=[close_clients],
+    )

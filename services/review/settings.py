@@ -1,0 +1,17 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+
+from casework.config import REPO_ROOT, ServiceSettings
+
+
+class ReviewSettings(ServiceSettings):
+    SERVICE = "review"
+
+    port: int = Field(8082, ge=1, le=65535, validation_alias="REVIEW_PORT")
+    store_url_override: str | None = Field(None, validation_alias="REVIEW_STORE_URL")
+    staff_file: Path = Field(
+        REPO_ROOT / "deploy" / "demo-staff.yaml", validation_alias="REVIEW_STAFF_FILE"
+    )

@@ -1,0 +1,329 @@
+"""The event contract: the generated catalogue, type names, and the Kafka round trip."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from pydantic import ValidationError
+
+from casework.catalogue import CATALOGUE_PATH, render_catalogue
+from casework.cloudevents import CloudEvent, MalformedEvent, from_kafka, to_kafka
+from casework.contract import (
+    EVENT_TYPES,
+    NAMESPACE,
+    SERVICES,
+    ActionEnforced,
+    AffectedUser,
+    Audience,
+    CaseOpened,
+    Channel,
+    ClauseGround,
+    Decision,
+    DecisionApproved,
+    DecisionDeclined,
+    EnforcementFailed,
+    EventData,
+    EvidenceItem,
+    EvidenceLocation,
+    NotificationSent,
+    OperationOutcome,
+    OperationStatus,
+    Requester,
+    SignOff,
+    Subject,
+    SubmissionKind,
+    SubmissionReceived,
+    from_cloudevent,
+    to_cloudevent,
+)
+
+T0 = datetime(2026, 11, 20, 9, 15, tzinfo=UTC)
+CASE = "OA-ABCDEFGH2345"
+SUBMISSION = "R-ABCDEFGH2345"
+
+
+# --- realistic examples of every event type ---------------------------------------------------
+
+
+def _decision() -> Decision:
+    return Decision(
+        action_type="global-ban",
+        subject=AffectedUser(account="Troublesome Editor", email="te@example.org", language="ru"),
+        wikis=["enwiki", "dewiki"],
+        expires_at=None,
+        grounds=[
+            ClauseGround(
+                id="ucoc-3-1",
+                catalogue_version="2026-11",
+                source="Universal Code of Conduct",
+                section="3.1 — Harassment",
+                text="Insults, sexual harassment, threats, доксинг.",
+            )
+        ],
+        public_rationale="Sustained cross-wiki harassment of several editors.",
+        appealable=True,
+        appeal_until=T0 + timedelta(days=365),
+    )
+
+
+def _signoff(level: str, staff_id: str, minutes: int) -> SignOff:
+    return SignOff(
+        level=level,
+        staff_id=staff_id,
+        verdict="approve",
+        comment=f"{level} approves",
+        languages=["en", "ru"],
+        signed_at=T0 + timedelta(minutes=minutes),
+    )
+
+
+def _examples() -> list[EventData]:
+    return [
+        SubmissionReceived(
+            submission_id=SUBMISSION,
+            kind=SubmissionKind.REQUEST,
+            channel=Channel.API,
+            action_type="global-ban",
+            routed_to="support-and-safety",
+            summary="Repeated harassment across three wikis after local blocks.",
+            subject=Subject(account="Troublesome Editor", wikis=["enwiki"]),
+            evidence=[
+                EvidenceItem(
+                    url="https://en.example.org/wiki/Special:Diff/123",
+                    description="Threat on a talk page",
+                    where=EvidenceLocation.ON_WIKI_PUBLIC,
+                )
+            ],
+            prior_attempts=["https://en.example.org/wiki/ANI#Troublesome_Editor"],
+            requester=Requester(name="Reporter Person", email="reporter@example.org"),
+            received_at=T0,
+        ),
+        CaseOpened(
+            case_id=CASE,
+            submission_id=SUBMISSION,
+            action_type="global-ban",
+            routed_to="support-and-safety",
+            opened_at=T0,
+            deadline_at=T0 + timedelta(days=28),
+        ),
+        DecisionApproved(
+            case_id=CASE,
+            decision=_decision(),
+            signoffs=[_signoff("case-handler", "alice", 1), _signoff("ts-manager", "bob", 2)],
+            approved_at=T0 + timedelta(minutes=3),
+        ),
+        DecisionDeclined(
+            case_id=CASE,
+            level="legal-counsel",
+            staff_id="carol",
+            comment="Evidence does not meet the bar.",
+            declined_at=T0,
+        ),
+        ActionEnforced(
+            case_id=CASE,
+            decision=_decision(),
+            operations=[
+                OperationOutcome(
+                    wiki="enwiki",
+                    kind="block",
+                    target="Troublesome Editor",
+                    status=OperationStatus.DONE,
+                    result_id=42,
+                ),
+                OperationOutcome(
+                    wiki="dewiki",
+                    kind="block",
+                    target="Troublesome Editor",
+                    status=OperationStatus.SKIPPED,
+                    result_id=7,
+                    detail="already blocked (block 7 by Steward)",
+                ),
+            ],
+            enforced_at=T0,
+        ),
+        EnforcementFailed(
+            case_id=CASE,
+            wiki="enwiki",
+            kind="block",
+            target="Troublesome Editor",
+            error_code="permissiondenied",
+            error_info="You do not have permission to block.",
+            permanent=True,
+            failed_at=T0,
+        ),
+        NotificationSent(
+            case_id=CASE,
+            audience=Audience.AFFECTED_USER,
+            channel="email",
+            reference=f"<{CASE}.affected-user@officeactions.casework>",
+            sent_at=T0,
+        ),
+    ]
+
+
+EXAMPLES = {type(e).__name__: e for e in _examples()}
+
+
+def _record(data: EventData) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
+    return to_kafka(to_cloudevent(data))
+
+
+def _with_header(headers: list[tuple[str, bytes]], name: str, value: bytes | None):
+    kept = [(n, v) for n, v in headers if n != name]
+    return kept if value is None else [*kept, (name, value)]
+
+
+# --- the catalogue ----------------------------------------------------------------------------
+
+
+def test_catalogue_matches_the_contract() -> None:
+    current = CATALOGUE_PATH.read_text(encoding="utf-8") if CATALOGUE_PATH.exists() else ""
+    assert current == render_catalogue(), (
+        f"{CATALOGUE_PATH} is out of date with casework/contract.py; "
+        "regenerate it with: python -m casework.catalogue"
+    )
+
+
+def test_every_event_type_is_in_the_examples() -> None:
+    assert {m.__name__ for m in EVENT_TYPES.values()} == set(EXAMPLES)
+
+
+@pytest.mark.parametrize("model", list(EVENT_TYPES.values()), ids=lambda m: m.__name__)
+def test_event_type_names(model: type[EventData]) -> None:
+    assert model.PRODUCER in SERVICES
+    assert model.TYPE.startswith(f"{NAMESPACE}.{model.PRODUCER}.")
+    assert re.search(r"\.v[1-9][0-9]*$", model.TYPE), model.TYPE
+    assert EVENT_TYPES[model.TYPE] is model
+
+
+# --- round trip -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("example", list(EXAMPLES.values()), ids=list(EXAMPLES))
+def test_round_trip_through_kafka(example: EventData) -> None:
+    event = to_cloudevent(example)
+    key, value, headers = to_kafka(event)
+    received = from_kafka(key, value, headers)
+    assert received == event
+    assert from_cloudevent(received) == example
+
+
+@pytest.mark.parametrize("example", list(EXAMPLES.values()), ids=list(EXAMPLES))
+def test_key_is_the_case_or_submission_id(example: EventData) -> None:
+    key, _, headers = _record(example)
+    expected = example.submission_id if isinstance(example, SubmissionReceived) else CASE
+    assert key == expected.encode()
+    assert dict(headers)["ce_subject"] == expected.encode()
+
+
+def test_round_trip_keeps_time_and_source() -> None:
+    event = CloudEvent(
+        type=CaseOpened.TYPE,
+        source="/officeactions/review",
+        subject=CASE,
+        data=EXAMPLES["CaseOpened"].model_dump(mode="json"),
+        time=datetime(2026, 11, 20, 10, 0, 0, 123456, tzinfo=UTC),
+        dataschema="https://example.org/schemas/case-opened.v1",
+    )
+    assert from_kafka(*to_kafka(event)) == event
+
+
+def test_subject_falls_back_to_the_key() -> None:
+    key, value, headers = _record(EXAMPLES["CaseOpened"])
+    received = from_kafka(key, value, _with_header(headers, "ce_subject", None))
+    assert received.subject == CASE
+
+
+# --- malformed records ------------------------------------------------------------------------
+
+
+def _malformed(**change: bytes | None) -> tuple[bytes, bytes | None, list[tuple[str, bytes]]]:
+    key, value, headers = _record(EXAMPLES["CaseOpened"])
+    for name, new in change.items():
+        if name == "value":
+            value = new
+        else:
+            headers = _with_header(headers, name, new)
+    return key, value, headers
+
+
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        ({"ce_id": None}, "ce_id"),
+        ({"ce_type": None}, "ce_type"),
+        ({"ce_specversion": b"0.3"}, "ce_specversion"),
+        ({"value": b"{not json"}, "value"),
+        ({"value": b"\xff\xfe"}, "value"),
+        ({"value": b'["a", "list"]'}, "value"),
+        ({"value": None}, "value"),
+        ({"ce_time": b"2026-11-20T09:15:00"}, "ce_time"),
+        ({"ce_time": b"yesterday"}, "ce_time"),
+        ({"ce_id": b"\xff\xfeid"}, "ce_id"),
+    ],
+    ids=[
+        "missing-id",
+        "missing-type",
+        "wrong-specversion",
+        "non-json-value",
+        "non-utf8-value",
+        "json-array-value",
+        "no-value",
+        "naive-time",
+        "unparseable-time",
+        "non-utf8-header",
+    ],
+)
+def test_from_kafka_rejects(change: dict[str, bytes | None], named: str) -> None:
+    with pytest.raises(MalformedEvent) as caught:
+        from_kafka(*_malformed(**change))
+    assert named in str(caught.value)
+
+
+def test_from_kafka_rejects_a_record_without_subject_or_key() -> None:
+    _, value, headers = _malformed(ce_subject=None)
+    with pytest.raises(MalformedEvent, match="ce_subject"):
+        from_kafka(None, value, headers)
+
+
+def test_structured_form_round_trips_and_rejects_naive_time() -> None:
+    event = to_cloudevent(EXAMPLES["DecisionDeclined"])
+    assert CloudEvent.from_dict(json.loads(json.dumps(event.to_dict()))) == event
+    broken = {**event.to_dict(), "time": "2026-11-20T09:15:00"}
+    with pytest.raises(MalformedEvent, match="UTC offset"):
+        CloudEvent.from_dict(broken)
+
+
+# --- tolerant reader --------------------------------------------------------------------------
+
+
+def test_unknown_fields_in_data_are_ignored() -> None:
+    example = EXAMPLES["ActionEnforced"]
+    event = to_cloudevent(example)
+    data = json.loads(json.dumps(event.data))
+    data["added_later"] = {"anything": [1, 2, 3]}
+    data["decision"]["reviewer_notes"] = "optional field from a newer producer"
+    data["operations"][0]["duration_ms"] = 120
+    key, value, headers = to_kafka(CloudEvent(**{**event.__dict__, "data": data}))
+    assert from_cloudevent(from_kafka(key, value, headers)) == example
+
+
+def test_unknown_type_reads_as_none() -> None:
+    event = to_cloudevent(EXAMPLES["CaseOpened"])
+    unknown = CloudEvent(**{**event.__dict__, "type": "officeactions.review.case-reopened.v1"})
+    assert from_cloudevent(unknown) is None
+    newer = CloudEvent(**{**event.__dict__, "type": "officeactions.review.case-opened.v2"})
+    assert from_cloudevent(newer) is None
+
+
+def test_known_type_with_invalid_data_raises() -> None:
+    event = to_cloudevent(EXAMPLES["CaseOpened"])
+    missing = {k: v for k, v in event.data.items() if k != "case_id"}
+    with pytest.raises(ValidationError):
+        from_cloudevent(CloudEvent(**{**event.__dict__, "data": missing}))
+    naive = {**event.data, "opened_at": "2026-11-20T09:15:00"}
+    with pytest.raises(ValidationError):
+        from_cloudevent(CloudEvent(**{**event.__dict__, "data": naive}))

@@ -1,0 +1,256 @@
+"""casework.mediawiki against a real sandbox MediaWiki 1.39 (no mocks of the wiki)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from casework.mediawiki import LoginError, MediaWikiClient, MediaWikiError
+from deploy.sandbox_wiki import BOT_APP_ID, ROLE_ACCOUNT, SandboxWiki
+from tests.fixtures.wiki import free_port, fresh_wiki, sandbox_wiki  # noqa: F401
+
+CASE_REASON = "Office action: case OA-2024-0042 (see Office actions policy)"
+
+
+def make_client(api_url: str, username: str, password: str) -> MediaWikiClient:
+    """A client whose retries stay fast: 3 attempts, 10-50 ms apart."""
+    return MediaWikiClient(
+        api_url,
+        username,
+        password,
+        timeout=10,
+        retry_attempts=3,
+        retry_initial_wait=0.01,
+        retry_max_wait=0.05,
+    )
+
+
+@pytest.fixture
+async def client(fresh_wiki: SandboxWiki) -> AsyncIterator[MediaWikiClient]:  # noqa: F811
+    async with make_client(fresh_wiki.api_url, *fresh_wiki.credentials()) as c:
+        yield c
+
+
+async def test_login_with_bot_password(client: MediaWikiClient) -> None:
+    assert client.username == f"{ROLE_ACCOUNT}@{BOT_APP_ID}"
+    await client.login()
+    groups = await client.user_groups(ROLE_ACCOUNT)
+    assert {"sysop", "bureaucrat", "suppress"} <= set(groups)
+
+
+async def test_wrong_password_is_a_clear_login_error(sandbox_wiki: SandboxWiki) -> None:  # noqa: F811
+    username, _ = sandbox_wiki.credentials()
+    async with make_client(sandbox_wiki.api_url, username, "0" * 32) as c:
+        with pytest.raises(LoginError) as caught:
+            await c.login()
+        assert caught.value.code == "login-failed"
+        assert not caught.value.transient
+        assert username in caught.value.info
+        # A write logs in lazily and fails the same way.
+        with pytest.raises(LoginError):
+            await c.block("Vandal1", reason=CASE_REASON)
+
+
+async def test_block_shows_in_active_blocks(client: MediaWikiClient) -> None:
+    result = await client.block("Vandal1", reason=CASE_REASON)
+    assert result.user == "Vandal1"
+    assert result.expiry is None
+    assert result.reason == CASE_REASON
+
+    (block,) = await client.active_blocks("Vandal1")
+    assert block.id == result.id
+    assert block.user == "Vandal1"
+    assert block.by == ROLE_ACCOUNT
+    assert "OA-2024-0042" in block.reason
+    assert block.infinite
+    assert block.nocreate and block.autoblock and block.allowusertalk
+    assert not (block.partial or block.hidden or block.anononly)
+    assert await client.active_blocks("Goodfaith3") == []
+
+
+async def test_blocking_a_blocked_user_needs_reblock(client: MediaWikiClient) -> None:
+    first = await client.block("Harasser2", reason=CASE_REASON)
+    with pytest.raises(MediaWikiError) as caught:
+        await client.block("Harasser2", reason=CASE_REASON)
+    assert caught.value.code == "alreadyblocked"
+    assert not caught.value.transient
+
+    # reblock replaces the block and every flag with what this call says.
+    second = await client.block(
+        "Harasser2", reason="amended", expiry="1 week", autoblock=False, reblock=True
+    )
+    (block,) = await client.active_blocks("Harasser2")
+    assert block.id == second.id
+    assert first.expiry is None and block.expiry is not None
+    assert block.nocreate and not block.autoblock
+    assert block.reason == "amended"
+
+
+async def test_hidden_block_needs_and_has_suppress_rights(client: MediaWikiClient) -> None:
+    await client.block("Harasser2", reason=CASE_REASON, hidename=True)
+    (block,) = await client.active_blocks("Harasser2")
+    assert block.hidden
+
+
+async def test_unblock(client: MediaWikiClient) -> None:
+    blocked = await client.block("Vandal1", reason=CASE_REASON)
+    unblocked = await client.unblock("Vandal1", reason="appeal granted, OA-2024-0042")
+    assert unblocked.id == blocked.id
+    assert await client.active_blocks("Vandal1") == []
+    with pytest.raises(MediaWikiError) as caught:
+        await client.unblock("Vandal1", reason="again")
+    assert caught.value.code == "cantunblock"
+
+
+async def test_unknown_user_is_a_permanent_error(client: MediaWikiClient) -> None:
+    with pytest.raises(MediaWikiError) as caught:
+        await client.block("No such user 7781", reason=CASE_REASON)
+    assert caught.value.code == "nosuchuser"
+    assert not caught.value.transient
+    assert not await client.user_exists("No such user 7781")
+    assert not await client.user_exists("Bad#name")
+    with pytest.raises(MediaWikiError) as caught:
+        await client.user_groups("No such user 7781")
+    assert caught.value.code == "nosuchuser"
+
+
+async def test_user_queries(client: MediaWikiClient) -> None:
+    assert await client.user_exists("Goodfaith3")
+    assert "sysop" in await client.user_groups("Admin4")
+    assert "sysop" not in await client.user_groups("Vandal1")
+
+
+async def test_edit_and_read_back(client: MediaWikiClient) -> None:
+    title = "Office actions/Statements/OA-2024-0042"
+    assert await client.page(title) is None
+
+    created = await client.edit(title, text="Statement v1.", summary="OA-42", createonly=True)
+    assert created.new and not created.nochange
+    assert created.newrevid is not None
+    page = await client.page(title)
+    assert page is not None
+    assert (page.title, page.revid, page.text) == (title, created.newrevid, "Statement v1.")
+
+    appended = await client.edit(title, appendtext="\n\nUpdate.", summary="update")
+    assert appended.newrevid is not None and appended.newrevid > created.newrevid
+    assert appended.oldrevid == created.newrevid
+    page = await client.page(title)
+    assert page is not None
+    assert page.revid == appended.newrevid
+    assert page.text == "Statement v1.\n\nUpdate."
+
+    with pytest.raises(MediaWikiError) as caught:
+        await client.edit(title, text="again", summary="s", createonly=True)
+    assert caught.value.code == "articleexists"
+    with pytest.raises(MediaWikiError) as caught:
+        await client.edit("Not there yet", text="x", summary="s", nocreate=True)
+    assert caught.value.code == "missingtitle"
+
+
+async def test_nochange_edit(client: MediaWikiClient) -> None:
+    first = await client.edit("Nochange", text="same", summary="s")
+    again = await client.edit("Nochange", text="same", summary="s")
+    assert again.nochange and again.newrevid is None
+    page = await client.page("Nochange")
+    assert page is not None and page.revid == first.newrevid
+
+
+async def test_stale_baserevid_is_an_edit_conflict(client: MediaWikiClient) -> None:
+    base = await client.edit("Conflict", text="one", summary="s")
+    await client.edit("Conflict", text="two", summary="someone else")
+    with pytest.raises(MediaWikiError) as caught:
+        await client.edit("Conflict", text="three", summary="s", baserevid=base.newrevid)
+    assert caught.value.code == "editconflict"
+
+
+async def test_invalid_title(client: MediaWikiClient) -> None:
+    with pytest.raises(MediaWikiError) as caught:
+        await client.page("Bad[title")
+    assert caught.value.code == "invalidtitle"
+
+
+async def test_recovers_from_a_bad_token(client: MediaWikiClient) -> None:
+    await client.edit("Token", text="one", summary="s")
+    client._csrf_token = "0123456789abcdef0123456789abcdef+\\"  # as if the token had expired
+    result = await client.edit("Token", text="two", summary="s")
+    assert result.newrevid is not None
+    assert client._csrf_token != "0123456789abcdef0123456789abcdef+\\"
+
+
+async def test_recovers_from_a_lost_session(
+    client: MediaWikiClient,
+    sandbox_wiki: SandboxWiki,  # noqa: F811
+) -> None:
+    await client.edit("Session", text="one", summary="s")
+    sandbox_wiki.reset()  # drops every session (and the page) on the wiki side
+    assert await client.page("Session") is None  # reads assert=user too
+    result = await client.block("Vandal1", reason=CASE_REASON)
+    assert (await client.active_blocks("Vandal1"))[0].id == result.id
+
+
+class FlakyProxy:
+    """Answers 503 to the first ``failures`` requests, then forwards to the real wiki."""
+
+    def __init__(self, upstream: str, failures: int) -> None:
+        self.upstream = upstream
+        self.failures = failures
+        self.requests = 0
+
+    async def handle(self, request: web.Request) -> web.Response:
+        self.requests += 1
+        if self.failures > 0:
+            self.failures -= 1
+            return web.Response(status=503, text="try again later")
+        headers = {k: v for k, v in request.headers.items() if k.lower() in FORWARDED}
+        async with (
+            aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as session,
+            session.request(
+                request.method,
+                self.upstream + request.path_qs,
+                data=await request.read(),
+                headers=headers,
+            ) as upstream,
+        ):
+            response = web.Response(status=upstream.status, body=await upstream.read())
+            response.content_type = upstream.content_type
+            for cookie in upstream.headers.getall("Set-Cookie", []):
+                response.headers.add("Set-Cookie", cookie)
+            return response
+
+
+FORWARDED = {"cookie", "content-type", "user-agent"}
+
+
+async def test_transient_http_errors_are_retried(sandbox_wiki: SandboxWiki) -> None:  # noqa: F811
+    proxy = FlakyProxy(sandbox_wiki.url, failures=2)
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", proxy.handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        api_url = f"http://127.0.0.1:{port}/api.php"
+        async with make_client(api_url, *sandbox_wiki.credentials()) as c:
+            page = await c.page("Main Page")
+            assert page is not None and page.revid > 0
+            assert proxy.requests >= 3  # two 503s, then through to the wiki
+
+            proxy.failures = 10
+            with pytest.raises(MediaWikiError) as caught:
+                await c.page("Main Page")
+            assert caught.value.code == "http-503"
+            assert caught.value.transient
+    finally:
+        await runner.cleanup()
+
+
+async def test_unreachable_wiki_is_a_transient_error() -> None:
+    async with make_client(f"http://127.0.0.1:{free_port()}/api.php", "X@y", "0" * 32) as c:
+        with pytest.raises(MediaWikiError) as caught:
+            await c.user_exists("Vandal1")
+    assert caught.value.code == "network"
+    assert caught.value.transient

@@ -1,0 +1,216 @@
+"""The office actions policy as data: the real file, its deadlines, and the errors of bad files."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from casework.policy import Deadline, Policy, PolicyError, add_business_days, load_policy
+
+ROOT = Path(__file__).resolve().parent.parent
+POLICY_FILE = ROOT / "policy" / "office-actions.yaml"
+RAW: dict[str, Any] = yaml.safe_load(POLICY_FILE.read_text(encoding="utf-8"))
+
+FRIDAY = datetime(2026, 11, 20, 15, 30, tzinfo=UTC)
+SATURDAY = datetime(2026, 11, 21, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def policy() -> Policy:
+    return load_policy(POLICY_FILE)
+
+
+# --- the real policy file ---------------------------------------------------------------------
+
+
+def test_the_real_policy_file_loads(policy: Policy) -> None:
+    assert policy.version
+    assert {"global-ban", "dmca-takedown", "child-protection"} <= set(policy.action_types)
+    assert policy.clauses.items
+
+
+def test_every_action_is_routed_to_a_known_team_and_signed_by_known_levels(policy: Policy) -> None:
+    for name, action in policy.action_types.items():
+        assert action.routed_to in policy.teams, name
+        assert set(action.signoff) <= set(policy.signoff_levels), name
+        assert len(set(action.signoff)) == len(action.signoff), name
+
+
+def test_global_ban_needs_the_whole_chain_in_order(policy: Policy) -> None:
+    chain = policy.action("global-ban").signoff
+    assert len(chain) >= 2
+    assert chain == ["case-handler", "ts-manager", "legal-counsel", "director"]
+
+
+def test_global_ban_deadline_is_28_days(policy: Policy) -> None:
+    deadline = policy.action("global-ban").deadline
+    assert deadline is not None
+    assert deadline.due(FRIDAY) == FRIDAY + timedelta(days=28)
+
+
+def test_dmca_deadline_is_7_business_days_skipping_weekends(policy: Policy) -> None:
+    deadline = policy.action("dmca-takedown").deadline
+    assert deadline is not None
+    due = deadline.due(FRIDAY)
+    # Fri + Mon..Fri (5) + Mon, Tue (2) = the Tuesday eleven calendar days later, same time.
+    assert due == datetime(2026, 12, 1, 15, 30, tzinfo=UTC)
+    assert due.strftime("%A") == "Tuesday"
+
+
+def test_child_protection_deadline_is_24_hours(policy: Policy) -> None:
+    deadline = policy.action("child-protection").deadline
+    assert deadline is not None
+    assert deadline.due(FRIDAY) == FRIDAY + timedelta(hours=24)
+
+
+def test_actions_without_a_deadline_have_none(policy: Policy) -> None:
+    assert policy.action("conduct-warning").deadline is None
+
+
+# --- business days ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("start", "days", "expected"),
+    [
+        (FRIDAY, 1, datetime(2026, 11, 23, 15, 30, tzinfo=UTC)),  # Fri -> Mon
+        (SATURDAY, 1, datetime(2026, 11, 23, 9, 0, tzinfo=UTC)),  # Sat -> Mon
+        (SATURDAY, 5, datetime(2026, 11, 27, 9, 0, tzinfo=UTC)),  # Sat -> Fri
+        (FRIDAY - timedelta(days=4), 4, FRIDAY),  # Mon -> Fri
+        (FRIDAY, 0, FRIDAY),
+    ],
+)
+def test_add_business_days(start: datetime, days: int, expected: datetime) -> None:
+    assert add_business_days(start, days) == expected
+
+
+def test_business_days_never_land_on_a_weekend() -> None:
+    for offset in range(7):
+        start = FRIDAY + timedelta(days=offset)
+        for days in range(1, 15):
+            assert add_business_days(start, days).weekday() < 5
+
+
+def test_a_deadline_takes_exactly_one_unit() -> None:
+    assert Deadline(business_days=7).due(FRIDAY) == add_business_days(FRIDAY, 7)
+    with pytest.raises(ValueError, match="exactly one"):
+        Deadline()
+    with pytest.raises(ValueError, match="exactly one"):
+        Deadline(days=1, hours=2)
+
+
+# --- invalid policies -------------------------------------------------------------------------
+
+
+def _write(tmp_path: Path, mutate: Callable[[dict[str, Any]], None]) -> Path:
+    raw = copy.deepcopy(RAW)
+    mutate(raw)
+    path = tmp_path / "broken-policy.yaml"
+    path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+def _set(*keys: str, value: Any) -> Callable[[dict[str, Any]], None]:
+    def mutate(raw: dict[str, Any]) -> None:
+        target = raw
+        for key in keys[:-1]:
+            target = target[key]
+        target[keys[-1]] = value
+
+    return mutate
+
+
+def _drop(*keys: str) -> Callable[[dict[str, Any]], None]:
+    def mutate(raw: dict[str, Any]) -> None:
+        target = raw
+        for key in keys[:-1]:
+            target = target[key]
+        del target[keys[-1]]
+
+    return mutate
+
+
+INVALID = {
+    "unknown-signoff-level": (
+        _set("action_types", "global-ban", "signoff", value=["case-handler", "janitor"]),
+        "action_types.global-ban.signoff[1]",
+        "unknown sign-off level 'janitor'",
+    ),
+    "routed-to-unknown-team": (
+        _set("action_types", "dmca-takedown", "routed_to", value="marketing"),
+        "action_types.dmca-takedown.routed_to",
+        "unknown team 'marketing'",
+    ),
+    "deadline-with-two-units": (
+        _set("action_types", "global-ban", "deadline", value={"days": 28, "hours": 4}),
+        "action_types.global-ban.deadline",
+        "exactly one of hours, days, business_days",
+    ),
+    "appealable-without-window": (
+        _drop("action_types", "global-ban", "appeal_window_days"),
+        "action_types.global-ban",
+        "appeal_window_days: required when appealable is true",
+    ),
+    "unknown-top-level-key": (
+        _set("escalation_matrix", value={"x": 1}),
+        "escalation_matrix",
+        "Extra inputs are not permitted",
+    ),
+    "duplicate-level-in-chain": (
+        _set("action_types", "global-ban", "signoff", value=["case-handler", "case-handler"]),
+        "action_types.global-ban",
+        "a level may appear only once",
+    ),
+    "window-on-non-appealable": (
+        _set("action_types", "conduct-warning", "appeal_window_days", value=30),
+        "action_types.conduct-warning",
+        "appeal_window_days: only allowed when appealable is true",
+    ),
+    "bad-team-id": (
+        _set("teams", "Legal Team", value={"title": "Legal", "address": "l@x.test"}),
+        "teams.Legal Team",
+        "lower-case-with-hyphens",
+    ),
+}
+
+
+@pytest.mark.parametrize(("mutate", "key", "rule"), list(INVALID.values()), ids=list(INVALID))
+def test_invalid_policy_names_file_key_and_rule(
+    tmp_path: Path, mutate: Callable[[dict[str, Any]], None], key: str, rule: str
+) -> None:
+    path = _write(tmp_path, mutate)
+    with pytest.raises(PolicyError) as caught:
+        load_policy(path)
+    message = str(caught.value)
+    assert str(path) in message
+    assert key in message
+    assert rule in message
+
+
+def test_not_yaml(tmp_path: Path) -> None:
+    path = tmp_path / "policy.yaml"
+    path.write_text("version: [unclosed\nteams: {\n", encoding="utf-8")
+    with pytest.raises(PolicyError, match="not valid YAML") as caught:
+        load_policy(path)
+    assert str(path) in str(caught.value)
+
+
+def test_yaml_that_is_not_a_mapping(tmp_path: Path) -> None:
+    path = tmp_path / "policy.yaml"
+    path.write_text("- just\n- a list\n", encoding="utf-8")
+    with pytest.raises(PolicyError, match="top level must be a mapping") as caught:
+        load_policy(path)
+    assert str(path) in str(caught.value)
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    path = tmp_path / "nowhere" / "policy.yaml"
+    with pytest.raises(PolicyError, match="cannot read") as caught:
+        load_policy(path)
+    assert str(path) in str(caught.value)

@@ -1,0 +1,364 @@
+"""One contract for every DocumentStore adapter (sqlite, nx-27017, real MongoDB)."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from casework.cloudevents import CloudEvent
+from casework.store import (
+    DocumentStore,
+    DuplicateDocument,
+    OutboxEntry,
+    OutboxMessage,
+    StoreError,
+    VersionConflict,
+    open_store,
+)
+from casework.store.sqlite import SqliteStore
+from tests.fixtures.stores import free_port, nx27017, reopen, store  # noqa: F401
+
+RICH: dict[str, Any] = {
+    "_id": "case-1",
+    "title": "Überprüfung – 审查 ✓",
+    "status": "open",
+    "count": 3,
+    "ratio": 0.25,
+    "flag": True,
+    "off": False,
+    "nothing": None,
+    "tags": ["a", "b", "ç"],
+    "owner": {"team": "intake", "person": {"name": "Zoë", "ids": [1, 2, 3]}},
+    "history": [{"at": "2026-01-01T00:00:00+00:00", "ok": True}, {"at": None, "n": [[]]}],
+    "empty": {},
+    "none": [],
+}
+
+
+def message(n: int, topic: str = "cases.events") -> OutboxMessage:
+    event = CloudEvent(
+        type="case.changed", source="tests", subject=f"case-{n}", data={"n": n, "ok": True}
+    )
+    return OutboxMessage(topic=topic, event=event)
+
+
+def visible_keys(doc: dict[str, Any]) -> set[str]:
+    return {k for k in doc if k.startswith("_")}
+
+
+def summary(entries: list[OutboxEntry]) -> list[tuple[str, str, str, int]]:
+    return [(e.collection, e.doc_id, e.topic, e.event.data["n"]) for e in entries]
+
+
+async def test_insert_get_roundtrip(store: DocumentStore) -> None:  # noqa: F811
+    inserted = await store.insert("cases", dict(RICH))
+    assert inserted == {**RICH, "_version": 1}
+    assert await store.get("cases", "case-1") == {**RICH, "_version": 1}
+    assert await store.get("cases", "missing") is None
+    assert await store.get("never_written", "case-1") is None
+
+
+async def test_insert_does_not_mutate_its_argument(store: DocumentStore) -> None:  # noqa: F811
+    doc = {"_id": "d", "a": 1}
+    await store.insert("cases", doc)
+    assert doc == {"_id": "d", "a": 1}
+
+
+async def test_insert_rejects_reserved_and_non_json_fields(store: DocumentStore) -> None:  # noqa: F811
+    with pytest.raises(ValueError):
+        await store.insert("cases", {"_id": "x", "_outbox": []})
+    with pytest.raises(ValueError):
+        await store.insert("cases", {"_id": "x", "when": object()})
+    with pytest.raises(ValueError):
+        await store.insert("cases", {"title": "no id"})
+    with pytest.raises(ValueError):
+        await store.insert("bad name", {"_id": "x"})
+    assert await store.find("cases") == []
+
+
+async def test_duplicate_insert_raises_and_changes_nothing(store: DocumentStore) -> None:  # noqa: F811
+    await store.insert("cases", {"_id": "c", "v": "first"}, [message(1)])
+    with pytest.raises(DuplicateDocument):
+        await store.insert("cases", {"_id": "c", "v": "second"}, [message(2)])
+    assert await store.get("cases", "c") == {"_id": "c", "_version": 1, "v": "first"}
+    assert summary(await store.pending_outbox()) == [("cases", "c", "cases.events", 1)]
+
+
+async def test_replace_with_right_version_bumps_it(store: DocumentStore) -> None:  # noqa: F811
+    await store.insert("cases", {"_id": "c", "keep": 1, "drop": 2})
+    replaced = await store.replace(
+        "cases", {"_id": "c", "keep": 10, "new": {"x": [1]}}, expected_version=1
+    )
+    assert replaced == {"_id": "c", "_version": 2, "keep": 10, "new": {"x": [1]}}
+    assert await store.get("cases", "c") == replaced
+    again = await store.replace("cases", {**replaced, "keep": 11}, expected_version=2)
+    assert again["_version"] == 3
+    assert await store.get("cases", "c") == {
+        "_id": "c",
+        "_version": 3,
+        "keep": 11,
+        "new": {"x": [1]},
+    }
+
+
+async def test_stale_replace_conflicts_and_changes_nothing(store: DocumentStore) -> None:  # noqa: F811
+    await store.insert("cases", {"_id": "c", "v": 1})
+    await store.replace("cases", {"_id": "c", "v": 2}, expected_version=1, outbox=[message(1)])
+    with pytest.raises(VersionConflict):
+        await store.replace("cases", {"_id": "c", "v": 3}, expected_version=1, outbox=[message(2)])
+    with pytest.raises(VersionConflict):
+        await store.replace("cases", {"_id": "c", "v": 3}, expected_version=3, outbox=[message(3)])
+    with pytest.raises(VersionConflict):
+        await store.replace("cases", {"_id": "nope", "v": 1}, expected_version=1)
+    with pytest.raises(VersionConflict):
+        await store.replace("never_written", {"_id": "c"}, expected_version=1)
+    assert await store.get("cases", "c") == {"_id": "c", "_version": 2, "v": 2}
+    assert await store.get("cases", "nope") is None
+    assert summary(await store.pending_outbox()) == [("cases", "c", "cases.events", 1)]
+
+
+async def _seed_find(docs: DocumentStore) -> None:
+    rows = [
+        ("a", "open", "intake", 3, True),
+        ("b", "closed", "review", 1, False),
+        ("c", "open", "review", 2, True),
+        ("d", "open", "intake", 2, 1),
+        ("e", "closed", None, 5, "yes"),
+    ]
+    for doc_id, status, team, priority, flag in rows:
+        owner: dict[str, Any] = {"team": team} if team else {}
+        doc = {
+            "_id": doc_id,
+            "status": status,
+            "owner": owner,
+            "priority": priority,
+            "flag": flag,
+        }
+        await docs.insert("cases", doc)
+    await docs.insert("others", {"_id": "z", "status": "open"})
+
+
+async def test_find_by_equality_and_dotted_fields(store: DocumentStore) -> None:  # noqa: F811
+    await _seed_find(store)
+
+    async def ids(where: dict[str, Any]) -> list[str]:
+        return [d["_id"] for d in await store.find("cases", where)]
+
+    assert await ids({}) == ["a", "b", "c", "d", "e"]
+    assert await ids({"status": "open"}) == ["a", "c", "d"]
+    assert await ids({"owner.team": "review"}) == ["b", "c"]
+    assert await ids({"status": "open", "owner.team": "intake"}) == ["a", "d"]
+    assert await ids({"owner.team": None}) == ["e"]
+    assert await ids({"flag": True}) == ["a", "c"]
+    assert await ids({"flag": 1}) == ["d"]
+    assert await ids({"priority": 2}) == ["c", "d"]
+    assert await ids({"priority": 2.0}) == ["c", "d"]
+    assert await ids({"owner": "intake"}) == []
+    assert await ids({"_id": "b"}) == ["b"]
+    assert await ids({"_version": 1}) == ["a", "b", "c", "d", "e"]
+    assert await ids({"_version": True}) == []
+    assert await ids({"_id": 1}) == []
+    assert await ids({"_id": None}) == []
+    assert await store.find("never_written", {"status": "open"}) == []
+    with pytest.raises(TypeError):
+        await store.find("cases", {"owner": {"team": "intake"}})
+
+
+async def test_find_order_and_limit(store: DocumentStore) -> None:  # noqa: F811
+    await _seed_find(store)
+
+    async def ids(**kwargs: Any) -> list[str]:
+        return [d["_id"] for d in await store.find("cases", **kwargs)]
+
+    # Ties (c, d at priority 2) always break by _id ascending.
+    assert await ids(order_by="priority") == ["b", "c", "d", "a", "e"]
+    assert await ids(order_by="priority", descending=True) == ["e", "a", "c", "d", "b"]
+    assert await ids(order_by="priority", limit=2) == ["b", "c"]
+    assert await ids(where={"status": "open"}, order_by="priority", limit=2) == ["c", "d"]
+    assert await ids(order_by="_id", descending=True, limit=3) == ["e", "d", "c"]
+    assert await ids(limit=0) == []
+    full = await store.find("cases", {"_id": "a"})
+    assert full == [{"_id": "a", "_version": 1, "status": "open", "owner": {"team": "intake"},
+                     "priority": 3, "flag": True}]  # fmt: skip
+
+
+async def test_ensure_index_is_idempotent(store: DocumentStore) -> None:  # noqa: F811
+    await store.ensure_index("indexed", "status")
+    await store.ensure_index("indexed", "owner.team")
+    await store.insert("indexed", {"_id": "x", "status": "open", "owner": {"team": "t"}})
+    await store.ensure_index("indexed", "status")
+    await store.ensure_index("indexed", "owner.team")
+    await store.ensure_index("indexed", "_id")
+    assert [d["_id"] for d in await store.find("indexed", {"owner.team": "t"})] == ["x"]
+    with pytest.raises(ValueError):
+        await store.ensure_index("indexed", "bad field!")
+
+
+async def test_outbox_entries_follow_their_writes_in_order(store: DocumentStore) -> None:  # noqa: F811
+    await store.insert("cases", {"_id": "c1"}, [message(1), message(2, "cases.audit")])
+    await store.insert("notices", {"_id": "n1"}, [message(3, "notices.events")])
+    await store.insert("cases", {"_id": "c2"})
+    await store.replace("cases", {"_id": "c1", "s": 1}, expected_version=1, outbox=[message(4)])
+    await store.replace("notices", {"_id": "n1"}, expected_version=1, outbox=[message(5)])
+
+    pending = await store.pending_outbox()
+    assert summary(pending) == [
+        ("cases", "c1", "cases.events", 1),
+        ("cases", "c1", "cases.audit", 2),
+        ("notices", "n1", "notices.events", 3),
+        ("cases", "c1", "cases.events", 4),
+        ("notices", "n1", "cases.events", 5),
+    ]
+    assert [e.seq for e in pending] == sorted({e.seq for e in pending})
+    assert summary(await store.pending_outbox(limit=2)) == summary(pending)[:2]
+
+
+async def test_outbox_event_roundtrips_exactly(store: DocumentStore) -> None:  # noqa: F811
+    sent = message(7)
+    await store.insert("cases", {"_id": "c"}, [sent])
+    [entry] = await store.pending_outbox()
+    assert entry.event == sent.event
+    assert entry.topic == sent.topic
+
+
+async def test_mark_published_removes_entries_without_bumping_version(
+    store: DocumentStore,  # noqa: F811
+) -> None:
+    await store.insert("cases", {"_id": "c", "v": 1}, [message(1), message(2)])
+    await store.insert("notices", {"_id": "n"}, [message(3)])
+    first_two = (await store.pending_outbox())[:2]
+    await store.mark_published(first_two)
+    assert summary(await store.pending_outbox()) == [("notices", "n", "cases.events", 3)]
+    assert await store.get("cases", "c") == {"_id": "c", "_version": 1, "v": 1}
+
+    # The old expected version is still right: publishing is not a change of the document.
+    await store.replace("cases", {"_id": "c", "v": 2}, expected_version=1, outbox=[message(4)])
+    await store.mark_published(first_two)  # idempotent
+    await store.mark_published([])
+    rest = await store.pending_outbox()
+    assert summary(rest) == [("notices", "n", "cases.events", 3), ("cases", "c", "cases.events", 4)]
+    await store.mark_published(rest)
+    assert await store.pending_outbox() == []
+    assert await store.get("cases", "c") == {"_id": "c", "_version": 2, "v": 2}
+
+
+async def test_internal_fields_never_leak(store: DocumentStore) -> None:  # noqa: F811
+    await store.insert("cases", {"_id": "c", "v": 1}, [message(1)])
+    await store.replace("cases", {"_id": "c", "v": 2}, expected_version=1, outbox=[message(2)])
+    for doc in [await store.get("cases", "c"), *(await store.find("cases", {"v": 2}))]:
+        assert doc is not None
+        assert visible_keys(doc) == {"_id", "_version"}
+    await store.mark_published((await store.pending_outbox())[:1])
+    for doc in [await store.get("cases", "c"), *(await store.find("cases"))]:
+        assert doc is not None
+        assert visible_keys(doc) == {"_id", "_version"}
+
+
+async def test_concurrent_replaces_exactly_one_wins(store: DocumentStore) -> None:  # noqa: F811
+    await store.insert("cases", {"_id": "c", "winner": None})
+    for version in range(1, 6):
+        results = await asyncio.gather(
+            *(
+                store.replace(
+                    "cases",
+                    {"_id": "c", "winner": n},
+                    expected_version=version,
+                    outbox=[message(100 * version + n)],
+                )
+                for n in range(4)
+            ),
+            return_exceptions=True,
+        )
+        winners = [r for r in results if isinstance(r, dict)]
+        assert len(winners) == 1, results
+        assert all(isinstance(r, VersionConflict) for r in results if not isinstance(r, dict))
+        assert winners[0]["_version"] == version + 1
+        assert await store.get("cases", "c") == winners[0]
+    pending = await store.pending_outbox()
+    assert len(pending) == 5  # one message per round: the winner's
+
+
+async def test_mark_published_races_a_replace_without_losing_either(store: DocumentStore) -> None:  # noqa: F811
+    await store.insert("cases", {"_id": "c", "v": 0}, [message(0)])
+    for version in range(1, 6):
+        published = await store.pending_outbox()
+        await asyncio.gather(
+            store.mark_published(published),
+            store.replace(
+                "cases",
+                {"_id": "c", "v": version},
+                expected_version=version,
+                outbox=[message(version)],
+            ),
+        )
+        assert summary(await store.pending_outbox()) == [("cases", "c", "cases.events", version)]
+        assert await store.get("cases", "c") == {"_id": "c", "_version": version + 1, "v": version}
+
+
+async def test_data_survives_close_and_reopen(store: DocumentStore) -> None:  # noqa: F811
+    await store.insert("cases", dict(RICH), [message(1)])
+    await store.replace("cases", {**RICH, "status": "closed"}, expected_version=1)
+    await store.ensure_index("cases", "status")
+    await store.close()
+    again = await reopen(store)
+    try:
+        assert await again.get("cases", "case-1") == {**RICH, "status": "closed", "_version": 2}
+        assert summary(await again.pending_outbox()) == [("cases", "case-1", "cases.events", 1)]
+        assert [d["_id"] for d in await again.find("cases", {"status": "closed"})] == ["case-1"]
+        await again.ping()
+    finally:
+        await again.close()
+
+
+async def test_ping(store: DocumentStore) -> None:  # noqa: F811
+    await store.ping()
+
+
+async def test_open_store_rejects_bad_urls() -> None:
+    with pytest.raises(StoreError, match=re.escape("mongodb://127.0.0.1:1/")):
+        await open_store("mongodb://127.0.0.1:1/")
+    with pytest.raises(StoreError, match="names no database"):
+        await open_store("mongodb://127.0.0.1:1")
+    with pytest.raises(StoreError, match=r"\*\*\*"):
+        await open_store("mongodb://user:secret@127.0.0.1:1")
+    with pytest.raises(StoreError, match="unknown scheme"):
+        await open_store("postgres://x/y")
+    with pytest.raises(StoreError, match="absolute"):
+        await open_store("sqlite://relative.sqlite3")
+    with pytest.raises(StoreError, match="synchronous"):
+        await open_store("sqlite:///tmp/x.sqlite3?synchronous=SOMETIMES")
+
+
+async def test_ping_raises_when_the_backend_is_unreachable(tmp_path: Path) -> None:
+    mongo = await open_store(f"mongodb://127.0.0.1:{free_port()}/db?serverSelectionTimeoutMS=200")
+    try:
+        with pytest.raises(StoreError):
+            await mongo.ping()
+    finally:
+        await mongo.close()
+    sqlite = await open_store(f"sqlite://{tmp_path / 'x.sqlite3'}")
+    await sqlite.ping()
+    await sqlite.close()
+    with pytest.raises(StoreError):
+        await sqlite.ping()
+
+
+async def test_sqlite_in_memory_and_durability_setting(tmp_path: Path) -> None:
+    memory = await open_store("sqlite:///:memory:")
+    try:
+        await memory.insert("cases", {"_id": "m"}, [message(1)])
+        assert await memory.get("cases", "m") == {"_id": "m", "_version": 1}
+        assert len(await memory.pending_outbox()) == 1
+    finally:
+        await memory.close()
+    for query, expected in (("", 2), ("?synchronous=normal", 1)):
+        opened = await SqliteStore.open_url(f"sqlite://{tmp_path / 'd.sqlite3'}{query}")
+        try:
+            assert await opened.pragma("synchronous") == expected
+            assert await opened.pragma("journal_mode") == "wal"
+        finally:
+            await opened.close()
