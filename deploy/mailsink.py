@@ -24,8 +24,9 @@ log = logging.getLogger(__name__)
 
 class MaildirHandler:
     def __init__(self, maildir: Path) -> None:
-        maildir.mkdir(parents=True, exist_ok=True)
-        self.maildir = mailbox.Maildir(maildir, create=True)
+        for sub in ("tmp", "new", "cur"):
+            (maildir / sub).mkdir(parents=True, exist_ok=True)
+        self.maildir = mailbox.Maildir(maildir, create=False)
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         content = envelope.original_content or b""

@@ -212,7 +212,7 @@ async def test_global_ban_travels_through_every_service(
         return page if page is not None and case_id in page.text else None
 
     page = await eventually(statement, what="the public statement on the wiki")
-    assert "[[User:Vandal1|Vandal1]]" in page.text
+    assert "[[User:Vandal1|<nowiki>Vandal1</nowiki>]]" in page.text
     assert "Terms of Use" in page.text and "Universal Code of Conduct" in page.text
     for private in (REQUESTER["email"], REQUESTER["name"], "vandal1@sandbox.test", "SECRET"):
         assert private not in page.text

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from contextlib import AsyncExitStack
+
 from casework.contract import topic_of
 from casework.farm import parse_farm
 from casework.http import make_app
@@ -15,16 +17,15 @@ async def wire(kit: Kit) -> Wiring:
     settings = kit.settings
     assert isinstance(settings, EnforcementSettings)
     farm = parse_farm(settings.wiki_farm)
+    resources = AsyncExitStack()
     clients = {
-        wiki.id: MediaWikiClient(wiki.api_url, settings.wiki_username, settings.wiki_password)
+        wiki.id: await resources.enter_async_context(
+            MediaWikiClient(wiki.api_url, settings.wiki_username, settings.wiki_password)
+        )
         for wiki in farm.values()
     }
     await kit.store.ensure_index(ENFORCEMENTS, "complete")
     enforcer = Enforcer(kit.store, kit.relay, kit.policy, clients, settings.public_log_page)
-
-    async def close_clients() -> None:
-        for client in clients.values():
-            await client.close()
 
     async def reconcile() -> None:
         await enforcer.reconcile_forever(settings.retry_seconds)
@@ -35,5 +36,5 @@ async def wire(kit: Kit) -> Wiring:
         consumes=[topic_of("review")],
         handle=enforcer.handle,
         duties=[reconcile],
-        on_stop=[close_clients],
+        on_stop=[resources.aclose],
     )

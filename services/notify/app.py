@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from contextlib import AsyncExitStack
+
 from casework.contract import topic_of
 from casework.http import make_app
 from casework.mediawiki import MediaWikiClient
@@ -25,8 +27,9 @@ async def wire(kit: Kit) -> Wiring:
             sender=settings.mail_from,
         )
     )
-    wiki = MediaWikiClient(
-        settings.statement_wiki_api, settings.wiki_username, settings.wiki_password
+    resources = AsyncExitStack()
+    wiki = await resources.enter_async_context(
+        MediaWikiClient(settings.statement_wiki_api, settings.wiki_username, settings.wiki_password)
     )
     notifier = Notifier(
         kit.store, kit.relay, kit.policy, environment(), mailer, wiki, settings.public_log_page
@@ -34,9 +37,9 @@ async def wire(kit: Kit) -> Wiring:
     checks = {**kit.health_checks, "smtp": mailer.ping}
     app = make_app(registry=kit.registry, health_checks=checks)
 
-    async def close_wiki() -> None:
-        await wiki.close()
-
     return Wiring(
-        app=app, consumes=[topic_of("enforcement")], handle=notifier.handle, on_stop=[close_wiki]
+        app=app,
+        consumes=[topic_of("enforcement")],
+        handle=notifier.handle,
+        on_stop=[resources.aclose],
     )

@@ -1,0 +1,8 @@
+"""Fixtures for real servers, shared by every test module."""
+
+pytest_plugins = [
+    "tests.fixtures.broker",
+    "tests.fixtures.wiki",
+    "tests.fixtures.stores",
+    "tests.fixtures.stack",
+]
