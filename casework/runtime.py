@@ -14,8 +14,9 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
+from typing import Any
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Gauge
@@ -32,7 +33,7 @@ from casework.store import DocumentStore, open_store
 log = logging.getLogger(__name__)
 
 Handler = Callable[[CloudEvent], Awaitable[None]]
-Duty = Callable[[], Awaitable[None]]
+Duty = Callable[[], Coroutine[Any, Any, None]]
 
 
 @dataclass
@@ -139,7 +140,7 @@ def _consumer_metrics(registry: CollectorRegistry, consumer: EventConsumer) -> N
         ("retried", "Handler retries after a transient failure."),
     ):
         gauge = Gauge(f"consumer_events_{attr}", doc, registry=registry)
-        gauge.set_function(lambda a=attr: float(getattr(consumer, a)))
+        gauge.set_function(_reader(consumer, attr))
 
 
 def _relay_metrics(registry: CollectorRegistry, relay: OutboxRelay) -> None:
@@ -148,7 +149,11 @@ def _relay_metrics(registry: CollectorRegistry, relay: OutboxRelay) -> None:
         ("failures", "Outbox publish attempts that failed and will be retried."),
     ):
         gauge = Gauge(f"outbox_{attr}", doc, registry=registry)
-        gauge.set_function(lambda a=attr: float(getattr(relay, a)))
+        gauge.set_function(_reader(relay, attr))
+
+
+def _reader(source: object, attr: str) -> Callable[[], float]:
+    return lambda: float(getattr(source, attr))
 
 
 def configure_logging() -> None:

@@ -104,10 +104,10 @@ def accept(
         action_type=form.action,
         routed_to=policy.action(form.action).routed_to,
         summary=form.summary,
-        subject=form.subject,
-        evidence=form.evidence,
+        subject=Subject.model_validate(form.subject.model_dump()),
+        evidence=[EvidenceItem.model_validate(e.model_dump()) for e in form.evidence],
         prior_attempts=form.prior_attempts,
-        requester=form.requester,
+        requester=Requester.model_validate(form.requester.model_dump()),
         received_at=now,
     )
     document = {

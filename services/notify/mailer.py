@@ -31,7 +31,8 @@ def build_message(
     message["Date"] = format_datetime(datetime.now(UTC))
     message["Content-Language"] = language
     message["Auto-Submitted"] = "auto-generated"
-    message.set_content(body)
+    # 8bit keeps the text readable in mailboxes and sinks; relays advertise 8BITMIME.
+    message.set_content(body, cte="8bit")
     return message
 
 
