@@ -178,7 +178,7 @@ def test_accept_routes_by_policy(action: str, team: str) -> None:
     assert event.kind is SubmissionKind.REQUEST
     assert event.submission_id == document["_id"] == "R-AAAABBBBCCCC"
     assert event.received_at == NOW
-    assert event.requester == accepted.requester
+    assert event.requester.model_dump() == accepted.requester.model_dump()
     assert document["submission"] == event.model_dump(mode="json")
     assert document["fingerprint"] == fingerprint(accepted)
 

@@ -1,0 +1,171 @@
+"""The global-ban happy path end to end, with every service's documents in MongoDB.
+
+Same processes, broker, wiki and mail sink as tests/test_end_to_end.py, but each service
+gets ``MONGODB_URI`` (one database per service, ``casework_<service>``) and talks the real
+MongoDB wire protocol through pymongo.
+
+The server is nx-27017, a MongoDB wire-protocol server on SQLite, used because MongoDB
+cannot be installed here. When ``MONGODB_URI`` is set in the environment that real
+MongoDB is used instead (and nx-27017 is not started).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+import pytest
+from pymongo import AsyncMongoClient
+
+from casework.mediawiki import MediaWikiClient
+from deploy.broker import TansuBroker
+from deploy.mailsink import MailSink
+from deploy.sandbox_wiki import SandboxWiki
+from deploy.stack import SERVICE_ORDER, Ports
+from tests.fixtures.stack import Stack
+from tests.fixtures.stores import Nx27017
+from tests.support import eventually, free_port
+from tests.test_end_to_end import (
+    LOG_PAGE,
+    REQUESTER,
+    approve,
+    block_log_entries,
+    case_opened,
+    http,
+    messages_to,
+    submit,
+    wiki_client,
+)
+
+pytestmark = pytest.mark.e2e
+
+
+@dataclass
+class MongoStack(Stack):
+    """A Stack whose services all store their documents at ``mongodb_uri``."""
+
+    mongodb_uri: str = ""
+
+    def environment(self, extra: dict[str, str] | None = None) -> dict[str, str]:
+        return super().environment({"MONGODB_URI": self.mongodb_uri, **(extra or {})})
+
+
+def mongodb_uri(request: pytest.FixtureRequest) -> str:
+    real = os.environ.get("MONGODB_URI")
+    if real:
+        return real
+    server: Nx27017 = request.getfixturevalue("nx27017")
+    # A database in the URI on purpose: the services must swap it for their own.
+    return server.database_url("casework")
+
+
+@pytest.fixture(scope="module")
+def stack(
+    request: pytest.FixtureRequest,
+    sandbox_wiki: SandboxWiki,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[MongoStack]:
+    """tests/fixtures/stack.py's stack, with MONGODB_URI given to every service."""
+    uri = mongodb_uri(request)
+    data_dir = tmp_path_factory.mktemp("stack-mongo")
+    ports = Ports(
+        intake=free_port(),
+        review=free_port(),
+        enforcement=free_port(),
+        notify=free_port(),
+        wiki=sandbox_wiki.port,
+        broker=free_port(),
+        smtp=free_port(),
+    )
+    sandbox_wiki.reset()
+    broker = TansuBroker(ports.broker)
+    broker.start()
+    mail = MailSink(data_dir / "mail", ports.smtp)
+    mail.start()
+    stack = MongoStack(ports, data_dir, broker, sandbox_wiki, mail, mongodb_uri=uri)
+    try:
+        for name in SERVICE_ORDER:
+            stack.start_service(name)
+        for process in stack.services.values():
+            process.wait_healthy(60)
+        yield stack
+    finally:
+        stack.stop()
+        mail.stop()
+        broker.stop()
+
+
+async def test_global_ban_travels_through_every_service_on_mongodb(
+    stack: MongoStack,
+    http: aiohttp.ClientSession,
+    wiki_client: MediaWikiClient,
+) -> None:
+    reference = await submit(http, stack, "Vandal1")
+    case_id = "OA-" + reference.removeprefix("R-")
+    await case_opened(http, stack, case_id)
+    await approve(http, stack, case_id, "Vandal1")
+
+    async def blocked() -> Any:
+        blocks = await wiki_client.active_blocks("Vandal1")
+        return [b for b in blocks if case_id in b.reason]
+
+    [block] = await eventually(blocked, what="Vandal1 blocked on the wiki")
+    assert block.infinite and block.nocreate and block.autoblock and not block.partial
+    assert block.by == "OfficeActions"
+
+    async def email_arrived() -> Any:
+        return messages_to(stack, "vandal1@sandbox.test")
+
+    [message] = await eventually(email_arrived, what="the affected user's email")
+    assert case_id in message["Subject"]
+    body_text = message.get_content()
+    assert "Global ban" in body_text
+    assert "4 — Engaging in harassment and abuse" in body_text
+    assert "3.1 — Harassment" in body_text
+    assert "indefinitely" in body_text
+
+    async def statement() -> Any:
+        page = await wiki_client.page(LOG_PAGE)
+        return page if page is not None and case_id in page.text else None
+
+    page = await eventually(statement, what="the public statement on the wiki")
+    assert "[[User:Vandal1|<nowiki>Vandal1</nowiki>]]" in page.text
+    assert "Terms of Use" in page.text and "Universal Code of Conduct" in page.text
+    for private in (REQUESTER["email"], REQUESTER["name"], "vandal1@sandbox.test", "SECRET"):
+        assert private not in page.text
+        assert private not in body_text or private == "vandal1@sandbox.test"
+
+    async with aiohttp.ClientSession() as anonymous:
+        entries = await block_log_entries(anonymous, stack.wiki.api_url, "Vandal1")
+    assert len(entries) == 1
+
+    # Proof the documents went to MongoDB: each service's database holds its part of the
+    # case, and no service opened a SQLite store in the data directory.
+    async def in_mongo() -> bool:
+        return await mongo_documents(stack.mongodb_uri, reference, case_id)
+
+    await eventually(in_mongo, what="every service's documents for the case in MongoDB")
+    assert sorted(p.name for p in stack.data_dir.rglob("*.sqlite3*")) == []
+
+
+async def mongo_documents(uri: str, reference: str, case_id: str) -> bool:
+    """Whether every service's database holds its document of the case, in its final state."""
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(uri)
+    try:
+        submission = await client["casework_intake"]["submissions"].find_one({"_id": reference})
+        case = await client["casework_review"]["cases"].find_one({"_id": case_id})
+        record = await client["casework_enforcement"]["enforcements"].find_one({"_id": case_id})
+        sent = await client["casework_notify"]["notifications"].find_one({"_id": case_id})
+    finally:
+        await client.close()
+    assert submission is not None, f"no submission {reference} in casework_intake"
+    assert case is not None, f"no case {case_id} in casework_review"
+    assert record is not None, f"no enforcement {case_id} in casework_enforcement"
+    return (
+        case["state"] == "approved"
+        and sent is not None
+        and set(sent["deliveries"]) == {"affected-user:email", "public:wiki-page"}
+    )
