@@ -39,6 +39,8 @@ def _aware(value: datetime) -> datetime:
 AwareDatetime = Annotated[datetime, AfterValidator(_aware)]
 Email = Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=254)]
 Language = Annotated[str, Field(pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")]
+
+
 def _no_signature(value: str) -> str:
     if "~~~" in value:
         raise ValueError("must not contain ~~~ (a wiki would expand it into a signature)")

@@ -91,9 +91,8 @@ async def json_errors(
         if exc.status < 400:
             raise
         code = exc.reason.lower().replace(" ", "_")
-        return web.json_response(
-            error_body(code, [], exc.text or exc.reason), status=exc.status, headers=exc.headers
-        )
+        kept = {k: v for k, v in exc.headers.items() if k.lower() != "content-type"}
+        return web.json_response(error_body(code, [], exc.reason), status=exc.status, headers=kept)
     except Exception:
         log.exception("unhandled error on %s %s", request.method, request.path)
         return web.json_response(error_body("internal_error", []), status=500)

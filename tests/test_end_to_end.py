@@ -16,8 +16,8 @@ import pytest
 
 from casework.mediawiki import MediaWikiClient
 from deploy.sandbox_wiki import SandboxWiki
-from tests.fixtures.stack import Stack, stack  # noqa: F401
-from tests.fixtures.wiki import sandbox_wiki  # noqa: F401
+from tests.fixtures.stack import Stack, stack
+from tests.fixtures.wiki import sandbox_wiki
 from tests.support import eventually
 
 pytestmark = pytest.mark.e2e
@@ -43,7 +43,7 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
 
 
 @pytest.fixture
-async def wiki_client(sandbox_wiki: SandboxWiki) -> AsyncIterator[MediaWikiClient]:  # noqa: F811
+async def wiki_client(sandbox_wiki: SandboxWiki) -> AsyncIterator[MediaWikiClient]:
     user, password = sandbox_wiki.credentials()
     async with MediaWikiClient(sandbox_wiki.api_url, user, password) as client:
         yield client
@@ -71,7 +71,7 @@ def ban_request(account: str) -> dict[str, Any]:
     }
 
 
-async def submit(http: aiohttp.ClientSession, stack: Stack, account: str) -> str:  # noqa: F811
+async def submit(http: aiohttp.ClientSession, stack: Stack, account: str) -> str:
     async with http.post(
         f"{stack.url('intake')}/api/v1/requests", json=ban_request(account)
     ) as reply:
@@ -81,7 +81,7 @@ async def submit(http: aiohttp.ClientSession, stack: Stack, account: str) -> str
         return reference
 
 
-async def case_opened(http: aiohttp.ClientSession, stack: Stack, case_id: str) -> None:  # noqa: F811
+async def case_opened(http: aiohttp.ClientSession, stack: Stack, case_id: str) -> None:
     async def probe() -> bool:
         async with http.get(
             f"{stack.url('review')}/api/v1/cases/{case_id}", headers=token("alice")
@@ -91,7 +91,7 @@ async def case_opened(http: aiohttp.ClientSession, stack: Stack, case_id: str) -
     await eventually(probe, what=f"review to open {case_id}")
 
 
-async def approve(http: aiohttp.ClientSession, stack: Stack, case_id: str, account: str) -> None:  # noqa: F811
+async def approve(http: aiohttp.ClientSession, stack: Stack, case_id: str, account: str) -> None:
     review = stack.url("review")
     decision = {
         "subject": {
@@ -140,7 +140,7 @@ def metric(text: str, name: str) -> float:
     raise AssertionError(f"metric {name} not exported")
 
 
-def messages_to(stack: Stack, address: str) -> list[email.message.EmailMessage]:  # noqa: F811
+def messages_to(stack: Stack, address: str) -> list[email.message.EmailMessage]:
     found = []
     for kept in stack.mail.messages():
         parsed = email.message_from_bytes(bytes(kept), policy=email.policy.default)
@@ -151,7 +151,7 @@ def messages_to(stack: Stack, address: str) -> list[email.message.EmailMessage]:
 
 
 async def test_global_ban_travels_through_every_service(
-    stack: Stack,  # noqa: F811
+    stack: Stack,
     http: aiohttp.ClientSession,
     wiki_client: MediaWikiClient,
 ) -> None:
@@ -228,7 +228,7 @@ async def test_global_ban_travels_through_every_service(
     [("enforcement.before-commit", "Harasser2"), ("enforcement.after-wiki-call", "Goodfaith3")],
 )
 async def test_enforcement_killed_mid_decision_acts_once(
-    stack: Stack,  # noqa: F811
+    stack: Stack,
     http: aiohttp.ClientSession,
     wiki_client: MediaWikiClient,
     crash_point: str,

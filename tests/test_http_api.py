@@ -40,12 +40,6 @@ pytestmark = pytest.mark.e2e
 
 REFERENCE = re.compile(r"^R-[A-Z2-7]{12}$")
 SERVICES = ("intake", "review", "enforcement", "notify")
-UNKNOWN_ROUTE_BUG = (
-    "bug: casework/http.py json_errors (line 95) passes exc.headers, which carry aiohttp's "
-    "Content-Type: text/plain, to web.json_response(); aiohttp raises ValueError and the "
-    "client gets a plain-text 500 instead of the JSON 404/405"
-)
-
 Json = dict[str, Any]
 
 
@@ -388,19 +382,7 @@ async def test_an_unknown_case_is_404(
         ("limit=501", "limit"),
         ("limit=-1", "limit"),
         ("limit=ten", "limit"),
-        pytest.param(
-            "limit=%C2%B2",
-            "limit",
-            id="limit=superscript-two",
-            marks=pytest.mark.xfail(
-                reason=(
-                    "bug: services/review/routes.py _limit (line 158) accepts '²' because "
-                    "str.isdigit() is true for it, then int('²') raises ValueError: 500 "
-                    "internal_error instead of 422 on limit"
-                ),
-                strict=True,
-            ),
-        ),
+        pytest.param("limit=%C2%B2", "limit", id="limit=superscript-two"),
     ],
 )
 async def test_a_bad_case_list_filter_is_422(
@@ -557,7 +539,6 @@ async def test_metrics_are_prometheus_text(
     assert re.search(r"^outbox_published \d", text, re.MULTILINE), text
 
 
-@pytest.mark.xfail(reason=UNKNOWN_ROUTE_BUG, strict=True)
 @pytest.mark.parametrize("service", SERVICES)
 async def test_an_unknown_route_is_a_json_404(
     stack: Stack, http: aiohttp.ClientSession, service: str
@@ -569,7 +550,6 @@ async def test_an_unknown_route_is_a_json_404(
     assert_error_body(body, "not_found")
 
 
-@pytest.mark.xfail(reason=UNKNOWN_ROUTE_BUG, strict=True)
 async def test_a_wrong_method_is_a_json_405(stack: Stack, http: aiohttp.ClientSession) -> None:
     async with http.get(requests_url(stack)) as reply:
         assert reply.status == 405, await reply.text()

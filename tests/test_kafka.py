@@ -28,8 +28,8 @@ from casework.kafka import (
 )
 from deploy.broker import TansuBroker
 from tests.fixtures.broker import (
-    kafka_broker,  # noqa: F401
-    kafka_settings,  # noqa: F401
+    kafka_broker,
+    kafka_settings,
     unique,
     wait_for,
 )
@@ -41,7 +41,7 @@ def make_event(subject: str, **data: Any) -> CloudEvent:
 
 
 @pytest.fixture
-def settings(kafka_settings: KafkaSettings) -> KafkaSettings:  # noqa: F811
+def settings(kafka_settings: KafkaSettings) -> KafkaSettings:
     return kafka_settings
 
 

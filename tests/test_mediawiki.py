@@ -10,7 +10,7 @@ from aiohttp import web
 
 from casework.mediawiki import LoginError, MediaWikiClient, MediaWikiError
 from deploy.sandbox_wiki import BOT_APP_ID, ROLE_ACCOUNT, SandboxWiki
-from tests.fixtures.wiki import free_port, fresh_wiki, sandbox_wiki  # noqa: F401
+from tests.fixtures.wiki import free_port, fresh_wiki, sandbox_wiki
 
 CASE_REASON = "Office action: case OA-2024-0042 (see Office actions policy)"
 
@@ -29,7 +29,7 @@ def make_client(api_url: str, username: str, password: str) -> MediaWikiClient:
 
 
 @pytest.fixture
-async def client(fresh_wiki: SandboxWiki) -> AsyncIterator[MediaWikiClient]:  # noqa: F811
+async def client(fresh_wiki: SandboxWiki) -> AsyncIterator[MediaWikiClient]:
     async with make_client(fresh_wiki.api_url, *fresh_wiki.credentials()) as c:
         yield c
 
@@ -41,7 +41,7 @@ async def test_login_with_bot_password(client: MediaWikiClient) -> None:
     assert {"sysop", "bureaucrat", "suppress"} <= set(groups)
 
 
-async def test_wrong_password_is_a_clear_login_error(sandbox_wiki: SandboxWiki) -> None:  # noqa: F811
+async def test_wrong_password_is_a_clear_login_error(sandbox_wiki: SandboxWiki) -> None:
     username, _ = sandbox_wiki.credentials()
     async with make_client(sandbox_wiki.api_url, username, "0" * 32) as c:
         with pytest.raises(LoginError) as caught:
@@ -182,7 +182,7 @@ async def test_recovers_from_a_bad_token(client: MediaWikiClient) -> None:
 
 async def test_recovers_from_a_lost_session(
     client: MediaWikiClient,
-    sandbox_wiki: SandboxWiki,  # noqa: F811
+    sandbox_wiki: SandboxWiki,
 ) -> None:
     await client.edit("Session", text="one", summary="s")
     sandbox_wiki.reset()  # drops every session (and the page) on the wiki side
@@ -224,7 +224,7 @@ class FlakyProxy:
 FORWARDED = {"cookie", "content-type", "user-agent"}
 
 
-async def test_transient_http_errors_are_retried(sandbox_wiki: SandboxWiki) -> None:  # noqa: F811
+async def test_transient_http_errors_are_retried(sandbox_wiki: SandboxWiki) -> None:
     proxy = FlakyProxy(sandbox_wiki.url, failures=2)
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", proxy.handle)

@@ -12,7 +12,7 @@ import pytest
 from casework.cloudevents import CloudEvent
 from casework.outbox import OutboxRelay
 from casework.store import DocumentStore, OutboxMessage
-from tests.fixtures.stores import nx27017, store  # noqa: F401
+from tests.fixtures.stores import nx27017, store
 
 DEADLINE = 5.0
 
@@ -67,7 +67,7 @@ async def no_pending(docs: DocumentStore) -> bool:
 
 
 @pytest.fixture
-async def running(store: DocumentStore) -> AsyncIterator[Callable[..., OutboxRelay]]:  # noqa: F811
+async def running(store: DocumentStore) -> AsyncIterator[Callable[..., OutboxRelay]]:
     """Start relays with run() in a task; stop them and check they ended at teardown."""
     started: list[tuple[OutboxRelay, asyncio.Task[None]]] = []
 
@@ -84,7 +84,7 @@ async def running(store: DocumentStore) -> AsyncIterator[Callable[..., OutboxRel
 
 
 async def test_drains_what_was_stored_before_start(
-    store: DocumentStore,  # noqa: F811
+    store: DocumentStore,
     running: Callable[..., OutboxRelay],
 ) -> None:
     await write(store, 1, 2, 3)
@@ -104,7 +104,7 @@ async def test_drains_what_was_stored_before_start(
 
 
 async def test_wake_drains_promptly_in_order(
-    store: DocumentStore,  # noqa: F811
+    store: DocumentStore,
     running: Callable[..., OutboxRelay],
 ) -> None:
     recorder = Recorder()
@@ -122,7 +122,7 @@ async def test_wake_drains_promptly_in_order(
 
 
 async def test_failing_publisher_is_retried_and_nothing_is_marked_until_it_succeeds(
-    store: DocumentStore,  # noqa: F811
+    store: DocumentStore,
     running: Callable[..., OutboxRelay],
 ) -> None:
     recorder = Recorder()
@@ -141,7 +141,7 @@ async def test_failing_publisher_is_retried_and_nothing_is_marked_until_it_succe
 
 
 async def test_stop_is_prompt_when_idle_and_when_a_publish_hangs(
-    store: DocumentStore,  # noqa: F811
+    store: DocumentStore,
     running: Callable[..., OutboxRelay],
 ) -> None:
     idle = OutboxRelay(store, Recorder(), poll_interval=60.0)
@@ -167,7 +167,7 @@ async def test_stop_is_prompt_when_idle_and_when_a_publish_hangs(
     await eventually(lambda: recorder.numbers() == [1], "next run publishes it")
 
 
-async def test_drain_once_publishes_every_batch_in_order(store: DocumentStore) -> None:  # noqa: F811
+async def test_drain_once_publishes_every_batch_in_order(store: DocumentStore) -> None:
     recorder = Recorder()
     relay = OutboxRelay(store, recorder, batch=2)
     await write(store, 1, 2, 3, 4, 5)
@@ -178,7 +178,7 @@ async def test_drain_once_publishes_every_batch_in_order(store: DocumentStore) -
 
 
 async def test_drain_once_marks_what_was_acknowledged_before_a_failure(
-    store: DocumentStore,  # noqa: F811
+    store: DocumentStore,
 ) -> None:
     calls = 0
 

@@ -20,7 +20,7 @@ from casework.store import (
     open_store,
 )
 from casework.store.sqlite import SqliteStore
-from tests.fixtures.stores import free_port, nx27017, reopen, store  # noqa: F401
+from tests.fixtures.stores import free_port, nx27017, reopen, store
 
 RICH: dict[str, Any] = {
     "_id": "case-1",
@@ -54,7 +54,7 @@ def summary(entries: list[OutboxEntry]) -> list[tuple[str, str, str, int]]:
     return [(e.collection, e.doc_id, e.topic, e.event.data["n"]) for e in entries]
 
 
-async def test_insert_get_roundtrip(store: DocumentStore) -> None:  # noqa: F811
+async def test_insert_get_roundtrip(store: DocumentStore) -> None:
     inserted = await store.insert("cases", dict(RICH))
     assert inserted == {**RICH, "_version": 1}
     assert await store.get("cases", "case-1") == {**RICH, "_version": 1}
@@ -62,13 +62,13 @@ async def test_insert_get_roundtrip(store: DocumentStore) -> None:  # noqa: F811
     assert await store.get("never_written", "case-1") is None
 
 
-async def test_insert_does_not_mutate_its_argument(store: DocumentStore) -> None:  # noqa: F811
+async def test_insert_does_not_mutate_its_argument(store: DocumentStore) -> None:
     doc = {"_id": "d", "a": 1}
     await store.insert("cases", doc)
     assert doc == {"_id": "d", "a": 1}
 
 
-async def test_insert_rejects_reserved_and_non_json_fields(store: DocumentStore) -> None:  # noqa: F811
+async def test_insert_rejects_reserved_and_non_json_fields(store: DocumentStore) -> None:
     with pytest.raises(ValueError):
         await store.insert("cases", {"_id": "x", "_outbox": []})
     with pytest.raises(ValueError):
@@ -80,7 +80,7 @@ async def test_insert_rejects_reserved_and_non_json_fields(store: DocumentStore)
     assert await store.find("cases") == []
 
 
-async def test_duplicate_insert_raises_and_changes_nothing(store: DocumentStore) -> None:  # noqa: F811
+async def test_duplicate_insert_raises_and_changes_nothing(store: DocumentStore) -> None:
     await store.insert("cases", {"_id": "c", "v": "first"}, [message(1)])
     with pytest.raises(DuplicateDocument):
         await store.insert("cases", {"_id": "c", "v": "second"}, [message(2)])
@@ -88,7 +88,7 @@ async def test_duplicate_insert_raises_and_changes_nothing(store: DocumentStore)
     assert summary(await store.pending_outbox()) == [("cases", "c", "cases.events", 1)]
 
 
-async def test_replace_with_right_version_bumps_it(store: DocumentStore) -> None:  # noqa: F811
+async def test_replace_with_right_version_bumps_it(store: DocumentStore) -> None:
     await store.insert("cases", {"_id": "c", "keep": 1, "drop": 2})
     replaced = await store.replace(
         "cases", {"_id": "c", "keep": 10, "new": {"x": [1]}}, expected_version=1
@@ -105,7 +105,7 @@ async def test_replace_with_right_version_bumps_it(store: DocumentStore) -> None
     }
 
 
-async def test_stale_replace_conflicts_and_changes_nothing(store: DocumentStore) -> None:  # noqa: F811
+async def test_stale_replace_conflicts_and_changes_nothing(store: DocumentStore) -> None:
     await store.insert("cases", {"_id": "c", "v": 1})
     await store.replace("cases", {"_id": "c", "v": 2}, expected_version=1, outbox=[message(1)])
     with pytest.raises(VersionConflict):
@@ -142,7 +142,7 @@ async def _seed_find(docs: DocumentStore) -> None:
     await docs.insert("others", {"_id": "z", "status": "open"})
 
 
-async def test_find_by_equality_and_dotted_fields(store: DocumentStore) -> None:  # noqa: F811
+async def test_find_by_equality_and_dotted_fields(store: DocumentStore) -> None:
     await _seed_find(store)
 
     async def ids(where: dict[str, Any]) -> list[str]:
@@ -168,7 +168,7 @@ async def test_find_by_equality_and_dotted_fields(store: DocumentStore) -> None:
         await store.find("cases", {"owner": {"team": "intake"}})
 
 
-async def test_find_order_and_limit(store: DocumentStore) -> None:  # noqa: F811
+async def test_find_order_and_limit(store: DocumentStore) -> None:
     await _seed_find(store)
 
     async def ids(**kwargs: Any) -> list[str]:
@@ -186,7 +186,7 @@ async def test_find_order_and_limit(store: DocumentStore) -> None:  # noqa: F811
                      "priority": 3, "flag": True}]  # fmt: skip
 
 
-async def test_ensure_index_is_idempotent(store: DocumentStore) -> None:  # noqa: F811
+async def test_ensure_index_is_idempotent(store: DocumentStore) -> None:
     await store.ensure_index("indexed", "status")
     await store.ensure_index("indexed", "owner.team")
     await store.insert("indexed", {"_id": "x", "status": "open", "owner": {"team": "t"}})
@@ -198,7 +198,7 @@ async def test_ensure_index_is_idempotent(store: DocumentStore) -> None:  # noqa
         await store.ensure_index("indexed", "bad field!")
 
 
-async def test_outbox_entries_follow_their_writes_in_order(store: DocumentStore) -> None:  # noqa: F811
+async def test_outbox_entries_follow_their_writes_in_order(store: DocumentStore) -> None:
     await store.insert("cases", {"_id": "c1"}, [message(1), message(2, "cases.audit")])
     await store.insert("notices", {"_id": "n1"}, [message(3, "notices.events")])
     await store.insert("cases", {"_id": "c2"})
@@ -217,7 +217,7 @@ async def test_outbox_entries_follow_their_writes_in_order(store: DocumentStore)
     assert summary(await store.pending_outbox(limit=2)) == summary(pending)[:2]
 
 
-async def test_outbox_event_roundtrips_exactly(store: DocumentStore) -> None:  # noqa: F811
+async def test_outbox_event_roundtrips_exactly(store: DocumentStore) -> None:
     sent = message(7)
     await store.insert("cases", {"_id": "c"}, [sent])
     [entry] = await store.pending_outbox()
@@ -226,7 +226,7 @@ async def test_outbox_event_roundtrips_exactly(store: DocumentStore) -> None:  #
 
 
 async def test_mark_published_removes_entries_without_bumping_version(
-    store: DocumentStore,  # noqa: F811
+    store: DocumentStore,
 ) -> None:
     await store.insert("cases", {"_id": "c", "v": 1}, [message(1), message(2)])
     await store.insert("notices", {"_id": "n"}, [message(3)])
@@ -246,7 +246,7 @@ async def test_mark_published_removes_entries_without_bumping_version(
     assert await store.get("cases", "c") == {"_id": "c", "_version": 2, "v": 2}
 
 
-async def test_internal_fields_never_leak(store: DocumentStore) -> None:  # noqa: F811
+async def test_internal_fields_never_leak(store: DocumentStore) -> None:
     await store.insert("cases", {"_id": "c", "v": 1}, [message(1)])
     await store.replace("cases", {"_id": "c", "v": 2}, expected_version=1, outbox=[message(2)])
     for doc in [await store.get("cases", "c"), *(await store.find("cases", {"v": 2}))]:
@@ -258,7 +258,7 @@ async def test_internal_fields_never_leak(store: DocumentStore) -> None:  # noqa
         assert visible_keys(doc) == {"_id", "_version"}
 
 
-async def test_concurrent_replaces_exactly_one_wins(store: DocumentStore) -> None:  # noqa: F811
+async def test_concurrent_replaces_exactly_one_wins(store: DocumentStore) -> None:
     await store.insert("cases", {"_id": "c", "winner": None})
     for version in range(1, 6):
         results = await asyncio.gather(
@@ -282,7 +282,7 @@ async def test_concurrent_replaces_exactly_one_wins(store: DocumentStore) -> Non
     assert len(pending) == 5  # one message per round: the winner's
 
 
-async def test_mark_published_races_a_replace_without_losing_either(store: DocumentStore) -> None:  # noqa: F811
+async def test_mark_published_races_a_replace_without_losing_either(store: DocumentStore) -> None:
     await store.insert("cases", {"_id": "c", "v": 0}, [message(0)])
     for version in range(1, 6):
         published = await store.pending_outbox()
@@ -299,7 +299,7 @@ async def test_mark_published_races_a_replace_without_losing_either(store: Docum
         assert await store.get("cases", "c") == {"_id": "c", "_version": version + 1, "v": version}
 
 
-async def test_data_survives_close_and_reopen(store: DocumentStore) -> None:  # noqa: F811
+async def test_data_survives_close_and_reopen(store: DocumentStore) -> None:
     await store.insert("cases", dict(RICH), [message(1)])
     await store.replace("cases", {**RICH, "status": "closed"}, expected_version=1)
     await store.ensure_index("cases", "status")
@@ -314,7 +314,7 @@ async def test_data_survives_close_and_reopen(store: DocumentStore) -> None:  # 
         await again.close()
 
 
-async def test_ping(store: DocumentStore) -> None:  # noqa: F811
+async def test_ping(store: DocumentStore) -> None:
     await store.ping()
 
 

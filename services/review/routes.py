@@ -155,7 +155,7 @@ def _not_found(case_id: str) -> Rejected:
 
 
 def _limit(raw: str) -> int:
-    if not raw.isdigit() or not 1 <= int(raw) <= QUEUE_LIMIT_MAX:
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= QUEUE_LIMIT_MAX:
         raise Rejected.one(
             Kind.INVALID,
             "validation_failed",
