@@ -33,4 +33,4 @@ async def eventually(
             return value
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
-        await asyncio.sleep(interval)
+        await asyncio.sleep(interval)  # wait-ok: the poll interval of a deadline wait

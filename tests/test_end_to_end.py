@@ -150,6 +150,48 @@ def messages_to(stack: Stack, address: str) -> list[email.message.EmailMessage]:
     return found
 
 
+async def assert_banned_and_told(
+    stack: Stack, wiki_client: MediaWikiClient, case_id: str, account: str
+) -> None:
+    """The account is blocked once, told by email, and the public log says only public things."""
+
+    async def blocked() -> Any:
+        blocks = await wiki_client.active_blocks(account)
+        return [b for b in blocks if case_id in b.reason]
+
+    [block] = await eventually(blocked, what=f"{account} blocked on the wiki")
+    assert block.infinite and block.nocreate and block.autoblock and not block.partial
+    assert block.by == "OfficeActions"
+    address = f"{account.lower()}@sandbox.test"
+
+    async def email_arrived() -> Any:
+        return messages_to(stack, address)
+
+    [message] = await eventually(email_arrived, what="the affected user's email")
+    assert case_id in message["Subject"]
+    body_text = message.get_content()
+    assert "Global ban" in body_text
+    assert "4 — Engaging in harassment and abuse" in body_text
+    assert "3.1 — Harassment" in body_text
+    assert "indefinitely" in body_text
+
+    async def statement() -> Any:
+        page = await wiki_client.page(LOG_PAGE)
+        return page if page is not None and case_id in page.text else None
+
+    page = await eventually(statement, what="the public statement on the wiki")
+    assert f"[[User:{account}|<nowiki>{account}</nowiki>]]" in page.text
+    assert "Terms of Use" in page.text and "Universal Code of Conduct" in page.text
+    for private in (REQUESTER["email"], REQUESTER["name"], address, "SECRET"):
+        assert private not in page.text
+    for private in (REQUESTER["email"], REQUESTER["name"], "SECRET"):
+        assert private not in body_text
+
+    async with aiohttp.ClientSession() as anonymous:
+        entries = await block_log_entries(anonymous, stack.wiki.api_url, account)
+    assert len(entries) == 1
+
+
 async def test_global_ban_travels_through_every_service(
     stack: Stack,
     http: aiohttp.ClientSession,
@@ -188,39 +230,7 @@ async def test_global_ban_travels_through_every_service(
     # The final draft restarts the chain; four different people sign it.
     await approve(http, stack, case_id, "Vandal1")
 
-    async def blocked() -> Any:
-        blocks = await wiki_client.active_blocks("Vandal1")
-        return [b for b in blocks if case_id in b.reason]
-
-    [block] = await eventually(blocked, what="Vandal1 blocked on the wiki")
-    assert block.infinite and block.nocreate and block.autoblock and not block.partial
-    assert block.by == "OfficeActions"
-
-    async def email_arrived() -> Any:
-        return messages_to(stack, "vandal1@sandbox.test")
-
-    [message] = await eventually(email_arrived, what="the affected user's email")
-    assert case_id in message["Subject"]
-    body_text = message.get_content()
-    assert "Global ban" in body_text
-    assert "4 — Engaging in harassment and abuse" in body_text
-    assert "3.1 — Harassment" in body_text
-    assert "indefinitely" in body_text
-
-    async def statement() -> Any:
-        page = await wiki_client.page(LOG_PAGE)
-        return page if page is not None and case_id in page.text else None
-
-    page = await eventually(statement, what="the public statement on the wiki")
-    assert "[[User:Vandal1|<nowiki>Vandal1</nowiki>]]" in page.text
-    assert "Terms of Use" in page.text and "Universal Code of Conduct" in page.text
-    for private in (REQUESTER["email"], REQUESTER["name"], "vandal1@sandbox.test", "SECRET"):
-        assert private not in page.text
-        assert private not in body_text or private == "vandal1@sandbox.test"
-
-    async with aiohttp.ClientSession() as anonymous:
-        entries = await block_log_entries(anonymous, stack.wiki.api_url, "Vandal1")
-    assert len(entries) == 1
+    await assert_banned_and_told(stack, wiki_client, case_id, "Vandal1")
 
 
 @pytest.mark.parametrize(

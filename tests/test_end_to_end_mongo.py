@@ -25,13 +25,14 @@ from deploy.broker import TansuBroker
 from deploy.mailsink import MailSink
 from deploy.sandbox_wiki import SandboxWiki
 from deploy.stack import SERVICE_ORDER, Ports
-from tests.fixtures.stack import Stack
+from tests.fixtures.stack import Stack, running_stack
 from tests.fixtures.stores import Nx27017
 from tests.support import eventually, free_port
 from tests.test_end_to_end import (
     LOG_PAGE,
     REQUESTER,
     approve,
+    assert_banned_and_told,
     block_log_entries,
     case_opened,
     http,
@@ -41,16 +42,6 @@ from tests.test_end_to_end import (
 )
 
 pytestmark = pytest.mark.e2e
-
-
-@dataclass
-class MongoStack(Stack):
-    """A Stack whose services all store their documents at ``mongodb_uri``."""
-
-    mongodb_uri: str = ""
-
-    def environment(self, extra: dict[str, str] | None = None) -> dict[str, str]:
-        return super().environment({"MONGODB_URI": self.mongodb_uri, **(extra or {})})
 
 
 def mongodb_uri(request: pytest.FixtureRequest) -> str:
@@ -67,39 +58,15 @@ def stack(
     request: pytest.FixtureRequest,
     sandbox_wiki: SandboxWiki,
     tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[MongoStack]:
+) -> Iterator[Stack]:
     """tests/fixtures/stack.py's stack, with MONGODB_URI given to every service."""
-    uri = mongodb_uri(request)
     data_dir = tmp_path_factory.mktemp("stack-mongo")
-    ports = Ports(
-        intake=free_port(),
-        review=free_port(),
-        enforcement=free_port(),
-        notify=free_port(),
-        wiki=sandbox_wiki.port,
-        broker=free_port(),
-        smtp=free_port(),
-    )
-    sandbox_wiki.reset()
-    broker = TansuBroker(ports.broker)
-    broker.start()
-    mail = MailSink(data_dir / "mail", ports.smtp)
-    mail.start()
-    stack = MongoStack(ports, data_dir, broker, sandbox_wiki, mail, mongodb_uri=uri)
-    try:
-        for name in SERVICE_ORDER:
-            stack.start_service(name)
-        for process in stack.services.values():
-            process.wait_healthy(60)
-        yield stack
-    finally:
-        stack.stop()
-        mail.stop()
-        broker.stop()
+    with running_stack(sandbox_wiki, data_dir, {"MONGODB_URI": mongodb_uri(request)}) as running:
+        yield running
 
 
 async def test_global_ban_travels_through_every_service_on_mongodb(
-    stack: MongoStack,
+    stack: Stack,
     http: aiohttp.ClientSession,
     wiki_client: MediaWikiClient,
 ) -> None:
@@ -108,44 +75,12 @@ async def test_global_ban_travels_through_every_service_on_mongodb(
     await case_opened(http, stack, case_id)
     await approve(http, stack, case_id, "Vandal1")
 
-    async def blocked() -> Any:
-        blocks = await wiki_client.active_blocks("Vandal1")
-        return [b for b in blocks if case_id in b.reason]
-
-    [block] = await eventually(blocked, what="Vandal1 blocked on the wiki")
-    assert block.infinite and block.nocreate and block.autoblock and not block.partial
-    assert block.by == "OfficeActions"
-
-    async def email_arrived() -> Any:
-        return messages_to(stack, "vandal1@sandbox.test")
-
-    [message] = await eventually(email_arrived, what="the affected user's email")
-    assert case_id in message["Subject"]
-    body_text = message.get_content()
-    assert "Global ban" in body_text
-    assert "4 — Engaging in harassment and abuse" in body_text
-    assert "3.1 — Harassment" in body_text
-    assert "indefinitely" in body_text
-
-    async def statement() -> Any:
-        page = await wiki_client.page(LOG_PAGE)
-        return page if page is not None and case_id in page.text else None
-
-    page = await eventually(statement, what="the public statement on the wiki")
-    assert "[[User:Vandal1|<nowiki>Vandal1</nowiki>]]" in page.text
-    assert "Terms of Use" in page.text and "Universal Code of Conduct" in page.text
-    for private in (REQUESTER["email"], REQUESTER["name"], "vandal1@sandbox.test", "SECRET"):
-        assert private not in page.text
-        assert private not in body_text or private == "vandal1@sandbox.test"
-
-    async with aiohttp.ClientSession() as anonymous:
-        entries = await block_log_entries(anonymous, stack.wiki.api_url, "Vandal1")
-    assert len(entries) == 1
+    await assert_banned_and_told(stack, wiki_client, case_id, "Vandal1")
 
     # Proof the documents went to MongoDB: each service's database holds its part of the
     # case, and no service opened a SQLite store in the data directory.
     async def in_mongo() -> bool:
-        return await mongo_documents(stack.mongodb_uri, reference, case_id)
+        return await mongo_documents(stack.extra_env["MONGODB_URI"], reference, case_id)
 
     await eventually(in_mongo, what="every service's documents for the case in MongoDB")
     assert sorted(p.name for p in stack.data_dir.rglob("*.sqlite3*")) == []
