@@ -434,6 +434,10 @@ class MediaWikiClient:
             raise MediaWikiError("nosuchuser", f"There is no user by the name {user!r}")
         return [str(group) for group in info.get("groups", [])]
 
+    async def ping(self) -> None:
+        """Health check: the wiki answers and the role account's session is valid."""
+        await self._read({"action": "query", "meta": "userinfo"})
+
     async def user_exists(self, user: str) -> bool:
         info = await self._user(user)
         return not (info.get("missing") or info.get("invalid"))

@@ -518,7 +518,10 @@ async def test_healthz_reports_each_dependency(
         body = await reply.json()
         assert reply.status == 200, body
     assert body["status"] == "ok"
-    expected = {"store", "broker"} | ({"smtp"} if service == "notify" else set())
+    expected = {"store", "broker"} | {
+        "notify": {"smtp", "wiki"},
+        "enforcement": {"wiki:sandbox"},
+    }.get(service, set())
     assert set(body["checks"]) == expected
     for name, check in body["checks"].items():
         assert check["status"] == "ok", (name, check)

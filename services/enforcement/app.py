@@ -30,7 +30,10 @@ async def wire(kit: Kit) -> Wiring:
     async def reconcile() -> None:
         await enforcer.reconcile_forever(settings.retry_seconds)
 
-    app = make_app(registry=kit.registry, health_checks=kit.health_checks)
+    checks = dict(kit.health_checks)
+    for wiki_id, client in clients.items():
+        checks[f"wiki:{wiki_id}"] = client.ping
+    app = make_app(registry=kit.registry, health_checks=checks)
     return Wiring(
         app=app,
         consumes=[topic_of("review")],

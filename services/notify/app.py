@@ -34,7 +34,11 @@ async def wire(kit: Kit) -> Wiring:
     notifier = Notifier(
         kit.store, kit.relay, kit.policy, environment(), mailer, wiki, settings.public_log_page
     )
-    checks = {**kit.health_checks, "smtp": mailer.ping}
+    checks = {
+        **kit.health_checks,
+        "smtp": mailer.ping,
+        "wiki": wiki.ping,
+    }
     app = make_app(registry=kit.registry, health_checks=checks)
 
     return Wiring(
