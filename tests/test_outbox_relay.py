@@ -17,7 +17,7 @@ from tests.fixtures.stores import nx27017, store
 DEADLINE = 5.0
 
 
-async def eventually(
+async def wait_until(
     predicate: Callable[[], Awaitable[bool] | bool], what: str, within: float = DEADLINE
 ) -> None:
     """Wait until ``predicate()`` holds; fail after ``within`` seconds."""
@@ -91,14 +91,14 @@ async def test_drains_what_was_stored_before_start(
     await store.insert("notices", {"_id": "n"}, [message(4, "notices.events")])
     recorder = Recorder()
     relay = running(recorder)
-    await eventually(lambda: len(recorder.published) == 4, "start-up drain")
+    await wait_until(lambda: len(recorder.published) == 4, "start-up drain")
     assert recorder.published == [
         ("cases.events", 1),
         ("cases.events", 2),
         ("cases.events", 3),
         ("notices.events", 4),
     ]
-    await eventually(lambda: no_pending(store), "all marked published")
+    await wait_until(lambda: no_pending(store), "all marked published")
     assert relay.published == 4
     assert relay.failures == 0
 
@@ -109,16 +109,16 @@ async def test_wake_drains_promptly_in_order(
 ) -> None:
     recorder = Recorder()
     relay = running(recorder, batch=2)
-    await eventually(lambda: relay.drains == 1, "start-up drain done, relay idle")
+    await wait_until(lambda: relay.drains == 1, "start-up drain done, relay idle")
     await write(store, 1)
     relay.wake()
-    await eventually(lambda: recorder.numbers() == [1], "first wake")
+    await wait_until(lambda: recorder.numbers() == [1], "first wake")
     await write(store, 2, 3, 4, 5, 6)
     await store.replace("cases", {"_id": "case-1"}, expected_version=1, outbox=[message(7)])
     relay.wake()
     # poll_interval is 60 s: only wake() can have made this happen within the deadline.
-    await eventually(lambda: recorder.numbers() == [1, 2, 3, 4, 5, 6, 7], "second wake")
-    await eventually(lambda: no_pending(store), "all marked published")
+    await wait_until(lambda: recorder.numbers() == [1, 2, 3, 4, 5, 6, 7], "second wake")
+    await wait_until(lambda: no_pending(store), "all marked published")
 
 
 async def test_failing_publisher_is_retried_and_nothing_is_marked_until_it_succeeds(
@@ -129,14 +129,14 @@ async def test_failing_publisher_is_retried_and_nothing_is_marked_until_it_succe
     recorder.failing = True
     await write(store, 1, 2)
     relay = running(recorder, backoff_initial=0.01, backoff_max=0.05)
-    await eventually(lambda: relay.failures >= 3, "several failed attempts")
+    await wait_until(lambda: relay.failures >= 3, "several failed attempts")
     assert recorder.published == []
     assert [e.event.data["n"] for e in await store.pending_outbox()] == [1, 2]
     assert isinstance(relay.last_error, ConnectionError)
 
     recorder.failing = False
-    await eventually(lambda: recorder.numbers() == [1, 2], "publish after recovery")
-    await eventually(lambda: no_pending(store), "all marked published")
+    await wait_until(lambda: recorder.numbers() == [1, 2], "publish after recovery")
+    await wait_until(lambda: no_pending(store), "all marked published")
     assert relay.published == 2
 
 
@@ -146,7 +146,7 @@ async def test_stop_is_prompt_when_idle_and_when_a_publish_hangs(
 ) -> None:
     idle = OutboxRelay(store, Recorder(), poll_interval=60.0)
     idle_task = asyncio.create_task(idle.run())
-    await eventually(lambda: idle.drains == 1, "start-up drain done, relay idle")
+    await wait_until(lambda: idle.drains == 1, "start-up drain done, relay idle")
     idle.stop()
     await asyncio.wait_for(idle_task, 1.0)
 
@@ -155,7 +155,7 @@ async def test_stop_is_prompt_when_idle_and_when_a_publish_hangs(
     await write(store, 1)
     hanging = OutboxRelay(store, recorder, poll_interval=60.0)
     hanging_task = asyncio.create_task(hanging.run())
-    await eventually(lambda: recorder.attempts == 1, "publish in flight")
+    await wait_until(lambda: recorder.attempts == 1, "publish in flight")
     hanging.stop()
     await asyncio.wait_for(hanging_task, 1.0)
     # An abandoned publish was not acknowledged: it stays pending for the next run.
@@ -164,7 +164,7 @@ async def test_stop_is_prompt_when_idle_and_when_a_publish_hangs(
 
     recorder.hang = None
     running(recorder)
-    await eventually(lambda: recorder.numbers() == [1], "next run publishes it")
+    await wait_until(lambda: recorder.numbers() == [1], "next run publishes it")
 
 
 async def test_drain_once_publishes_every_batch_in_order(store: DocumentStore) -> None:

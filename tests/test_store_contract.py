@@ -20,7 +20,8 @@ from casework.store import (
     open_store,
 )
 from casework.store.sqlite import SqliteStore
-from tests.fixtures.stores import free_port, nx27017, reopen, store
+from tests.fixtures.stores import nx27017, reopen, store
+from tests.support import free_port
 
 RICH: dict[str, Any] = {
     "_id": "case-1",

@@ -200,8 +200,6 @@ class MongoStore:
         doc_id = check_document(doc)
         new: list[MongoDoc] = []
         try:
-            if outbox:
-                await self._index_outbox(coll)
             for _ in range(_MAX_RETRIES):
                 current = await coll.find_one({ID: doc_id}, {VERSION: 1, REV: 1, OUTBOX: 1})
                 if current is None or current.get(VERSION) != expected_version:
@@ -209,6 +207,7 @@ class MongoStore:
                         f"{collection}/{doc_id}: not at version {expected_version} (or missing)"
                     )
                 if outbox and not new:
+                    await self._index_outbox(coll)
                     new = await self._outbox_records(outbox)
                 stored: MongoDoc = {**doc, ID: doc_id, VERSION: expected_version + 1}
                 stored[REV] = current[REV] + 1

@@ -287,19 +287,24 @@ class SqliteStore:
                 yield conn
                 await conn.execute("COMMIT")
                 self._tables |= self._created
-            except BaseException:
+            except BaseException as exc:
                 # Also on cancellation: the connection must not stay inside a transaction.
                 if conn.in_transaction:
                     await conn.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.Error):
+                    raise StoreError(f"sqlite: {exc}") from exc
                 raise
 
     async def _read(self, sql: str, params: Sequence[Any]) -> list[Any]:
         if self._closed:
             raise StoreError("sqlite store is closed")
-        if self._reader is not None:
-            return list(await self._reader.execute_fetchall(sql, params))
-        async with self._lock:
-            return list(await self._writer.execute_fetchall(sql, params))
+        try:
+            if self._reader is not None:
+                return list(await self._reader.execute_fetchall(sql, params))
+            async with self._lock:
+                return list(await self._writer.execute_fetchall(sql, params))
+        except sqlite3.Error as exc:
+            raise StoreError(f"sqlite: {exc}") from exc
 
     async def _load_tables(self) -> None:
         sql = "SELECT name FROM sqlite_master WHERE type = 'table' AND substr(name, 1, 4) = 'doc_'"
