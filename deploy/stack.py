@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -188,8 +189,6 @@ def mail_sink_process(port: int, maildir: Path, log_dir: Path) -> ChildProcess:
 
 
 def wait_port(port: int, timeout: float, process: ChildProcess) -> None:
-    import socket
-
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if not process.running:
