@@ -28,7 +28,7 @@ async def wait_until(
             return
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {within}s waiting for {what}")
-        await asyncio.sleep(0.005)
+        await asyncio.sleep(0.005)  # wait-ok: the poll interval of a deadline wait
 
 
 class Recorder:
