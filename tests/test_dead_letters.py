@@ -18,9 +18,10 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from casework.cloudevents import CloudEvent, to_kafka
 from casework.contract import SubmissionReceived, dead_letter_topic_of, topic_of
+from services.review.domain import case_id_for
 from tests.fixtures.stack import Stack
 from tests.support import eventually
-from tests.test_end_to_end import case_opened, http, metric, submit, token
+from tests.test_end_to_end import metric, submit_and_open, token
 
 pytestmark = pytest.mark.e2e
 
@@ -149,7 +150,7 @@ async def test_a_submission_with_invalid_data_is_parked_with_its_reasons(
         assert field in headers["dlq_error"], headers["dlq_error"]
     assert headers["dlq_attempts"] == b"1", "validation errors are never retried"
 
-    case_id = "OA-" + parked.invalid_event.subject.removeprefix("R-")
+    case_id = case_id_for(parked.invalid_event.subject)
     async with http.get(
         f"{stack.url('review')}/api/v1/cases/{case_id}", headers=token("alice")
     ) as reply:
@@ -159,8 +160,7 @@ async def test_a_submission_with_invalid_data_is_parked_with_its_reasons(
 async def test_review_keeps_consuming_after_dead_letters(
     stack: Stack, parked: Parked, http: aiohttp.ClientSession
 ) -> None:
-    reference = await submit(http, stack, "Harasser2")
-    await case_opened(http, stack, "OA-" + reference.removeprefix("R-"))
+    await submit_and_open(http, stack, "Harasser2")
 
 
 async def test_dead_letters_are_counted(

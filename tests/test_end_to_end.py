@@ -8,16 +8,14 @@ from __future__ import annotations
 
 import email
 import email.policy
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
 import pytest
 
 from casework.mediawiki import MediaWikiClient
-from deploy.sandbox_wiki import SandboxWiki
-from tests.fixtures.stack import Stack, stack
-from tests.fixtures.wiki import sandbox_wiki
+from services.review.domain import case_id_for
+from tests.fixtures.stack import Stack
 from tests.support import eventually
 
 pytestmark = pytest.mark.e2e
@@ -34,19 +32,6 @@ REQUESTER = {"name": "Rita Requester", "email": "rita.private@example.org", "lan
 
 def token(staff: str) -> dict[str, str]:
     return {"Authorization": f"Bearer demo-{staff}-token"}
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
-
-
-@pytest.fixture
-async def wiki_client(sandbox_wiki: SandboxWiki) -> AsyncIterator[MediaWikiClient]:
-    user, password = sandbox_wiki.credentials()
-    async with MediaWikiClient(sandbox_wiki.api_url, user, password) as client:
-        yield client
 
 
 def ban_request(account: str) -> dict[str, Any]:
@@ -79,6 +64,16 @@ async def submit(http: aiohttp.ClientSession, stack: Stack, account: str) -> str
         assert reply.status == 202, body
         reference: str = body["reference"]
         return reference
+
+
+async def submit_and_open(
+    http: aiohttp.ClientSession, stack: Stack, account: str
+) -> tuple[str, str]:
+    """Request a global ban of ``account``; return (reference, case id) once review has the case."""
+    reference = await submit(http, stack, account)
+    case_id = case_id_for(reference)
+    await case_opened(http, stack, case_id)
+    return reference, case_id
 
 
 async def case_opened(http: aiohttp.ClientSession, stack: Stack, case_id: str) -> None:
@@ -197,9 +192,7 @@ async def test_global_ban_travels_through_every_service(
     http: aiohttp.ClientSession,
     wiki_client: MediaWikiClient,
 ) -> None:
-    reference = await submit(http, stack, "Vandal1")
-    case_id = "OA-" + reference.removeprefix("R-")
-    await case_opened(http, stack, case_id)
+    _, case_id = await submit_and_open(http, stack, "Vandal1")
 
     # Separation of duties is enforced by the server, before the chain completes.
     async with http.put(
@@ -250,9 +243,7 @@ async def test_enforcement_killed_mid_decision_acts_once(
     crashing = stack.start_service("enforcement", {"CASEWORK_CRASH_AT": crash_point})
     crashing.wait_healthy(60)
 
-    reference = await submit(http, stack, account)
-    case_id = "OA-" + reference.removeprefix("R-")
-    await case_opened(http, stack, case_id)
+    _, case_id = await submit_and_open(http, stack, account)
     await approve(http, stack, case_id, account)
 
     async def crashed() -> bool:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -21,24 +20,14 @@ import pytest
 from pymongo import AsyncMongoClient
 
 from casework.mediawiki import MediaWikiClient
-from deploy.broker import TansuBroker
-from deploy.mailsink import MailSink
 from deploy.sandbox_wiki import SandboxWiki
-from deploy.stack import SERVICE_ORDER, Ports
 from tests.fixtures.stack import Stack, running_stack
 from tests.fixtures.stores import Nx27017
-from tests.support import eventually, free_port
+from tests.support import eventually
 from tests.test_end_to_end import (
-    LOG_PAGE,
-    REQUESTER,
     approve,
     assert_banned_and_told,
-    block_log_entries,
-    case_opened,
-    http,
-    messages_to,
-    submit,
-    wiki_client,
+    submit_and_open,
 )
 
 pytestmark = pytest.mark.e2e
@@ -70,9 +59,7 @@ async def test_global_ban_travels_through_every_service_on_mongodb(
     http: aiohttp.ClientSession,
     wiki_client: MediaWikiClient,
 ) -> None:
-    reference = await submit(http, stack, "Vandal1")
-    case_id = "OA-" + reference.removeprefix("R-")
-    await case_opened(http, stack, case_id)
+    reference, case_id = await submit_and_open(http, stack, "Vandal1")
     await approve(http, stack, case_id, "Vandal1")
 
     await assert_banned_and_told(stack, wiki_client, case_id, "Vandal1")

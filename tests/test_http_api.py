@@ -22,6 +22,7 @@ import yaml
 
 from casework.mediawiki import MediaWikiClient
 from deploy.stack import REPO_ROOT
+from services.review.domain import case_id_for
 from tests.fixtures.stack import Stack
 from tests.support import eventually, free_port
 from tests.test_end_to_end import (
@@ -29,11 +30,9 @@ from tests.test_end_to_end import (
     ban_request,
     block_log_entries,
     case_opened,
-    http,
     messages_to,
     submit,
     token,
-    wiki_client,
 )
 
 pytestmark = pytest.mark.e2e
@@ -89,12 +88,8 @@ async def case_ids(http: aiohttp.ClientSession, stack: Stack) -> list[str]:
     return [case["id"] for case in body["cases"]]
 
 
-def case_of(reference: str) -> str:
-    return "OA-" + reference.removeprefix("R-")
-
-
 async def new_case(http: aiohttp.ClientSession, stack: Stack, account: str) -> str:
-    case_id = case_of(await submit(http, stack, account))
+    case_id = case_id_for(await submit(http, stack, account))
     await case_opened(http, stack, case_id)
     return case_id
 
@@ -128,7 +123,7 @@ async def test_a_valid_request_is_accepted_with_a_reference(
     assert REFERENCE.fullmatch(body["reference"]), body
     assert body["status"] == "received"
     assert "Idempotent-Replayed" not in headers
-    await case_opened(http, stack, case_of(body["reference"]))
+    await case_opened(http, stack, case_id_for(body["reference"]))
 
 
 async def test_invalid_json_is_400(stack: Stack, http: aiohttp.ClientSession) -> None:
@@ -249,7 +244,7 @@ async def test_a_request_without_prior_attempts_is_fine_when_the_policy_allows_i
     body = {**ban_request("Admin4"), "action": "conduct-warning", "prior_attempts": []}
     status, reply, _ = await post_request(http, stack, body)
     assert status == 202, reply
-    await case_opened(http, stack, case_of(reply["reference"]))
+    await case_opened(http, stack, case_id_for(reply["reference"]))
 
 
 async def test_an_overlong_idempotency_key_is_422(
@@ -274,7 +269,7 @@ async def test_a_retried_request_is_replayed_and_opens_one_case(
     assert "Idempotent-Replayed" not in first_headers
     assert second_headers.get("Idempotent-Replayed") == "true"
 
-    case_id = case_of(first["reference"])
+    case_id = case_id_for(first["reference"])
     await case_opened(http, stack, case_id)
     assert (await case_ids(http, stack)).count(case_id) == 1
 
@@ -291,7 +286,7 @@ async def test_an_idempotency_key_reused_for_another_body_is_409(
     assert_error_body(body, "idempotency_key_reused")
     assert [e["field"] for e in body["errors"]] == ["Idempotency-Key"]
     assert "Idempotent-Replayed" not in headers
-    await case_opened(http, stack, case_of(first["reference"]))
+    await case_opened(http, stack, case_id_for(first["reference"]))
 
 
 async def test_a_rejected_request_changes_nothing(
@@ -308,7 +303,7 @@ async def test_a_rejected_request_changes_nothing(
     status, accepted, headers = await post_request(http, stack, ban_request("Admin4"), key)
     assert status == 202, accepted
     assert "Idempotent-Replayed" not in headers
-    case_id = case_of(accepted["reference"])
+    case_id = case_id_for(accepted["reference"])
     await case_opened(http, stack, case_id)
     assert set(await case_ids(http, stack)) - before == {case_id}
 

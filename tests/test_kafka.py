@@ -28,8 +28,6 @@ from casework.kafka import (
 )
 from deploy.broker import TansuBroker
 from tests.fixtures.broker import (
-    kafka_broker,
-    kafka_settings,
     unique,
     wait_for,
 )

@@ -10,7 +10,7 @@ from aiohttp import web
 
 from casework.mediawiki import LoginError, MediaWikiClient, MediaWikiError
 from deploy.sandbox_wiki import BOT_APP_ID, ROLE_ACCOUNT, SandboxWiki
-from tests.fixtures.wiki import free_port, fresh_wiki, sandbox_wiki
+from tests.fixtures.wiki import free_port
 
 CASE_REASON = "Office action: case OA-2024-0042 (see Office actions policy)"
 

@@ -12,7 +12,6 @@ import pytest
 from casework.cloudevents import CloudEvent
 from casework.outbox import OutboxRelay
 from casework.store import DocumentStore, OutboxMessage
-from tests.fixtures.stores import nx27017, store
 
 DEADLINE = 5.0
 

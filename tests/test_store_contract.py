@@ -20,7 +20,7 @@ from casework.store import (
     open_store,
 )
 from casework.store.sqlite import SqliteStore
-from tests.fixtures.stores import nx27017, reopen, store
+from tests.fixtures.stores import reopen
 from tests.support import free_port
 
 RICH: dict[str, Any] = {
