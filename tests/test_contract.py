@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from pydantic import ValidationError
@@ -16,26 +16,53 @@ from casework.contract import (
     NAMESPACE,
     SERVICES,
     ActionEnforced,
+    ActionExpired,
+    ActionReversed,
     AffectedUser,
     Audience,
+    BannedEvent,
     CaseOpened,
     Channel,
     ClauseGround,
+    ContentTerms,
+    CorrespondenceReceived,
+    DeadlineAtRisk,
+    DeadlineBreached,
+    DecidedEvidence,
     Decision,
     DecisionApproved,
     DecisionDeclined,
+    DecisionReversed,
+    Disclosure,
+    DisclosurePlan,
     EnforcementFailed,
+    EventBanTerms,
     EventData,
     EvidenceItem,
     EvidenceLocation,
+    InquiryAnswer,
+    InquiryAnswered,
+    InteractionBanTerms,
+    LegalDetermination,
+    MissingElement,
+    NoticePlan,
+    NotificationFailed,
     NotificationSent,
     OperationOutcome,
     OperationStatus,
+    PageAction,
+    Question,
+    Release,
+    Removal,
     Requester,
+    RestorationOrdered,
+    RightsRemovalTerms,
     SignOff,
     Subject,
+    SubmissionIncomplete,
     SubmissionKind,
     SubmissionReceived,
+    TamperingDetected,
     from_cloudevent,
     to_cloudevent,
 )
@@ -161,7 +188,161 @@ def _examples() -> list[EventData]:
             reference=f"<{CASE}.affected-user@officeactions.casework>",
             sent_at=T0,
         ),
+        NotificationFailed(
+            case_id=CASE,
+            audience=Audience.REQUESTER,
+            channel="email",
+            reason="550 5.1.1 mailbox unavailable",
+            permanent=True,
+            attempt=1,
+            failed_at=T0,
+        ),
+        SubmissionIncomplete(
+            reference="R-INCOMPLETE234",
+            kind=SubmissionKind.DMCA_NOTICE,
+            channel=Channel.EMAIL,
+            missing=[
+                MissingElement(
+                    field="dmca.signature",
+                    rule="required",
+                    message="a physical or electronic signature is required",
+                )
+            ],
+            requester_email="rights@example.org",
+            in_reply_to="<abc@mail.example.org>",
+            received_at=T0,
+        ),
+        CorrespondenceReceived(
+            submission_id=SUBMISSION,
+            channel=Channel.EMAIL,
+            sender="reporter@example.org",
+            summary="Two more diffs from today.",
+            message_id="<def@mail.example.org>",
+            received_at=T0,
+        ),
+        DecisionReversed(
+            case_id=CASE,
+            decision=_full_decision(),
+            reason="Appeal upheld: the accounts were not the same person.",
+            reversed_by="dave",
+            appeal_case_id="OA-APPEAL234567",
+            reversed_at=T0,
+        ),
+        DeadlineAtRisk(case_id=CASE, action_type="dmca-takedown", deadline_at=T0, detected_at=T0),
+        DeadlineBreached(case_id=CASE, action_type="dmca-takedown", deadline_at=T0, detected_at=T0),
+        InquiryAnswered(
+            case_id="OA-INQUIRY23456",
+            about_case_id=CASE,
+            answers=[
+                InquiryAnswer(question="Which clauses?", outcome="answered", text="ToU §4."),
+                InquiryAnswer(
+                    question="The legal determination?",
+                    outcome="refused",
+                    text="Legal privilege; disclosure would identify a victim.",
+                ),
+            ],
+            requester=Requester(name="Curious Person", email="curious@example.org"),
+            answered_by="bob",
+            answered_at=T0,
+        ),
+        RestorationOrdered(
+            case_id=CASE, wiki="enwiki", tampering_id="T-1", ordered_by="bob", ordered_at=T0
+        ),
+        ActionReversed(case_id=CASE, decision=_decision(), operations=[], reversed_at=T0),
+        ActionExpired(case_id=CASE, decision=_decision(), operations=[], expired_at=T0),
+        TamperingDetected(
+            tampering_id="T-1",
+            case_id=CASE,
+            wiki="enwiki",
+            target="User:Troublesome Editor",
+            log_id=991,
+            log_type="block",
+            log_action="unblock",
+            performer="Rogue Admin",
+            comment="I disagree",
+            logged_at=T0,
+            detected_at=T0,
+        ),
     ]
+
+
+def _full_decision() -> Decision:
+    """A decision with every optional part filled, as review may publish it."""
+    return _decision().model_copy(
+        update={
+            "language": "ru",
+            "interaction_ban": InteractionBanTerms(
+                counterparties=["Other Editor"],
+                two_way=True,
+                restrictions=["no replies to each other"],
+                exceptions=["dispute resolution"],
+                pages=["Talk:Example"],
+            ),
+            "rights_removal": RightsRemovalTerms(
+                groups=["sysop"], reapply_criteria="After 12 months, by a new RfA."
+            ),
+            "event_ban": EventBanTerms(
+                events=[
+                    BannedEvent(
+                        name="Conference 2027",
+                        starts_on=date(2027, 8, 1),
+                        ends_on=date(2027, 8, 4),
+                    )
+                ]
+            ),
+            "content": ContentTerms(
+                pages=[PageAction(wiki="enwiki", title="Leaked", removal=Removal.DELETE)]
+            ),
+            "notices": NoticePlan(user_page=True),
+            "evidence": [
+                DecidedEvidence(
+                    id="E1",
+                    description="Threat on a talk page",
+                    url="https://en.example.org/wiki/Special:Diff/123",
+                    where=EvidenceLocation.ON_WIKI_PUBLIC,
+                    audiences=[Audience.PUBLIC],
+                )
+            ],
+            "determination": LegalDetermination(
+                text="Counsel finds the threats credible under the Terms of Use.",
+                disclosure=Disclosure.REDACTED,
+                redacted_text="Counsel finds the threats credible.",
+                grounds="Names a victim.",
+                counsel_id="carol",
+                determined_at=T0,
+            ),
+            "disclosure": DisclosurePlan(
+                answers={
+                    Question.CLAUSES: Release(audiences=[Audience.PUBLIC]),
+                    Question.WHERE: Release(
+                        audiences=[Audience.AFFECTED_USER], grounds="Victim safety."
+                    ),
+                }
+            ),
+        }
+    )
+
+
+def test_a_full_decision_round_trips() -> None:
+    decision = _full_decision()
+    assert Decision.model_validate_json(decision.model_dump_json()) == decision
+    assert decision.disclosure.may_know(Question.CLAUSES, Audience.REQUESTER)
+    assert not decision.disclosure.may_know(Question.WHERE, Audience.PUBLIC)
+    assert decision.disclosure.may_know(Question.WHERE, Audience.AFFECTED_USER)
+    assert not decision.disclosure.may_know(Question.PUBLIC_ACTIONS, Audience.AFFECTED_USER)
+    assert decision.determination is not None
+    assert decision.determination.disclosed_text() == "Counsel finds the threats credible."
+
+
+def test_a_redacted_determination_needs_its_redaction_and_grounds() -> None:
+    with pytest.raises(ValidationError, match="redacted_text"):
+        LegalDetermination(
+            text="x", disclosure=Disclosure.REDACTED, grounds="g", counsel_id="c", determined_at=T0
+        )
+    with pytest.raises(ValidationError, match="grounds"):
+        LegalDetermination(
+            text="x", disclosure=Disclosure.WITHHELD, counsel_id="c", determined_at=T0
+        )
 
 
 EXAMPLES = {type(e).__name__: e for e in _examples()}
@@ -214,7 +395,8 @@ def test_round_trip_through_kafka(example: EventData) -> None:
 @pytest.mark.parametrize("example", list(EXAMPLES.values()), ids=list(EXAMPLES))
 def test_key_is_the_case_or_submission_id(example: EventData) -> None:
     key, _, headers = _record(example)
-    expected = example.submission_id if isinstance(example, SubmissionReceived) else CASE
+    expected = example.event_subject()
+    assert expected in (SUBMISSION, CASE, "R-INCOMPLETE234", "OA-INQUIRY23456")
     assert key == expected.encode()
     assert dict(headers)["ce_subject"] == expected.encode()
 

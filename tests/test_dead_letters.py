@@ -146,7 +146,7 @@ async def test_a_submission_with_invalid_data_is_parked_with_its_reasons(
         assert headers[name] == raw, f"original header {name} kept"
     assert_where_from(headers, parked.invalid)
     assert headers["dlq_error_type"] == b"ValidationError"
-    for field in (b"channel", b"requester", b"kind"):
+    for field in (b"channel", b"received_at", b"kind"):
         assert field in headers["dlq_error"], headers["dlq_error"]
     assert headers["dlq_attempts"] == b"1", "validation errors are never retried"
 

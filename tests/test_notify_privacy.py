@@ -106,7 +106,14 @@ def samples(draw: st.DrawFn) -> Sample:
             "appealable": appealable,
             "appeal_until": draw(times).isoformat() if appealable and draw(st.booleans()) else None,
             "private_rationale": f"staff only: {marker}",
-            "evidence": [{"url": f"https://private.example/{marker}", "where": "off-wiki-private"}],
+            "evidence": [
+                {
+                    "id": "E1",
+                    "description": f"private {marker}",
+                    "url": f"https://private.example/{marker}",
+                    "where": "off-wiki-private",
+                }
+            ],
         },
         "operations": [
             {

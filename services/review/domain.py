@@ -86,13 +86,13 @@ def case_id_for(submission_id: str) -> str:
 def open_case(
     submission: SubmissionReceived, policy: Policy, now: datetime
 ) -> tuple[Case, CaseOpened]:
-    action = policy.action(submission.action_type)
-    deadline = action.deadline.due(submission.received_at) if action.deadline else None
+    action = policy.action(submission.action_type) if submission.action_type else None
+    deadline = action.deadline.due(submission.received_at) if action and action.deadline else None
     case = Case(
         id=case_id_for(submission.submission_id),
         submission_id=submission.submission_id,
         state=CaseState.OPEN,
-        action_type=submission.action_type,
+        action_type=submission.action_type or "",
         routed_to=submission.routed_to,
         opened_at=now,
         deadline_at=deadline,
@@ -248,7 +248,8 @@ def sign_off(
             "one_level_per_person",
             f"{staff.id} has already signed this decision at another level",
         )
-    if staff.email.lower() == case.submission.requester.email.lower():
+    requester = case.submission.requester
+    if requester is not None and staff.email.lower() == requester.email.lower():
         raise Rejected.one(
             Kind.FORBIDDEN,
             "separation_of_duties",
@@ -257,10 +258,9 @@ def sign_off(
             "the requester cannot sign off their own request",
         )
     # Case-folded on top of MediaWiki's own rules: refusing a look-alike name is the safe error.
-    involved = {
-        canonical_account(case.submission.subject.account).casefold(),
-        canonical_account(case.decision.subject.account).casefold(),
-    }
+    involved = {canonical_account(case.decision.subject.account).casefold()}
+    if case.submission.subject is not None:
+        involved.add(canonical_account(case.submission.subject.account).casefold())
     if involved & {canonical_account(a).casefold() for a in staff.wiki_accounts}:
         raise Rejected.one(
             Kind.FORBIDDEN,

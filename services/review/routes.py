@@ -172,7 +172,7 @@ def _summary(case: Case) -> dict[str, Any]:
         "state": case.state,
         "action_type": case.action_type,
         "routed_to": case.routed_to,
-        "subject": case.submission.subject.account,
+        "subject": case.submission.subject.account if case.submission.subject else None,
         "opened_at": case.opened_at.isoformat(),
         "deadline_at": case.deadline_at.isoformat() if case.deadline_at else None,
     }

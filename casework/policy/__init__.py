@@ -11,6 +11,11 @@ from typing import Any, Self
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from casework.policy.enforcement import EnforcementRules
+from casework.policy.intake import IntakeRules
+from casework.policy.notify import NotifyRules
+from casework.policy.review import ReviewRules
+
 SLUG = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
 
 
@@ -99,6 +104,11 @@ class Policy(_Strict):
     teams: dict[str, Team] = Field(min_length=1)
     action_types: dict[str, ActionType] = Field(min_length=1)
     clauses: ClauseCatalogue
+    # One section per service, each owned by that service's module.
+    intake: IntakeRules = Field(default_factory=IntakeRules)
+    review: ReviewRules = Field(default_factory=ReviewRules)
+    enforcement: EnforcementRules = Field(default_factory=EnforcementRules)
+    notify: NotifyRules = Field(default_factory=NotifyRules)
 
     @model_validator(mode="after")
     def _references_resolve(self) -> Self:

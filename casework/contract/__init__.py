@@ -1,0 +1,187 @@
+"""The event contract between services: topics, event types and their data.
+
+Defined once here, one module per producing service (plus `decision`, the
+decision every downstream service reads); `docs/asyncapi.yaml` is generated
+from it (`python -m casework.catalogue`) and a test fails when the two drift.
+Readers are tolerant: unknown fields are ignored, so a producer may add
+optional fields without a new version; anything else is a new `.vN` type.
+"""
+
+from __future__ import annotations
+
+from casework.cloudevents import CloudEvent
+from casework.contract import enforcement, intake, monitor, notify, review
+from casework.contract.common import (
+    NAMESPACE,
+    SERVICES,
+    Account,
+    Audience,
+    AwareDatetime,
+    Email,
+    EventData,
+    EvidenceLocation,
+    Language,
+    PageTitle,
+    Part,
+    Url,
+    WikiId,
+    canonical_account,
+    dead_letter_topic_of,
+    topic_of,
+)
+from casework.contract.decision import (
+    AffectedUser,
+    BannedEvent,
+    ClauseGround,
+    ContentTerms,
+    DecidedEvidence,
+    Decision,
+    Disclosure,
+    DisclosurePlan,
+    EventBanTerms,
+    InteractionBanTerms,
+    LegalDetermination,
+    NoticePlan,
+    PageAction,
+    Question,
+    Release,
+    Removal,
+    RightsRemovalTerms,
+    SignOff,
+)
+from casework.contract.enforcement import (
+    ActionEnforced,
+    ActionExpired,
+    ActionReversed,
+    EnforcementFailed,
+    OperationOutcome,
+    OperationStatus,
+    TamperingDetected,
+)
+from casework.contract.intake import (
+    Attachment,
+    BannedEventRef,
+    BreachKind,
+    Channel,
+    CorrespondenceReceived,
+    DmcaNotice,
+    EvidenceItem,
+    MissingElement,
+    Requester,
+    ScreeningFlag,
+    Subject,
+    SubmissionIncomplete,
+    SubmissionKind,
+    SubmissionReceived,
+)
+from casework.contract.notify import NotificationFailed, NotificationSent
+from casework.contract.review import (
+    CaseOpened,
+    DeadlineAtRisk,
+    DeadlineBreached,
+    DecisionApproved,
+    DecisionDeclined,
+    DecisionReversed,
+    InquiryAnswer,
+    InquiryAnswered,
+    RestorationOrdered,
+)
+
+EVENT_TYPES: dict[str, type[EventData]] = {
+    model.TYPE: model
+    for module in (intake, review, enforcement, notify, monitor)
+    for model in module.EVENTS
+}
+
+
+def to_cloudevent(data: EventData) -> CloudEvent:
+    return CloudEvent(
+        type=data.TYPE,
+        source=f"/{NAMESPACE}/{data.PRODUCER}",
+        subject=data.event_subject(),
+        data=data.model_dump(mode="json"),
+    )
+
+
+def from_cloudevent(event: CloudEvent) -> EventData | None:
+    """Typed data of a known event type; None for types this contract does not know.
+
+    Raises pydantic.ValidationError when a known type carries invalid data.
+    """
+    model = EVENT_TYPES.get(event.type)
+    if model is None:
+        return None
+    return model.model_validate(event.data)
+
+
+__all__ = [
+    "EVENT_TYPES",
+    "NAMESPACE",
+    "SERVICES",
+    "Account",
+    "ActionEnforced",
+    "ActionExpired",
+    "ActionReversed",
+    "AffectedUser",
+    "Attachment",
+    "Audience",
+    "AwareDatetime",
+    "BannedEvent",
+    "BannedEventRef",
+    "BreachKind",
+    "CaseOpened",
+    "Channel",
+    "ClauseGround",
+    "ContentTerms",
+    "CorrespondenceReceived",
+    "DeadlineAtRisk",
+    "DeadlineBreached",
+    "DecidedEvidence",
+    "Decision",
+    "DecisionApproved",
+    "DecisionDeclined",
+    "DecisionReversed",
+    "Disclosure",
+    "DisclosurePlan",
+    "DmcaNotice",
+    "Email",
+    "EnforcementFailed",
+    "EventBanTerms",
+    "EventData",
+    "EvidenceItem",
+    "EvidenceLocation",
+    "InquiryAnswer",
+    "InquiryAnswered",
+    "InteractionBanTerms",
+    "Language",
+    "LegalDetermination",
+    "MissingElement",
+    "NoticePlan",
+    "NotificationFailed",
+    "NotificationSent",
+    "OperationOutcome",
+    "OperationStatus",
+    "PageAction",
+    "PageTitle",
+    "Part",
+    "Question",
+    "Release",
+    "Removal",
+    "Requester",
+    "RestorationOrdered",
+    "RightsRemovalTerms",
+    "ScreeningFlag",
+    "SignOff",
+    "Subject",
+    "SubmissionIncomplete",
+    "SubmissionKind",
+    "SubmissionReceived",
+    "TamperingDetected",
+    "Url",
+    "WikiId",
+    "canonical_account",
+    "dead_letter_topic_of",
+    "from_cloudevent",
+    "to_cloudevent",
+    "topic_of",
+]
