@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Install the Debian packages the sandbox wiki needs, only when one is missing.
+# Install the Debian packages the tests and the sandbox need (the wiki, Chromium for
+# browser tests, dovecot for the IMAP poller), only when one is missing.
 set -euo pipefail
-packages=(mediawiki php-sqlite3 php-cli php8.2-cgi micro-httpd)
+packages=(mediawiki php-sqlite3 php-cli php8.2-cgi micro-httpd chromium dovecot-imapd)
 missing=()
 for p in "${packages[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then

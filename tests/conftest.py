@@ -5,4 +5,5 @@ pytest_plugins = [
     "tests.fixtures.wiki",
     "tests.fixtures.stores",
     "tests.fixtures.stack",
+    "tests.fixtures.browser",
 ]
