@@ -41,6 +41,8 @@ class Ports:
     review: int = 8082
     enforcement: int = 8083
     notify: int = 8084
+    monitor: int = 8085
+    intake_mail: int = 8026
     wiki: int = 8090
     broker: int = 9092
     smtp: int = 8025
@@ -52,6 +54,8 @@ class Ports:
             review=_port("REVIEW_PORT", 8082),
             enforcement=_port("ENFORCEMENT_PORT", 8083),
             notify=_port("NOTIFY_PORT", 8084),
+            monitor=_port("MONITOR_PORT", 8085),
+            intake_mail=_port("INTAKE_MAIL_PORT", 8026),
             wiki=_port("WIKI_PORT", 8090),
             broker=_port("BROKER_PORT", 9092),
             smtp=_port("SMTP_PORT", 8025),
@@ -75,6 +79,8 @@ def service_environment(
             "REVIEW_PORT": str(ports.review),
             "ENFORCEMENT_PORT": str(ports.enforcement),
             "NOTIFY_PORT": str(ports.notify),
+            "MONITOR_PORT": str(ports.monitor),
+            "INTAKE_MAIL_PORT": str(ports.intake_mail),
             "WIKI_FARM": f"sandbox=http://127.0.0.1:{ports.wiki}/api.php",
             "STATEMENT_WIKI_API": f"http://127.0.0.1:{ports.wiki}/api.php",
             "SMTP_HOST": "127.0.0.1",
