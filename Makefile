@@ -5,13 +5,17 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format catalogue deps clean
+.PHONY: run test bench lint format catalogue deps clean
 
 run: deps
 	$(PY) -m deploy.run
 
 test: deps
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# Throughput and latency next to raw limits measured in the same run; writes docs/benchmarks.md.
+bench: deps
+	$(PY) -m bench $(BENCH_ARGS)
 
 lint: deps
 	$(VENV)/bin/ruff check .

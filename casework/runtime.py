@@ -76,7 +76,7 @@ async def serve(settings: ServiceSettings, wire: Wire, stop: asyncio.Event) -> N
     publisher = EventPublisher(kafka)
     await publisher.start()
     await ensure_topics(kafka, all_topics(), partitions=settings.kafka_partitions)
-    relay = OutboxRelay(store, publisher.publish)
+    relay = OutboxRelay(store, publisher.publish, publish_many=publisher.publish_many)
     registry = CollectorRegistry()
     kit = Kit(
         settings=settings,

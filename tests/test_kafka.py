@@ -181,6 +181,30 @@ async def test_events_of_one_key_keep_their_order(
     assert all(len(parts) == 1 for parts in partitions.values())
 
 
+async def test_publish_many_keeps_the_order_of_each_key(
+    settings: KafkaSettings, publisher: EventPublisher, topics: tuple[str, str]
+) -> None:
+    keys = ["case-a", "case-b", "case-c"]
+    items = [(topics[0], make_event(key, seq=seq)) for seq in range(20) for key in keys]
+    assert await publisher.publish_many(items) == [None] * len(items)
+
+    seen: dict[bytes, list[int]] = {}
+    for record in await read_records(settings, topics[0], len(items)):
+        seen.setdefault(record.key, []).append(json.loads(record.value)["seq"])
+    assert seen == {key.encode(): list(range(20)) for key in keys}
+
+
+async def test_publish_many_reports_each_failure_in_place(
+    settings: KafkaSettings, publisher: EventPublisher, topics: tuple[str, str]
+) -> None:
+    # The producer refuses a record over its max_request_size (1 MB); the others still go.
+    huge = make_event("case-h", blob="x" * (2 * 1024 * 1024))
+    items = [(topics[0], make_event("case-1")), (topics[0], huge), (topics[0], make_event("c2"))]
+    results = await publisher.publish_many(items)
+    assert results[0] is None and results[2] is None
+    assert isinstance(results[1], Exception)
+
+
 async def test_permanent_error_goes_to_dead_letter_and_consumer_goes_on(
     settings: KafkaSettings, publisher: EventPublisher, topics: tuple[str, str]
 ) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
+from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
@@ -70,6 +71,35 @@ class EventPublisher:
         async for attempt in retrying(self._settings, f"publish to {topic}"):
             with attempt:
                 await producer.send_and_wait(topic, value, key=key, headers=list(headers))
+
+    async def publish_many(
+        self, items: Sequence[tuple[str, CloudEvent]]
+    ) -> list[BaseException | None]:
+        """Hand every record to the producer in order, then await all acknowledgements.
+
+        One result per item: None when acknowledged, else the error; the caller retries
+        (the outbox relay re-sends from the first failure). Order per partition is the
+        order given.
+        """
+        producer = self._started()
+        pending: list[asyncio.Future[Any] | BaseException] = []
+        for topic, event in items:
+            key, value, headers = to_kafka(event)
+            try:
+                pending.append(await producer.send(topic, value, key=key, headers=list(headers)))
+            except Exception as exc:  # the accumulator refused it (e.g. record too large)
+                pending.append(exc)
+        results: list[BaseException | None] = []
+        for outcome in pending:
+            if isinstance(outcome, BaseException):
+                results.append(outcome)
+                continue
+            try:
+                await outcome
+                results.append(None)
+            except Exception as exc:
+                results.append(exc)
+        return results
 
     def _started(self) -> AIOKafkaProducer:
         if self._producer is None:
