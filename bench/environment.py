@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from deploy.broker import TansuBroker
 from deploy.mailsink import MailSink
 from deploy.sandbox_wiki import SandboxWiki
@@ -20,6 +22,19 @@ from deploy.stack import REPO_ROOT, Ports, ServiceProcess, service_environment
 from tests.support import free_port
 
 QUIET = {"CASEWORK_LOG_LEVEL": "WARNING", "KAFKA_SESSION_TIMEOUT_MS": "2000"}
+POLICY = REPO_ROOT / "policy" / "office-actions.yaml"
+
+
+def bench_policy(root: Path) -> Path:
+    """The default policy with intake's per-client limit raised: the load generator is one
+    client address sending thousands of submissions, as an operator's exempted tool would."""
+    raw = yaml.safe_load(POLICY.read_text(encoding="utf-8"))
+    raw["intake"]["rate_limits"]["per_client"] = {"max": 10_000_000, "per_seconds": 3600}
+    path = root / "bench-policy.yaml"
+    path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+    return path
+
+
 WIKI_CACHE = Path(tempfile.gettempdir()) / "casework-wiki-cache"
 
 
@@ -28,6 +43,7 @@ class Bench:
     root: Path
     ports: Ports
     broker: TansuBroker
+    policy: Path
     processes: list[ServiceProcess] = field(default_factory=list)
     wiki: SandboxWiki | None = None
     mail: MailSink | None = None
@@ -40,7 +56,8 @@ class Bench:
         self, name: str, *, instance: str = "", extra: dict[str, str] | None = None
     ) -> ServiceProcess:
         port = free_port() if instance else self.ports.of(name)
-        env = service_environment(self.ports, self.root / "data", {**QUIET, **(extra or {})})
+        settings = {**QUIET, "CASEWORK_POLICY_FILE": str(self.policy), **(extra or {})}
+        env = service_environment(self.ports, self.root / "data", settings)
         env[f"{name.upper()}_PORT"] = str(port)
         process = ServiceProcess(name, port, env, self.root / "logs" / (instance or name))
         process.start()
@@ -68,7 +85,7 @@ def bench_environment(*, wiki: bool = False) -> Iterator[Bench]:
         broker = TansuBroker(ports.broker)
         broker.start()
         stack.callback(broker.stop)
-        bench = Bench(root, ports, broker)
+        bench = Bench(root, ports, broker, bench_policy(root))
         if wiki:
             bench.wiki = SandboxWiki(root / "wiki", wiki_port, cache_dir=WIKI_CACHE)
             stack.enter_context(bench.wiki)

@@ -15,7 +15,9 @@ callers should expect e.g. ``alreadyblocked`` on a retried block.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
@@ -109,6 +111,64 @@ class EditResult:
     new: bool
 
 
+@dataclass(frozen=True)
+class RightsResult:
+    user: str
+    added: list[str]
+    removed: list[str]  # empty when nothing changed (the groups were not held, or no right)
+
+
+@dataclass(frozen=True)
+class ProtectionLevel:
+    type: str  # edit, move, create, upload
+    level: str  # e.g. sysop, autoconfirmed
+    expiry: datetime | None  # None: infinite
+
+
+@dataclass(frozen=True)
+class PageState:
+    title: str
+    exists: bool
+    protection: list[ProtectionLevel]
+
+
+@dataclass(frozen=True)
+class RevisionFlags:
+    revid: int
+    texthidden: bool
+    commenthidden: bool
+    userhidden: bool
+    suppressed: bool
+    timestamp: datetime | None = None
+
+
+@dataclass(frozen=True)
+class LogEvent:
+    logid: int
+    type: str
+    action: str
+    title: str
+    user: str
+    timestamp: datetime
+    comment: str
+    params: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class GlobalAccount:
+    """CentralAuth's view of a global account (meta=globaluserinfo)."""
+
+    id: int
+    name: str
+    locked: bool
+    hidden_level: int  # 0 visible, 1 hidden from lists, 2 suppressed
+
+    def state_hash(self) -> str:
+        """CentralUser::getStateHash(): what ``statecheck`` must equal for a change to apply."""
+        text = f"{self.id}:{self.name}:{self.hidden_level}:{int(self.locked)}"
+        return hashlib.md5(text.encode()).hexdigest()
+
+
 class MediaWikiClient:
     def __init__(
         self,
@@ -135,6 +195,7 @@ class MediaWikiClient:
         self._logged_in = False
         self._login_generation = 0
         self._csrf_token: str | None = None
+        self._tokens: dict[str, str] = {}  # other token types (userrights, …)
 
     async def __aenter__(self) -> Self:
         if self._session is None:
@@ -160,6 +221,7 @@ class MediaWikiClient:
             self._session = None
         self._logged_in = False
         self._csrf_token = None
+        self._tokens.clear()
 
     # --- session -------------------------------------------------------------------------
 
@@ -172,6 +234,7 @@ class MediaWikiClient:
         self._http.cookie_jar.clear()
         self._logged_in = False
         self._csrf_token = None
+        self._tokens.clear()
         reply = await self._call("GET", {"action": "query", "meta": "tokens", "type": "login"})
         token = reply["query"]["tokens"]["logintoken"]
         reply = await self._call(
@@ -192,25 +255,35 @@ class MediaWikiClient:
         self._login_generation += 1
         log.info("logged in to %s as %s", self.api_url, result.get("lgusername"))
 
-    async def _session_state(self, *, csrf: bool) -> tuple[str | None, int]:
+    async def _session_state(self, token_type: str | None) -> tuple[str | None, int]:
         async with self._auth_lock:
             if not self._logged_in:
                 await self._login()
-            if csrf and self._csrf_token is None:
-                reply = await self._call("GET", {"action": "query", "meta": "tokens"})
-                self._csrf_token = str(reply["query"]["tokens"]["csrftoken"])
-            return (self._csrf_token if csrf else None), self._login_generation
+            if token_type == "csrf":
+                if self._csrf_token is None:
+                    reply = await self._call("GET", {"action": "query", "meta": "tokens"})
+                    self._csrf_token = str(reply["query"]["tokens"]["csrftoken"])
+                return self._csrf_token, self._login_generation
+            if token_type is not None and token_type not in self._tokens:
+                reply = await self._call(
+                    "GET", {"action": "query", "meta": "tokens", "type": token_type}
+                )
+                self._tokens[token_type] = str(reply["query"]["tokens"][f"{token_type}token"])
+            token = self._tokens.get(token_type) if token_type else None
+            return token, self._login_generation
 
     async def _read(self, params: dict[str, Any]) -> dict[str, Any]:
-        return await self._as_user("GET", params)
+        return await self._as_user("GET", params, None)
 
-    async def _write(self, params: dict[str, Any]) -> dict[str, Any]:
-        return await self._as_user("POST", params)
+    async def _write(self, params: dict[str, Any], token_type: str = "csrf") -> dict[str, Any]:
+        return await self._as_user("POST", params, token_type)
 
-    async def _as_user(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
+    async def _as_user(
+        self, method: str, params: dict[str, Any], token_type: str | None
+    ) -> dict[str, Any]:
         """Call as the logged-in user (``assert=user``), so reads see what the account may see."""
         for attempt in (1, 2):
-            token, generation = await self._session_state(csrf=method == "POST")
+            token, generation = await self._session_state(token_type)
             try:
                 return await self._call(method, {**params, "token": token, "assert": "user"})
             except MediaWikiError as err:
@@ -221,6 +294,9 @@ class MediaWikiClient:
                     # Another task may have refreshed already; do not throw its work away.
                     if err.code == "badtoken" and self._csrf_token == token:
                         self._csrf_token = None
+                    if err.code == "badtoken" and token_type in self._tokens:
+                        if self._tokens[token_type] == token:
+                            del self._tokens[token_type]
                     if err.code == "assertuserfailed" and self._login_generation == generation:
                         self._logged_in = False
         raise AssertionError("unreachable")
@@ -300,10 +376,19 @@ class MediaWikiClient:
         noemail: bool = False,
         hidename: bool = False,
         reblock: bool = False,
+        partial: bool = False,
+        pages: Sequence[str] = (),
+        namespaces: Sequence[int] = (),
     ) -> BlockResult:
-        """Sitewide block. With ``reblock`` an existing block is replaced, every flag included."""
+        """Sitewide block, or with ``partial`` one from ``pages`` and ``namespaces`` only.
+
+        With ``reblock`` an existing block is replaced, every flag included.
+        """
         reply = await self._write(
             {
+                "partial": partial,
+                "pagerestrictions": "|".join(pages) or None,
+                "namespacerestrictions": "|".join(str(n) for n in namespaces) or None,
                 "action": "block",
                 "user": user,
                 "reason": reason,
@@ -325,8 +410,13 @@ class MediaWikiClient:
             logid=result.get("logid"),
         )
 
-    async def unblock(self, user: str, *, reason: str) -> UnblockResult:
-        reply = await self._write({"action": "unblock", "user": user, "reason": reason})
+    async def unblock(
+        self, user: str | None = None, *, reason: str, block_id: int | None = None
+    ) -> UnblockResult:
+        """Lift the block of ``user``, or the block with ``block_id``."""
+        reply = await self._write(
+            {"action": "unblock", "user": user, "id": block_id, "reason": reason}
+        )
         result = reply["unblock"]
         return UnblockResult(id=int(result["id"]), user=result["user"])
 
@@ -425,6 +515,230 @@ class MediaWikiClient:
             new=bool(result.get("new", False)),
         )
 
+    # --- rights --------------------------------------------------------------------------
+
+    async def user_rights(
+        self,
+        user: str,
+        *,
+        reason: str,
+        add: Sequence[str] = (),
+        remove: Sequence[str] = (),
+    ) -> RightsResult:
+        """action=userrights with its own token type; ``removed``/``added`` say what changed."""
+        reply = await self._write(
+            {
+                "action": "userrights",
+                "user": user,
+                "add": "|".join(add) or None,
+                "remove": "|".join(remove) or None,
+                "reason": reason,
+            },
+            token_type="userrights",
+        )
+        result = reply["userrights"]
+        return RightsResult(
+            user=str(result["user"]),
+            added=[str(g) for g in result.get("added", [])],
+            removed=[str(g) for g in result.get("removed", [])],
+        )
+
+    # --- content: delete, revision-delete, protect ---------------------------------------
+
+    async def page_state(self, title: str) -> PageState:
+        reply = await self._read(
+            {"action": "query", "prop": "info", "inprop": "protection", "titles": title}
+        )
+        (page,) = reply["query"]["pages"]
+        if page.get("invalid"):
+            raise MediaWikiError("invalidtitle", page.get("invalidreason", title))
+        return PageState(
+            title=page["title"],
+            exists=not page.get("missing", False),
+            protection=[
+                ProtectionLevel(p["type"], p["level"], _expiry(p["expiry"]))
+                for p in page.get("protection", [])
+            ],
+        )
+
+    async def delete(self, title: str, *, reason: str) -> int:
+        """Delete the page; returns the deletion's log id."""
+        reply = await self._write({"action": "delete", "title": title, "reason": reason})
+        return int(reply["delete"]["logid"])
+
+    async def undelete(self, title: str, *, reason: str) -> int:
+        """Restore every deleted revision of the page; returns how many came back."""
+        reply = await self._write({"action": "undelete", "title": title, "reason": reason})
+        return int(reply["undelete"].get("revisions", 0))
+
+    async def protect(
+        self, title: str, *, protections: dict[str, str], reason: str, expiry: str = "infinite"
+    ) -> list[ProtectionLevel]:
+        """Set protection levels (``{"edit": "sysop"}``; level ``all`` removes one)."""
+        reply = await self._write(
+            {
+                "action": "protect",
+                "title": title,
+                "protections": "|".join(f"{k}={v}" for k, v in protections.items()),
+                "expiry": "|".join(expiry for _ in protections),
+                "reason": reason,
+            }
+        )
+        return [
+            ProtectionLevel(kind, level, _expiry(p["expiry"]))
+            for p in reply["protect"]["protections"]
+            for kind, level in p.items()
+            if kind != "expiry"
+        ]
+
+    async def revisions(self, title: str) -> list[RevisionFlags]:
+        """The live revisions of a page (up to the API's limit), newest first."""
+        reply = await self._read(
+            {
+                "action": "query",
+                "prop": "revisions",
+                "titles": title,
+                "rvprop": "ids|flags|timestamp|comment|user|sha1",
+                "rvlimit": "max",
+            }
+        )
+        (page,) = reply["query"]["pages"]
+        return [_revision_flags(r) for r in page.get("revisions", [])]
+
+    async def revision_flags(self, revids: Sequence[int]) -> dict[int, RevisionFlags]:
+        """Visibility of live revisions by id; ids of deleted or unknown revisions are absent."""
+        reply = await self._read(
+            {
+                "action": "query",
+                "prop": "revisions",
+                "revids": "|".join(str(r) for r in revids),
+                "rvprop": "ids|flags|timestamp|comment|user|sha1",
+            }
+        )
+        return {
+            flags.revid: flags
+            for page in reply["query"].get("pages", [])
+            for flags in map(_revision_flags, page.get("revisions", []))
+        }
+
+    async def deleted_revisions(self, title: str) -> list[RevisionFlags]:
+        """The archived (deleted) revisions of a page, with their visibility."""
+        reply = await self._read(
+            {
+                "action": "query",
+                "prop": "deletedrevisions",
+                "titles": title,
+                "drvprop": "ids|flags|timestamp|comment|user|sha1",
+                "drvlimit": "max",
+            }
+        )
+        (page,) = reply["query"]["pages"]
+        return [_revision_flags(r) for r in page.get("deletedrevisions", [])]
+
+    async def revision_delete(
+        self,
+        *,
+        kind: str,
+        ids: Sequence[str],
+        reason: str,
+        target: str | None = None,
+        hide: Sequence[str] = (),
+        show: Sequence[str] = (),
+        suppress: str = "nochange",
+    ) -> list[dict[str, Any]]:
+        """action=revisiondelete: ``kind`` revision (ids: rev ids) or archive (ids: timestamps,
+        ``target`` the page). ``suppress`` yes/no/nochange. Raises on a per-item error."""
+        reply = await self._write(
+            {
+                "action": "revisiondelete",
+                "type": kind,
+                "target": target,
+                "ids": "|".join(ids),
+                "hide": "|".join(hide) or None,
+                "show": "|".join(show) or None,
+                "suppress": suppress,
+                "reason": reason,
+            }
+        )
+        result = reply["revisiondelete"]
+        items: list[dict[str, Any]] = list(result.get("items", []))
+        for item in items:
+            if item.get("errors"):
+                error = item["errors"][0]
+                raise MediaWikiError(str(error.get("code", "revdelfailed")), repr(item["errors"]))
+        if result.get("status") != "Success":
+            raise MediaWikiError("revdelfailed", repr(result.get("errors", result)))
+        return items
+
+    # --- logs ----------------------------------------------------------------------------
+
+    async def log_events(
+        self,
+        *,
+        since: datetime | None = None,
+        log_type: str | None = None,
+        title: str | None = None,
+        limit: int = 500,
+    ) -> list[LogEvent]:
+        """Log entries oldest first, from ``since`` (inclusive) on, or the latest ``limit``."""
+        params: dict[str, Any] = {
+            "action": "query",
+            "list": "logevents",
+            "leprop": "ids|title|type|user|timestamp|comment|details",
+            "lelimit": str(limit),
+            "letype": log_type,
+            "letitle": title,
+        }
+        if since is not None:
+            params |= {"ledir": "newer", "lestart": since.strftime("%Y-%m-%dT%H:%M:%SZ")}
+        reply = await self._read(params)
+        events = [
+            LogEvent(
+                logid=int(e["logid"]),
+                type=str(e["type"]),
+                action=str(e["action"]),
+                title=str(e.get("title", "")),
+                user=str(e.get("user", "")),
+                timestamp=_timestamp(e["timestamp"]),
+                comment=str(e.get("comment", "")),
+                params=dict(e.get("params", {})),
+            )
+            for e in reply["query"]["logevents"]
+        ]
+        return events if since is not None else events[::-1]
+
+    # --- CentralAuth ---------------------------------------------------------------------
+
+    async def global_account(self, user: str) -> GlobalAccount | None:
+        """meta=globaluserinfo (CentralAuth); None when there is no global account."""
+        reply = await self._read({"action": "query", "meta": "globaluserinfo", "guiuser": user})
+        info = reply["query"]["globaluserinfo"]
+        if info.get("missing"):
+            return None
+        # globaluserinfo only says "hidden"; a suppressed account is not ours to lock anyway.
+        return GlobalAccount(
+            id=int(info["id"]),
+            name=str(info["name"]),
+            locked=bool(info.get("locked", False)),
+            hidden_level=1 if info.get("hidden") else 0,
+        )
+
+    async def set_global_account_status(
+        self, user: str, *, locked: bool, reason: str, statecheck: str
+    ) -> dict[str, Any]:
+        """action=setglobalaccountstatus (CentralAuth), guarded by ``statecheck``."""
+        reply = await self._write(
+            {
+                "action": "setglobalaccountstatus",
+                "user": user,
+                "locked": "lock" if locked else "unlock",
+                "reason": reason,
+                "statecheck": statecheck,
+            },
+            token_type="setglobalaccountstatus",
+        )
+        return dict(reply["setglobalaccountstatus"])
+
     # --- users ---------------------------------------------------------------------------
 
     async def user_groups(self, user: str) -> list[str]:
@@ -448,6 +762,17 @@ class MediaWikiClient:
         )
         (info,) = reply["query"]["users"]
         return dict(info)
+
+
+def _revision_flags(r: dict[str, Any]) -> RevisionFlags:
+    return RevisionFlags(
+        revid=int(r["revid"]),
+        texthidden=bool(r.get("texthidden") or r.get("sha1hidden")),
+        commenthidden=bool(r.get("commenthidden", False)),
+        userhidden=bool(r.get("userhidden", False)),
+        suppressed=bool(r.get("suppressed", False)),
+        timestamp=_timestamp(r["timestamp"]) if "timestamp" in r else None,
+    )
 
 
 def _encode(params: dict[str, Any]) -> dict[str, str]:

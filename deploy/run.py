@@ -88,6 +88,7 @@ Office actions pipeline is up (Ctrl-C stops everything).
   review       http://127.0.0.1:{ports.review}   /api/v1/cases (Bearer demo-<staff>-token)
   enforcement  http://127.0.0.1:{ports.enforcement}   /healthz /metrics
   notify       http://127.0.0.1:{ports.notify}   /healthz /metrics
+  monitor      http://127.0.0.1:{ports.monitor}   ops dashboard; CLI: python -m services.monitor -h
   wiki         {wiki.url}/index.php   demo accounts: {users}
   broker       127.0.0.1:{ports.broker}   (Kafka protocol, Tansu)
   smtp sink    127.0.0.1:{ports.smtp}   mail kept in {data_dir / "mail"}/new/

@@ -77,6 +77,28 @@ DEMO_USERS = (
     DemoUser("Harasser2", "harasser2-sandbox-password"),
     DemoUser("Goodfaith3", "goodfaith3-sandbox-password"),
     DemoUser("Admin4", "admin4-sandbox-password", ("sysop",)),
+    # Another administrator, for tests of changes made by someone other than the role account.
+    DemoUser("Steward5", "steward5-sandbox-password", ("sysop", "bureaucrat")),
+)
+
+
+@dataclass(frozen=True)
+class DemoBotPassword:
+    user: str
+    app: str
+    password: str  # 32+ characters of [0-9a-w]
+    grants: tuple[str, ...]
+
+
+DEMO_BOT_PASSWORDS = (
+    DemoBotPassword(
+        "Steward5",
+        "tools",
+        "steward5toolspassword00000000000",
+        ("basic", "blockusers", "protect", "delete", "editpage", "userrights"),
+    ),
+    # The role account with too few grants: a role account that lacks a right.
+    DemoBotPassword(ROLE_ACCOUNT, "limited", "officeactionslimitedpassword0000", ("basic",)),
 )
 
 # Appended to the installer's LocalSettings.php.
@@ -160,6 +182,11 @@ class SandboxWiki:
 
     def credentials(self) -> BotCredentials:
         return BotCredentials(f"{ROLE_ACCOUNT}@{BOT_APP_ID}", BOT_PASSWORD)
+
+    def demo_credentials(self, user: str, app: str) -> BotCredentials:
+        """A demo bot password (DEMO_BOT_PASSWORDS), e.g. another administrator's."""
+        bot = next(b for b in DEMO_BOT_PASSWORDS if (b.user, b.app) == (user, app))
+        return BotCredentials(f"{bot.user}@{bot.app}", bot.password)
 
     # --- install / reset -------------------------------------------------------------------
 
@@ -263,6 +290,15 @@ class SandboxWiki:
             BOT_PASSWORD,
             settings=settings,
         )
+        for bot in DEMO_BOT_PASSWORDS:
+            self._run_php(
+                "createBotPassword.php",
+                f"--appid={bot.app}",
+                f"--grants={','.join(bot.grants)}",
+                bot.user,
+                bot.password,
+                settings=settings,
+            )
         (staging / _MARKER).write_text(_fingerprint(self) + "\n", encoding="utf-8")
 
     def _render_settings(self) -> None:
@@ -382,6 +418,7 @@ def _fingerprint(wiki: SandboxWiki) -> str:
             BOT_PASSWORD,
             BOT_GRANTS,
             DEMO_USERS,
+            DEMO_BOT_PASSWORDS,
             EXTRA_SETTINGS,
         )
     )

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import IO
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-SERVICE_ORDER = ("notify", "enforcement", "review", "intake")
+SERVICE_ORDER = ("notify", "enforcement", "review", "intake", "monitor")
 
 
 class StackError(RuntimeError):
@@ -85,6 +85,8 @@ def service_environment(
             "STATEMENT_WIKI_API": f"http://127.0.0.1:{ports.wiki}/api.php",
             "SMTP_HOST": "127.0.0.1",
             "SMTP_PORT": str(ports.smtp),
+            "REVIEW_PUBLIC_URL": f"http://127.0.0.1:{ports.review}",
+            "FUNCTIONARIES_FILE": str(REPO_ROOT / "deploy" / "functionaries.yaml"),
             "PYTHONUNBUFFERED": "1",
         }
     )

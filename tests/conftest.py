@@ -6,4 +6,6 @@ pytest_plugins = [
     "tests.fixtures.stores",
     "tests.fixtures.stack",
     "tests.fixtures.browser",
+    "tests.fixtures.leaks",
+    "tests.fixtures.dovecot",
 ]

@@ -8,6 +8,10 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from casework.cloudevents import CloudEvent, from_kafka
+
 T = TypeVar("T")
 
 
@@ -34,3 +38,38 @@ async def eventually(
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
         await asyncio.sleep(interval)  # wait-ok: the poll interval of a deadline wait
+
+
+async def topic_events(bootstrap: str, topic: str) -> list[CloudEvent]:
+    """Every event on ``topic`` so far, read from the start without a consumer group.
+
+    Tansu under-reports end offsets (the newest batch's base + 1, DESIGN.md), so after
+    reaching them this keeps fetching until a fetch comes back empty.
+    """
+    # "earliest" also for the reset that assign() starts: with the default ("latest") it can
+    # land after seek_to_beginning() and leave the position at the end.
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest"
+    )
+    await consumer.start()
+    try:
+        await consumer.topics()
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        if not partitions:
+            return []
+        consumer.assign(partitions)
+        ends = await consumer.end_offsets(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        events: list[CloudEvent] = []
+        # Counted from the records returned, not position(): that can run ahead of them.
+        reached = {tp: 0 for tp in partitions}
+        async with asyncio.timeout(20):
+            while True:
+                batch = await consumer.getmany(*partitions, timeout_ms=300)
+                for tp, records in batch.items():
+                    events.extend(from_kafka(r.key, r.value, r.headers) for r in records)
+                    reached[tp] = records[-1].offset + 1
+                if not batch and all(reached[tp] >= ends[tp] for tp in partitions):
+                    return events
+    finally:
+        await consumer.stop()

@@ -66,6 +66,8 @@ from casework.contract import (
     from_cloudevent,
     to_cloudevent,
 )
+from casework.contract.enforcement import ActionRestored
+from casework.contract.monitor import AlertKind, AlertRaised, DeadLetterReplayed
 
 T0 = datetime(2026, 11, 20, 9, 15, tzinfo=UTC)
 CASE = "OA-ABCDEFGH2345"
@@ -262,6 +264,40 @@ def _examples() -> list[EventData]:
             comment="I disagree",
             logged_at=T0,
             detected_at=T0,
+        ),
+        ActionRestored(
+            case_id=CASE,
+            tampering_id="enwiki:991",
+            operation=OperationOutcome(
+                wiki="enwiki",
+                kind="block",
+                target="Troublesome Editor",
+                status=OperationStatus.DONE,
+                result_id=17,
+            ),
+            ordered_by="bob",
+            restored_at=T0,
+        ),
+        AlertRaised(
+            alert_key=f"tampering-detected:{CASE}:tamper-1",
+            kind=AlertKind.TAMPERING_DETECTED,
+            case_id=CASE,
+            what_happened="Rogue Admin unblocked Troublesome Editor on enwiki.",
+            what_to_do="Check the log entry and decide whether to restore the block.",
+            case_url=f"https://review.example.org/console/cases/{CASE}",
+            ops_address="ops@example.org",
+            source_event_id="e-1",
+            raised_at=T0,
+        ),
+        DeadLetterReplayed(
+            dead_letter_topic="officeactions.notify.dlq",
+            partition=1,
+            offset=7,
+            original_topic="officeactions.enforcement",
+            original_event_id="e-2",
+            case_id=CASE,
+            replayed_by="ops",
+            replayed_at=T0,
         ),
     ]
 

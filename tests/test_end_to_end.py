@@ -164,7 +164,10 @@ async def assert_banned_and_told(
 
     [message] = await eventually(email_arrived, what="the affected user's email")
     assert case_id in message["Subject"]
-    body_text = message.get_content()
+    assert message["Content-Language"] == "en"
+    plain = message.get_body(("plain",))
+    assert plain is not None and message.get_body(("html",)) is not None
+    body_text = plain.get_content()
     assert "Global ban" in body_text
     assert "4 — Engaging in harassment and abuse" in body_text
     assert "3.1 — Harassment" in body_text

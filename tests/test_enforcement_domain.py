@@ -11,9 +11,15 @@ import pytest
 from casework.contract import (
     AffectedUser,
     ClauseGround,
+    ContentTerms,
     Decision,
     DecisionApproved,
+    InteractionBanTerms,
+    NoticePlan,
     OperationStatus,
+    PageAction,
+    Removal,
+    RightsRemovalTerms,
     SignOff,
 )
 from casework.policy import load_policy
@@ -22,9 +28,12 @@ from services.enforcement.domain import (
     OpKind,
     OpState,
     Unsupported,
+    backoff,
     completed,
     plan,
+    tampered,
 )
+from services.enforcement.notices import NoticeRenderer, notice_marker
 
 ROOT = Path(__file__).resolve().parent.parent
 POLICY = load_policy(ROOT / "policy" / "office-actions.yaml")
@@ -117,12 +126,157 @@ def test_record_only_actions_plan_no_operations(action: str) -> None:
     assert record.pending == []
 
 
-@pytest.mark.parametrize(
-    "action", ["dmca-takedown", "child-protection", "interaction-ban", "office-page-protection"]
-)
-def test_enforcements_not_implemented_yet_are_unsupported(action: str) -> None:
-    with pytest.raises(Unsupported, match="not implemented"):
-        planned(action)
+def test_missing_terms_are_unsupported() -> None:
+    for action in ("dmca-takedown", "interaction-ban", "removal-of-advanced-rights"):
+        with pytest.raises(Unsupported, match="needs"):
+            planned(action)
+
+
+def test_global_lock_where_the_farm_has_centralauth() -> None:
+    record = plan(approved(), POLICY, FARM, LOG_PAGE, NOW, central_wiki="enwiki")
+    assert [(op.wiki, op.kind) for op in record.operations] == [
+        ("dewiki", OpKind.BLOCK),
+        ("enwiki", OpKind.BLOCK),
+        ("enwiki", OpKind.GLOBAL_LOCK),
+    ]
+    flags = record.operations[0].flags
+    assert flags == POLICY.enforcement.sitewide_block
+
+
+def test_interaction_ban_partial_block_only_where_pages_are_listed() -> None:
+    terms = InteractionBanTerms(counterparties=["Goodfaith3"])
+    assert planned("interaction-ban", interaction_ban=terms).operations == []
+    assert "Goodfaith3" in planned("interaction-ban", interaction_ban=terms).notes[0]
+    terms = InteractionBanTerms(
+        counterparties=["Goodfaith3"], pages=["User:Goodfaith3"], namespaces=[3]
+    )
+    record = planned("interaction-ban", interaction_ban=terms)
+    assert {op.kind for op in record.operations} == {OpKind.PARTIAL_BLOCK}
+    assert record.operations[0].pages == ["User:Goodfaith3"]
+    assert record.operations[0].namespaces == [3]
+
+
+def test_rights_removal_per_wiki_with_reapply_criteria_noted() -> None:
+    terms = RightsRemovalTerms(groups=["sysop"], reapply_criteria="RfA after a year")
+    record = planned("removal-of-advanced-rights", rights_removal=terms)
+    assert [(op.wiki, op.kind, op.groups) for op in record.operations] == [
+        ("dewiki", OpKind.REMOVE_RIGHTS, ["sysop"]),
+        ("enwiki", OpKind.REMOVE_RIGHTS, ["sysop"]),
+    ]
+    assert "RfA after a year" in record.notes[0]
+
+
+def test_content_actions_by_removal() -> None:
+    pages = ContentTerms(
+        pages=[
+            PageAction(wiki="enwiki", title="A", removal=Removal.DELETE, protection="sysop"),
+            PageAction(wiki="enwiki", title="B", removal=Removal.REVISION_DELETE, revisions=[5]),
+        ]
+    )
+    record = planned("dmca-takedown", content=pages)
+    assert [(op.target, op.kind) for op in record.operations] == [
+        ("A", OpKind.DELETE),
+        ("A", OpKind.PROTECT),
+        ("B", OpKind.HIDE_REVISIONS),
+    ]
+    assert not record.operations[2].suppress and record.operations[2].revisions == [5]
+
+
+def test_child_protection_deletes_and_suppresses_first_in_priority() -> None:
+    pages = ContentTerms(pages=[PageAction(wiki="dewiki", title="X")])
+    record = planned("child-protection", content=pages)
+    assert [(op.kind, op.archived, op.suppress) for op in record.operations] == [
+        (OpKind.DELETE, False, False),
+        (OpKind.HIDE_REVISIONS, True, True),
+    ]
+    assert record.priority > planned().priority
+
+
+def test_court_order_protects_at_the_office_level() -> None:
+    pages = ContentTerms(pages=[PageAction(wiki="dewiki", title="X")])
+    record = planned("office-page-protection", content=pages)
+    [op] = record.operations
+    assert (op.kind, op.protection) == (OpKind.PROTECT, POLICY.enforcement.office_protection)
+
+
+def test_content_on_a_wiki_outside_the_farm_is_unsupported() -> None:
+    pages = ContentTerms(pages=[PageAction(wiki="frwiki", title="X")])
+    with pytest.raises(Unsupported, match="frwiki"):
+        planned("dmca-takedown", content=pages)
+
+
+def test_notices_on_user_page_and_concerned_pages_carry_the_case() -> None:
+    pages = ContentTerms(pages=[PageAction(wiki="dewiki", title="X", removal=Removal.DELETE)])
+    record = plan(
+        approved(
+            "dmca-takedown",
+            content=pages,
+            notices=NoticePlan(user_page=True, concerned_pages=True),
+        ),
+        POLICY,
+        FARM,
+        LOG_PAGE,
+        NOW,
+        notice=lambda case, page: f"notice {case} on {page}",
+    )
+    notices = [op for op in record.operations if op.kind is OpKind.NOTICE]
+    assert [(op.wiki, op.target) for op in notices] == [
+        ("dewiki", "X"),
+        ("dewiki", f"User:{ACCOUNT}"),
+        ("enwiki", f"User:{ACCOUNT}"),
+    ]
+    assert all(CASE in op.text and CASE in op.reason for op in notices)
+
+
+def test_operations_on_one_target_run_in_plan_order() -> None:
+    pages = ContentTerms(pages=[PageAction(wiki="dewiki", title="X", protection="sysop")])
+    record = planned("child-protection", content=pages)
+    assert record.runnable(NOW) == [0]
+    first = record.operations[0].model_copy(update={"state": OpState.DONE})
+    assert record.with_operation(0, first).runnable(NOW) == [1]
+    later = record.operations[0].model_copy(
+        update={"attempts": 1, "next_attempt_at": NOW + timedelta(seconds=30)}
+    )
+    assert record.with_operation(0, later).runnable(NOW) == []
+
+
+def test_backoff_doubles_up_to_the_cap() -> None:
+    assert [backoff(n, 1.0, 5.0).total_seconds() for n in (1, 2, 3, 4)] == [1, 2, 4, 5]
+
+
+def test_tampering_matches_only_what_the_case_put_in_place() -> None:
+    record = planned()
+    done_at = NOW + timedelta(seconds=1)
+    done = record.operations[0].model_copy(
+        update={"state": OpState.DONE, "result_id": 3, "done_at": done_at}
+    )
+    record = record.with_operation(0, done)
+    later = done_at + timedelta(seconds=5)
+
+    def match(wiki: str, log: str, action: str, title: str, at: datetime = later) -> int | None:
+        return tampered(
+            record,
+            wiki=wiki,
+            log_type=log,
+            log_action=action,
+            title=title,
+            params={},
+            log_id=10,
+            logged_at=at,
+        )
+
+    user = f"User:{ACCOUNT}"
+    assert match("dewiki", "block", "unblock", user) == 0
+    assert match("enwiki", "block", "unblock", user) is None  # not done there yet
+    assert match("dewiki", "block", "unblock", "User:Someone else") is None
+    assert match("dewiki", "protect", "unprotect", user) is None
+    assert match("dewiki", "block", "unblock", user, at=NOW) is None  # before it was done
+    # With the wiki's log id read once done, the ids decide (log times are whole seconds).
+    marked = record.operations[0].model_copy(update={"log_mark": 10})
+    record = record.with_operation(0, marked)
+    assert match("dewiki", "block", "unblock", user) is None
+    record = record.with_operation(0, marked.model_copy(update={"log_mark": 9}))
+    assert match("dewiki", "block", "unblock", user, at=NOW) == 0
 
 
 # --- completion -------------------------------------------------------------------------------
@@ -175,3 +329,23 @@ def test_pending_excludes_finished_operations_only() -> None:
     skipped = record.operations[1].model_copy(update={"state": OpState.SKIPPED})
     record = record.model_copy(update={"operations": [failed, skipped]})
     assert record.pending == [0]
+
+
+# --- notices ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("language", "words"), [("en", "Office action"), ("ru", "Офисное")])
+def test_notice_is_rendered_in_the_community_language_from_public_fields(
+    language: str, words: str
+) -> None:
+    decision = approved(expires_at=datetime(2027, 1, 1, tzinfo=UTC), language=language).decision
+    text = NoticeRenderer(LOG_PAGE).render(decision, "Global ban", CASE, f"User:{ACCOUNT}")
+    assert words in text and CASE in text and notice_marker(CASE) in text
+    assert f"[[{LOG_PAGE}]]" in text and "2027-01-01" in text
+    assert "te@example.org" not in text and decision.public_rationale not in text
+
+
+def test_an_unknown_language_falls_back_to_english() -> None:
+    decision = approved(language="xx").decision
+    text = NoticeRenderer(LOG_PAGE).render(decision, "Global <b>ban</b>", CASE, "Some page")
+    assert "Office action" in text and "<nowiki>Global &lt;b&gt;ban&lt;/b&gt;</nowiki>" in text

@@ -254,3 +254,81 @@ async def test_unreachable_wiki_is_a_transient_error() -> None:
             await c.user_exists("Vandal1")
     assert caught.value.code == "network"
     assert caught.value.transient
+
+
+# --- calls enforcement added: rights, content, logs ------------------------------------------
+
+
+async def test_userrights_reports_what_it_removed(client: MediaWikiClient) -> None:
+    removed = await client.user_rights("Admin4", remove=["sysop"], reason=CASE_REASON)
+    assert removed.removed == ["sysop"] and removed.added == []
+    # Nothing held, nothing removed: the answer is a success with an empty list.
+    again = await client.user_rights("Admin4", remove=["sysop"], reason=CASE_REASON)
+    assert again.removed == []
+    added = await client.user_rights("Admin4", add=["sysop"], reason="restored")
+    assert added.added == ["sysop"]
+    assert "sysop" in await client.user_groups("Admin4")
+
+
+async def test_userrights_token_is_refetched_when_stale(client: MediaWikiClient) -> None:
+    await client.user_rights("Admin4", remove=["sysop"], reason=CASE_REASON)
+    client._tokens["userrights"] = "0123456789abcdef0123456789abcdef+\\"
+    result = await client.user_rights("Admin4", add=["sysop"], reason="restored")
+    assert result.added == ["sysop"]
+
+
+async def test_partial_block_and_unblock_by_id(client: MediaWikiClient) -> None:
+    result = await client.block(
+        "Harasser2", reason=CASE_REASON, partial=True, pages=["Main Page"], namespaces=[3]
+    )
+    (block,) = await client.active_blocks("Harasser2")
+    assert block.partial and block.id == result.id
+    await client.unblock(block_id=result.id, reason="lifted")
+    assert await client.active_blocks("Harasser2") == []
+
+
+async def test_protect_delete_hide_and_undo(client: MediaWikiClient) -> None:
+    revids = []
+    for n in range(3):
+        edit = await client.edit("Contested page", text=f"text {n}", summary="setup")
+        assert edit.newrevid is not None
+        revids.append(edit.newrevid)
+    levels = await client.protect(
+        "Contested page", protections={"edit": "sysop", "move": "sysop"}, reason=CASE_REASON
+    )
+    assert {(p.type, p.level) for p in levels} == {("edit", "sysop"), ("move", "sysop")}
+    state = await client.page_state("Contested page")
+    assert state.exists and {p.level for p in state.protection} == {"sysop"}
+
+    await client.revision_delete(
+        kind="revision", ids=[str(revids[0])], hide=["content"], reason=CASE_REASON
+    )
+    assert (await client.revision_flags([revids[0]]))[revids[0]].texthidden
+    current = await client.page("Contested page")  # protecting added a null revision
+    assert current is not None and current.revid > revids[-1]
+    with pytest.raises(MediaWikiError) as caught:
+        await client.revision_delete(
+            kind="revision", ids=[str(current.revid)], hide=["content"], reason=CASE_REASON
+        )
+    assert caught.value.code == "revdelete-hide-current"
+
+    logid = await client.delete("Contested page", reason=CASE_REASON)
+    assert not (await client.page_state("Contested page")).exists
+    archived = await client.deleted_revisions("Contested page")
+    assert {r.revid for r in archived} == {*revids, current.revid}
+    entries = await client.log_events(log_type="delete", title="Contested page")
+    assert [e.logid for e in entries if e.action == "delete"] == [logid]
+    assert entries[-1].user == ROLE_ACCOUNT and "OA-2024-0042" in entries[-1].comment
+
+    assert await client.undelete("Contested page", reason="restored") == 4
+    assert (await client.page_state("Contested page")).exists
+
+
+async def test_log_events_since_are_oldest_first(client: MediaWikiClient) -> None:
+    latest = await client.log_events(limit=1)
+    since = latest[-1].timestamp if latest else None
+    await client.block("Vandal1", reason=CASE_REASON)
+    await client.unblock("Vandal1", reason="lifted")
+    entries = [e for e in await client.log_events(since=since) if e.type == "block"]
+    assert [e.action for e in entries][-2:] == ["block", "unblock"]
+    assert entries[-1].title == "User:Vandal1"

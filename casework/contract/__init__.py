@@ -52,6 +52,7 @@ from casework.contract.decision import (
 from casework.contract.enforcement import (
     ActionEnforced,
     ActionExpired,
+    ActionRestored,
     ActionReversed,
     EnforcementFailed,
     OperationOutcome,
@@ -74,6 +75,7 @@ from casework.contract.intake import (
     SubmissionKind,
     SubmissionReceived,
 )
+from casework.contract.monitor import AlertKind, AlertRaised, DeadLetterReplayed
 from casework.contract.notify import NotificationFailed, NotificationSent
 from casework.contract.review import (
     CaseOpened,
@@ -121,8 +123,11 @@ __all__ = [
     "Account",
     "ActionEnforced",
     "ActionExpired",
+    "ActionRestored",
     "ActionReversed",
     "AffectedUser",
+    "AlertKind",
+    "AlertRaised",
     "Attachment",
     "Audience",
     "AwareDatetime",
@@ -134,6 +139,7 @@ __all__ = [
     "ClauseGround",
     "ContentTerms",
     "CorrespondenceReceived",
+    "DeadLetterReplayed",
     "DeadlineAtRisk",
     "DeadlineBreached",
     "DecidedEvidence",

@@ -1,4 +1,5 @@
-"""Events enforcement publishes: actions enforced, failed, reversed, expired, tampered with."""
+"""Events enforcement publishes: actions enforced, failed, reversed, expired, tampered with,
+restored."""
 
 from __future__ import annotations
 
@@ -114,10 +115,27 @@ class TamperingDetected(EventData):
         return self.case_id
 
 
+class ActionRestored(EventData):
+    """On staff's order, one operation someone else had undone was put back in place."""
+
+    TYPE = f"{NAMESPACE}.enforcement.action-restored.v1"
+    PRODUCER = "enforcement"
+
+    case_id: str
+    tampering_id: str
+    operation: OperationOutcome
+    ordered_by: str
+    restored_at: AwareDatetime
+
+    def event_subject(self) -> str:
+        return self.case_id
+
+
 EVENTS: tuple[type[EventData], ...] = (
     ActionEnforced,
     EnforcementFailed,
     ActionReversed,
     ActionExpired,
     TamperingDetected,
+    ActionRestored,
 )

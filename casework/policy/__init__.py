@@ -11,6 +11,7 @@ from typing import Any, Self
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from casework.policy.access import AccessRules
 from casework.policy.enforcement import EnforcementRules
 from casework.policy.intake import IntakeRules
 from casework.policy.notify import NotifyRules
@@ -109,6 +110,7 @@ class Policy(_Strict):
     review: ReviewRules = Field(default_factory=ReviewRules)
     enforcement: EnforcementRules = Field(default_factory=EnforcementRules)
     notify: NotifyRules = Field(default_factory=NotifyRules)
+    access: AccessRules = Field(default_factory=AccessRules)
 
     @model_validator(mode="after")
     def _references_resolve(self) -> Self:

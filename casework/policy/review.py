@@ -2,8 +2,59 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from datetime import date
+from typing import Self
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
-class ReviewRules(BaseModel):
+class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Period(_Strict):
+    """A span of time: exactly one of hours, days, business_days."""
+
+    hours: int | None = Field(default=None, gt=0)
+    days: int | None = Field(default=None, gt=0)
+    business_days: int | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Self:
+        given = [n for n in ("hours", "days", "business_days") if getattr(self, n) is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of hours, days, business_days")
+        return self
+
+
+class AtRisk(_Strict):
+    """When a deadline is at risk: a fraction of its span before it, or hours before it."""
+
+    fraction: float | None = Field(default=None, gt=0, lt=1)
+    hours: int | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Self:
+        if (self.fraction is None) == (self.hours is None):
+            raise ValueError("give exactly one of fraction, hours")
+        return self
+
+
+class Expedited(_Strict):
+    """Enforcement may proceed once these levels approved; the rest sign afterwards."""
+
+    proceed_after: list[str] = Field(min_length=1)
+
+
+class ReviewRules(_Strict):
+    # Someone fluent in the decision's language must approve before it is published.
+    language_gate: bool = True
+    # Public holidays skipped by business-day deadlines (DMCA), besides weekends.
+    holidays: list[date] = Field(default_factory=list)
+    at_risk: AtRisk = Field(default_factory=lambda: AtRisk(fraction=0.25))
+    inquiry_deadline: Period = Field(default_factory=lambda: Period(business_days=10))
+    expedited: dict[str, Expedited] = Field(default_factory=dict)
+    # Sign-off levels whose holders may reverse an approved decision.
+    reversal_levels: list[str] = Field(default_factory=lambda: ["ts-manager", "director"])
+    # How often the deadline duty scans the stored due times.
+    deadline_scan_seconds: float = Field(default=30.0, gt=0)

@@ -84,12 +84,18 @@ class DocumentStore(Protocol):
         order_by: str | None = None,
         descending: bool = False,
         limit: int | None = None,
+        after: tuple[str | int | float, str] | None = None,
     ) -> list[Document]:
         """Documents whose fields equal ``where``'s scalar values (dotted paths allowed;
-        ``None`` matches null or missing). Ordered by ``order_by`` then ``_id``."""
+        ``None`` matches null or missing). Ordered by ``order_by`` then ``_id``.
+
+        ``after`` (keyset paging, with ``order_by``): only documents that sort after the
+        one whose ``order_by`` value and ``_id`` are given (a non-null value)."""
         ...
 
-    async def ensure_index(self, collection: str, field: str) -> None: ...
+    async def ensure_index(self, collection: str, field: str, *then: str) -> None:
+        """An index on ``field`` (then on each of ``then``: a compound index)."""
+        ...
 
     async def pending_outbox(self, limit: int = 100) -> list[OutboxEntry]: ...
 

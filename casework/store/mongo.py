@@ -115,6 +115,7 @@ class MongoStore:
         order_by: str | None = None,
         descending: bool = False,
         limit: int | None = None,
+        after: tuple[str | int | float, str] | None = None,
     ) -> list[Document]:
         coll = self._coll(collection)
         query: MongoDoc = {}
@@ -122,6 +123,18 @@ class MongoStore:
             check_field(field)
             check_where_value(field, value)
             query[field] = _match(value)
+        if after is not None:
+            if order_by is None:
+                raise ValueError("after needs order_by")
+            value, last_id = after
+            check_where_value(order_by, value)
+            beyond = "$lt" if descending else "$gt"
+            query = {
+                "$and": [
+                    query,
+                    {"$or": [{order_by: {beyond: value}}, {order_by: value, ID: {"$gt": last_id}}]},
+                ]
+            }
         sort: list[tuple[str, int]] = [(ID, pymongo.ASCENDING)]
         if order_by is not None:
             check_field(order_by)
@@ -221,13 +234,15 @@ class MongoStore:
             raise _backend_error(exc) from exc
         raise StoreError(f"{collection}/{doc_id}: replace kept racing with other writes")
 
-    async def ensure_index(self, collection: str, field: str) -> None:
+    async def ensure_index(self, collection: str, field: str, *then: str) -> None:
         coll = self._coll(collection)
-        check_field(field)
-        if field == ID:
+        fields = (field, *then)
+        for name in fields:
+            check_field(name)
+        if fields == (ID,):
             return
         try:
-            await coll.create_index(field)
+            await coll.create_index([(f, pymongo.ASCENDING) for f in fields])
         except PyMongoError as exc:
             raise _backend_error(exc) from exc
 

@@ -141,6 +141,7 @@ class SqliteStore:
         order_by: str | None = None,
         descending: bool = False,
         limit: int | None = None,
+        after: tuple[str | int | float, str] | None = None,
     ) -> list[Document]:
         check_collection(collection)
         clauses: list[str] = []
@@ -155,6 +156,16 @@ class SqliteStore:
         if order_by is not None:
             check_field(order_by)
             order = f"{_expr(order_by)} {'DESC' if descending else 'ASC'}, id"
+        if after is not None:
+            if order_by is None:
+                raise ValueError("after needs order_by")
+            value, last_id = after
+            check_where_value(order_by, value)
+            expr = _expr(order_by)
+            # The first bound lets an index on the order field range-scan.
+            edge, beyond = ("<=", "<") if descending else (">=", ">")
+            clauses.append(f"{expr} {edge} ? AND ({expr} {beyond} ? OR id > ?)")
+            params.extend([value, value, last_id])
         if limit is not None and limit < 0:
             raise ValueError("limit must be >= 0")
         if not await self._has_table(collection):
@@ -243,17 +254,20 @@ class SqliteStore:
             await _write_outbox(conn, collection, doc_id, outbox)
         return {**doc, VERSION: expected_version + 1}
 
-    async def ensure_index(self, collection: str, field: str) -> None:
+    async def ensure_index(self, collection: str, field: str, *then: str) -> None:
         check_collection(collection)
-        check_field(field)
-        if field == ID:
+        fields = (field, *then)
+        for name in fields:
+            check_field(name)
+        if fields == (ID,):
             return
-        digest = hashlib.sha1(field.encode()).hexdigest()[:10]
+        digest = hashlib.sha1(",".join(fields).encode()).hexdigest()[:10]
         name = f'"ix_{collection}_{digest}"'
+        columns = ", ".join(_expr(f) for f in fields)
         async with self._transaction() as conn:
             await self._create_table(conn, collection)
             await conn.execute(
-                f"CREATE INDEX IF NOT EXISTS {name} ON {_table(collection)} ({_expr(field)})"
+                f"CREATE INDEX IF NOT EXISTS {name} ON {_table(collection)} ({columns})"
             )
 
     async def mark_published(self, entries: Sequence[OutboxEntry]) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from contextlib import AsyncExitStack
 
+from casework.config import ConfigError
 from casework.contract import topic_of
 from casework.farm import parse_farm
 from casework.http import make_app
@@ -11,24 +12,43 @@ from casework.mediawiki import MediaWikiClient
 from casework.runtime import Kit, Wiring
 from services.enforcement.handlers import ENFORCEMENTS, Enforcer
 from services.enforcement.settings import EnforcementSettings
+from services.enforcement.watch import Watcher
 
 
 async def wire(kit: Kit) -> Wiring:
     settings = kit.settings
     assert isinstance(settings, EnforcementSettings)
     farm = parse_farm(settings.wiki_farm)
+    if settings.centralauth_wiki is not None and settings.centralauth_wiki not in farm:
+        raise ConfigError(
+            f"ENFORCEMENT_CENTRALAUTH_WIKI: {settings.centralauth_wiki!r} is not a WIKI_FARM id"
+        )
+    password = settings.role_password().get_secret_value()
     resources = AsyncExitStack()
     clients = {
         wiki.id: await resources.enter_async_context(
-            MediaWikiClient(wiki.api_url, settings.wiki_username, settings.wiki_password)
+            MediaWikiClient(wiki.api_url, settings.wiki_username, password)
         )
         for wiki in farm.values()
     }
-    await kit.store.ensure_index(ENFORCEMENTS, "complete")
-    enforcer = Enforcer(kit.store, kit.relay, kit.policy, clients, settings.public_log_page)
+    for field in ("complete", "ending_open", "expiry_open", "ending"):
+        await kit.store.ensure_index(ENFORCEMENTS, field)
+    enforcer = Enforcer(
+        kit.store,
+        kit.relay,
+        kit.policy,
+        clients,
+        settings.public_log_page,
+        central_wiki=settings.centralauth_wiki,
+        retry_seconds=settings.retry_seconds,
+    )
+    watcher = Watcher(kit.store, kit.relay, clients, settings.wiki_username)
 
     async def reconcile() -> None:
         await enforcer.reconcile_forever(settings.retry_seconds)
+
+    async def watch() -> None:
+        await watcher.watch_forever(settings.watch_seconds)
 
     checks = dict(kit.health_checks)
     for wiki_id, client in clients.items():
@@ -38,6 +58,6 @@ async def wire(kit: Kit) -> Wiring:
         app=app,
         consumes=[topic_of("review")],
         handle=enforcer.handle,
-        duties=[reconcile],
+        duties=[reconcile, watch],
         on_stop=[resources.aclose],
     )

@@ -1,4 +1,14 @@
-"""Enforcement's reactions to approved decisions, and its reconciliation duty."""
+"""Enforcement's reactions to review's events, and its reconciliation duty.
+
+* DecisionApproved → plan, store, perform every operation (see executor), ActionEnforced.
+* DecisionReversed → lift exactly what this case put in place, ActionReversed.
+* RestorationOrdered → perform again the one operation someone else changed, ActionRestored.
+* The reconciliation duty resumes what a crash or a transient error left (child protection
+  first), lifts on time what the wiki cannot expire by itself (ActionExpired).
+
+Each case is handled under its own lock; every state change is one store write that carries
+its events in the outbox.
+"""
 
 from __future__ import annotations
 
@@ -11,23 +21,44 @@ from datetime import UTC, datetime
 from casework.cloudevents import CloudEvent
 from casework.contract import (
     DecisionApproved,
+    DecisionReversed,
     EnforcementFailed,
     EventData,
+    RestorationOrdered,
     from_cloudevent,
     to_cloudevent,
     topic_of,
 )
+from casework.contract.enforcement import ActionRestored
 from casework.faults import crash_point
+from casework.mediawiki import MediaWikiClient
 from casework.outbox import OutboxRelay
 from casework.policy import Policy
 from casework.store import Document, DocumentStore, DuplicateDocument, OutboxMessage
-from services.enforcement.domain import EnforcementRecord, OpState, Unsupported, completed, plan
-from services.enforcement.executor import BlockingWiki, perform
+from services.enforcement.domain import (
+    Ending,
+    EnforcementRecord,
+    Operation,
+    OpState,
+    Unsupported,
+    backoff,
+    begin_ending,
+    completed,
+    ended,
+    plan,
+)
+from services.enforcement.executor import lift, perform
+from services.enforcement.notices import NoticeRenderer
 
 log = logging.getLogger(__name__)
 
 ENFORCEMENTS = "enforcements"
 FAILURES = "failures"
+TAMPERING = "tampering"
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)
 
 
 class Enforcer:
@@ -36,25 +67,50 @@ class Enforcer:
         store: DocumentStore,
         relay: OutboxRelay,
         policy: Policy,
-        wikis: Mapping[str, BlockingWiki],
+        wikis: Mapping[str, MediaWikiClient],
         public_log_page: str,
+        *,
+        central_wiki: str | None = None,
+        retry_seconds: float = 30.0,
     ) -> None:
         self.store = store
         self.relay = relay
         self.policy = policy
         self.wikis = wikis
         self.public_log_page = public_log_page
+        self.central_wiki = central_wiki
+        self.retry_seconds = retry_seconds
+        self.notices = NoticeRenderer(public_log_page)
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
 
     async def handle(self, event: CloudEvent) -> None:
         data = from_cloudevent(event)
         if isinstance(data, DecisionApproved):
             await self.decision_approved(data)
+        elif isinstance(data, DecisionReversed):
+            await self.decision_reversed(data)
+        elif isinstance(data, RestorationOrdered):
+            await self.restoration_ordered(data)
+
+    # --- approval ----------------------------------------------------------------------
 
     async def decision_approved(self, approved: DecisionApproved) -> None:
-        now = datetime.now(UTC)
+        now = now_utc()
+        title = self.policy.action(approved.decision.action_type).title
+
+        def notice(case_id: str, page: str) -> str:
+            return self.notices.render(approved.decision, title, case_id, page)
+
         try:
-            record = plan(approved, self.policy, sorted(self.wikis), self.public_log_page, now)
+            record = plan(
+                approved,
+                self.policy,
+                sorted(self.wikis),
+                self.public_log_page,
+                now,
+                notice=notice,
+                central_wiki=self.central_wiki,
+            )
         except Unsupported as exc:
             await self._refuse(approved, str(exc), now)
             return
@@ -66,50 +122,153 @@ class Enforcer:
         crash_point("enforcement.before-commit")
 
     async def enforce(self, case_id: str) -> None:
-        """Perform every pending operation of a case, then announce it. Safe to repeat."""
+        """Perform every due operation of a case, then announce it. Safe to repeat."""
         async with self._locks[case_id]:
             doc = await self.store.get(ENFORCEMENTS, case_id)
             if doc is None:
                 return
             record = EnforcementRecord.from_document(doc)
-            for index in record.pending:
+            if record.ending is not None:
+                return
+            tried: set[int] = set()
+            while todo := [i for i in record.runnable(now_utc()) if i not in tried]:
+                index = todo[0]
+                tried.add(index)
                 op = record.operations[index]
-                if op.state is OpState.FAILED:
-                    continue
                 done = await perform(op, case_id, self.wikis[op.wiki])
                 crash_point("enforcement.after-wiki-call")
                 events: list[EventData] = []
                 if done.state is OpState.FAILED:
-                    events.append(
-                        EnforcementFailed(
-                            case_id=case_id,
-                            wiki=done.wiki,
-                            kind=done.kind,
-                            target=done.target,
-                            error_code=done.error_code,
-                            error_info=done.error_info,
-                            permanent=True,
-                            failed_at=datetime.now(UTC),
-                        )
+                    events.append(self._failure(case_id, done, permanent=True))
+                elif done.state is OpState.PLANNED:
+                    wait = backoff(
+                        done.attempts,
+                        self.retry_seconds,
+                        self.policy.enforcement.retry_max_seconds,
                     )
-                operations = [*record.operations]
-                operations[index] = done
-                record = record.model_copy(update={"operations": operations})
+                    done = done.model_copy(update={"next_attempt_at": now_utc() + wait})
+                    events.append(self._failure(case_id, done, permanent=False))
+                record = record.with_operation(index, done)
                 doc = await self._save(doc, record, events)
             if record.pending or record.completed_at is not None:
                 return
-            finished, enforced = completed(record, datetime.now(UTC))
+            finished, enforced = completed(record, now_utc())
             await self._save(doc, finished, [enforced])
-            log.info("case %s enforced on %d wiki(s)", case_id, len(record.operations))
+            log.info("case %s enforced: %d operation(s)", case_id, len(record.operations))
+
+    # --- reversal and expiry -----------------------------------------------------------
+
+    async def decision_reversed(self, reversed_: DecisionReversed) -> None:
+        async with self._locks[reversed_.case_id]:
+            doc = await self.store.get(ENFORCEMENTS, reversed_.case_id)
+            if doc is None:
+                log.warning("reversal of %s, which was never enforced here", reversed_.case_id)
+                return
+            record = EnforcementRecord.from_document(doc)
+            if record.ending is None:
+                record = begin_ending(record, Ending.REVERSED, reversed_.reason)
+                await self._save(doc, record, [])
+        await self.end(reversed_.case_id)
+
+    async def end(self, case_id: str) -> None:
+        """Lift what a reversal or an expiry concerns, then announce it. Safe to repeat."""
+        async with self._locks[case_id]:
+            doc = await self.store.get(ENFORCEMENTS, case_id)
+            if doc is None:
+                return
+            record = EnforcementRecord.from_document(doc)
+            if record.ending is None or record.ended_at is not None:
+                return
+            for index in record.to_end():
+                op = record.operations[index]
+                lifted = await lift(op, case_id, self.wikis[op.wiki], record.ending)
+                record = record.with_operation(index, lifted)
+                doc = await self._save(doc, record, [])
+            if record.to_end():
+                return  # a transient error: the reconciliation duty tries again
+            finished, event = ended(record, now_utc())
+            await self._save(doc, finished, [event])
+            log.info("case %s %s", case_id, record.ending)
+
+    async def expire_due(self, now: datetime) -> int:
+        """Begin the expiry of every enforced record whose end date has come."""
+        started = 0
+        for doc in await self.store.find(ENFORCEMENTS, {"expiry_open": True}):
+            record = EnforcementRecord.from_document(doc)
+            expires_at = record.decision.expires_at
+            if expires_at is None or expires_at > now or record.completed_at is None:
+                continue
+            async with self._locks[record.case_id]:
+                fresh = await self.store.get(ENFORCEMENTS, record.case_id)
+                if fresh is None:
+                    continue
+                record = EnforcementRecord.from_document(fresh)
+                if record.ending is not None:
+                    continue
+                await self._save(fresh, begin_ending(record, Ending.EXPIRED, "end date"), [])
+            await self.end(record.case_id)
+            started += 1
+        return started
+
+    # --- restoration -------------------------------------------------------------------
+
+    async def restoration_ordered(self, order: RestorationOrdered) -> None:
+        tampering = await self.store.get(TAMPERING, order.tampering_id)
+        if tampering is None or tampering["case_id"] != order.case_id:
+            log.error("restoration of unknown tampering %s ignored", order.tampering_id)
+            return
+        index = int(tampering["operation"])
+        async with self._locks[order.case_id]:
+            doc = await self.store.get(ENFORCEMENTS, order.case_id)
+            if doc is None:
+                return
+            record = EnforcementRecord.from_document(doc)
+            if order.tampering_id in record.restorations or record.ending is not None:
+                return
+            op = record.operations[index]
+            redone = await perform(op, order.case_id, self.wikis[op.wiki], restoring=True)
+            if redone.state is OpState.PLANNED:
+                raise RuntimeError(
+                    f"restoring {op.kind} on {op.wiki}: {redone.error_code}; will retry"
+                )
+            events: list[EventData] = []
+            if redone.state is OpState.FAILED:
+                events.append(self._failure(order.case_id, redone, permanent=True))
+                redone = op  # what was in place stays recorded as it was
+            else:
+                events.append(
+                    ActionRestored(
+                        case_id=order.case_id,
+                        tampering_id=order.tampering_id,
+                        operation=redone.outcome(),
+                        ordered_by=order.ordered_by,
+                        restored_at=now_utc(),
+                    )
+                )
+            record = record.with_operation(index, redone).model_copy(
+                update={"restorations": [*record.restorations, order.tampering_id]}
+            )
+            await self._save(doc, record, events)
+
+    # --- reconciliation ----------------------------------------------------------------
 
     async def reconcile(self) -> int:
-        """Resume every record that is not complete (after a crash or a transient failure)."""
+        """Resume unfinished enforcements (highest priority first), endings and expiries."""
+        now = now_utc()
         resumed = 0
-        for doc in await self.store.find(ENFORCEMENTS, {"complete": False}):
-            record = EnforcementRecord.from_document(doc)
-            if any(op.state is OpState.PLANNED for op in record.operations):
+        records = [
+            EnforcementRecord.from_document(doc)
+            for doc in await self.store.find(ENFORCEMENTS, {"complete": False})
+        ]
+        records.sort(key=lambda r: (-r.priority, r.received_at))
+        for record in records:
+            if record.ending is None and record.runnable(now):
                 await self.enforce(record.case_id)
                 resumed += 1
+        for doc in await self.store.find(ENFORCEMENTS, {"ending_open": True}):
+            await self.end(str(doc["_id"]))
+            resumed += 1
+        resumed += await self.expire_due(now)
         return resumed
 
     async def reconcile_forever(self, interval: float) -> None:
@@ -121,6 +280,21 @@ class Enforcer:
             except Exception:
                 log.exception("reconciliation pass failed; next pass in %.0f s", interval)
             await asyncio.sleep(interval)
+
+    # --- helpers -----------------------------------------------------------------------
+
+    def _failure(self, case_id: str, op: Operation, *, permanent: bool) -> EnforcementFailed:
+        return EnforcementFailed(
+            case_id=case_id,
+            wiki=op.wiki,
+            kind=op.kind,
+            target=op.target,
+            error_code=op.error_code,
+            error_info=op.error_info,
+            permanent=permanent,
+            failed_at=now_utc(),
+            attempt=op.attempts,
+        )
 
     async def _save(
         self, doc: Document, record: EnforcementRecord, events: list[EventData]
@@ -144,7 +318,6 @@ class Enforcer:
             permanent=True,
             failed_at=now,
         )
-
         try:
             await self.store.insert(
                 FAILURES,

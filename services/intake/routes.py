@@ -1,83 +1,95 @@
-"""Intake's HTTP entry points: the JSON API for requests."""
+"""Intake's JSON API: one POST per kind of submission, a status lookup, the OpenAPI document."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import json
+from typing import Any
 
 from aiohttp import web
 
-from casework.contract import Channel, to_cloudevent, topic_of
-from casework.errors import Kind, Rejected
-from casework.http import read_json
-from casework.outbox import OutboxRelay
-from casework.policy import Policy
-from casework.store import DocumentStore, DuplicateDocument, OutboxMessage
-from services.intake.domain import (
-    RequestForm,
-    accept,
-    fingerprint,
-    new_submission_id,
-    policy_errors,
-)
+from casework.contract import Channel, SubmissionKind
+from casework.errors import FieldError
+from casework.http import RequestRejected, error_body
+from services.intake.openapi import openapi_document
+from services.intake.submissions import RateLimited, Submissions, retry_after_header
 
-SUBMISSIONS = "submissions"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
+KINDS = {kind.value: kind for kind in SubmissionKind}
 
 
 class IntakeRoutes:
-    def __init__(self, store: DocumentStore, relay: OutboxRelay, policy: Policy) -> None:
-        self.store = store
-        self.relay = relay
-        self.policy = policy
+    def __init__(self, submissions: Submissions, wiki_base: str) -> None:
+        self.submissions = submissions
+        self.wiki_base = wiki_base
 
     def register(self, app: web.Application) -> None:
         app.router.add_post("/api/v1/requests", self.submit_request)
+        app.router.add_post("/api/v1/submissions/{kind}", self.submit)
+        app.router.add_get("/api/v1/submissions/{reference}", self.status)
+        app.router.add_get("/api/v1/openapi.json", self.openapi)
 
     async def submit_request(self, request: web.Request) -> web.Response:
-        key = request.headers.get(IDEMPOTENCY_HEADER)
-        if key is not None and not 1 <= len(key) <= 200:
-            raise Rejected.one(
-                Kind.INVALID,
-                "validation_failed",
-                IDEMPOTENCY_HEADER,
-                "length",
-                "must be 1 to 200 characters",
-            )
-        form = await read_json(request, RequestForm)
-        errors = policy_errors(form, self.policy)
-        if errors:
-            raise Rejected(Kind.INVALID, "validation_failed", errors)
-        submission_id = new_submission_id(key)
-        document, event = accept(
-            form,
-            self.policy,
-            submission_id=submission_id,
-            channel=Channel.API,
-            now=datetime.now(UTC),
-        )
-        try:
-            await self.store.insert(
-                SUBMISSIONS,
-                document,
-                outbox=[OutboxMessage(topic_of("intake"), to_cloudevent(event))],
-            )
-        except DuplicateDocument:
-            return await self._replay(submission_id, form)
-        self.relay.wake()
-        return web.json_response({"reference": submission_id, "status": "received"}, status=202)
+        """The original route for requests, kept as an alias of /submissions/request."""
+        return await self._submit(request, SubmissionKind.REQUEST)
 
-    async def _replay(self, submission_id: str, form: RequestForm) -> web.Response:
-        existing = await self.store.get(SUBMISSIONS, submission_id)
-        if existing is None or existing["fingerprint"] != fingerprint(form):
-            raise Rejected.one(
-                Kind.CONFLICT,
-                "idempotency_key_reused",
-                IDEMPOTENCY_HEADER,
-                "same_body",
-                "this key was already used for a different request",
+    async def submit(self, request: web.Request) -> web.Response:
+        kind = KINDS.get(request.match_info["kind"])
+        if kind is None:
+            raise RequestRejected(
+                404,
+                "not_found",
+                [FieldError("kind", "one_of", f"one of: {', '.join(KINDS)}")],
             )
+        return await self._submit(request, kind)
+
+    async def _submit(self, request: web.Request, kind: SubmissionKind) -> web.Response:
+        payload = await read_payload(request)
+        try:
+            accepted = await self.submissions.submit(
+                kind,
+                payload,
+                channel=Channel.API,
+                idempotency_key=request.headers.get(IDEMPOTENCY_HEADER),
+                client=request.remote,
+            )
+        except RateLimited as exc:
+            return too_many(exc)
+        headers = {"Idempotent-Replayed": "true"} if accepted.replayed else {}
         return web.json_response(
-            {"reference": submission_id, "status": "received"},
-            status=202,
-            headers={"Idempotent-Replayed": "true"},
+            {"reference": accepted.reference, "status": "received"}, status=202, headers=headers
         )
+
+    async def status(self, request: web.Request) -> web.Response:
+        found = await self.submissions.status(request.match_info["reference"])
+        if found is None:
+            raise RequestRejected(
+                404, "not_found", [FieldError("reference", "exists", "no such submission")]
+            )
+        return web.json_response(dict(found))
+
+    async def openapi(self, request: web.Request) -> web.Response:
+        return web.json_response(openapi_document(self.submissions.rules.policy, self.wiki_base))
+
+
+async def read_payload(request: web.Request) -> Any:
+    """The JSON body, or a 415/400 naming what is wrong with it."""
+    if request.content_type != "application/json":
+        raise RequestRejected(
+            415,
+            "unsupported_media_type",
+            [FieldError("Content-Type", "equals", "must be application/json")],
+        )
+    raw = await request.read()
+    try:
+        return json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise RequestRejected(400, "invalid_json", [FieldError("body", "json", str(exc))]) from exc
+
+
+def too_many(exc: RateLimited) -> web.Response:
+    body = error_body(
+        "rate_limited",
+        [FieldError(exc.scope, "rate_limit", str(exc))],
+        "too many submissions; try again later",
+    )
+    return web.json_response(body, status=429, headers=retry_after_header(exc))

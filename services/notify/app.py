@@ -4,14 +4,48 @@ from __future__ import annotations
 
 from contextlib import AsyncExitStack
 
+import aiohttp
+from aiohttp import web
+
 from casework.contract import topic_of
 from casework.http import make_app
 from casework.mediawiki import MediaWikiClient
-from casework.runtime import Kit, Wiring
+from casework.runtime import Duty, Kit, Wiring
+from services.notify.deliveries import Deliveries
+from services.notify.functionaries import load_functionaries
 from services.notify.handlers import Notifier
 from services.notify.mailer import Mailer, SmtpSettings
 from services.notify.render import environment
 from services.notify.settings import NotifySettings
+from services.notify.submission import TransparencySubmitter
+from services.notify.transparency import DsaClient, LumenClient
+
+
+def delivery_routes(deliveries: Deliveries) -> web.RouteTableDef:
+    """Where each message of a case went, in which state: no address, no body."""
+    routes = web.RouteTableDef()
+
+    @routes.get("/api/v1/cases/{case_id}/deliveries")
+    async def of_case(request: web.Request) -> web.Response:
+        docs = await deliveries.of_case(request.match_info["case_id"])
+        return web.json_response(
+            {
+                "deliveries": [
+                    {
+                        "key": d["_id"],
+                        "audience": d.get("audience"),
+                        "channel": d.get("channel"),
+                        "state": d.get("state"),
+                        "reference": d.get("reference"),
+                        "attempts": d.get("attempts"),
+                        "permanent": d.get("permanent", False),
+                    }
+                    for d in docs
+                ]
+            }
+        )
+
+    return routes
 
 
 async def wire(kit: Kit) -> Wiring:
@@ -25,6 +59,8 @@ async def wire(kit: Kit) -> Wiring:
             password=settings.smtp_password,
             starttls=settings.smtp_starttls,
             sender=settings.mail_from,
+            attempts=settings.smtp_attempts,
+            backoff_seconds=settings.smtp_backoff_seconds,
         )
     )
     resources = AsyncExitStack()
@@ -32,18 +68,44 @@ async def wire(kit: Kit) -> Wiring:
         MediaWikiClient(settings.statement_wiki_api, settings.wiki_username, settings.wiki_password)
     )
     notifier = Notifier(
-        kit.store, kit.relay, kit.policy, environment(), mailer, wiki, settings.public_log_page
+        kit.store,
+        kit.relay,
+        kit.policy,
+        environment(),
+        mailer,
+        wiki,
+        settings.public_log_page,
+        load_functionaries(settings.functionaries_file),
     )
+    duties: list[Duty] = []
+    if settings.dsa_api_url or settings.lumen_api_url:
+        session = await resources.enter_async_context(aiohttp.ClientSession())
+        dsa_client = (
+            DsaClient(session, settings.dsa_api_url, settings.dsa_api_token or "")
+            if settings.dsa_api_url
+            else None
+        )
+        lumen_client = (
+            LumenClient(session, settings.lumen_api_url, settings.lumen_api_token or "")
+            if settings.lumen_api_url
+            else None
+        )
+        submitter = TransparencySubmitter(
+            kit.store, dsa_client, lumen_client, settings.transparency_interval_seconds
+        )
+        duties.append(submitter.run)
     checks = {
         **kit.health_checks,
         "smtp": mailer.ping,
         "wiki": wiki.ping,
     }
     app = make_app(registry=kit.registry, health_checks=checks)
+    app.add_routes(delivery_routes(notifier.deliveries))
 
     return Wiring(
         app=app,
-        consumes=[topic_of("enforcement")],
+        consumes=[topic_of(s) for s in ("intake", "review", "enforcement", "monitor")],
         handle=notifier.handle,
+        duties=duties,
         on_stop=[resources.aclose],
     )

@@ -1,36 +1,74 @@
-"""Notify's reactions: tell each audience what it may know about an enforced action."""
+"""Notify's reactions: tell each audience what it may know, once per message.
+
+Every message has an idempotency key (case, audience, channel, decision
+revision or event) and a delivery record (services/notify/deliveries.py), so a
+redelivered event or a restart never sends twice.
+"""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from jinja2 import Environment
 
 from casework.cloudevents import CloudEvent
 from casework.contract import (
     ActionEnforced,
+    AlertRaised,
     Audience,
-    NotificationSent,
+    CaseOpened,
+    DecisionApproved,
+    DecisionDeclined,
+    DecisionReversed,
+    InquiryAnswered,
+    Requester,
+    SignOff,
+    SubmissionIncomplete,
+    SubmissionReceived,
     from_cloudevent,
-    to_cloudevent,
-    topic_of,
 )
 from casework.mediawiki import EditResult, PageRevision
 from casework.outbox import OutboxRelay
 from casework.policy import Policy
-from casework.store import Document, DocumentStore, DuplicateDocument, OutboxMessage
+from casework.store import DocumentStore, DuplicateDocument
 from casework.updates import update_document
-from services.notify.mailer import Mailer, build_message
-from services.notify.render import affected_user_email, public_statement, statement_marker
-from services.notify.views import affected_user_view, public_view
+from services.notify import dsa, lumen
+from services.notify.deliveries import Deliveries, idempotency_key, message_id
+from services.notify.functionaries import Functionaries
+from services.notify.mailer import DeliveryFailed, Mailer, build_message
+from services.notify.render import (
+    RenderedEmail,
+    email,
+    public_reversal,
+    public_statement,
+    statement_marker,
+)
+from services.notify.views import (
+    AcknowledgementView,
+    IncompleteView,
+    InquiryAnswerView,
+    InquiryView,
+    MissingFieldView,
+    OpsAlertView,
+    ReversalView,
+    affected_user_view,
+    functionary_brief_view,
+    public_view,
+    requester_outcome_view,
+    reversal_view,
+)
 
 log = logging.getLogger(__name__)
 
-NOTIFICATIONS = "notifications"
-MESSAGE_ID_DOMAIN = "officeactions.casework"
+REQUESTERS = "requesters"
+CASES = "cases"
+STATEMENTS = "dsa_statements"
+LUMEN_NOTICES = "lumen_notices"
+Clock = Callable[[], datetime]
 
 
 class StatementWiki(Protocol):
@@ -49,7 +87,18 @@ class StatementWiki(Protocol):
     ) -> EditResult: ...
 
 
-Delivery = Callable[[ActionEnforced], Awaitable[tuple[str, str]]]
+@dataclass(frozen=True)
+class Outgoing:
+    key: str
+    case_id: str
+    audience: Audience
+    to: str
+    rendered: RenderedEmail
+    in_reply_to: str | None = None
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
 
 
 class Notifier:
@@ -62,6 +111,8 @@ class Notifier:
         mailer: Mailer,
         wiki: StatementWiki,
         public_log_page: str,
+        functionaries: Functionaries | None = None,
+        clock: Clock = _utcnow,
     ) -> None:
         self.store = store
         self.relay = relay
@@ -70,87 +121,497 @@ class Notifier:
         self.mailer = mailer
         self.wiki = wiki
         self.public_log_page = public_log_page
+        self.functionaries = functionaries or Functionaries()
+        self.deliveries = Deliveries(store)
+        self.clock = clock
 
     async def handle(self, event: CloudEvent) -> None:
         data = from_cloudevent(event)
-        if isinstance(data, ActionEnforced):
+        if isinstance(data, SubmissionReceived):
+            await self.submission_received(data)
+        elif isinstance(data, SubmissionIncomplete):
+            await self.submission_incomplete(data)
+        elif isinstance(data, CaseOpened):
+            await self.case_opened(data)
+        elif isinstance(data, DecisionApproved):
+            await self.decision_approved(data)
+        elif isinstance(data, DecisionDeclined):
+            await self.decision_declined(data)
+        elif isinstance(data, DecisionReversed):
+            await self.decision_reversed(data)
+        elif isinstance(data, InquiryAnswered):
+            await self.inquiry_answered(data)
+        elif isinstance(data, ActionEnforced):
             await self.action_enforced(data)
+        elif isinstance(data, AlertRaised):
+            await self.alert_raised(data)
+
+    # --- ops ----------------------------------------------------------------------------------
+
+    async def alert_raised(self, alert: AlertRaised) -> None:
+        """Mail a monitor alert to the ops address it names, once per alert key."""
+        if alert.ops_address is None:
+            return
+        view = OpsAlertView(
+            alert_key=alert.alert_key,
+            kind=str(alert.kind),
+            case_id=alert.case_id or "",
+            what_happened=alert.what_happened,
+            what_to_do=alert.what_to_do,
+            case_url=alert.case_url or "",
+            raised_at=alert.raised_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        )
+        key = idempotency_key(alert.alert_key, Audience.STAFF, "email", "alert")
+        await self._send(
+            Outgoing(
+                key,
+                alert.case_id or alert.alert_key,
+                Audience.STAFF,
+                alert.ops_address,
+                email(self.templates, "ops_alert", view, "en"),
+            )
+        )
+
+    # --- requester --------------------------------------------------------------------------
+
+    async def submission_received(self, received: SubmissionReceived) -> None:
+        requester = received.requester
+        if requester is None:
+            return  # an anonymous report: nobody to acknowledge
+        await self._put(
+            REQUESTERS,
+            received.submission_id,
+            {**requester.model_dump(mode="json"), "action_type": received.action_type},
+        )
+        contact = self.policy.teams[received.routed_to].address
+        action = received.action_type
+        view = AcknowledgementView(
+            reference=received.submission_id,
+            name=requester.name,
+            language=requester.language,
+            kind=str(received.kind),
+            action_title=self.policy.action(action).title if action else "",
+            contact_address=contact,
+        )
+        key = idempotency_key(received.submission_id, Audience.REQUESTER, "email", "ack")
+        await self._send(
+            Outgoing(
+                key,
+                received.submission_id,
+                Audience.REQUESTER,
+                requester.email,
+                email(self.templates, "requester_ack", view, requester.language),
+            )
+        )
+
+    async def submission_incomplete(self, incomplete: SubmissionIncomplete) -> None:
+        view = IncompleteView(
+            reference=incomplete.reference,
+            name=incomplete.requester_name,
+            language=incomplete.language,
+            missing=[
+                MissingFieldView(field=m.field, message=m.message) for m in incomplete.missing
+            ],
+        )
+        version = "incomplete-" + incomplete.received_at.astimezone(UTC).strftime("%Y%m%dT%H%M%S%f")
+        key = idempotency_key(incomplete.reference, Audience.REQUESTER, "email", version)
+        await self._send(
+            Outgoing(
+                key,
+                incomplete.reference,
+                Audience.REQUESTER,
+                incomplete.requester_email,
+                email(self.templates, "requester_incomplete", view, incomplete.language),
+                in_reply_to=incomplete.in_reply_to,
+            )
+        )
+
+    async def case_opened(self, opened: CaseOpened) -> None:
+        await self._put(CASES, opened.case_id, {"submission_id": opened.submission_id})
+
+    async def _requester_of(
+        self, case_id: str, given: Requester | None
+    ) -> tuple[Requester, str] | None:
+        """The requester and the reference they were given (their acknowledgement's thread)."""
+        case = await self.store.get(CASES, case_id)
+        submission = case.get("submission_id") if case is not None else None
+        reference = submission or case_id
+        if given is not None:
+            return given, reference
+        if submission is None:
+            return None
+        stored = await self.store.get(REQUESTERS, reference)
+        if stored is None:
+            return None
+        return Requester.model_validate(stored), reference
+
+    def _ack_thread(self, reference: str) -> str:
+        return message_id(idempotency_key(reference, Audience.REQUESTER, "email", "ack"))
+
+    async def decision_declined(self, declined: DecisionDeclined) -> None:
+        found = await self._requester_of(declined.case_id, declined.requester)
+        if found is None:
+            return
+        requester, reference = found
+        stored = await self.store.get(REQUESTERS, reference)
+        action = stored.get("action_type") if stored else None
+        view = requester_outcome_view(
+            reference=reference,
+            name=requester.name,
+            language=requester.language,
+            outcome="declined",
+            decision=None,
+            signoffs=None,
+            action_title=self.policy.action(action).title if action else "",
+            contact=self._team_address(action),
+            policy=self.policy,
+        )
+        key = idempotency_key(declined.case_id, Audience.REQUESTER, "email", "declined")
+        await self._send(
+            Outgoing(
+                key,
+                declined.case_id,
+                Audience.REQUESTER,
+                requester.email,
+                email(self.templates, "requester_outcome", view, requester.language),
+                in_reply_to=self._ack_thread(reference),
+            )
+        )
+
+    def _team_address(self, action: str | None) -> str:
+        if action and action in self.policy.action_types:
+            return self.policy.teams[self.policy.action(action).routed_to].address
+        return next(iter(self.policy.teams.values())).address
+
+    async def inquiry_answered(self, answered: InquiryAnswered) -> None:
+        requester = answered.requester
+        view = InquiryView(
+            case_id=answered.case_id,
+            about_case_id=answered.about_case_id,
+            name=requester.name,
+            language=requester.language,
+            answers=[
+                InquiryAnswerView(question=a.question, outcome=a.outcome, text=a.text)
+                for a in answered.answers
+            ],
+            contact_address=self._team_address(None),
+        )
+        version = "inquiry-" + answered.answered_at.astimezone(UTC).strftime("%Y%m%dT%H%M%S%f")
+        key = idempotency_key(answered.case_id, Audience.REQUESTER, "email", version)
+        case = await self.store.get(CASES, answered.case_id)
+        submission = case.get("submission_id") if case is not None else None
+        thread = self._ack_thread(submission) if submission else None
+        await self._send(
+            Outgoing(
+                key,
+                answered.case_id,
+                Audience.REQUESTER,
+                requester.email,
+                email(self.templates, "inquiry_answer", view, requester.language),
+                in_reply_to=thread,
+            )
+        )
+
+    # --- decisions ----------------------------------------------------------------------------
+
+    async def decision_approved(self, approved: DecisionApproved) -> None:
+        decision = approved.decision
+        await self._put(
+            CASES,
+            approved.case_id,
+            {
+                f"signoffs_r{decision.revision}": [
+                    s.model_dump(mode="json") for s in approved.signoffs
+                ]
+            },
+        )
+        revision = f"r{decision.revision}"
+        for wiki, listing in self.functionaries.for_wikis(list(decision.wikis)).items():
+            view = functionary_brief_view(approved, self.policy, wiki)
+            rendered = email(self.templates, "functionary_brief", view, listing.language)
+            for address in listing.addresses:
+                key = idempotency_key(
+                    approved.case_id, Audience.FUNCTIONARIES, f"email-{wiki}-{address}", revision
+                )
+                await self._send(
+                    Outgoing(key, approved.case_id, Audience.FUNCTIONARIES, address, rendered)
+                )
+        found = await self._requester_of(approved.case_id, approved.requester)
+        if found is None:
+            return
+        requester, reference = found
+        view_r = requester_outcome_view(
+            reference=reference,
+            name=requester.name,
+            language=requester.language,
+            outcome="approved",
+            decision=decision,
+            signoffs=approved.signoffs,
+            action_title=self.policy.action(decision.action_type).title,
+            contact=self._team_address(decision.action_type),
+            policy=self.policy,
+        )
+        key = idempotency_key(approved.case_id, Audience.REQUESTER, "email", revision)
+        await self._send(
+            Outgoing(
+                key,
+                approved.case_id,
+                Audience.REQUESTER,
+                requester.email,
+                email(self.templates, "requester_outcome", view_r, requester.language),
+                in_reply_to=self._ack_thread(reference),
+            )
+        )
+
+    async def decision_reversed(self, reversed_: DecisionReversed) -> None:
+        decision = reversed_.decision
+        address = decision.subject.email
+        view = reversal_view(reversed_, self.policy)
+        key = idempotency_key(reversed_.case_id, Audience.AFFECTED_USER, "email", "reversed")
+        if address is None:
+            await self._skip(key, reversed_.case_id, Audience.AFFECTED_USER, "email")
+        else:
+            await self._send(
+                Outgoing(
+                    key,
+                    reversed_.case_id,
+                    Audience.AFFECTED_USER,
+                    address,
+                    email(self.templates, "reversal", view, decision.subject.language),
+                )
+            )
+        await self._publish_reversal(reversed_.case_id, view)
+
+    async def _publish_reversal(self, case_id: str, view: ReversalView) -> None:
+        """Only where a statement was published: a confidential action stays unpublished."""
+        key = idempotency_key(case_id, Audience.PUBLIC, "wiki-page", "reversed")
+        done = await self.deliveries.get(key)
+        if done is not None and done["state"] != "sending":
+            return
+        current = await self.wiki.page(self.public_log_page)
+        if current is None or statement_marker(case_id) not in current.text:
+            return
+        marker = f"<!-- casework:{case_id}:reversed -->"
+        await self.deliveries.begin(
+            key, {"case_id": case_id, "audience": str(Audience.PUBLIC), "channel": "wiki-page"}
+        )
+        if marker in current.text:
+            reference = f"{self.public_log_page}?oldid={current.revid}"
+        else:
+            result = await self.wiki.edit(
+                self.public_log_page,
+                appendtext="\n" + public_reversal(self.templates, view),
+                summary=f"Office action {case_id}: reversed",
+            )
+            reference = f"{self.public_log_page}?oldid={result.newrevid}"
+        await self.deliveries.finish(
+            key,
+            case_id=case_id,
+            audience=Audience.PUBLIC,
+            channel="wiki-page",
+            state="sent",
+            reference=reference,
+            now=self.clock(),
+        )
+        self.relay.wake()
+
+    # --- enforcement --------------------------------------------------------------------------
+
+    async def _signoffs(self, case_id: str, revision: int) -> list[SignOff] | None:
+        case = await self.store.get(CASES, case_id)
+        if case is None or f"signoffs_r{revision}" not in case:
+            return None
+        return [SignOff.model_validate(s) for s in case[f"signoffs_r{revision}"]]
 
     async def action_enforced(self, enforced: ActionEnforced) -> None:
-        """Each delivery is recorded once done, so a redelivered event repeats none of them."""
-        try:
-            await self.store.insert(NOTIFICATIONS, {"_id": enforced.case_id, "deliveries": {}})
-        except DuplicateDocument:
-            pass
-        deliveries: list[tuple[Audience, str, Delivery]] = [
-            (Audience.AFFECTED_USER, "email", self._email_affected_user),
-            (Audience.PUBLIC, "wiki-page", self._publish_statement),
-        ]
-        for audience, channel, deliver in deliveries:
-            key = f"{audience}:{channel}"
-            doc = await self.store.get(NOTIFICATIONS, enforced.case_id)
-            assert doc is not None
-            if key in doc["deliveries"]:
-                continue
-            state, reference = await deliver(enforced)
-            await self._record(enforced.case_id, audience, channel, state, reference)
-
-    async def _email_affected_user(self, enforced: ActionEnforced) -> tuple[str, str]:
-        address = enforced.decision.subject.email
-        if address is None:
-            return "skipped", "no address on record for the affected user"
-        email = affected_user_email(self.templates, affected_user_view(enforced, self.policy))
-        message_id = f"<{enforced.case_id}.affected-user@{MESSAGE_ID_DOMAIN}>"
-        await self.mailer.send(
-            build_message(
-                sender=self.mailer.settings.sender,
-                to=address,
-                subject=email.subject,
-                body=email.body,
-                message_id=message_id,
-                language=email.language,
+        decision = enforced.decision
+        revision = f"r{decision.revision}"
+        signoffs = await self._signoffs(enforced.case_id, decision.revision)
+        key = idempotency_key(enforced.case_id, Audience.AFFECTED_USER, "email", revision)
+        if decision.subject.email is None:
+            await self._skip(key, enforced.case_id, Audience.AFFECTED_USER, "email")
+        else:
+            view = affected_user_view(enforced, self.policy, signoffs)
+            await self._send(
+                Outgoing(
+                    key,
+                    enforced.case_id,
+                    Audience.AFFECTED_USER,
+                    decision.subject.email,
+                    email(self.templates, "affected_user", view, view.language),
+                )
             )
-        )
-        return "sent", message_id
+        await self._publish_statement(enforced, signoffs)
+        await self._record_transparency(enforced, signoffs)
 
-    async def _publish_statement(self, enforced: ActionEnforced) -> tuple[str, str]:
-        marker = statement_marker(enforced.case_id)
+    def confidential_grounds(self, enforced: ActionEnforced) -> str | None:
+        decision = enforced.decision
+        if decision.action_type in self.policy.notify.confidential_action_types:
+            return (
+                decision.disclosure.confidential_grounds.strip()
+                or f"{decision.action_type} is confidential by policy"
+            )
+        if not decision.disclosure.public_statement:
+            return decision.disclosure.confidential_grounds.strip() or "confidential decision"
+        return None
+
+    async def _publish_statement(
+        self, enforced: ActionEnforced, signoffs: list[SignOff] | None
+    ) -> None:
+        case_id = enforced.case_id
+        key = idempotency_key(
+            case_id, Audience.PUBLIC, "wiki-page", f"r{enforced.decision.revision}"
+        )
+        done = await self.deliveries.get(key)
+        if done is not None and done["state"] != "sending":
+            return
+        confidential = self.confidential_grounds(enforced)
+        if confidential is not None:
+            await self.deliveries.finish(
+                key,
+                case_id=case_id,
+                audience=Audience.PUBLIC,
+                channel="wiki-page",
+                state="withheld",
+                reference=f"no public statement: {confidential}",
+                now=self.clock(),
+            )
+            return
+        await self.deliveries.begin(
+            key, {"case_id": case_id, "audience": str(Audience.PUBLIC), "channel": "wiki-page"}
+        )
+        marker = statement_marker(case_id)
         current = await self.wiki.page(self.public_log_page)
         if current is not None and marker in current.text:
-            return "sent", f"{self.public_log_page}?oldid={current.revid}"
-        text = public_statement(self.templates, public_view(enforced, self.policy))
-        result = await self.wiki.edit(
-            self.public_log_page,
-            appendtext=("\n\n" if current is not None else "") + text,
-            summary=f"Office action {enforced.case_id}: public statement",
-        )
-        return "sent", f"{self.public_log_page}?oldid={result.newrevid}"
-
-    async def _record(
-        self, case_id: str, audience: Audience, channel: str, state: str, reference: str
-    ) -> None:
-        now = datetime.now(UTC)
-        key = f"{audience}:{channel}"
-        outbox = []
-        if state == "sent":
-            sent = NotificationSent(
-                case_id=case_id,
-                audience=audience,
-                channel=channel,
-                reference=reference,
-                sent_at=now,
+            reference = f"{self.public_log_page}?oldid={current.revid}"
+        else:
+            text = public_statement(self.templates, public_view(enforced, self.policy, signoffs))
+            result = await self.wiki.edit(
+                self.public_log_page,
+                appendtext=("\n\n" if current is not None else "") + text,
+                summary=f"Office action {case_id}: public statement",
             )
-            outbox.append(OutboxMessage(topic_of("notify"), to_cloudevent(sent)))
-
-        def change(doc: Document) -> tuple[Document, list[OutboxMessage]]:
-            if key in doc["deliveries"]:
-                return doc, []
-            deliveries = {
-                **doc["deliveries"],
-                key: {"state": state, "reference": reference, "at": now.isoformat()},
-            }
-            return {**doc, "deliveries": deliveries}, outbox
-
-        await update_document(self.store, NOTIFICATIONS, case_id, change)
+            reference = f"{self.public_log_page}?oldid={result.newrevid}"
+        await self.deliveries.finish(
+            key,
+            case_id=case_id,
+            audience=Audience.PUBLIC,
+            channel="wiki-page",
+            state="sent",
+            reference=reference,
+            now=self.clock(),
+        )
         self.relay.wake()
-        log.info("case %s: %s via %s %s (%s)", case_id, audience, channel, state, reference)
+
+    async def _record_transparency(
+        self, enforced: ActionEnforced, signoffs: list[SignOff] | None
+    ) -> None:
+        """The DSA statement and (DMCA) Lumen notice, queued for the submission duty."""
+        decision = enforced.decision
+        mapping = self.policy.notify.dsa.action_types.get(decision.action_type)
+        view = public_view(enforced, self.policy, signoffs)
+        doc_id = f"{enforced.case_id}:r{decision.revision}"
+        if mapping is not None:
+            statement = dsa.statement_of_reasons(
+                view,
+                mapping,
+                self.policy.notify.dsa,
+                revision=decision.revision,
+                confidential=self.confidential_grounds(enforced) is not None,
+            )
+            await self._insert_once(
+                STATEMENTS,
+                doc_id,
+                {"case_id": enforced.case_id, "state": "pending", "statement": statement},
+            )
+        if decision.action_type == "dmca-takedown" and decision.content is not None:
+            base = self.policy.notify.dsa.platform_url.rstrip("/")
+            pages = [f"{base}/{p.wiki}/{p.title.replace(' ', '_')}" for p in decision.content.pages]
+            notice = lumen.lumen_notice(
+                view, page_urls=pages, recipient="Office actions (Trust & Safety)"
+            )
+            await self._insert_once(
+                LUMEN_NOTICES,
+                doc_id,
+                {"case_id": enforced.case_id, "state": "pending", "notice": notice},
+            )
+
+    # --- plumbing -----------------------------------------------------------------------------
+
+    async def _send(self, out: Outgoing) -> None:
+        record = await self.deliveries.begin(
+            out.key,
+            {
+                "case_id": out.case_id,
+                "audience": str(out.audience),
+                "channel": "email",
+                "message_id": message_id(out.key),
+            },
+        )
+        if record["state"] != "sending":
+            return
+        message = build_message(
+            sender=self.mailer.settings.sender,
+            to=out.to,
+            subject=out.rendered.subject,
+            body=out.rendered.body,
+            html=out.rendered.html,
+            message_id=message_id(out.key),
+            language=out.rendered.language,
+            in_reply_to=out.in_reply_to,
+        )
+        try:
+            attempts = await self.mailer.send(message)
+        except DeliveryFailed as exc:
+            log.warning("case %s: %s email failed: %s", out.case_id, out.audience, exc.reason)
+            await self.deliveries.finish(
+                out.key,
+                case_id=out.case_id,
+                audience=out.audience,
+                channel="email",
+                state="failed",
+                reference=exc.reason,
+                now=self.clock(),
+                attempts=exc.attempts,
+                permanent=exc.permanent,
+            )
+        else:
+            await self.deliveries.finish(
+                out.key,
+                case_id=out.case_id,
+                audience=out.audience,
+                channel="email",
+                state="sent",
+                reference=message_id(out.key),
+                now=self.clock(),
+                attempts=attempts,
+            )
+        self.relay.wake()
+        log.info("case %s: %s email %s", out.case_id, out.audience, out.key)
+
+    async def _skip(self, key: str, case_id: str, audience: Audience, channel: str) -> None:
+        await self.deliveries.finish(
+            key,
+            case_id=case_id,
+            audience=audience,
+            channel=channel,
+            state="skipped",
+            reference="no address on record",
+            now=self.clock(),
+        )
+
+    async def _put(self, collection: str, doc_id: str, fields: dict[str, Any]) -> None:
+        try:
+            await self.store.insert(collection, {"_id": doc_id, **fields})
+        except DuplicateDocument:
+
+            def merge(doc: dict[str, Any]) -> tuple[dict[str, Any], list[Any]]:
+                return {**doc, **fields}, []
+
+            await update_document(self.store, collection, doc_id, merge)
+
+    async def _insert_once(self, collection: str, doc_id: str, fields: dict[str, Any]) -> None:
+        try:
+            await self.store.insert(collection, {"_id": doc_id, **fields})
+        except DuplicateDocument:
+            pass

@@ -1,15 +1,24 @@
-"""Render messages from audience views with the template files. No I/O beyond reading templates."""
+"""Render messages from audience views with the template files. No I/O beyond reading templates.
+
+An email template `KIND.LANG.txt.j2` has two blocks, `subject` and `body`; its
+HTML part is `KIND.LANG.html.j2` where one exists, else the text laid out by
+`_layout.html.j2` (HTML-escaped). A language without templates falls back to
+English.
+"""
 
 from __future__ import annotations
 
 import html
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateNotFound
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from pydantic import BaseModel
 
-from services.notify.views import AffectedUserView, PublicView
+from services.notify.views import AffectedUserView, PublicView, ReversalView
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 FALLBACK_LANGUAGE = "en"
@@ -19,6 +28,7 @@ FALLBACK_LANGUAGE = "en"
 class RenderedEmail:
     subject: str
     body: str
+    html: str
     language: str
 
 
@@ -31,36 +41,59 @@ def _nowiki(value: str) -> str:
     return "<nowiki>" + html.escape(value, quote=False) + "</nowiki>"
 
 
+def _label(key: str, table: Mapping[str, str]) -> str:
+    return table.get(key, key)
+
+
 def environment() -> Environment:
     env = Environment(
         loader=FileSystemLoader(TEMPLATES),
         undefined=StrictUndefined,
-        autoescape=False,  # plain text and wikitext; wikitext escapes through |nowiki
+        # Plain text and wikitext are not escaped (wikitext escapes through |nowiki);
+        # HTML templates are.
+        autoescape=select_autoescape(enabled_extensions=("html.j2",), default=False),
         keep_trailing_newline=True,
         trim_blocks=True,
         lstrip_blocks=True,
     )
     env.filters["date"] = _date
     env.filters["nowiki"] = _nowiki
+    env.filters["label"] = _label
     return env
 
 
+def template_language(env: Environment, kind: str, language: str) -> str:
+    short = language.split("-")[0]
+    names = env.list_templates()
+    return short if f"{kind}.{short}.txt.j2" in names else FALLBACK_LANGUAGE
+
+
+def email(env: Environment, kind: str, view: BaseModel, language: str) -> RenderedEmail:
+    lang = template_language(env, kind, language)
+    template = env.get_template(f"{kind}.{lang}.txt.j2")
+    context = template.new_context({"v": view})
+    subject = "".join(template.blocks["subject"](context)).strip()
+    body = "".join(template.blocks["body"](context)).lstrip("\n")
+    html_name = f"{kind}.{lang}.html.j2"
+    values: dict[str, Any] = {"v": view, "subject": subject, "language": lang, "text": body}
+    if html_name in env.list_templates():
+        html_part = env.get_template(html_name).render(values)
+    else:
+        html_part = env.get_template("_layout.html.j2").render(values)
+    return RenderedEmail(subject=subject, body=body, html=html_part, language=lang)
+
+
 def affected_user_email(env: Environment, view: AffectedUserView) -> RenderedEmail:
-    language = view.language.split("-")[0]
-    try:
-        subject = env.get_template(f"affected_user.{language}.subject.j2")
-        body = env.get_template(f"affected_user.{language}.body.j2")
-    except TemplateNotFound:
-        language = FALLBACK_LANGUAGE
-        subject = env.get_template(f"affected_user.{language}.subject.j2")
-        body = env.get_template(f"affected_user.{language}.body.j2")
-    return RenderedEmail(
-        subject=subject.render(v=view).strip(), body=body.render(v=view), language=language
-    )
+    return email(env, "affected_user", view, view.language)
 
 
 def public_statement(env: Environment, view: PublicView) -> str:
     return env.get_template("public_statement.wiki.j2").render(v=view)
+
+
+def public_reversal(env: Environment, view: ReversalView) -> str:
+    """Appended to the log page; public-level fields only (the reversal reason is public)."""
+    return env.get_template("public_reversal.wiki.j2").render(v=view)
 
 
 def statement_marker(case_id: str) -> str:

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field
 
 from casework.config import RoleAccountSettings, ServiceSettings
@@ -20,6 +22,18 @@ class NotifySettings(ServiceSettings, RoleAccountSettings):
     smtp_username: str | None = Field(None, validation_alias="SMTP_USERNAME")
     smtp_password: str | None = Field(None, validation_alias="SMTP_PASSWORD", repr=False)
     smtp_starttls: bool = Field(False, validation_alias="SMTP_STARTTLS")
+    smtp_attempts: int = Field(5, ge=1, le=20, validation_alias="SMTP_ATTEMPTS")
+    smtp_backoff_seconds: float = Field(1.0, gt=0, validation_alias="SMTP_BACKOFF_SECONDS")
     mail_from: str = Field(
         "Trust & Safety <trust-and-safety@officeactions.test>", validation_alias="MAIL_FROM"
+    )
+    functionaries_file: Path | None = Field(None, validation_alias="FUNCTIONARIES_FILE")
+    dsa_api_url: str | None = Field(None, pattern=r"^https?://\S+$", validation_alias="DSA_API_URL")
+    dsa_api_token: str | None = Field(None, validation_alias="DSA_API_TOKEN", repr=False)
+    lumen_api_url: str | None = Field(
+        None, pattern=r"^https?://\S+$", validation_alias="LUMEN_API_URL"
+    )
+    lumen_api_token: str | None = Field(None, validation_alias="LUMEN_API_TOKEN", repr=False)
+    transparency_interval_seconds: float = Field(
+        30.0, gt=0, validation_alias="TRANSPARENCY_INTERVAL_SECONDS"
     )

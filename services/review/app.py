@@ -2,21 +2,88 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry, Gauge
+
 from casework.contract import topic_of
-from casework.http import make_app
+from casework.http import HealthCheck, make_app
+from casework.outbox import OutboxRelay
+from casework.policy import Policy, PolicyError
 from casework.runtime import Kit, Wiring
-from services.review.handlers import CASES, ReviewHandlers
+from casework.store import DocumentStore
+from services.review.auth.setup import add_staff_access
+from services.review.deadlines_duty import DeadlineDuty
+from services.review.handlers import CONSUMES, ReviewHandlers
 from services.review.routes import ReviewRoutes
+from services.review.rules import check_rules
 from services.review.settings import ReviewSettings
-from services.review.staff import load_staff
+from services.review.staff import StaffDirectory, load_staff
+from services.review.usecases import ReviewCases
+
+
+@dataclass
+class Review:
+    app: web.Application
+    cases: ReviewCases
+    handlers: ReviewHandlers
+    duty: DeadlineDuty
+
+
+async def build(
+    store: DocumentStore,
+    relay: OutboxRelay,
+    policy: Policy,
+    staff: StaffDirectory,
+    *,
+    registry: CollectorRegistry,
+    health_checks: dict[str, HealthCheck],
+    scan_seconds: float | None = None,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> Review:
+    problems = check_rules(policy)
+    if problems:
+        raise PolicyError("; ".join(problems))
+    by_id = {member.id: member for member in staff.staff}
+    cases = ReviewCases(store, relay, policy, by_id.get, clock)
+    await cases.ensure_indexes()
+    app = make_app(registry=registry, health_checks=health_checks)
+    ReviewRoutes(cases, staff).register(app)
+    duty = DeadlineDuty(store, relay, clock, scan_seconds or policy.review.deadline_scan_seconds)
+    for attr, doc in (
+        ("scans", "Deadline scans completed."),
+        ("raised", "Deadline events (at risk, breached) raised."),
+    ):
+        gauge = Gauge(f"review_deadline_{attr}", doc, registry=registry)
+        gauge.set_function(_reader(duty, attr))
+    return Review(app=app, cases=cases, handlers=ReviewHandlers(cases), duty=duty)
+
+
+def _reader(source: object, attr: str) -> Callable[[], float]:
+    return lambda: float(getattr(source, attr))
 
 
 async def wire(kit: Kit) -> Wiring:
     assert isinstance(kit.settings, ReviewSettings)
-    staff = load_staff(kit.settings.staff_file, kit.policy)
-    for field in ("state", "action_type", "opened_at"):
-        await kit.store.ensure_index(CASES, field)
-    app = make_app(registry=kit.registry, health_checks=kit.health_checks)
-    ReviewRoutes(kit.store, kit.relay, kit.policy, staff).register(app)
-    handlers = ReviewHandlers(kit.store, kit.relay, kit.policy)
-    return Wiring(app=app, consumes=[topic_of("intake")], handle=handlers.handle)
+    try:
+        review = await build(
+            kit.store,
+            kit.relay,
+            kit.policy,
+            load_staff(kit.settings.staff_file, kit.policy),
+            registry=kit.registry,
+            health_checks=kit.health_checks,
+            scan_seconds=kit.settings.deadline_scan_seconds,
+        )
+    except PolicyError as exc:
+        raise PolicyError(f"{kit.settings.policy_file}: {exc}") from exc
+    await add_staff_access(kit, review.app, review.cases)
+    return Wiring(
+        app=review.app,
+        consumes=[topic_of(s) for s in CONSUMES],
+        handle=review.handlers.handle,
+        duties=[review.duty.run],
+    )

@@ -1,49 +1,144 @@
-"""Review's HTTP API for staff: the case queue, the case file, the decision and sign-offs."""
+"""Review's JSON API for staff: a thin HTTP adapter over the use cases, described by OpenAPI."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Any
+from collections.abc import Awaitable, Callable
 
 from aiohttp import web
+from pydantic import BaseModel, ValidationError
 
-from casework.contract import EventData, to_cloudevent, topic_of
 from casework.errors import Kind, Rejected
-from casework.http import read_json
-from casework.outbox import OutboxRelay
-from casework.policy import Policy
-from casework.store import Document, DocumentStore, OutboxMessage
-from casework.updates import NotFound, update_document
-from services.review.domain import (
-    Case,
-    CaseState,
-    DecisionForm,
-    SignOffForm,
-    draft_decision,
-    sign_off,
-)
-from services.review.handlers import CASES
+from casework.http import RequestRejected, field_errors, read_json
+from services.review import casefile, inquiries
+from services.review.auth.authenticators import Identity
+from services.review.auth.middleware import IDENTITY
+from services.review.case import Case, CaseView
+from services.review.decision import DecisionForm, DeterminationForm
+from services.review.openapi import Operation, openapi_document
+from services.review.opening import MergeForm, StaffCaseForm
+from services.review.queue import QueuePage, QueueQuery
+from services.review.signoff import ReversalForm, SignOffForm
 from services.review.staff import StaffDirectory, StaffMember
+from services.review.usecases import ReviewCases
 
-QUEUE_LIMIT_MAX = 500
+CASE = "/api/v1/cases/{case_id}"
 
 
 class ReviewRoutes:
-    def __init__(
-        self, store: DocumentStore, relay: OutboxRelay, policy: Policy, staff: StaffDirectory
-    ) -> None:
-        self.store = store
-        self.relay = relay
-        self.policy = policy
+    def __init__(self, cases: ReviewCases, staff: StaffDirectory) -> None:
+        self.cases = cases
         self.staff = staff
+        self.operations: list[Operation] = [
+            ("get", "/api/v1/cases", "The queue, filtered, by urgency", None, QueuePage, 200),
+            (
+                "post",
+                "/api/v1/cases",
+                "Open a case on staff initiative",
+                StaffCaseForm,
+                CaseView,
+                201,
+            ),
+            ("get", CASE, "The case file", None, CaseView, 200),
+            ("put", CASE + "/assignee", "Assign or unassign", casefile.AssignForm, CaseView, 200),
+            (
+                "post",
+                CASE + "/notes",
+                "Add an investigation note",
+                casefile.NoteForm,
+                CaseView,
+                201,
+            ),
+            (
+                "post",
+                CASE + "/evidence",
+                "Add an evidence item",
+                casefile.EvidenceForm,
+                CaseView,
+                201,
+            ),
+            ("post", CASE + "/links", "Link another case", casefile.LinkForm, CaseView, 201),
+            (
+                "post",
+                CASE + "/merge",
+                "Close as a duplicate of another case",
+                MergeForm,
+                CaseView,
+                201,
+            ),
+            (
+                "put",
+                CASE + "/waiting",
+                "Wait for the requester",
+                casefile.WaitingForm,
+                CaseView,
+                200,
+            ),
+            (
+                "put",
+                CASE + "/decision",
+                "Draft or change the decision",
+                DecisionForm,
+                CaseView,
+                200,
+            ),
+            (
+                "put",
+                CASE + "/determination",
+                "Record counsel's determination",
+                DeterminationForm,
+                Case,
+                200,
+            ),
+            ("post", CASE + "/signoffs", "Sign a level", SignOffForm, CaseView, 201),
+            ("post", CASE + "/reversal", "Reverse the decision", ReversalForm, CaseView, 201),
+            (
+                "post",
+                CASE + "/inquiry-answers",
+                "Answer an inquiry",
+                inquiries.InquiryForm,
+                Case,
+                201,
+            ),
+            (
+                "post",
+                CASE + "/restorations",
+                "Order a restoration after tampering",
+                casefile.RestorationForm,
+                Case,
+                201,
+            ),
+        ]
+        self._openapi = openapi_document(self.operations)
 
     def register(self, app: web.Application) -> None:
+        app.router.add_get("/api/v1/openapi.json", self.openapi)
         app.router.add_get("/api/v1/cases", self.list_cases)
-        app.router.add_get("/api/v1/cases/{case_id}", self.get_case)
-        app.router.add_put("/api/v1/cases/{case_id}/decision", self.put_decision)
-        app.router.add_post("/api/v1/cases/{case_id}/signoffs", self.post_signoff)
+        app.router.add_post("/api/v1/cases", self.open_case)
+        app.router.add_get(CASE, self.get_case)
+        c = self.cases
+        writes: list[tuple[str, str, type[BaseModel], Callable[..., Awaitable[Case]], int]] = [
+            ("PUT", "/assignee", casefile.AssignForm, c.assign, 200),
+            ("POST", "/notes", casefile.NoteForm, c.add_note, 201),
+            ("POST", "/evidence", casefile.EvidenceForm, c.add_evidence, 201),
+            ("POST", "/links", casefile.LinkForm, c.link, 201),
+            ("POST", "/merge", MergeForm, c.merge, 201),
+            ("PUT", "/waiting", casefile.WaitingForm, c.set_waiting, 200),
+            ("PUT", "/decision", DecisionForm, c.draft_decision, 200),
+            ("PUT", "/determination", DeterminationForm, c.record_determination, 200),
+            ("POST", "/signoffs", SignOffForm, c.sign_off, 201),
+            ("POST", "/reversal", ReversalForm, c.reverse, 201),
+            ("POST", "/inquiry-answers", inquiries.InquiryForm, c.answer_inquiry, 201),
+            ("POST", "/restorations", casefile.RestorationForm, c.order_restoration, 201),
+        ]
+        for method, suffix, form, use_case, status in writes:
+            app.router.add_route(method, CASE + suffix, self._write(form, use_case, status))
 
-    def _staff(self, request: web.Request) -> StaffMember:
+    def staff_of(self, request: web.Request) -> StaffMember:
+        """Who the access middleware identified (token or session). Without the middleware
+        (the API built alone, in tests) a bearer token from the directory given."""
+        identity = request.get(IDENTITY)
+        if isinstance(identity, Identity):
+            return identity.staff
         header = request.headers.get("Authorization", "")
         scheme, _, token = header.partition(" ")
         member = self.staff.by_token(token.strip()) if scheme.lower() == "bearer" else None
@@ -57,122 +152,42 @@ class ReviewRoutes:
             )
         return member
 
+    async def openapi(self, request: web.Request) -> web.Response:
+        return web.json_response(self._openapi)
+
     async def list_cases(self, request: web.Request) -> web.Response:
-        self._staff(request)
-        where: dict[str, Any] = {}
-        state = request.query.get("state")
-        if state is not None:
-            if state not in {s.value for s in CaseState}:
-                raise Rejected.one(
-                    Kind.INVALID,
-                    "validation_failed",
-                    "state",
-                    "one_of",
-                    f"one of: {', '.join(s.value for s in CaseState)}",
-                )
-            where["state"] = state
-        action_type = request.query.get("action_type")
-        if action_type is not None:
-            if action_type not in self.policy.action_types:
-                raise Rejected.one(
-                    Kind.INVALID,
-                    "validation_failed",
-                    "action_type",
-                    "one_of",
-                    f"one of: {', '.join(sorted(self.policy.action_types))}",
-                )
-            where["action_type"] = action_type
-        limit = _limit(request.query.get("limit", "100"))
-        docs = await self.store.find(
-            CASES, where, order_by="opened_at", descending=True, limit=limit
+        staff = self.staff_of(request)
+        try:
+            query = QueueQuery.model_validate(dict(request.query))
+        except ValidationError as exc:
+            raise RequestRejected(422, "validation_failed", field_errors(exc)) from exc
+        page = await self.cases.queue(staff, query)
+        return web.json_response(page.model_dump(mode="json"))
+
+    async def open_case(self, request: web.Request) -> web.Response:
+        staff = self.staff_of(request)
+        form = await read_json(request, StaffCaseForm)
+        case = await self.cases.open_by_staff(staff, form)
+        return web.json_response(
+            self.cases.view(staff, case).model_dump(mode="json", by_alias=True), status=201
         )
-        return web.json_response({"cases": [_summary(Case.from_document(d)) for d in docs]})
 
     async def get_case(self, request: web.Request) -> web.Response:
-        self._staff(request)
-        case = await self._load(request.match_info["case_id"])
-        body = case.model_dump(mode="json")
-        body["next_level"] = case.next_level(self.policy) if case.decision else None
-        return web.json_response(body)
-
-    async def put_decision(self, request: web.Request) -> web.Response:
-        staff = self._staff(request)
-        form = await read_json(request, DecisionForm)
-        case_id = request.match_info["case_id"]
-
-        def change(doc: Document) -> tuple[Document, list[OutboxMessage]]:
-            case = draft_decision(
-                Case.from_document(doc), form, staff, self.policy, datetime.now(UTC)
-            )
-            return case.to_document(), []
-
-        stored = await self._update(case_id, change)
-        return web.json_response(Case.from_document(stored).model_dump(mode="json"))
-
-    async def post_signoff(self, request: web.Request) -> web.Response:
-        staff = self._staff(request)
-        form = await read_json(request, SignOffForm)
-        case_id = request.match_info["case_id"]
-
-        def change(doc: Document) -> tuple[Document, list[OutboxMessage]]:
-            case, events = sign_off(
-                Case.from_document(doc), form, staff, self.policy, datetime.now(UTC)
-            )
-            return case.to_document(), _outbox(events)
-
-        stored = await self._update(case_id, change)
-        self.relay.wake()
-        case = Case.from_document(stored)
+        staff = self.staff_of(request)
+        case = await self.cases.read(staff, request.match_info["case_id"])
         return web.json_response(
-            {
-                "case_id": case.id,
-                "state": case.state,
-                "next_level": case.next_level(self.policy),
-                "signoffs": [s.model_dump(mode="json") for s in case.signoffs],
-            },
-            status=201,
+            self.cases.view(staff, case).model_dump(mode="json", by_alias=True)
         )
 
-    async def _load(self, case_id: str) -> Case:
-        doc = await self.store.get(CASES, case_id)
-        if doc is None:
-            raise _not_found(case_id)
-        return Case.from_document(doc)
+    def _write(
+        self, form: type[BaseModel], use_case: Callable[..., Awaitable[Case]], status: int
+    ) -> Callable[[web.Request], Awaitable[web.Response]]:
+        async def handler(request: web.Request) -> web.Response:
+            staff = self.staff_of(request)
+            body = await read_json(request, form)
+            case = await use_case(staff, request.match_info["case_id"], body)
+            return web.json_response(
+                self.cases.view(staff, case).model_dump(mode="json", by_alias=True), status=status
+            )
 
-    async def _update(self, case_id: str, change: Any) -> Document:
-        try:
-            return await update_document(self.store, CASES, case_id, change)
-        except NotFound:
-            raise _not_found(case_id) from None
-
-
-def _outbox(events: list[EventData]) -> list[OutboxMessage]:
-    return [OutboxMessage(topic_of("review"), to_cloudevent(e)) for e in events]
-
-
-def _not_found(case_id: str) -> Rejected:
-    return Rejected.one(Kind.NOT_FOUND, "not_found", "case_id", "exists", f"no case {case_id!r}")
-
-
-def _limit(raw: str) -> int:
-    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= QUEUE_LIMIT_MAX:
-        raise Rejected.one(
-            Kind.INVALID,
-            "validation_failed",
-            "limit",
-            "range",
-            f"an integer from 1 to {QUEUE_LIMIT_MAX}",
-        )
-    return int(raw)
-
-
-def _summary(case: Case) -> dict[str, Any]:
-    return {
-        "id": case.id,
-        "state": case.state,
-        "action_type": case.action_type,
-        "routed_to": case.routed_to,
-        "subject": case.submission.subject.account if case.submission.subject else None,
-        "opened_at": case.opened_at.isoformat(),
-        "deadline_at": case.deadline_at.isoformat() if case.deadline_at else None,
-    }
+        return handler

@@ -15,3 +15,10 @@ class ReviewSettings(ServiceSettings):
     staff_file: Path = Field(
         REPO_ROOT / "deploy" / "demo-staff.yaml", validation_alias="REVIEW_STAFF_FILE"
     )
+    secure_cookies: bool = Field(
+        False, validation_alias="REVIEW_SECURE_COOKIES", description="Set behind HTTPS."
+    )
+    # Overrides the policy's review.deadline_scan_seconds (tests scan faster).
+    deadline_scan_seconds: float | None = Field(
+        None, gt=0, validation_alias="REVIEW_DEADLINE_SCAN_SECONDS"
+    )

@@ -1,24 +1,42 @@
-"""The staff directory: who may sign which level, in which languages. Loaded from YAML.
+"""The staff directory: who staff are, their roles, the levels they may sign and in which
+languages, and their credentials. Loaded from YAML; `python -m services.review.staff`
+manages it (see services/review/auth/manage.py).
 
-Tokens are never stored in clear: the file holds their SHA-256.
+Nothing secret is stored in clear: passwords as scrypt hashes, API tokens as their
+SHA-256 (tokens are 256-bit random, so a fast hash is enough for them).
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
+import os
 from pathlib import Path
 from typing import Annotated, Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from casework.contract import Language
 from casework.policy import Policy
+from casework.policy.access import Role
+from services.review.auth.passwords import is_password_hash, verify_password
+
+log = logging.getLogger(__name__)
+
+SHA256 = r"^[0-9a-f]{64}$"
 
 
 class StaffDirectoryError(Exception):
     pass
+
+
+class ApiToken(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: Annotated[str, Field(min_length=1, max_length=64)]
+    sha256: Annotated[str, Field(pattern=SHA256)]
 
 
 class StaffMember(BaseModel):
@@ -30,7 +48,31 @@ class StaffMember(BaseModel):
     levels: list[str]
     languages: list[Language] = Field(min_length=1)
     wiki_accounts: list[str] = []
-    token_sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+    roles: list[Role] = []
+    # Credentials: never shown, never part of a dump that leaves the directory.
+    password_hash: str | None = Field(None, repr=False)
+    token_sha256: Annotated[str | None, Field(pattern=SHA256, repr=False)] = None
+    tokens: list[ApiToken] = Field(default_factory=list, repr=False)
+
+    @field_validator("password_hash")
+    @classmethod
+    def _hash_shape(cls, value: str | None) -> str | None:
+        if value is not None and not is_password_hash(value):
+            raise ValueError("must be a scrypt hash made by `python -m services.review.staff`")
+        return value
+
+    def holds_token(self, digest: str) -> bool:
+        digests = [t.sha256 for t in self.tokens]
+        if self.token_sha256:
+            digests.append(self.token_sha256)
+        # Compare against every digest so timing does not reveal which matched.
+        return any([hmac.compare_digest(d, digest) for d in digests])
+
+    def check_password(self, password: str) -> bool:
+        return verify_password(password, self.password_hash)
+
+    def public(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", exclude={"password_hash", "token_sha256", "tokens"})
 
 
 class StaffDirectory(BaseModel):
@@ -39,11 +81,25 @@ class StaffDirectory(BaseModel):
     staff: list[StaffMember] = Field(min_length=1)
 
     def by_token(self, token: str) -> StaffMember | None:
-        digest = hashlib.sha256(token.encode()).hexdigest()
+        if not token:
+            return None
+        digest = token_digest(token)
         for member in self.staff:
-            if hmac.compare_digest(member.token_sha256, digest):
+            if member.holds_token(digest):
                 return member
         return None
+
+    def by_id(self, staff_id: str) -> StaffMember | None:
+        return next((m for m in self.staff if m.id == staff_id), None)
+
+    def by_login(self, login: str) -> StaffMember | None:
+        """A staff member by id or e-mail address (case-insensitive)."""
+        wanted = login.strip().lower()
+        return next((m for m in self.staff if wanted in (m.id, m.email.lower())), None)
+
+
+def token_digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def load_staff(path: Path, policy: Policy) -> StaffDirectory:
@@ -70,4 +126,46 @@ def load_staff(path: Path, policy: Policy) -> StaffDirectory:
                     f"{path}: staff.{i}.levels: unknown sign-off level {level!r} "
                     f"(known: {', '.join(sorted(policy.signoff_levels))})"
                 )
+        for role in member.roles:
+            if role not in policy.access.roles:
+                raise StaffDirectoryError(
+                    f"{path}: staff.{i}.roles: role '{role.value}' has no rules in the policy's "
+                    f"access.roles (defined: {', '.join(sorted(policy.access.roles)) or 'none'})"
+                )
     return directory
+
+
+class StaffFile:
+    """The directory as the service sees it: re-read when the file changes, so staff
+    added or tokens issued with the management command take effect without a restart.
+    A file that became invalid keeps the last good directory and says so in the log."""
+
+    def __init__(self, path: Path, policy: Policy) -> None:
+        self.path = path
+        self.policy = policy
+        self._stamp = _stamp(path)
+        self._directory = load_staff(path, policy)
+
+    def current(self) -> StaffDirectory:
+        stamp = _stamp(self.path)
+        if stamp != self._stamp:
+            try:
+                self._directory = load_staff(self.path, self.policy)
+            except StaffDirectoryError:
+                log.exception("staff file changed but is invalid; keeping the last good one")
+            self._stamp = stamp
+        return self._directory
+
+
+def _stamp(path: Path) -> tuple[int, int]:
+    try:
+        info = os.stat(path)
+    except OSError:
+        return (0, 0)
+    return (info.st_mtime_ns, info.st_size)
+
+
+if __name__ == "__main__":
+    from services.review.auth.manage import main
+
+    raise SystemExit(main())

@@ -1,0 +1,55 @@
+"""The policy file's `access:` section: staff roles, what each may do, and case restrictions.
+
+Action names are the review service's use-case actions written lower-case with
+hyphens (`read-case` for `Action.READ_CASE`); the review service checks at start-up
+that every name is one it knows, since this kernel module cannot import it.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from typing import Self
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+ACTION_NAME = r"^[a-z]+(?:-[a-z]+)*$"
+
+
+class Role(StrEnum):
+    TRIAGE = "triage"
+    HANDLER = "handler"
+    MANAGER = "manager"
+    LEGAL = "legal"
+    DIRECTOR = "director"
+    AUDITOR = "auditor"
+    ADMIN = "admin"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RoleRules(_Strict):
+    title: str = Field(min_length=1)
+    actions: list[str] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _names(self) -> Self:
+        for i, name in enumerate(self.actions):
+            if not re.match(ACTION_NAME, name):
+                raise ValueError(f"actions[{i}]: {name!r} must be lower-case-with-hyphens")
+        return self
+
+
+class AccessRules(_Strict):
+    """Who may do what. A role not listed may do nothing; a team listed in
+    `restricted_teams` hides its cases from every role not named there."""
+
+    roles: dict[Role, RoleRules] = Field(default_factory=dict)
+    restricted_teams: dict[str, list[Role]] = Field(default_factory=dict)
+    session_hours: int = Field(default=12, gt=0, le=24 * 7)
+
+    def actions_of(self, role: Role) -> frozenset[str]:
+        rules = self.roles.get(role)
+        return frozenset(rules.actions) if rules else frozenset()

@@ -1,0 +1,1 @@
+"""Intake's email channel: an SMTP/LMTP listener and an IMAP poller feeding one pipeline."""

@@ -1,0 +1,179 @@
+"""One mail, whatever brought it (SMTP, LMTP, IMAP): parse, thread or submit, or answer
+what is missing. Idempotent by Message-ID, so a redelivered mail changes nothing.
+
+Outcomes: a list of :class:`Delivered` (stored), :class:`MailRefused` (permanent: the
+sender is told why, nothing stored) or :class:`MailDeferred` (over a rate limit: deliver
+again later). Any other exception is a transient failure of the store or broker: the
+caller keeps the mail and delivers it again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from casework.contract import Channel, SubmissionKind
+from casework.errors import FieldError, Rejected
+from services.intake.mail.mapping import REFERRING_KINDS, Mapped, Routing, map_mail, reference_in
+from services.intake.mail.parse import InboundMail, MailLimits, ParseError, parse_mail
+from services.intake.mail.ports import IncomingAttachment, RateLimited, SubmissionPort
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Delivered:
+    outcome: str  # submitted | replayed | threaded | incomplete
+    reference: str
+    kind: SubmissionKind | None = None
+
+
+class MailRefused(Exception):
+    """Permanent: the mail is not accepted as it is. ``code`` is the SMTP reply code."""
+
+    def __init__(self, code: int, status: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.status = status
+        self.message = message
+
+
+class MailDeferred(Exception):
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class MailPipeline:
+    def __init__(
+        self,
+        submissions: SubmissionPort,
+        routing: Routing,
+        limits: MailLimits | None = None,
+        *,
+        default_kind: SubmissionKind | None = None,
+    ) -> None:
+        self.submissions = submissions
+        self.routing = routing
+        self.limits = limits or MailLimits()
+        self.default_kind = default_kind
+
+    async def deliver(self, raw: bytes, recipients: Sequence[str] | None = None) -> list[Delivered]:
+        """``recipients``: the envelope's (SMTP/LMTP); None reads them from the headers."""
+        try:
+            mail = parse_mail(raw, self.limits)
+        except ParseError as exc:
+            code, status = (552, "5.3.4") if exc.rule == "size" else (550, "5.6.0")
+            raise MailRefused(code, status, f"{exc.rule}: {exc.message}") from exc
+        kinds = self._kinds(recipients if recipients is not None else mail.recipients)
+        if not kinds:
+            raise MailRefused(550, "5.1.1", "no recipient address of this service")
+        message_key = mail.message_id or "sha256:" + hashlib.sha256(raw).hexdigest()
+        results = []
+        try:
+            for kind in kinds:
+                mapped = map_mail(kind, mail, self.routing)
+                try:
+                    threaded = await self._thread(mail, mapped)
+                except Rejected as exc:  # e.g. an attachment the policy does not accept
+                    results.append(await self._incomplete(mail, mapped, exc.errors))
+                    continue
+                if threaded is not None:
+                    return [Delivered("threaded", threaded)]
+                results.append(await self._submit(mail, mapped, message_key))
+        except Rejected as exc:  # not even the answer can be recorded (e.g. the sender)
+            raise MailRefused(550, "5.6.0", str(exc)) from exc
+        return results
+
+    def _kinds(self, recipients: Sequence[str]) -> list[SubmissionKind]:
+        found = [k for k in (self.routing.kind_for(r) for r in recipients) if k is not None]
+        if not found and self.default_kind is not None:
+            found = [self.default_kind]
+        return list(dict.fromkeys(found))
+
+    async def _thread(self, mail: InboundMail, mapped: Mapped) -> str | None:
+        """A reply to an existing submission: by the reference in its subject, else by the
+        message ids it answers. A new appeal (or inquiry…) naming that reference as its case
+        is not a reply."""
+        reference = reference_in(mail.subject)
+        port = self.submissions
+        attachments = _attachments(mail)
+        if reference and not (mapped.kind in REFERRING_KINDS and mapped.explicit_case == reference):
+            if await port.add_correspondence(
+                reference,
+                channel=Channel.EMAIL,
+                sender=mail.sender,
+                text=_correspondence_text(mail),
+                message_id=mail.message_id,
+                attachments=attachments,
+            ):
+                return reference
+        answered = [*mail.in_reply_to, *mail.references]
+        if answered:
+            found = await port.reference_for_message(answered)
+            if found and await port.add_correspondence(
+                found,
+                channel=Channel.EMAIL,
+                sender=mail.sender,
+                text=_correspondence_text(mail),
+                message_id=mail.message_id,
+                attachments=attachments,
+            ):
+                return found
+        return None
+
+    async def _submit(self, mail: InboundMail, mapped: Mapped, message_key: str) -> Delivered:
+        if mapped.missing:
+            return await self._incomplete(mail, mapped, mapped.missing)
+        attachments = _attachments(mail)
+        if mapped.full_text is not None:
+            full = IncomingAttachment("message.txt", "text/plain", mapped.full_text.encode())
+            attachments = [*attachments, full]
+        try:
+            accepted = await self.submissions.submit(
+                mapped.kind,
+                mapped.payload,
+                channel=Channel.EMAIL,
+                idempotency_key=f"mail:{mapped.kind.value}:{message_key}"[:200],
+                sender=mail.sender,
+                message_id=mail.message_id,
+                attachments=attachments,
+            )
+        except Rejected as exc:
+            return await self._incomplete(mail, mapped, exc.errors)
+        except RateLimited as exc:
+            raise MailDeferred(str(exc), exc.retry_after) from exc
+        outcome = "replayed" if accepted.replayed else "submitted"
+        log.info("mail %s: %s %s", mail.message_id, outcome, accepted.reference)
+        return Delivered(outcome, accepted.reference, mapped.kind)
+
+    async def _incomplete(
+        self, mail: InboundMail, mapped: Mapped, missing: Sequence[FieldError]
+    ) -> Delivered:
+        reference = await self.submissions.report_incomplete(
+            mapped.kind,
+            missing,
+            channel=Channel.EMAIL,
+            requester_email=mail.sender,
+            requester_name=mail.sender_name[:200],
+            language=mapped.language,
+            message_id=mail.message_id,
+        )
+        log.info(
+            "mail %s: incomplete %s (%s)",
+            mail.message_id,
+            reference,
+            ", ".join(f"{m.field}: {m.rule}" for m in missing),
+        )
+        return Delivered("incomplete", reference, mapped.kind)
+
+
+def _attachments(mail: InboundMail) -> list[IncomingAttachment]:
+    return [IncomingAttachment(a.name, a.content_type, a.data) for a in mail.attachments]
+
+
+def _correspondence_text(mail: InboundMail) -> str:
+    text = mail.text or "\n\n".join(mail.forwarded) or "(no text)"
+    return f"Subject: {mail.subject}\n\n{text}"[:20000]

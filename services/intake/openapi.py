@@ -1,0 +1,179 @@
+"""The OpenAPI 3.1 document of intake's API, generated from the input models and the policy."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic.json_schema import models_json_schema
+
+from casework.contract import SubmissionKind
+from casework.policy import Policy
+from services.intake.examples import examples
+from services.intake.forms import FORMS
+
+REF = "#/components/schemas/{model}"
+
+
+def _error_schema() -> dict[str, Any]:
+    return {
+        "type": "object",
+        "required": ["error", "message", "errors"],
+        "properties": {
+            "error": {"type": "string"},
+            "message": {"type": "string"},
+            "errors": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["field", "rule", "message"],
+                    "properties": {
+                        "field": {"type": "string"},
+                        "rule": {"type": "string"},
+                        "message": {"type": "string"},
+                    },
+                },
+            },
+        },
+    }
+
+
+def _errors(*statuses: str) -> dict[str, Any]:
+    described = {
+        "400": "The body is not JSON (or not UTF-8).",
+        "409": "The Idempotency-Key was used before for a different submission.",
+        "413": "The body is too large.",
+        "415": "The body is not declared application/json.",
+        "422": "A field breaks a rule: each is named with the rule and a message.",
+        "429": "Too many submissions from this sender or address; see Retry-After.",
+    }
+    out: dict[str, Any] = {}
+    for status in statuses:
+        response: dict[str, Any] = {
+            "description": described[status],
+            "content": {"application/json": {"schema": {"$ref": REF.format(model="Error")}}},
+        }
+        if status == "429":
+            response["headers"] = {
+                "Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait."}
+            }
+        out[status] = response
+    return out
+
+
+def _submit_operation(kind: SubmissionKind, schema_name: str, example: Any) -> dict[str, Any]:
+    return {
+        "summary": f"Submit a {kind.value.replace('-', ' ')}",
+        "operationId": f"submit_{kind.value.replace('-', '_')}",
+        "parameters": [
+            {
+                "name": "Idempotency-Key",
+                "in": "header",
+                "required": False,
+                "schema": {"type": "string", "minLength": 1, "maxLength": 200},
+                "description": "A retried POST with the same key and body answers the same "
+                "reference (Idempotent-Replayed: true) instead of submitting twice.",
+            }
+        ],
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": {"$ref": REF.format(model=schema_name)},
+                    "examples": {kind.value: {"value": example}},
+                }
+            },
+        },
+        "responses": {
+            "202": {
+                "description": "Received: quote the reference in any later correspondence.",
+                "content": {"application/json": {"schema": {"$ref": REF.format(model="Received")}}},
+            },
+            **_errors("400", "409", "413", "415", "422", "429"),
+        },
+    }
+
+
+def openapi_document(policy: Policy, wiki_base: str) -> dict[str, Any]:
+    _, schemas = models_json_schema(
+        [(model, "validation") for model in FORMS.values()], ref_template=REF
+    )
+    components: dict[str, Any] = dict(schemas.get("$defs", {}))
+    for kind, model in FORMS.items():
+        bounds = policy.intake.kind(kind.value).summary
+        summary = components[model.__name__]["properties"].get("summary")
+        if summary is not None:
+            # The policy file's bounds, stricter than the shape's.
+            target = summary if "anyOf" not in summary else summary["anyOf"][0]
+            target["minLength"] = bounds.min_chars
+            target["maxLength"] = bounds.max_chars
+    components["Error"] = _error_schema()
+    components["Received"] = {
+        "type": "object",
+        "required": ["reference", "status"],
+        "properties": {"reference": {"type": "string"}, "status": {"type": "string"}},
+    }
+    components["Status"] = {
+        "type": "object",
+        "required": ["reference", "kind", "status", "received_at"],
+        "properties": {
+            "reference": {"type": "string"},
+            "kind": {"type": "string", "enum": [k.value for k in SubmissionKind]},
+            "status": {"type": "string"},
+            "received_at": {"type": "string", "format": "date-time"},
+        },
+    }
+    samples = examples(wiki_base)
+    paths: dict[str, Any] = {}
+    for kind, model in FORMS.items():
+        paths[f"/api/v1/submissions/{kind.value}"] = {
+            "post": _submit_operation(kind, model.__name__, samples[kind])
+        }
+    alias = _submit_operation(
+        SubmissionKind.REQUEST,
+        FORMS[SubmissionKind.REQUEST].__name__,
+        samples[SubmissionKind.REQUEST],
+    )
+    alias["operationId"] = "submit_request_alias"
+    alias["summary"] = "Submit a request (alias of /api/v1/submissions/request)"
+    paths["/api/v1/requests"] = {"post": alias}
+    paths["/api/v1/submissions/{reference}"] = {
+        "get": {
+            "summary": "The status of a submission, by its reference",
+            "operationId": "submission_status",
+            "parameters": [
+                {"name": "reference", "in": "path", "required": True, "schema": {"type": "string"}}
+            ],
+            "responses": {
+                "200": {
+                    "description": "Known submission.",
+                    "content": {
+                        "application/json": {"schema": {"$ref": REF.format(model="Status")}}
+                    },
+                },
+                "404": {
+                    "description": "No such submission.",
+                    "content": {
+                        "application/json": {"schema": {"$ref": REF.format(model="Error")}}
+                    },
+                },
+            },
+        }
+    }
+    paths["/api/v1/openapi.json"] = {
+        "get": {
+            "summary": "This document",
+            "operationId": "openapi",
+            "responses": {"200": {"description": "The OpenAPI 3.1 document."}},
+        }
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Office actions intake",
+            "version": policy.version,
+            "description": "Submissions to the office actions process: one route per kind. "
+            "Rules come from the policy file; the summary bounds shown are the policy's.",
+        },
+        "paths": paths,
+        "components": {"schemas": components},
+    }

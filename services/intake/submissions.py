@@ -1,0 +1,375 @@
+"""Taking in a submission, whatever the channel: validate, screen, rate-limit, store with its
+event in one write. The API, the web form and the mail channel all come through here."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from casework.contract import (
+    Channel,
+    CorrespondenceReceived,
+    SubmissionIncomplete,
+    SubmissionKind,
+    to_cloudevent,
+    topic_of,
+)
+from casework.contract.intake import Attachment, MissingElement
+from casework.errors import FieldError, Kind, Rejected
+from casework.faults import crash_point
+from casework.http import field_errors
+from casework.outbox import OutboxRelay
+from casework.store import DocumentStore, DuplicateDocument, OutboxMessage
+from services.intake.domain import accept, fingerprint, new_submission_id
+from services.intake.forms import FORMS, Form
+from services.intake.rate_limits import RateLimited, RateLimiter
+from services.intake.rules import AttachmentInfo, Rules, check, check_attachments, screen
+from services.intake.rules import duplicate_of as find_duplicate
+
+__all__ = [
+    "Accepted",
+    "IncomingAttachment",
+    "RateLimited",
+    "Submissions",
+]
+
+SUBMISSIONS = "submissions"
+INCOMPLETE = "incomplete"
+CORRESPONDENCE = "correspondence"
+IDEMPOTENCY_FIELD = "Idempotency-Key"
+TOPIC = topic_of("intake")
+
+Clock = Callable[[], datetime]
+
+
+@dataclass(frozen=True)
+class IncomingAttachment:
+    name: str
+    content_type: str
+    data: bytes
+
+
+@dataclass(frozen=True)
+class Accepted:
+    reference: str
+    replayed: bool
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _hashed_id(prefix: str, *parts: str) -> str:
+    digest = hashlib.sha256("\x1f".join(parts).encode()).digest()
+    return prefix + base64.b32encode(digest).decode().rstrip("=")[:12]
+
+
+class Submissions:
+    """The use cases every channel calls. Each accepted submission is one store insert that
+    carries its event (the outbox), so it is announced exactly when it is stored."""
+
+    def __init__(
+        self,
+        store: DocumentStore,
+        relay: OutboxRelay,
+        rules: Rules,
+        *,
+        clock: Clock = _utc_now,
+    ) -> None:
+        self.store = store
+        self.relay = relay
+        self.rules = rules
+        self.clock = clock
+        self.limiter = RateLimiter(store, rules.intake.rate_limits)
+        self._context = {
+            "summary_bounds": {
+                kind: (bounds.summary.min_chars, bounds.summary.max_chars)
+                for kind, bounds in rules.intake.kinds.items()
+            }
+        }
+
+    async def prepare(self) -> None:
+        """Indexes the lookups use; call once at start-up."""
+        for field in ("target", "message_id"):
+            await self.store.ensure_index(SUBMISSIONS, field)
+        await self.store.ensure_index(CORRESPONDENCE, "message_id")
+
+    # -- submissions -----------------------------------------------------------------
+
+    def validate(self, kind: SubmissionKind, payload: Mapping[str, Any]) -> Form:
+        """The input model of ``kind`` with every rule of the policy checked, or Rejected."""
+        _require_utf8(payload, "body")
+        try:
+            form = FORMS[kind].model_validate(payload, context=self._context)
+        except ValidationError as exc:
+            raise Rejected(Kind.INVALID, "validation_failed", field_errors(exc)) from exc
+        errors = check(form, self.rules, self.clock().date())
+        if errors:
+            raise Rejected(Kind.INVALID, "validation_failed", errors)
+        return form
+
+    async def submit(
+        self,
+        kind: SubmissionKind,
+        payload: Mapping[str, Any],
+        *,
+        channel: Channel,
+        idempotency_key: str | None,
+        sender: str | None = None,
+        client: str | None = None,
+        message_id: str | None = None,
+        attachments: Sequence[IncomingAttachment] = (),
+    ) -> Accepted:
+        """Accept a submission of ``kind`` (``payload`` shaped as the API body of that kind).
+
+        Raises Rejected naming each field and rule (nothing stored), or RateLimited.
+        A repeated idempotency key with the same content answers the first reference.
+        """
+        if idempotency_key is not None and not 1 <= len(idempotency_key) <= 200:
+            raise Rejected.one(
+                Kind.INVALID,
+                "validation_failed",
+                IDEMPOTENCY_FIELD,
+                "length",
+                "must be 1 to 200 characters",
+            )
+        form = self.validate(kind, payload)
+        attachment_errors = check_attachments(
+            [AttachmentInfo(a.name, a.content_type, len(a.data)) for a in attachments], self.rules
+        )
+        if attachment_errors:
+            raise Rejected(Kind.INVALID, "validation_failed", attachment_errors)
+        submission_id = new_submission_id(idempotency_key)
+        print_ = fingerprint(form)
+        existing = await self.store.get(SUBMISSIONS, submission_id)
+        if existing is not None:
+            return self._replay(existing, print_, submission_id)
+
+        requester = form.requester_of()
+        await self.limiter.consume(
+            sender=sender or (requester.email if requester else None),
+            client=client,
+            now=self.clock(),
+        )
+        now = self.clock()
+        target = form.target()
+        duplicate = await self._duplicate(target, now) if target else None
+        kept = [_kept(a) for a in attachments]
+        event = accept(
+            form,
+            self.rules,
+            submission_id=submission_id,
+            channel=channel,
+            now=now,
+            screening=screen(form, self.rules),
+            duplicate_of=duplicate,
+            attachments=[meta for meta, _ in kept],
+        )
+        document = {
+            "_id": submission_id,
+            "kind": kind.value,
+            "channel": channel.value,
+            "fingerprint": print_,
+            "received_at": now.isoformat(),
+            "target": target,
+            "message_id": message_id,
+            "submission": event.model_dump(mode="json"),
+            "attachment_data": [data for _, data in kept],
+        }
+        try:
+            await self.store.insert(
+                SUBMISSIONS, document, outbox=[OutboxMessage(TOPIC, to_cloudevent(event))]
+            )
+        except DuplicateDocument:
+            again = await self.store.get(SUBMISSIONS, submission_id)
+            assert again is not None
+            return self._replay(again, print_, submission_id)
+        crash_point("intake.after-store")
+        self.relay.wake()
+        return Accepted(submission_id, replayed=False)
+
+    def _replay(self, existing: Mapping[str, Any], print_: str, submission_id: str) -> Accepted:
+        if existing.get("fingerprint") != print_:
+            raise Rejected.one(
+                Kind.CONFLICT,
+                "idempotency_key_reused",
+                IDEMPOTENCY_FIELD,
+                "same_body",
+                "this key was already used for a different submission",
+            )
+        return Accepted(submission_id, replayed=True)
+
+    async def _duplicate(self, target: str, now: datetime) -> str | None:
+        window = self.rules.intake.duplicate_window_days
+        earlier = await self.store.find(
+            SUBMISSIONS, {"target": target}, order_by="received_at", descending=True, limit=20
+        )
+        return find_duplicate(
+            [(d["_id"], datetime.fromisoformat(d["received_at"])) for d in earlier], now, window
+        )
+
+    async def status(self, reference: str) -> Mapping[str, Any] | None:
+        """What the submitter may see of their submission: kind, status, when received."""
+        document = await self.store.get(SUBMISSIONS, reference)
+        if document is None:
+            return None
+        return {
+            "reference": reference,
+            "kind": document["kind"],
+            "status": "received",
+            "received_at": document["submission"]["received_at"],
+        }
+
+    # -- the mail channel's other cases -----------------------------------------------
+
+    async def report_incomplete(
+        self,
+        kind: SubmissionKind,
+        missing: Sequence[FieldError],
+        *,
+        channel: Channel,
+        requester_email: str,
+        requester_name: str = "",
+        language: str = "en",
+        message_id: str | None = None,
+    ) -> str:
+        """Record that a submission lacked ``missing`` and ask notify to say so; once per
+        message. Returns the reference the requester quotes when replying."""
+        reference = (
+            _hashed_id("R-", "incomplete", message_id) if message_id else new_submission_id(None)
+        )
+        now = self.clock()
+        try:
+            event = SubmissionIncomplete(
+                reference=reference,
+                kind=kind,
+                channel=channel,
+                missing=[
+                    MissingElement(field=m.field, rule=m.rule, message=m.message) for m in missing
+                ],
+                requester_email=requester_email,
+                requester_name=requester_name,
+                language=language,
+                in_reply_to=message_id,
+                received_at=now,
+            )
+        except ValidationError as exc:
+            raise Rejected(Kind.INVALID, "validation_failed", field_errors(exc)) from exc
+        document = {
+            "_id": reference,
+            "message_id": message_id,
+            "received_at": now.isoformat(),
+            "incomplete": event.model_dump(mode="json"),
+        }
+        try:
+            await self.store.insert(
+                INCOMPLETE, document, outbox=[OutboxMessage(TOPIC, to_cloudevent(event))]
+            )
+        except DuplicateDocument:
+            return reference
+        self.relay.wake()
+        return reference
+
+    async def add_correspondence(
+        self,
+        reference: str,
+        *,
+        channel: Channel,
+        sender: str,
+        text: str,
+        message_id: str | None = None,
+        attachments: Sequence[IncomingAttachment] = (),
+    ) -> bool:
+        """A later message about submission ``reference``; False when there is no such one.
+        Announced once per message id."""
+        if await self.store.get(SUBMISSIONS, reference) is None:
+            return False
+        _require_utf8(text, "text")
+        _require_utf8(sender, "sender")
+        attachment_errors = check_attachments(
+            [AttachmentInfo(a.name, a.content_type, len(a.data)) for a in attachments], self.rules
+        )
+        if attachment_errors:
+            raise Rejected(Kind.INVALID, "validation_failed", attachment_errors)
+        now = self.clock()
+        kept = [_kept(a) for a in attachments]
+        try:
+            event = CorrespondenceReceived(
+                submission_id=reference,
+                channel=channel,
+                sender=sender,
+                summary=text,
+                message_id=message_id or "",
+                attachments=[meta for meta, _ in kept],
+                received_at=now,
+            )
+        except ValidationError as exc:
+            raise Rejected(Kind.INVALID, "validation_failed", field_errors(exc)) from exc
+        doc_id = _hashed_id("C-", reference, message_id) if message_id else new_submission_id(None)
+        document = {
+            "_id": doc_id,
+            "submission_id": reference,
+            "message_id": message_id,
+            "received_at": now.isoformat(),
+            "correspondence": event.model_dump(mode="json"),
+            "attachment_data": [data for _, data in kept],
+        }
+        try:
+            await self.store.insert(
+                CORRESPONDENCE, document, outbox=[OutboxMessage(TOPIC, to_cloudevent(event))]
+            )
+        except DuplicateDocument:
+            return True
+        self.relay.wake()
+        return True
+
+    async def reference_for_message(self, message_ids: Sequence[str]) -> str | None:
+        """The submission an earlier message (its Message-ID, or one of a reply's) belongs to."""
+        for message_id in message_ids:
+            if not message_id:
+                continue
+            found = await self.store.find(SUBMISSIONS, {"message_id": message_id}, limit=1)
+            if found:
+                return str(found[0]["_id"])
+            replies = await self.store.find(CORRESPONDENCE, {"message_id": message_id}, limit=1)
+            if replies:
+                return str(replies[0]["submission_id"])
+        return None
+
+
+def _require_utf8(value: Any, field: str) -> None:
+    """Refuse text that cannot be written as UTF-8 (lone surrogates from JSON escapes): it
+    would be stored, then fail to publish forever."""
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except (UnicodeEncodeError, TypeError, ValueError) as exc:
+        raise Rejected.one(
+            Kind.INVALID, "validation_failed", field, "utf8", "must be valid Unicode text"
+        ) from exc
+
+
+def _kept(attachment: IncomingAttachment) -> tuple[Attachment, dict[str, str]]:
+    """The attachment's metadata for the event, and its bytes for intake's own store."""
+    digest = hashlib.sha256(attachment.data).hexdigest()
+    meta = Attachment(
+        name=attachment.name.encode("utf-8", "replace").decode("utf-8")[:255],
+        content_type=attachment.content_type.encode("ascii", "replace")
+        .decode("ascii")
+        .split(";")[0]
+        .strip()
+        .lower(),
+        size=len(attachment.data),
+        sha256=digest,
+    )
+    return meta, {"sha256": digest, "data": base64.b64encode(attachment.data).decode()}
+
+
+def retry_after_header(exc: RateLimited) -> dict[str, str]:
+    return {"Retry-After": str(max(1, int(exc.retry_after + 0.999)))}

@@ -1,0 +1,133 @@
+"""Which alerts a record or the clock raises. Pure: keys are deterministic, so each
+problem has one key and the alert store lets each key through once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from casework.contract import (
+    DeadlineAtRisk,
+    DeadlineBreached,
+    EnforcementFailed,
+    EventData,
+    NotificationFailed,
+    TamperingDetected,
+)
+from casework.contract.monitor import AlertKind, AlertRaised
+from services.monitor.views import DeadlineStatus, ParkedLetter, Views
+
+
+@dataclass(frozen=True)
+class Alert:
+    key: str
+    kind: AlertKind
+    case_id: str | None
+    params: dict[str, str] = field(default_factory=dict)
+    source_event_id: str | None = None
+
+
+def deadline_alert(
+    case_id: str, status: DeadlineStatus, action_type: str | None, deadline: datetime | None
+) -> Alert:
+    kind = (
+        AlertKind.DEADLINE_BREACHED
+        if status is DeadlineStatus.BREACHED
+        else AlertKind.DEADLINE_AT_RISK
+    )
+    return Alert(
+        key=f"{kind}:{case_id}",
+        kind=kind,
+        case_id=case_id,
+        params={
+            "action_type": action_type or "unknown",
+            "deadline": deadline.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+            if deadline
+            else "unknown",
+        },
+    )
+
+
+def alerts_for_event(event_id: str, data: EventData) -> list[Alert]:
+    if isinstance(data, DeadlineAtRisk | DeadlineBreached):
+        status = (
+            DeadlineStatus.BREACHED
+            if isinstance(data, DeadlineBreached)
+            else DeadlineStatus.AT_RISK
+        )
+        alert = deadline_alert(data.case_id, status, data.action_type, data.deadline_at)
+        return [Alert(alert.key, alert.kind, alert.case_id, alert.params, event_id)]
+    if isinstance(data, EnforcementFailed) and data.permanent:
+        return [
+            Alert(
+                key=f"enforcement-failed:{data.case_id}:{data.wiki}:{data.kind}:{data.target}",
+                kind=AlertKind.ENFORCEMENT_FAILED,
+                case_id=data.case_id,
+                params={
+                    "wiki": data.wiki,
+                    "operation": data.kind,
+                    "target": data.target,
+                    "error": f"{data.error_code}: {data.error_info}".rstrip("."),
+                    "attempts": str(data.attempt),
+                },
+                source_event_id=event_id,
+            )
+        ]
+    if isinstance(data, NotificationFailed) and data.permanent:
+        return [
+            Alert(
+                key=f"notification-failed:{data.case_id}:{data.audience}:{data.channel}",
+                kind=AlertKind.NOTIFICATION_FAILED,
+                case_id=data.case_id,
+                params={
+                    "audience": str(data.audience),
+                    "channel": data.channel,
+                    "reason": data.reason.rstrip("."),
+                },
+                source_event_id=event_id,
+            )
+        ]
+    if isinstance(data, TamperingDetected):
+        return [
+            Alert(
+                key=f"tampering-detected:{data.tampering_id}",
+                kind=AlertKind.TAMPERING_DETECTED,
+                case_id=data.case_id,
+                params={
+                    "wiki": data.wiki,
+                    "performer": data.performer,
+                    "action": f"{data.log_type}/{data.log_action}",
+                    "target": data.target,
+                    "log_id": str(data.log_id),
+                },
+                source_event_id=event_id,
+            )
+        ]
+    return []
+
+
+def alert_for_letter(letter: ParkedLetter) -> Alert | None:
+    """None for a parked alert: alerting on it could make a loop (alert, fail, park, alert)."""
+    if letter.event_type == AlertRaised.TYPE:
+        return None
+    return Alert(
+        key=f"dead-lettered:{letter.dead_letter_topic}:{letter.partition}:{letter.offset}",
+        kind=AlertKind.DEAD_LETTERED,
+        case_id=letter.case_id,
+        params={
+            "topic": letter.dead_letter_topic,
+            "source_topic": letter.source_topic,
+            "event_type": letter.event_type or "undecodable",
+            "error": letter.error.rstrip("."),
+            "place": f"{letter.partition}:{letter.offset}",
+        },
+        source_event_id=letter.event_id,
+    )
+
+
+def clock_alerts(views: Views, now: datetime, at_risk_window: timedelta) -> list[Alert]:
+    """Deadlines the monitor's own clock finds at risk or breached (CaseOpened.deadline_at)."""
+    return [
+        deadline_alert(case.case_id, status, case.action_type, case.deadline_at)
+        for case, status in views.late(now, at_risk_window)
+    ]

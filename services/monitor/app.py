@@ -1,0 +1,107 @@
+"""The monitor's wiring: the one place its parts are put together."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime
+
+from casework.contract import SERVICES, dead_letter_topic_of, topic_of
+from casework.http import make_app
+from casework.runtime import Kit, Wiring
+from services.monitor.alert_book import AlertBook
+from services.monitor.dashboard import Dashboard
+from services.monitor.lag import consumer_lag
+from services.monitor.metrics import MonitorCollector
+from services.monitor.settings import MonitorSettings
+from services.monitor.streams import build_app
+from services.monitor.tracker import Tracker
+from services.monitor.views import Views
+
+log = logging.getLogger(__name__)
+
+
+def source_topics() -> list[str]:
+    """Every service's topic (the monitor's own for alert and replay records) and every DLQ."""
+    return [t for s in SERVICES for t in (topic_of(s), dead_letter_topic_of(s))]
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+async def wire(kit: Kit) -> Wiring:
+    settings = kit.settings
+    assert isinstance(settings, MonitorSettings)
+    book = AlertBook(
+        kit.store,
+        kit.relay,
+        language=settings.ops_language,
+        ops_address=settings.ops_address,
+        case_url=settings.case_url,
+        clock=now,
+    )
+    await book.load()
+    views = Views()
+    tracker = Tracker(
+        views,
+        book,
+        at_risk_window=settings.at_risk_window,
+        quiet_seconds=settings.quiet_seconds,
+        clock=now,
+    )
+    streams = build_app(
+        bootstrap=settings.kafka_bootstrap,
+        topics=source_topics(),
+        on_record=tracker.on_record,
+        state_recovery=settings.state_recovery,
+        session_timeout_s=settings.kafka_session_timeout_ms / 1000,
+        partitions=settings.kafka_partitions,
+        data_dir=str(settings.data_dir / "monitor-faust"),
+    )
+
+    async def streams_answer() -> None:
+        if not streams.started or streams.should_stop:
+            raise RuntimeError("the faust app is not running")
+
+    kit.registry.register(MonitorCollector(tracker, now, settings.at_risk_window))
+    app = make_app(
+        registry=kit.registry, health_checks={**kit.health_checks, "streams": streams_answer}
+    )
+    Dashboard(
+        tracker, clock=now, at_risk_window=settings.at_risk_window, case_url=settings.case_url
+    ).routes(app)
+
+    async def run_streams() -> None:
+        await streams.start()
+        await asyncio.Event().wait()  # runs until the runtime cancels it
+
+    async def watch_clock() -> None:
+        while True:
+            await asyncio.sleep(settings.tick_seconds)
+            try:
+                await tracker.check_clock()
+            except Exception:
+                log.exception("deadline check failed")
+
+    async def measure_lag() -> None:
+        services = [topic_of(s) for s in SERVICES]
+        while True:
+            try:
+                lag = await consumer_lag(
+                    settings.kafka_bootstrap, services, floors=dict(views.read_up_to)
+                )
+                views.set_lag(lag)
+                tracker.changed()
+            except Exception:
+                log.exception("consumer lag measurement failed")
+            await asyncio.sleep(settings.lag_seconds)
+
+    async def stop_streams() -> None:
+        await streams.stop()
+
+    return Wiring(
+        app=app,
+        duties=[run_streams, watch_clock, measure_lag],
+        on_stop=[stop_streams],
+    )

@@ -1,0 +1,114 @@
+"""Feeds every record the monitor reads into the views and raises the alerts they call for."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+
+from pydantic import ValidationError
+
+from casework.cloudevents import MalformedEvent, from_kafka
+from casework.contract import from_cloudevent
+from services.monitor.alert_book import AlertBook
+from services.monitor.alerts import alert_for_letter, alerts_for_event, clock_alerts
+from services.monitor.views import ParkedLetter, Views
+
+log = logging.getLogger(__name__)
+
+
+def parked_letter(
+    topic: str, partition: int, offset: int, key: bytes | None, headers: Sequence[tuple[str, bytes]]
+) -> ParkedLetter:
+    found = {name: raw.decode("utf-8", "replace") for name, raw in headers}
+    try:
+        at = datetime.fromisoformat(found.get("dlq_time", ""))
+    except ValueError:
+        at = datetime.now(UTC)
+    return ParkedLetter(
+        dead_letter_topic=topic,
+        partition=partition,
+        offset=offset,
+        source_topic=found.get("dlq_source_topic", "?"),
+        event_id=found.get("ce_id"),
+        event_type=found.get("ce_type"),
+        case_id=found.get("ce_subject") or (key.decode("utf-8", "replace") if key else None),
+        error=found.get("dlq_error", ""),
+        at=at,
+    )
+
+
+class Tracker:
+    def __init__(
+        self,
+        views: Views,
+        book: AlertBook,
+        *,
+        at_risk_window: timedelta,
+        quiet_seconds: float,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.views = views
+        self._book = book
+        self._window = at_risk_window
+        self._quiet = quiet_seconds
+        self._clock = clock
+        self._last_record = 0.0
+        self.unreadable = 0
+        self._changed = asyncio.Event()
+
+    async def on_record(
+        self,
+        topic: str,
+        partition: int,
+        offset: int,
+        key: bytes | None,
+        value: bytes | None,
+        headers: Sequence[tuple[str, bytes]],
+    ) -> None:
+        self._last_record = time.monotonic()
+        self.views.note_offset(topic, partition, offset)
+        if topic.endswith(".dlq"):
+            letter = parked_letter(topic, partition, offset, key, headers)
+            alert = alert_for_letter(letter)
+            if self.views.park(letter) and alert is not None:
+                await self._book.raise_once(alert)
+        else:
+            try:
+                event = from_kafka(key, value, headers)
+                data = from_cloudevent(event)
+            except (MalformedEvent, ValidationError) as exc:
+                # The consuming service dead-letters it; the monitor only counts it.
+                self.unreadable += 1
+                log.warning("unreadable record topic=%s offset=%d: %s", topic, offset, exc)
+                return
+            if data is not None and self.views.apply(event.id, data):
+                for alert in alerts_for_event(event.id, data):
+                    await self._book.raise_once(alert)
+        self.changed()
+
+    async def check_clock(self) -> int:
+        """Raise deadline alerts by the monitor's clock, once the streams are quiet.
+
+        Waiting for a quiet moment keeps a rebuild from alerting on a case whose decision
+        is further down the topic than the reader has got.
+        """
+        if time.monotonic() - self._last_record < self._quiet:
+            return 0
+        raised = 0
+        for alert in clock_alerts(self.views, self._clock(), self._window):
+            raised += await self._book.raise_once(alert)
+        self.changed()
+        return raised
+
+    def changed(self) -> None:
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    async def wait_changed(self, timeout: float) -> None:  # noqa: ASYNC109
+        try:
+            await asyncio.wait_for(self._changed.wait(), timeout)
+        except TimeoutError:
+            pass

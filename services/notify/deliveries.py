@@ -1,0 +1,134 @@
+"""Delivery records: one document per message, keyed by its idempotency key.
+
+States: `sending` (recorded before the SMTP call, with the Message-ID derived
+from the key), then `sent`, `failed`, `skipped` or `withheld`. A record in a
+final state is never acted on again; a `sending` record found after a crash is
+sent again with the same Message-ID, so a receiving system can drop the copy.
+The NotificationSent / NotificationFailed event is written with the final
+state, in the same store write (outbox).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from datetime import datetime
+from typing import Any
+
+from casework.contract import (
+    Audience,
+    NotificationFailed,
+    NotificationSent,
+    to_cloudevent,
+    topic_of,
+)
+from casework.store import Document, DocumentStore, DuplicateDocument, OutboxMessage
+from casework.updates import update_document
+
+DELIVERIES = "deliveries"
+FINAL = frozenset({"sent", "failed", "skipped", "withheld"})
+MESSAGE_ID_DOMAIN = "officeactions.casework"
+
+
+def idempotency_key(case_id: str, audience: Audience | str, channel: str, version: str) -> str:
+    """One message: which case, to whom, how, for which decision revision (or event)."""
+    return f"{case_id}:{audience}:{channel}:{version}"
+
+
+def message_id(key: str) -> str:
+    """Derived from the key alone, so a re-send after a crash carries the same Message-ID."""
+    case = re.sub(r"[^A-Za-z0-9-]+", "", key.split(":", 1)[0])[:24]
+    digest = hashlib.sha256(key.encode()).hexdigest()[:16]
+    # Short enough that the header is never folded.
+    return f"<{case}.{digest}@{MESSAGE_ID_DOMAIN}>"
+
+
+class Deliveries:
+    def __init__(self, store: DocumentStore) -> None:
+        self.store = store
+
+    async def get(self, key: str) -> Document | None:
+        return await self.store.get(DELIVERIES, key)
+
+    async def begin(self, key: str, fields: dict[str, Any]) -> Document:
+        """The record for `key`, created in state `sending` if there was none."""
+        try:
+            return await self.store.insert(DELIVERIES, {"_id": key, "state": "sending", **fields})
+        except DuplicateDocument:
+            doc = await self.store.get(DELIVERIES, key)
+            assert doc is not None
+            return doc
+
+    async def finish(
+        self,
+        key: str,
+        *,
+        case_id: str,
+        audience: Audience,
+        channel: str,
+        state: str,
+        reference: str,
+        now: datetime,
+        attempts: int = 1,
+        permanent: bool = False,
+    ) -> None:
+        assert state in FINAL
+        outbox: list[OutboxMessage] = []
+        if state == "sent":
+            sent = NotificationSent(
+                case_id=case_id,
+                audience=audience,
+                channel=channel,
+                reference=reference,
+                sent_at=now,
+            )
+            outbox.append(OutboxMessage(topic_of("notify"), to_cloudevent(sent)))
+        elif state == "failed":
+            failed = NotificationFailed(
+                case_id=case_id,
+                audience=audience,
+                channel=channel,
+                reason=reference,
+                permanent=permanent,
+                attempt=attempts,
+                failed_at=now,
+            )
+            outbox.append(OutboxMessage(topic_of("notify"), to_cloudevent(failed)))
+
+        def change(doc: Document) -> tuple[Document, list[OutboxMessage]]:
+            if doc.get("state") in FINAL:
+                return doc, []
+            updated = {
+                **doc,
+                "state": state,
+                "reference": reference,
+                "attempts": attempts,
+                "permanent": permanent,
+                "finished_at": now.isoformat(),
+            }
+            return updated, outbox
+
+        try:
+            await update_document(self.store, DELIVERIES, key, change)
+        except LookupError:
+            await self.store.insert(
+                DELIVERIES,
+                {
+                    "_id": key,
+                    "case_id": case_id,
+                    "audience": str(audience),
+                    "channel": channel,
+                    "state": state,
+                    "reference": reference,
+                    "attempts": attempts,
+                    "permanent": permanent,
+                    "finished_at": now.isoformat(),
+                },
+                outbox=outbox,
+            )
+
+    async def of_case(self, case_id: str) -> list[Document]:
+        return await self.store.find(DELIVERIES, {"case_id": case_id}, order_by="_id")
+
+    async def unfinished(self) -> list[Document]:
+        return await self.store.find(DELIVERIES, {"state": "sending"}, order_by="_id")

@@ -1,0 +1,68 @@
+"""The duty that submits queued DSA statements and Lumen notices to their APIs.
+
+Statements queue in the store as `pending` when an action is enforced; this
+duty sends them in batches (at most 100 per call) and marks them `submitted`
+with what the API answered. A failed call leaves them pending for the next
+round, so nothing is lost and a restart resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from casework.store import DocumentStore
+from casework.updates import update_document
+from services.notify.handlers import LUMEN_NOTICES, STATEMENTS
+from services.notify.transparency import DSA_BATCH_LIMIT, DsaClient, LumenClient
+
+log = logging.getLogger(__name__)
+
+
+class TransparencySubmitter:
+    def __init__(
+        self,
+        store: DocumentStore,
+        dsa_client: DsaClient | None,
+        lumen_client: LumenClient | None,
+        interval_seconds: float,
+    ) -> None:
+        self.store = store
+        self.dsa = dsa_client
+        self.lumen = lumen_client
+        self.interval = interval_seconds
+
+    async def flush(self) -> int:
+        """Submit what is pending; how many documents were submitted."""
+        submitted = 0
+        if self.dsa is not None:
+            while True:
+                pending = await self.store.find(
+                    STATEMENTS, {"state": "pending"}, order_by="_id", limit=DSA_BATCH_LIMIT
+                )
+                if not pending:
+                    break
+                created = await self.dsa.submit([doc["statement"] for doc in pending])
+                for doc, answer in zip(pending, created, strict=True):
+                    await self._mark(STATEMENTS, doc["_id"], answer)
+                submitted += len(pending)
+        if self.lumen is not None:
+            for doc in await self.store.find(LUMEN_NOTICES, {"state": "pending"}, order_by="_id"):
+                answer = await self.lumen.submit(doc["notice"])
+                await self._mark(LUMEN_NOTICES, doc["_id"], answer)
+                submitted += 1
+        return submitted
+
+    async def _mark(self, collection: str, doc_id: str, answer: dict[str, object]) -> None:
+        def change(doc: dict[str, object]) -> tuple[dict[str, object], list[object]]:
+            return {**doc, "state": "submitted", "answer": answer}, []
+
+        await update_document(self.store, collection, doc_id, change)  # type: ignore[arg-type]
+
+    async def run(self) -> None:
+        while True:
+            try:
+                await self.flush()
+            except Exception as exc:  # any failure: the next round retries
+                log.warning("transparency submission failed, will retry: %r", exc)
+            await asyncio.sleep(self.interval)

@@ -1,0 +1,76 @@
+"""Who is asking: a chain of authenticators, the first that recognises the request wins.
+
+`Authenticator` is the extension point. An OIDC provider is added as:
+1. a login route that redirects to the provider and a callback route that checks the
+   ID token (issuer, audience, nonce, expiry), maps its `sub`/`email` claim to a
+   staff member (`StaffDirectory.by_login`) and calls `SessionStore.start`, exactly as
+   the password login does; then the existing `SessionCookies` authenticator serves
+   every later request, CSRF included;
+2. or, for machine clients holding provider-issued access tokens, an
+   `OidcBearerTokens` authenticator placed in the chain before `BearerTokens`.
+Nothing else changes: authorisation only sees the `Identity`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Protocol
+
+from aiohttp import web
+
+from services.review.auth.sessions import Session, SessionStore
+from services.review.staff import StaffFile, StaffMember
+
+SESSION_COOKIE = "casework_session"
+
+
+@dataclass(frozen=True)
+class Identity:
+    staff: StaffMember
+    via: str  # "token" or "session"
+    session: Session | None = None
+
+
+class Authenticator(Protocol):
+    async def authenticate(self, request: web.Request) -> Identity | None: ...
+
+
+class BearerTokens:
+    """`Authorization: Bearer <token>` with an API token from the staff directory."""
+
+    def __init__(self, staff: StaffFile) -> None:
+        self.staff = staff
+
+    async def authenticate(self, request: web.Request) -> Identity | None:
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "bearer":
+            return None
+        member = self.staff.current().by_token(token.strip())
+        return Identity(member, "token") if member else None
+
+
+class SessionCookies:
+    """The console's session cookie, looked up in the session store."""
+
+    def __init__(self, staff: StaffFile, sessions: SessionStore) -> None:
+        self.staff = staff
+        self.sessions = sessions
+
+    async def authenticate(self, request: web.Request) -> Identity | None:
+        cookie = request.cookies.get(SESSION_COOKIE)
+        if not cookie:
+            return None
+        session = await self.sessions.find(cookie, datetime.now(UTC))
+        if session is None:
+            return None
+        member = self.staff.current().by_id(session.staff_id)
+        return Identity(member, "session", session) if member else None
+
+
+async def identify(authenticators: list[Authenticator], request: web.Request) -> Identity | None:
+    for authenticator in authenticators:
+        identity = await authenticator.authenticate(request)
+        if identity is not None:
+            return identity
+    return None

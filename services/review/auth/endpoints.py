@@ -1,0 +1,63 @@
+"""Which action every endpoint needs: the one table the access middleware applies.
+
+An endpoint missing from the table is refused to everyone (and the table-driven test
+fails for it), so a new route cannot go out without a rule. `SIGNED_IN` endpoints
+need a staff identity but no particular action (the page itself checks what to show).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from services.review.permissions import Action
+
+
+class Open(StrEnum):
+    PUBLIC = "public"
+    SIGNED_IN = "signed-in"
+
+
+Rule = Action | Open
+
+CASE = "/api/v1/cases/{case_id}"
+PAGE = "/console/cases/{case_id}"
+PUBLIC = Open.PUBLIC
+SIGNED_IN = Open.SIGNED_IN
+
+RULES: dict[tuple[str, str], Rule] = {
+    ("GET", "/healthz"): PUBLIC,
+    ("GET", "/metrics"): PUBLIC,
+    # JSON API (services/review/routes.py)
+    ("GET", "/api/v1/openapi.json"): PUBLIC,
+    ("GET", "/api/v1/cases"): Action.READ_QUEUE,
+    ("POST", "/api/v1/cases"): Action.OPEN_CASE,
+    ("GET", CASE): Action.READ_CASE,
+    ("PUT", CASE + "/assignee"): Action.ASSIGN_CASE,
+    ("POST", CASE + "/notes"): Action.ADD_NOTE,
+    ("POST", CASE + "/evidence"): Action.ADD_EVIDENCE,
+    ("POST", CASE + "/links"): Action.LINK_CASES,
+    ("POST", CASE + "/merge"): Action.MERGE_DUPLICATE,
+    ("PUT", CASE + "/waiting"): Action.SET_WAITING,
+    ("PUT", CASE + "/decision"): Action.DRAFT_DECISION,
+    ("PUT", CASE + "/determination"): Action.RECORD_DETERMINATION,
+    ("POST", CASE + "/signoffs"): Action.SIGN_OFF,
+    ("POST", CASE + "/reversal"): Action.REVERSE_DECISION,
+    ("POST", CASE + "/inquiry-answers"): Action.ANSWER_INQUIRY,
+    ("POST", CASE + "/restorations"): Action.ORDER_RESTORATION,
+    # Console
+    ("GET", "/console/static"): PUBLIC,
+    ("GET", "/console/login"): PUBLIC,
+    ("POST", "/console/login"): PUBLIC,
+    ("POST", "/console/logout"): SIGNED_IN,
+    ("GET", "/console"): Action.READ_QUEUE,
+    ("GET", PAGE): Action.READ_CASE,
+    ("POST", PAGE + "/decision"): Action.DRAFT_DECISION,
+    ("POST", PAGE + "/signoffs"): Action.SIGN_OFF,
+    ("POST", PAGE + "/determination"): Action.RECORD_DETERMINATION,
+    ("POST", PAGE + "/notes"): Action.ADD_NOTE,
+}
+
+
+def rule_for(method: str, path: str) -> Rule | None:
+    """The rule for a route; HEAD is served by GET handlers and follows their rule."""
+    return RULES.get(("GET" if method == "HEAD" else method, path))

@@ -1,0 +1,125 @@
+"""Console sign-in and sign-out: password login starts a server-side session."""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from datetime import UTC, datetime
+
+from aiohttp import web
+
+from casework.errors import FieldError, Kind, Rejected
+from services.review.auth.authenticators import SESSION_COOKIE
+from services.review.auth.middleware import current_identity
+from services.review.auth.passwords import verify_password
+from services.review.auth.sessions import SessionStore
+from services.review.console.render import render
+from services.review.staff import StaffFile
+
+# Login CSRF: the sign-in form is bound to a cookie it set (double submit), so another
+# site cannot sign a browser in to an account of its choosing.
+LOGIN_CSRF_COOKIE = "console_login_csrf"
+LOGIN_PATH = "/console/login"
+
+# Compared against when the login names nobody, so both paths take the same time.
+_NO_ONE = "scrypt$15$8$1$AAAAAAAAAAAAAAAAAAAAAA==$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
+
+
+class LoginRoutes:
+    def __init__(self, staff: StaffFile, sessions: SessionStore, secure_cookies: bool) -> None:
+        self.staff = staff
+        self.sessions = sessions
+        self.secure_cookies = secure_cookies
+
+    def register(self, app: web.Application) -> None:
+        app.router.add_get("/console/login", self.login_page)
+        app.router.add_post("/console/login", self.login)
+        app.router.add_post("/console/logout", self.logout)
+
+    async def login_page(self, request: web.Request) -> web.Response:
+        return self._login_form(request, 200, _local(request.query.get("next")), "", [])
+
+    def _login_form(
+        self,
+        request: web.Request,
+        status: int,
+        next_path: str,
+        login: str,
+        problems: list[FieldError],
+    ) -> web.Response:
+        token = secrets.token_urlsafe(32)
+        response = render(
+            request,
+            "login.html",
+            status=status,
+            next_path=next_path,
+            login=login,
+            problems=problems,
+            csrf=token,
+        )
+        response.set_cookie(
+            LOGIN_CSRF_COOKIE,
+            token,
+            httponly=True,
+            samesite="Strict",
+            secure=self.secure_cookies,
+            path=LOGIN_PATH,
+            max_age=3600,
+        )
+        return response
+
+    async def login(self, request: web.Request) -> web.Response:
+        form = await request.post()
+        login = str(form.get("login", ""))
+        password = str(form.get("password", ""))
+        next_path = _local(str(form.get("next", "")))
+        if not login or not password:
+            missing = [
+                FieldError(name, "required", f"{name}: required")
+                for name, value in (("login", login), ("password", password))
+                if not value
+            ]
+            return self._login_form(request, 422, next_path, login, missing)
+        sent = str(form.get("csrf_token", ""))
+        bound = request.cookies.get(LOGIN_CSRF_COOKIE, "")
+        if not (sent and bound and hmac.compare_digest(sent, bound)):
+            problem = FieldError(
+                "csrf_token", "matches_cookie", "the sign-in form expired; please try again"
+            )
+            return self._login_form(request, 403, next_path, login, [problem])
+        member = self.staff.current().by_login(login)
+        matched = verify_password(password, member.password_hash if member else _NO_ONE)
+        if member is None or not matched:
+            problem = FieldError("password", "matches_account", "wrong login or password")
+            return self._login_form(request, 401, next_path, login, [problem])
+        cookie, _ = await self.sessions.start(member.id, datetime.now(UTC))
+        response = web.HTTPSeeOther(next_path)
+        response.set_cookie(
+            SESSION_COOKIE,
+            cookie,
+            httponly=True,
+            samesite="Lax",
+            secure=self.secure_cookies,
+            path="/",
+            max_age=int(self.sessions.lifetime.total_seconds()),
+        )
+        response.del_cookie(LOGIN_CSRF_COOKIE, path=LOGIN_PATH)
+        raise response
+
+    async def logout(self, request: web.Request) -> web.Response:
+        identity = current_identity(request)
+        if identity.session is None:
+            raise Rejected.one(
+                Kind.INVALID, "not_a_session", "Cookie", "session", "sign out ends a session"
+            )
+        await self.sessions.end(request.cookies.get(SESSION_COOKIE, ""), datetime.now(UTC))
+        response = web.HTTPSeeOther("/console/login")
+        response.del_cookie(SESSION_COOKIE, path="/")
+        raise response
+
+
+def _local(target: str | None) -> str:
+    """Only a path inside the console: never an open redirect."""
+    if target and target.startswith("/console") and not target.startswith("//"):
+        return target
+    return "/console"

@@ -1,0 +1,186 @@
+"""The console's queue and case pages, and the forms on them. Every change goes through a
+review use case; the page shows a form only to staff whose role allows its action."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlencode
+
+from aiohttp import web
+from pydantic import BaseModel, ValidationError
+
+from casework.errors import FieldError, Rejected
+from casework.http import STATUS_OF_KIND, field_errors
+from casework.policy import Policy
+from casework.policy.access import AccessRules
+from services.review.auth.middleware import current_identity
+from services.review.auth.policy import can
+from services.review.case import FINAL_STATES, Case, CaseState
+from services.review.casefile import NoteForm
+from services.review.console import forms
+from services.review.console.render import HERE, render
+from services.review.decision import DecisionForm, DeterminationForm
+from services.review.permissions import Action
+from services.review.queue import FILTER_FIELDS, QueueQuery
+from services.review.signoff import SIGNING_STATES, SignOffForm
+from services.review.staff import StaffFile, StaffMember
+from services.review.usecases import ReviewCases
+
+PAGE = "/console/cases/{case_id}"
+UseCase = Callable[[StaffMember, str, Any], Awaitable[Case]]
+
+
+class ConsoleRoutes:
+    def __init__(
+        self, cases: ReviewCases, policy: Policy, rules: AccessRules, staff: StaffFile
+    ) -> None:
+        self.cases = cases
+        self.policy = policy
+        self.rules = rules
+        self.staff = staff
+
+    def register(self, app: web.Application) -> None:
+        app.router.add_static("/console/static", HERE / "static")
+        app.router.add_get("/console", self.queue)
+        app.router.add_get(PAGE, self.case_page)
+        posts: list[tuple[str, type[BaseModel], Callable[[forms.Form], dict[str, Any]], Any]] = [
+            ("/decision", DecisionForm, forms.decision_fields, self.cases.draft_decision),
+            ("/signoffs", SignOffForm, forms.signoff_fields, self.cases.sign_off),
+            (
+                "/determination",
+                DeterminationForm,
+                forms.determination_fields,
+                self.cases.record_determination,
+            ),
+            ("/notes", NoteForm, lambda f: {"text": f.get("text", "")}, self.cases.add_note),
+        ]
+        for suffix, model, parse, use_case in posts:
+            app.router.add_post(PAGE + suffix, self._post(model, parse, use_case))
+
+    # -- the queue ---------------------------------------------------------------------
+
+    async def queue(self, request: web.Request) -> web.Response:
+        identity = current_identity(request)
+        raw = {k: v for k, v in request.query.items() if v and k != "lang"}
+        deadline = raw.pop("deadline", "")
+        now = datetime.now(UTC)
+        problems: list[FieldError] = []
+        try:
+            query = QueueQuery.model_validate(raw)
+            page = await self.cases.queue(identity.staff, query)
+            rows = page.cases
+            next_cursor = page.next_cursor
+        except ValidationError as exc:
+            problems, rows, next_cursor = field_errors(exc), [], None
+        except Rejected as exc:
+            problems, rows, next_cursor = exc.errors, [], None
+        marked = [(row, urgency(row.at_risk_at, row.deadline_at, now)) for row in rows]
+        if deadline in ("at-risk", "breached"):
+            wanted = {"breached"} if deadline == "breached" else {"at-risk", "breached"}
+            marked = [(row, mark) for row, mark in marked if mark in wanted]
+        next_url = None
+        if next_cursor:
+            next_url = "/console?" + urlencode({**raw, "deadline": deadline, "cursor": next_cursor})
+        return render(
+            request,
+            "queue.html",
+            status=422 if problems else 200,
+            me=identity.staff,
+            csrf=identity.session.csrf_token if identity.session else "",
+            rows=marked,
+            filters={**{f: raw.get(f, "") for f in FILTER_FIELDS}, "deadline": deadline},
+            states=[s.value for s in CaseState],
+            action_types=sorted(self.policy.action_types),
+            staff_ids=[m.id for m in self.staff.current().staff],
+            problems=problems,
+            next_url=next_url,
+        )
+
+    # -- the case page -----------------------------------------------------------------
+
+    async def case_page(self, request: web.Request) -> web.Response:
+        return await self._case_page(request, request.match_info["case_id"])
+
+    async def _case_page(
+        self,
+        request: web.Request,
+        case_id: str,
+        status: int = 200,
+        problems: list[FieldError] | None = None,
+        submitted: dict[str, Any] | None = None,
+    ) -> web.Response:
+        identity = current_identity(request)
+        staff = identity.staff
+        case = await self.cases.read(staff, case_id)
+        view = self.cases.view(staff, case)
+        may = {a.name.lower(): can(staff, a, case, self.rules) for a in Action}
+        is_open = case.state not in FINAL_STATES
+        signing = case.state in SIGNING_STATES and case.decision is not None
+        outstanding = case.outstanding_levels() if case.decision else []
+        return render(
+            request,
+            "case.html",
+            status=status,
+            me=staff,
+            csrf=identity.session.csrf_token if identity.session else "",
+            case=case,
+            view=view,
+            urgency=urgency(
+                case.deadline.at_risk_at if case.deadline else None,
+                case.deadline_at,
+                datetime.now(UTC),
+            ),
+            show_decision_form=may["draft_decision"] and is_open,
+            show_signoff_form=may["sign_off"] and signing,
+            show_determination_form=may["record_determination"]
+            and is_open
+            and case.decision is not None,
+            show_note_form=may["add_note"],
+            read_only=not any(v for k, v in may.items() if not k.startswith("read_")),
+            outstanding=outstanding,
+            my_levels=[lvl for lvl in staff.levels if lvl in outstanding],
+            clauses=self.policy.clauses,
+            action_types=self.policy.action_types,
+            problems=problems or [],
+            submitted=submitted or {},
+            published=case.state is CaseState.APPROVED,
+        )
+
+    def _post(
+        self,
+        model: type[BaseModel],
+        parse: Callable[[forms.Form], dict[str, Any]],
+        use_case: UseCase,
+    ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+        async def handler(request: web.Request) -> web.StreamResponse:
+            staff = current_identity(request).staff
+            case_id = request.match_info["case_id"]
+            raw = await request.post()
+            submitted = {k: v for k, v in raw.items() if k != "csrf_token"}
+            try:
+                body = model.model_validate(parse(raw))
+                await use_case(staff, case_id, body)
+            except ValidationError as exc:
+                return await self._case_page(request, case_id, 422, field_errors(exc), submitted)
+            except Rejected as exc:
+                status = STATUS_OF_KIND[exc.kind]
+                if status in (401, 404):
+                    raise
+                return await self._case_page(request, case_id, status, exc.errors, submitted)
+            raise web.HTTPSeeOther(PAGE.format(case_id=case_id))
+
+        return handler
+
+
+def urgency(at_risk_at: datetime | None, due_at: datetime | None, now: datetime) -> str:
+    """ "breached" past the due time, "at-risk" past the at-risk point; paused clocks
+    have their due time moved on resume, so they show as they stand."""
+    if due_at is None:
+        return ""
+    if now >= due_at:
+        return "breached"
+    if at_risk_at is not None and now >= at_risk_at:
+        return "at-risk"
+    return ""

@@ -1,0 +1,93 @@
+"""The OpenAPI document of review's JSON API, generated from the pydantic models."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
+from services.review.queue import QueueQuery
+
+# (method, path, summary, request model, response model, status)
+Operation = tuple[str, str, str, type[BaseModel] | None, type[BaseModel] | None, int]
+
+ERROR_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["error", "message", "errors"],
+    "properties": {
+        "error": {"type": "string"},
+        "message": {"type": "string"},
+        "errors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["field", "rule", "message"],
+                "properties": {
+                    "field": {"type": "string"},
+                    "rule": {"type": "string"},
+                    "message": {"type": "string"},
+                },
+            },
+        },
+    },
+}
+
+
+def openapi_document(operations: list[Operation]) -> dict[str, Any]:
+    models = {m for op in operations for m in (op[3], op[4]) if m is not None}
+    keys, schema = models_json_schema(
+        [(m, "validation") for m in sorted(models, key=lambda m: m.__name__)],
+        ref_template="#/components/schemas/{model}",
+    )
+    refs = {model: keys[(model, "validation")] for model in models}
+    schemas: dict[str, Any] = {**schema.get("$defs", {}), "Error": ERROR_SCHEMA}
+    paths: dict[str, dict[str, Any]] = {}
+    for method, path, summary, request, response, status in operations:
+        operation: dict[str, Any] = {
+            "summary": summary,
+            "security": [{"bearer": []}],
+            "responses": {
+                str(status): _content(refs[response]) | {"description": "OK"}
+                if response
+                else {"description": "OK"},
+                "default": _content({"$ref": "#/components/schemas/Error"})
+                | {"description": "An error naming each field and the rule it broke"},
+            },
+        }
+        params = [
+            {"name": n, "in": "path", "required": True, "schema": {"type": "string"}}
+            for n in _path_params(path)
+        ]
+        if method == "get" and path == "/api/v1/cases":
+            params += _query_params(QueueQuery)
+        if params:
+            operation["parameters"] = params
+        if request is not None:
+            operation["requestBody"] = {"required": True} | _content(refs[request])
+        paths.setdefault(path, {})[method] = operation
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Office actions review API", "version": "1"},
+        "paths": paths,
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+    }
+
+
+def _content(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"content": {"application/json": {"schema": schema}}}
+
+
+def _path_params(path: str) -> list[str]:
+    return [part[1:-1] for part in path.split("/") if part.startswith("{")]
+
+
+def _query_params(model: type[BaseModel]) -> list[dict[str, Any]]:
+    schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+    return [
+        {"name": name, "in": "query", "required": False, "schema": prop}
+        for name, prop in schema["properties"].items()
+    ]

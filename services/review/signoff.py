@@ -1,0 +1,289 @@
+"""The sign-off chain, separation of duties, the language gate, expedited approval and
+reversal. Enforced here, on the server, whatever the client. Pure."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from casework.contract import (
+    DecisionApproved,
+    DecisionDeclined,
+    DecisionReversed,
+    EventData,
+    SignOff,
+    SubmissionKind,
+    canonical_account,
+)
+from casework.errors import Kind, Rejected
+from casework.policy import Policy
+from services.review.case import Case, CaseState, LinkKind
+from services.review.staff import StaffMember
+
+SIGNING_STATES = {CaseState.AWAITING_SIGNOFF, CaseState.ENFORCING_AWAITING_SIGNOFF}
+
+
+class SignOffForm(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    level: str
+    verdict: Literal["approve", "decline", "send-back"]
+    comment: Annotated[str, Field(min_length=1, max_length=10_000)]
+
+
+class ReversalForm(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    grounds: Literal["appeal-upheld", "error"]
+    reason: Annotated[str, Field(min_length=1, max_length=5000)] = Field(
+        description="Public-level reason, published with the reversal."
+    )
+    appeal_case_id: str | None = None
+
+
+def _duty(rule: str, message: str) -> Rejected:
+    return Rejected.one(Kind.FORBIDDEN, "separation_of_duties", "level", rule, message)
+
+
+def _fluent(languages: list[str], language: str) -> bool:
+    primary = language.split("-")[0].lower()
+    return any(tag.split("-")[0].lower() == primary for tag in languages)
+
+
+def check_may_sign(case: Case, staff: StaffMember) -> None:
+    """Who may never sign this case: the separation-of-duty rules of the policy."""
+    requester = case.submission.requester if case.submission else None
+    if requester is not None and staff.email.casefold() == requester.email.casefold():
+        raise _duty("not_requester", "the requester cannot sign off their own request")
+    involved = set()
+    if case.decision is not None:
+        involved.add(canonical_account(case.decision.subject.account).casefold())
+    if case.subject_account:
+        involved.add(canonical_account(case.subject_account).casefold())
+    if involved & {canonical_account(a).casefold() for a in staff.wiki_accounts}:
+        raise _duty("not_subject", "the subject of the case cannot sign off")
+    bar = case.is_barred(staff)
+    if bar is not None and bar.reason == "named-in-report":
+        raise _duty("not_named_in_report", "staff named in the report cannot sign off")
+    if bar is not None:
+        raise _duty("not_original_signer", "an appeal is decided by someone who did not sign")
+
+
+def sign_off(
+    case: Case, form: SignOffForm, staff: StaffMember, policy: Policy, now: datetime
+) -> tuple[Case, list[EventData]]:
+    if case.state not in SIGNING_STATES or case.decision is None:
+        raise Rejected.one(
+            Kind.CONFLICT,
+            "not_awaiting_signoff",
+            "state",
+            "awaiting-signoff",
+            f"the case is {case.state}; a decision must be drafted first",
+        )
+    expected = case.next_level(policy)
+    if form.level != expected:
+        raise Rejected.one(
+            Kind.CONFLICT,
+            "wrong_level",
+            "level",
+            "next_in_chain",
+            f"the next level to sign is {expected!r}, not {form.level!r}",
+        )
+    if form.level not in staff.levels:
+        raise Rejected.one(
+            Kind.FORBIDDEN,
+            "not_entitled",
+            "level",
+            "staff_holds_level",
+            f"{staff.id} may not sign as {form.level}",
+        )
+    if any(s.staff_id == staff.id for s in case.signoffs):
+        raise _duty("one_level_per_person", f"{staff.id} has already signed at another level")
+    check_may_sign(case, staff)
+    signoff = SignOff(
+        level=form.level,
+        staff_id=staff.id,
+        verdict=form.verdict,
+        comment=form.comment,
+        languages=staff.languages,
+        signed_at=now,
+    )
+    signed = case.model_copy(update={"signoffs": [*case.signoffs, signoff]}).with_entry(
+        now, staff.id, f"signoff-{form.verdict}", f"{form.level}: {form.comment}"
+    )
+    if form.verdict == "decline":
+        return _decline(signed, form, staff, now)
+    if form.verdict == "send-back":
+        if case.state is CaseState.ENFORCING_AWAITING_SIGNOFF:
+            raise Rejected.one(
+                Kind.CONFLICT,
+                "already_enforced",
+                "verdict",
+                "approve_or_decline",
+                "the decision is being enforced: approve it or decline it (which reverses it)",
+            )
+        sent_back = signed.model_copy(
+            update={
+                "past_signoffs": [*case.past_signoffs, *signed.signoffs],
+                "signoffs": [],
+                "state": CaseState.CHANGES_REQUESTED,
+            }
+        )
+        return sent_back, []
+    outstanding = signed.outstanding_levels()
+    if case.published:
+        if outstanding:
+            return signed, []
+        done = signed.model_copy(update={"state": CaseState.APPROVED})
+        return done.with_entry(now, "system", "signoff-completed", "every level signed"), []
+    rule = policy.review.expedited.get(case.decision.action_type)
+    approved_levels = {s.level for s in signed.signoffs if s.verdict == "approve"}
+    expedite = bool(outstanding) and rule is not None and set(rule.proceed_after) <= approved_levels
+    if outstanding and not expedite:
+        return signed, []
+    _language_gate(signed, policy)
+    return _approve(signed, policy, now, outstanding)
+
+
+def _language_gate(case: Case, policy: Policy) -> None:
+    assert case.decision is not None
+    if not policy.review.language_gate:
+        return
+    language = case.decision.language
+    if not any(_fluent(s.languages, language) for s in case.signoffs if s.verdict == "approve"):
+        raise Rejected.one(
+            Kind.CONFLICT,
+            "language_gate",
+            "languages",
+            "fluent_signer",
+            f"someone fluent in {language!r} must sign before the decision is approved",
+        )
+
+
+def _approve(
+    case: Case, policy: Policy, now: datetime, outstanding: list[str]
+) -> tuple[Case, list[EventData]]:
+    assert case.decision is not None
+    action = policy.action(case.decision.action_type)
+    decision = case.decision
+    if decision.appealable and decision.appeal_until is None and action.appeal_window_days:
+        decision = decision.model_copy(
+            update={"appeal_until": now + timedelta(days=action.appeal_window_days)}
+        )
+    expedited = bool(outstanding)
+    state = CaseState.ENFORCING_AWAITING_SIGNOFF if expedited else CaseState.APPROVED
+    approved = case.model_copy(update={"decision": decision, "state": state, "published": True})
+    detail = f"expedited; still to sign: {', '.join(outstanding)}" if expedited else ""
+    return approved.with_entry(now, "system", "decision-approved", detail), [
+        DecisionApproved(
+            case_id=case.id,
+            decision=decision,
+            signoffs=case.signoffs,
+            approved_at=now,
+            expedited=expedited,
+            outstanding_levels=outstanding,
+            requester=case.submission.requester if case.submission else None,
+        )
+    ]
+
+
+def _decline(
+    case: Case, form: SignOffForm, staff: StaffMember, now: datetime
+) -> tuple[Case, list[EventData]]:
+    assert case.decision is not None
+    if case.published:
+        # Expedited: enforcement already acted, so a later decline undoes it.
+        reversed_case = case.model_copy(update={"state": CaseState.REVERSED})
+        return reversed_case.with_entry(
+            now, "system", "decision-reversed", "declined after expedited enforcement"
+        ), [
+            DecisionReversed(
+                case_id=case.id,
+                decision=case.decision,
+                reason="The decision was declined at a later level of review.",
+                reversed_by=staff.id,
+                reversed_at=now,
+            )
+        ]
+    declined = case.model_copy(update={"state": CaseState.DECLINED})
+    return declined, [
+        DecisionDeclined(
+            case_id=case.id,
+            level=form.level,
+            staff_id=staff.id,
+            comment=form.comment,
+            declined_at=now,
+            requester=case.submission.requester if case.submission else None,
+        )
+    ]
+
+
+def reverse_decision(
+    case: Case,
+    form: ReversalForm,
+    staff: StaffMember,
+    policy: Policy,
+    now: datetime,
+    appeal: Case | None = None,
+) -> tuple[Case, list[EventData]]:
+    """Undo an approved decision (appeal upheld, error): enforcement and notify act on it."""
+    if case.state not in {CaseState.APPROVED, CaseState.ENFORCING_AWAITING_SIGNOFF}:
+        raise Rejected.one(
+            Kind.CONFLICT,
+            "not_approved",
+            "state",
+            "approved",
+            f"the case is {case.state}; only an approved decision can be reversed",
+        )
+    assert case.decision is not None
+    if not set(staff.levels) & set(policy.review.reversal_levels):
+        raise Rejected.one(
+            Kind.FORBIDDEN,
+            "not_entitled",
+            "staff",
+            "reversal_level",
+            f"reversal needs one of the levels {', '.join(policy.review.reversal_levels)}",
+        )
+    if form.grounds == "appeal-upheld":
+        if appeal is None:
+            raise Rejected.one(
+                Kind.INVALID,
+                "validation_failed",
+                "appeal_case_id",
+                "appeal_of_case",
+                "name the appeal case when an appeal is upheld",
+            )
+        if appeal.kind is not SubmissionKind.APPEAL or appeal.linked(LinkKind.APPEAL_OF) != case.id:
+            raise Rejected.one(
+                Kind.INVALID,
+                "validation_failed",
+                "appeal_case_id",
+                "appeal_of_case",
+                f"{appeal.id} is not an appeal of {case.id}",
+            )
+        if any(s.staff_id == staff.id for s in [*case.signoffs, *case.past_signoffs]):
+            raise _duty("not_original_signer", "an appeal is decided by someone who did not sign")
+        check_may_sign(appeal, staff)
+    reversed_case = case.model_copy(update={"state": CaseState.REVERSED}).with_entry(
+        now, staff.id, "decision-reversed", f"{form.grounds}: {form.reason}"
+    )
+    return reversed_case, [
+        DecisionReversed(
+            case_id=case.id,
+            decision=case.decision,
+            reason=form.reason,
+            reversed_by=staff.id,
+            appeal_case_id=appeal.id if appeal else None,
+            reversed_at=now,
+        )
+    ]
+
+
+def close_appeal(appeal: Case, original_id: str, staff: StaffMember, now: datetime) -> Case:
+    """The appeal case once its original was reversed. Idempotent."""
+    if appeal.state is CaseState.CLOSED:
+        return appeal
+    closed = appeal.model_copy(update={"state": CaseState.CLOSED})
+    return closed.with_entry(now, staff.id, "appeal-upheld", f"{original_id} reversed")

@@ -1,0 +1,522 @@
+"""Notify's handlers over real parts: an aiosmtpd SMTP server, the sandbox MediaWiki, SQLite.
+
+Each test reads what arrived: the messages' headers (Message-ID, In-Reply-To,
+Content-Language), their text and HTML parts, the wiki page, the delivery
+records and the NotificationSent / NotificationFailed events in the outbox.
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+from casework.cloudevents import CloudEvent
+from casework.contract import (
+    ActionEnforced,
+    AlertKind,
+    AlertRaised,
+    Audience,
+    CaseOpened,
+    DecisionApproved,
+    DecisionReversed,
+    SubmissionIncomplete,
+    SubmissionReceived,
+    to_cloudevent,
+)
+from casework.mediawiki import MediaWikiClient
+from casework.outbox import OutboxRelay
+from casework.policy import load_policy
+from casework.store import DocumentStore, open_store
+from deploy.sandbox_wiki import SandboxWiki
+from services.notify.deliveries import Deliveries, idempotency_key, message_id
+from services.notify.functionaries import Functionaries, load_functionaries
+from services.notify.handlers import Notifier
+from services.notify.mailer import Mailer, SmtpSettings
+from services.notify.render import environment
+from tests.support import free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+POLICY = load_policy(ROOT / "policy" / "office-actions.yaml")
+LOG_PAGE = "Office actions log"
+NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+USER = "vandal@sandbox.test"
+REQUESTER = {"name": "Rita Requester", "email": "rita@example.org", "language": "en"}
+
+
+@dataclass
+class Inbox:
+    """An SMTP server's behaviour: answer each RCPT/DATA as scripted, keep what it accepted."""
+
+    data_replies: list[str] = field(default_factory=list)
+    refuse: set[str] = field(default_factory=set)
+    kept: list[EmailMessage] = field(default_factory=list)
+    attempts: int = 0
+
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        if address in self.refuse:
+            return "550 5.1.1 No such user"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        self.attempts += 1
+        if self.data_replies:
+            return self.data_replies.pop(0)
+        parsed = email.message_from_bytes(
+            envelope.original_content or b"", policy=email.policy.default
+        )
+        assert isinstance(parsed, EmailMessage)
+        self.kept.append(parsed)
+        return "250 Message accepted for delivery"
+
+    def to(self, address: str) -> list[EmailMessage]:
+        return [m for m in self.kept if m["To"] == address]
+
+
+@pytest.fixture
+def inbox() -> Iterator[tuple[Inbox, int]]:
+    box = Inbox()
+    port = free_port()
+    controller = Controller(box, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield box, port
+    finally:
+        controller.stop()
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[DocumentStore]:
+    opened = await open_store(f"sqlite:///{tmp_path / 'notify.sqlite3'}")
+    try:
+        yield opened
+    finally:
+        await opened.close()
+
+
+@pytest.fixture
+async def wiki(fresh_wiki: SandboxWiki) -> AsyncIterator[MediaWikiClient]:
+    user, password = fresh_wiki.credentials()
+    async with MediaWikiClient(fresh_wiki.api_url, user, password) as client:
+        yield client
+
+
+class NoPublish:
+    async def __call__(self, *args: Any) -> None:
+        raise AssertionError("the relay is not run here: the outbox is read instead")
+
+
+def notifier(
+    store: DocumentStore,
+    wiki: MediaWikiClient,
+    port: int,
+    *,
+    attempts: int = 3,
+    functionaries: Functionaries | None = None,
+) -> Notifier:
+    mailer = Mailer(
+        SmtpSettings(
+            host="127.0.0.1",
+            port=port,
+            username=None,
+            password=None,
+            starttls=False,
+            sender="Trust & Safety <ts@officeactions.test>",
+            attempts=attempts,
+            backoff_seconds=0.01,
+        )
+    )
+    relay = OutboxRelay(store, NoPublish())
+    return Notifier(
+        store,
+        relay,
+        POLICY,
+        environment(),
+        mailer,
+        wiki,
+        LOG_PAGE,
+        functionaries,
+        clock=lambda: NOW,
+    )
+
+
+def ground(clause_id: str) -> dict[str, Any]:
+    clause = POLICY.clauses.items[clause_id]
+    return {"id": clause_id, "catalogue_version": POLICY.clauses.version, **clause.model_dump()}
+
+
+def decision(action_type: str = "global-ban", **changes: Any) -> dict[str, Any]:
+    fields: dict[str, Any] = {
+        "action_type": action_type,
+        "subject": {"account": "Vandal", "email": USER, "language": "ru"},
+        "grounds": [ground("tou-4-harassment")],
+        "public_rationale": "Sustained harassment of several contributors.",
+        "appealable": True,
+        "appeal_until": "2027-11-20T12:00:00+00:00",
+        "language": "ru",
+        "evidence": [
+            {
+                "id": "E1",
+                "description": "personal attack",
+                "url": "https://sandbox.test/diff/1",
+                "where": "on-wiki-public",
+                "audiences": ["public"],
+            },
+            {
+                "id": "E2",
+                "description": "SECRET threats in a private chat",
+                "where": "off-wiki-private",
+                "audiences": ["functionaries"],
+            },
+        ],
+    }
+    return {**fields, **changes}
+
+
+def enforced_event(case_id: str, **changes: Any) -> CloudEvent:
+    return to_cloudevent(
+        ActionEnforced.model_validate(
+            {
+                "case_id": case_id,
+                "decision": decision(**changes),
+                "operations": [
+                    {"wiki": "sandbox", "kind": "block", "target": "Vandal", "status": "done"}
+                ],
+                "enforced_at": NOW.isoformat(),
+            }
+        )
+    )
+
+
+def approved_event(case_id: str, **changes: Any) -> CloudEvent:
+    return to_cloudevent(
+        DecisionApproved.model_validate(
+            {
+                "case_id": case_id,
+                "decision": decision(**changes),
+                "signoffs": [
+                    {
+                        "level": "case-handler",
+                        "staff_id": "alice",
+                        "verdict": "approve",
+                        "comment": "SECRET staff comment",
+                        "languages": ["en", "ru"],
+                        "signed_at": NOW.isoformat(),
+                    },
+                    {
+                        "level": "ts-manager",
+                        "staff_id": "bob",
+                        "verdict": "approve",
+                        "comment": "ok",
+                        "languages": ["en"],
+                        "signed_at": NOW.isoformat(),
+                    },
+                ],
+                "approved_at": NOW.isoformat(),
+            }
+        )
+    )
+
+
+def text_of(message: EmailMessage) -> str:
+    part = message.get_body(("plain",))
+    assert part is not None
+    return str(part.get_content())
+
+
+def html_of(message: EmailMessage) -> str:
+    part = message.get_body(("html",))
+    assert part is not None
+    return str(part.get_content())
+
+
+async def notify_events(store: DocumentStore) -> list[dict[str, Any]]:
+    return [{"type": e.event.type, **e.event.data} for e in await store.pending_outbox(1000)]
+
+
+async def test_affected_user_email_once_with_both_parts_and_the_answers(
+    store: DocumentStore, wiki: MediaWikiClient, inbox: tuple[Inbox, int]
+) -> None:
+    box, port = inbox
+    service = notifier(store, wiki, port)
+    await service.handle(approved_event("OA-MAIL1"))
+    event = enforced_event("OA-MAIL1")
+    await service.handle(event)
+    await service.handle(event)  # redelivered
+    [message] = box.to(USER)
+    key = idempotency_key("OA-MAIL1", Audience.AFFECTED_USER, "email", "r1")
+    assert message["Message-ID"] == message_id(key)
+    assert message["Content-Language"] == "ru"
+    text, page = text_of(message), html_of(message)
+    assert "Global ban" in text and "бессрочно" in text
+    assert "4 — Engaging in harassment and abuse" in text
+    assert "personal attack" in text and "SECRET" not in text  # functionaries-only item
+    # Question 3 answered from the sign-offs: the case handler had Russian.
+    assert "Case handler" in text and "ts-manager" not in text
+    assert "<html" in page and "personal attack" in page and "SECRET" not in page
+    events = await notify_events(store)
+    sent = [e for e in events if e["audience"] == "affected-user"]
+    assert len(sent) == 1 and sent[0]["type"].endswith("notification-sent.v1")
+    assert sent[0]["reference"] == message_id(key)
+
+
+async def test_a_crash_between_send_and_record_resends_with_the_same_message_id(
+    store: DocumentStore, wiki: MediaWikiClient, inbox: tuple[Inbox, int]
+) -> None:
+    box, port = inbox
+    key = idempotency_key("OA-CRASH1", Audience.AFFECTED_USER, "email", "r1")
+    # What a process killed after its SMTP call leaves behind: the record, still `sending`.
+    await Deliveries(store).begin(
+        key, {"case_id": "OA-CRASH1", "audience": "affected-user", "channel": "email"}
+    )
+    await notifier(store, wiki, port).handle(enforced_event("OA-CRASH1"))
+    [message] = box.to(USER)
+    assert message["Message-ID"] == message_id(key)
+    record = await Deliveries(store).get(key)
+    assert record is not None and record["state"] == "sent"
+
+
+async def test_public_statement_appended_once_with_public_answers(
+    store: DocumentStore, wiki: MediaWikiClient, inbox: tuple[Inbox, int]
+) -> None:
+    _, port = inbox
+    service = notifier(store, wiki, port)
+    await service.handle(enforced_event("OA-PUBLIC1"))
+    await notifier(store, wiki, port).handle(enforced_event("OA-PUBLIC1"))  # a restart
+    page = await wiki.page(LOG_PAGE)
+    assert page is not None
+    assert page.text.count("casework:OA-PUBLIC1") == 1
+    assert "personal attack" in page.text  # a public evidence item
+    assert "SECRET" not in page.text and USER not in page.text
+    assert "Terms of Use" in page.text
+    # The decision released no legal answer: refused on the record with its grounds.
+    assert "'''Legal determination:''' not disclosed" in page.text
+
+
+async def test_confidential_action_has_no_public_statement_and_says_why(
+    store: DocumentStore, wiki: MediaWikiClient, inbox: tuple[Inbox, int]
+) -> None:
+    box, port = inbox
+    service = notifier(store, wiki, port)
+    await service.handle(
+        enforced_event(
+            "OA-WARN1", action_type="conduct-warning", appealable=False, appeal_until=None
+        )
+    )
+    page = await wiki.page(LOG_PAGE)
+    assert page is None or "OA-WARN1" not in page.text
+    [warned] = box.to(USER)
+    assert "Conduct warning" in text_of(warned)
+    records = {d["audience"]: d for d in await Deliveries(store).of_case("OA-WARN1")}
+    assert records["public"]["state"] == "withheld"
+    assert "conduct-warning is confidential" in records["public"]["reference"]
+    assert await store.get("dsa_statements", "OA-WARN1:r1") is None
+
+
+async def test_requester_thread_ack_missing_fields_outcome(
+    store: DocumentStore, wiki: MediaWikiClient, inbox: tuple[Inbox, int]
+) -> None:
+    box, port = inbox
+    service = notifier(store, wiki, port)
+    incoming = "<original.123@mail.example.org>"
+    await service.handle(
+        to_cloudevent(
+            SubmissionIncomplete.model_validate(
+                {
+                    "reference": "R-THREAD1",
+                    "kind": "request",
+                    "channel": "email",
+                    "missing": [
+                        {
+                            "field": "subject.account",
+                            "rule": "required",
+                            "message": "name the account",
+                        }
+                    ],
+                    "requester_email": REQUESTER["email"],
+                    "requester_name": REQUESTER["name"],
+                    "in_reply_to": incoming,
+                    "received_at": NOW.isoformat(),
+                }
+            )
+        )
+    )
+    received = SubmissionReceived.model_validate(
+        {
+            "submission_id": "R-THREAD1",
+            "kind": "request",
+            "channel": "email",
+            "action_type": "global-ban",
+            "routed_to": "support-and-safety",
+            "summary": "harassment",
+            "requester": REQUESTER,
+            "received_at": NOW.isoformat(),
+        }
+    )
+    await service.handle(to_cloudevent(received))
+    await service.handle(to_cloudevent(received))  # redelivered
+    await service.handle(
+        to_cloudevent(
+            CaseOpened(
+                case_id="OA-THREAD1",
+                submission_id="R-THREAD1",
+                action_type="global-ban",
+                routed_to="support-and-safety",
+                opened_at=NOW,
+                deadline_at=None,
+            )
+        )
+    )
+    await service.handle(approved_event("OA-THREAD1"))
+    missing, ack, outcome = box.to(REQUESTER["email"])
+    assert missing["In-Reply-To"] == incoming
+    assert "subject.account: name the account" in text_of(missing)
+    assert "R-THREAD1" in ack["Subject"] and "R-THREAD1" in text_of(ack)
+    assert outcome["In-Reply-To"] == ack["Message-ID"]
+    body = text_of(outcome)
+    assert "Global ban" in body and "R-THREAD1" in body
+    assert "personal attack" in body
+    assert USER not in body and "SECRET" not in body  # nothing private of the subject
+
+
+async def test_functionaries_briefed_per_wiki_at_their_level(
+    store: DocumentStore, wiki: MediaWikiClient, inbox: tuple[Inbox, int]
+) -> None:
+    box, port = inbox
+    listing = load_functionaries(ROOT / "deploy" / "functionaries.yaml")
+    service = notifier(store, wiki, port, functionaries=listing)
+    await service.handle(approved_event("OA-BRIEF1"))
+    await service.handle(approved_event("OA-BRIEF1"))
+    [brief] = box.to("functionaries@sandbox.test")
+    assert "[Confidential, NDA]" in brief["Subject"]
+    body = text_of(brief)
+    assert "SECRET threats" in body  # released to functionaries
+    assert "SECRET staff comment" not in body and "alice" not in body
+    assert USER not in body
+
+
+async def test_transient_smtp_failures_are_retried(
+    store: DocumentStore, wiki: MediaWikiClient, inbox: tuple[Inbox, int]
+) -> None:
+    box, port = inbox
+    box.data_replies = ["451 4.3.0 try again later", "421 4.3.2 busy"]
+    await notifier(store, wiki, port, attempts=3).handle(enforced_event("OA-RETRY1"))
+    assert len(box.to(USER)) == 1
+    assert box.attempts == 3
+    key = idempotency_key("OA-RETRY1", Audience.AFFECTED_USER, "email", "r1")
+    record = await Deliveries(store).get(key)
+    assert record is not None and record["state"] == "sent" and record["attempts"] == 3
+
+
+async def test_failure_after_the_last_try_is_reported(
+    store: DocumentStore, wiki: MediaWikiClient, inbox: tuple[Inbox, int]
+) -> None:
+    box, port = inbox
+    box.data_replies = ["451 4.3.0 try again later"] * 5
+    await notifier(store, wiki, port, attempts=2).handle(enforced_event("OA-GIVEUP1"))
+    assert box.to(USER) == [] and box.attempts == 2
+    [failed] = [
+        e for e in await notify_events(store) if e["type"].endswith("notification-failed.v1")
+    ]
+    assert failed["attempt"] == 2 and failed["permanent"] is True
+    assert failed["case_id"] == "OA-GIVEUP1"
+
+
+async def test_a_bounce_is_permanent_and_not_retried(
+    store: DocumentStore, wiki: MediaWikiClient, inbox: tuple[Inbox, int]
+) -> None:
+    box, port = inbox
+    box.refuse = {USER}
+    service = notifier(store, wiki, port, attempts=4)
+    await service.handle(enforced_event("OA-BOUNCE1"))
+    await service.handle(enforced_event("OA-BOUNCE1"))
+    [failed] = [
+        e for e in await notify_events(store) if e["type"].endswith("notification-failed.v1")
+    ]
+    assert failed["permanent"] is True and failed["attempt"] == 1
+    assert "550" in failed["reason"]
+    key = idempotency_key("OA-BOUNCE1", Audience.AFFECTED_USER, "email", "r1")
+    record = await Deliveries(store).get(key)
+    assert record is not None and record["state"] == "failed" and record["permanent"] is True
+
+
+async def test_reversal_tells_the_user_and_updates_the_log_once(
+    store: DocumentStore, wiki: MediaWikiClient, inbox: tuple[Inbox, int]
+) -> None:
+    box, port = inbox
+    service = notifier(store, wiki, port)
+    await service.handle(enforced_event("OA-UNDO1"))
+    reversal = to_cloudevent(
+        DecisionReversed.model_validate(
+            {
+                "case_id": "OA-UNDO1",
+                "decision": decision(),
+                "reason": "Appeal upheld: the account was compromised.",
+                "reversed_by": "bob",
+                "reversed_at": NOW.isoformat(),
+            }
+        )
+    )
+    await service.handle(reversal)
+    await service.handle(reversal)
+    enforced_mail, reversed_mail = box.to(USER)
+    assert "OA-UNDO1" in enforced_mail["Subject"]
+    assert "OA-UNDO1" in reversed_mail["Subject"] and "отменено" in reversed_mail["Subject"]
+    assert "Appeal upheld" in text_of(reversed_mail)
+    page = await wiki.page(LOG_PAGE)
+    assert page is not None
+    assert page.text.count("casework:OA-UNDO1:reversed") == 1
+    assert "Appeal upheld: the account was compromised." in page.text
+
+
+def alert_event(key: str, ops_address: str | None) -> CloudEvent:
+    return to_cloudevent(
+        AlertRaised(
+            alert_key=key,
+            kind=AlertKind.ENFORCEMENT_FAILED,
+            case_id="OA-ALERT1",
+            what_happened="Blocking Vandal1 on sandbox failed: permissiondenied.",
+            what_to_do="Give the role account the block right, then retry the case.",
+            case_url="http://127.0.0.1:8082/console/cases/OA-ALERT1",
+            ops_address=ops_address,
+            raised_at=NOW,
+        )
+    )
+
+
+async def test_a_monitor_alert_is_mailed_to_ops_once(
+    store: DocumentStore, wiki: MediaWikiClient, inbox: tuple[Inbox, int]
+) -> None:
+    box, port = inbox
+    service = notifier(store, wiki, port)
+    event = alert_event("enforcement-failed:OA-ALERT1:sandbox", "ops@officeactions.test")
+    await service.handle(event)
+    await service.handle(event)  # redelivered
+    [message] = box.to("ops@officeactions.test")
+    text = text_of(message)
+    assert "permissiondenied" in text and "Give the role account" in text
+    assert "/console/cases/OA-ALERT1" in text
+    assert "OA-ALERT1" in str(message["Subject"])
+    sent = [e for e in await notify_events(store) if e["audience"] == "staff"]
+    assert len(sent) == 1 and sent[0]["type"].endswith("notification-sent.v1")
+
+
+async def test_an_alert_without_an_ops_address_sends_nothing(
+    store: DocumentStore, wiki: MediaWikiClient, inbox: tuple[Inbox, int]
+) -> None:
+    box, port = inbox
+    await notifier(store, wiki, port).handle(alert_event("dead-lettered:x", None))
+    assert box.kept == []
+    assert await notify_events(store) == []
