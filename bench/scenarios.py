@@ -210,6 +210,7 @@ async def _arrivals(bootstrap: str, arrivals: dict[str, float], stop: asyncio.Ev
         auto_offset_reset="earliest",
         enable_auto_commit=False,
         group_id=f"bench-lat-{uuid.uuid4().hex[:6]}",
+        fetch_max_wait_ms=10,  # the watcher must not add the broker's fetch wait
         session_timeout_ms=2000,
         heartbeat_interval_ms=600,
     )

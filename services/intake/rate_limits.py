@@ -7,6 +7,7 @@ racing on one counter retry on the version conflict; keys are hashed, not stored
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime
@@ -46,6 +47,10 @@ class RateLimiter:
     def __init__(self, store: DocumentStore, limits: RateLimits) -> None:
         self.store = store
         self.limits = limits
+        # One writer per counter in this process: concurrent requests from one client
+        # otherwise collide on the counter's version and run out of retries (a false 429).
+        # The optimistic retry below still settles races between instances.
+        self._locks: dict[str, asyncio.Lock] = {}
 
     async def consume(self, *, sender: str | None, client: str | None, now: datetime) -> None:
         """Count one submission against each given key, or raise RateLimited counting none."""
@@ -62,6 +67,13 @@ class RateLimiter:
             await self._increment(counter)
 
     async def _increment(self, counter: _Counter) -> None:
+        lock = self._locks.setdefault(counter.doc_id, asyncio.Lock())
+        async with lock:
+            await self._increment_stored(counter)
+        if not lock.locked() and len(self._locks) > 10_000:
+            self._locks.clear()  # old windows' counters; a fresh lock is as good
+
+    async def _increment_stored(self, counter: _Counter) -> None:
         for _ in range(20):
             stored = await self.store.get(COUNTERS, counter.doc_id)
             try:
