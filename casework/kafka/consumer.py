@@ -132,21 +132,36 @@ class EventConsumer:
     async def _process_partition(
         self, consumer: AIOKafkaConsumer, tp: TopicPartition, records: list[Record]
     ) -> bool:
-        """Handle one partition's records in order; False once the consumer must stop."""
-        for record in records:
-            if self._stopping.is_set():
-                return False
-            if tp not in consumer.assignment():
-                return True  # revoked by a rebalance: the new owner gets the rest
-            outcome = await self._process(record)
-            if outcome is _Outcome.STOPPED:
-                return False
-            if outcome is _Outcome.REDELIVER:
-                consumer.seek(tp, record.offset)
-                await self._sleep_unless_stopped(self._settings.backoff_seconds(1))
-                return True
-            await self._commit(consumer, tp, record)
-        return True
+        """Handle one partition's records in order; False once the consumer must stop.
+
+        The offset is committed once for the records handled, when the batch ends or
+        processing stops early: one broker round trip per batch instead of per record.
+        A crash in between redelivers those records (at least once; handlers are
+        idempotent), as does a rebalance that takes the partition mid-batch.
+        """
+        handled: Record | None = None
+        try:
+            for record in records:
+                if self._stopping.is_set():
+                    return False
+                if tp not in consumer.assignment():
+                    handled = None  # revoked: no longer ours to commit
+                    return True  # the new owner gets the rest
+                outcome = await self._process(record)
+                if outcome is _Outcome.STOPPED:
+                    return False
+                if outcome is _Outcome.REDELIVER:
+                    consumer.seek(tp, record.offset)
+                    if handled is not None:
+                        await self._commit(consumer, tp, handled)
+                        handled = None
+                    await self._sleep_unless_stopped(self._settings.backoff_seconds(1))
+                    return True
+                handled = record
+            return True
+        finally:
+            if handled is not None:
+                await self._commit(consumer, tp, handled)
 
     async def _process(self, record: Record) -> _Outcome:
         try:
