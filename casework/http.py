@@ -77,6 +77,29 @@ async def read_json(request: web.Request, model: type[M]) -> M:
         raise RequestRejected(422, "validation_failed", field_errors(exc)) from exc
 
 
+# The JSON Schema of every error body ``json_errors`` writes, for services' OpenAPI documents.
+ERROR_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["error", "message", "errors"],
+    "properties": {
+        "error": {"type": "string"},
+        "message": {"type": "string"},
+        "errors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["field", "rule", "message"],
+                "properties": {
+                    "field": {"type": "string"},
+                    "rule": {"type": "string"},
+                    "message": {"type": "string"},
+                },
+            },
+        },
+    },
+}
+
+
 @web.middleware
 async def json_errors(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]

@@ -7,34 +7,12 @@ from typing import Any
 from pydantic.json_schema import models_json_schema
 
 from casework.contract import SubmissionKind
+from casework.http import ERROR_SCHEMA
 from casework.policy import Policy
 from services.intake.examples import examples
 from services.intake.forms import FORMS
 
 REF = "#/components/schemas/{model}"
-
-
-def _error_schema() -> dict[str, Any]:
-    return {
-        "type": "object",
-        "required": ["error", "message", "errors"],
-        "properties": {
-            "error": {"type": "string"},
-            "message": {"type": "string"},
-            "errors": {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "required": ["field", "rule", "message"],
-                    "properties": {
-                        "field": {"type": "string"},
-                        "rule": {"type": "string"},
-                        "message": {"type": "string"},
-                    },
-                },
-            },
-        },
-    }
 
 
 def _errors(*statuses: str) -> dict[str, Any]:
@@ -106,7 +84,7 @@ def openapi_document(policy: Policy, wiki_base: str) -> dict[str, Any]:
             target = summary if "anyOf" not in summary else summary["anyOf"][0]
             target["minLength"] = bounds.min_chars
             target["maxLength"] = bounds.max_chars
-    components["Error"] = _error_schema()
+    components["Error"] = ERROR_SCHEMA
     components["Received"] = {
         "type": "object",
         "required": ["reference", "status"],

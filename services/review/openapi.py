@@ -7,31 +7,11 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
+from casework.http import ERROR_SCHEMA
 from services.review.queue import QueueQuery
 
 # (method, path, summary, request model, response model, status)
 Operation = tuple[str, str, str, type[BaseModel] | None, type[BaseModel] | None, int]
-
-ERROR_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "required": ["error", "message", "errors"],
-    "properties": {
-        "error": {"type": "string"},
-        "message": {"type": "string"},
-        "errors": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "required": ["field", "rule", "message"],
-                "properties": {
-                    "field": {"type": "string"},
-                    "rule": {"type": "string"},
-                    "message": {"type": "string"},
-                },
-            },
-        },
-    },
-}
 
 
 def openapi_document(operations: list[Operation]) -> dict[str, Any]:
