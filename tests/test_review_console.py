@@ -5,12 +5,22 @@ context, and published; CSRF, a wrong password and the read-only auditor."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import aiohttp
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page
 
 from casework.cloudevents import CloudEvent
-from casework.contract import DecisionApproved, from_cloudevent, topic_of
+from casework.contract import (
+    DecisionApproved,
+    RestorationOrdered,
+    TamperingDetected,
+    from_cloudevent,
+    to_cloudevent,
+    topic_of,
+)
+from casework.kafka import EventPublisher, KafkaSettings
 from services.review.opening import case_id_for
 from tests.fixtures.browser import artefact_path
 from tests.fixtures.stack import Stack
@@ -204,3 +214,58 @@ async def test_the_console_speaks_russian(stack: Stack, browser: Browser) -> Non
         assert await page.inner_text("h1") == "Очередь дел"  # kept in a cookie
     finally:
         await context.close()
+
+
+async def test_a_manager_restores_a_tampered_action_with_one_click(
+    stack: Stack, http: aiohttp.ClientSession, browser: Browser
+) -> None:
+    case_id = await open_case(http, stack, "Tampered Editor")
+    publisher = EventPublisher(KafkaSettings(stack.broker.bootstrap))
+    await publisher.start()
+    try:
+        now = datetime.now(UTC)
+        await publisher.publish(
+            topic_of("enforcement"),
+            to_cloudevent(
+                TamperingDetected(
+                    tampering_id="T-console-1",
+                    case_id=case_id,
+                    wiki="sandbox",
+                    target="User:Tampered Editor",
+                    log_id=4242,
+                    log_type="block",
+                    log_action="unblock",
+                    performer="Rogue Admin",
+                    comment="disagree",
+                    logged_at=now,
+                    detected_at=now,
+                )
+            ),
+        )
+    finally:
+        await publisher.stop()
+
+    async def recorded() -> bool:
+        return bool((await api_case(http, stack, case_id))["tamperings"])
+
+    await eventually(recorded, what="review to record the tampering")
+    context, page = await sign_in(browser, stack, "bob")
+    try:
+        await page.goto(f"{stack.url('review')}/console/cases/{case_id}")
+        assert "Rogue Admin" in await page.inner_text("#tampering")
+        await page.click("#tampering .restore-form button")
+        await page.wait_for_selector("#tampering >> text=restoration ordered by bob")
+        await page.screenshot(path=artefact_path("console-restoration.png"), full_page=True)
+    finally:
+        await context.close()
+
+    async def ordered() -> list[CloudEvent]:
+        return [
+            e
+            for e in await review_events(stack.broker.bootstrap)
+            if e.type == RestorationOrdered.TYPE and e.subject == case_id
+        ]
+
+    [event] = await eventually(ordered, what="the RestorationOrdered event")
+    assert event.data["tampering_id"] == "T-console-1"
+    assert event.data["ordered_by"] == "bob"

@@ -55,6 +55,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("POST", PAGE + "/signoffs"): Action.SIGN_OFF,
     ("POST", PAGE + "/determination"): Action.RECORD_DETERMINATION,
     ("POST", PAGE + "/notes"): Action.ADD_NOTE,
+    ("POST", PAGE + "/restorations"): Action.ORDER_RESTORATION,
 }
 
 

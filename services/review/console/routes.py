@@ -18,7 +18,7 @@ from casework.policy.access import AccessRules
 from services.review.auth.middleware import current_identity
 from services.review.auth.policy import can
 from services.review.case import FINAL_STATES, Case, CaseState
-from services.review.casefile import NoteForm
+from services.review.casefile import NoteForm, RestorationForm
 from services.review.console import forms
 from services.review.console.render import HERE, render
 from services.review.decision import DecisionForm, DeterminationForm
@@ -55,6 +55,12 @@ class ConsoleRoutes:
                 self.cases.record_determination,
             ),
             ("/notes", NoteForm, lambda f: {"text": f.get("text", "")}, self.cases.add_note),
+            (
+                "/restorations",
+                RestorationForm,
+                lambda f: {"tampering_id": f.get("tampering_id", "")},
+                self.cases.order_restoration,
+            ),
         ]
         for suffix, model, parse, use_case in posts:
             app.router.add_post(PAGE + suffix, self._post(model, parse, use_case))
@@ -138,6 +144,7 @@ class ConsoleRoutes:
             and is_open
             and case.decision is not None,
             show_note_form=may["add_note"],
+            show_restore=may["order_restoration"],
             read_only=not any(v for k, v in may.items() if not k.startswith("read_")),
             outstanding=outstanding,
             my_levels=[lvl for lvl in staff.levels if lvl in outstanding],
