@@ -391,18 +391,33 @@ class Notifier:
         current = await self.wiki.page(self.public_log_page)
         if current is None or statement_marker(case_id) not in current.text:
             return
-        marker = f"<!-- casework:{case_id}:reversed -->"
+        await self._append_to_log(
+            key,
+            case_id,
+            current,
+            marker=f"<!-- casework:{case_id}:reversed -->",
+            text=lambda: "\n" + public_reversal(self.templates, view),
+            summary=f"Office action {case_id}: reversed",
+        )
+
+    async def _append_to_log(
+        self,
+        key: str,
+        case_id: str,
+        current: PageRevision | None,
+        *,
+        marker: str,
+        text: Callable[[], str],
+        summary: str,
+    ) -> None:
+        """Append to the public log page once: the marker in the text is the edit's key."""
         await self.deliveries.begin(
             key, {"case_id": case_id, "audience": str(Audience.PUBLIC), "channel": "wiki-page"}
         )
-        if marker in current.text:
+        if current is not None and marker in current.text:
             reference = f"{self.public_log_page}?oldid={current.revid}"
         else:
-            result = await self.wiki.edit(
-                self.public_log_page,
-                appendtext="\n" + public_reversal(self.templates, view),
-                summary=f"Office action {case_id}: reversed",
-            )
+            result = await self.wiki.edit(self.public_log_page, appendtext=text(), summary=summary)
             reference = f"{self.public_log_page}?oldid={result.newrevid}"
         await self.deliveries.finish(
             key,
@@ -477,31 +492,18 @@ class Notifier:
                 now=self.clock(),
             )
             return
-        await self.deliveries.begin(
-            key, {"case_id": case_id, "audience": str(Audience.PUBLIC), "channel": "wiki-page"}
-        )
-        marker = statement_marker(case_id)
         current = await self.wiki.page(self.public_log_page)
-        if current is not None and marker in current.text:
-            reference = f"{self.public_log_page}?oldid={current.revid}"
-        else:
-            text = public_statement(self.templates, public_view(enforced, self.policy, signoffs))
-            result = await self.wiki.edit(
-                self.public_log_page,
-                appendtext=("\n\n" if current is not None else "") + text,
-                summary=f"Office action {case_id}: public statement",
-            )
-            reference = f"{self.public_log_page}?oldid={result.newrevid}"
-        await self.deliveries.finish(
+        await self._append_to_log(
             key,
-            case_id=case_id,
-            audience=Audience.PUBLIC,
-            channel="wiki-page",
-            state="sent",
-            reference=reference,
-            now=self.clock(),
+            case_id,
+            current,
+            marker=statement_marker(case_id),
+            text=lambda: (
+                ("\n\n" if current is not None else "")
+                + public_statement(self.templates, public_view(enforced, self.policy, signoffs))
+            ),
+            summary=f"Office action {case_id}: public statement",
         )
-        self.relay.wake()
 
     async def _record_transparency(
         self, enforced: ActionEnforced, signoffs: list[SignOff] | None
