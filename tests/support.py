@@ -73,3 +73,22 @@ async def topic_events(bootstrap: str, topic: str) -> list[CloudEvent]:
                     return events
     finally:
         await consumer.stop()
+
+
+async def commit_at_start(bootstrap: str, group: str, topic: str, partitions: int = 4) -> None:
+    """Make ``group`` a consumer group that has committed offset 0 on every partition of
+    ``topic``: a group that lags by everything on the topic."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap,
+        group_id=group,
+        enable_auto_commit=False,
+        session_timeout_ms=1500,
+        heartbeat_interval_ms=500,
+    )
+    await consumer.start()
+    try:
+        assigned = [TopicPartition(topic, p) for p in range(partitions)]
+        consumer.assign(assigned)
+        await consumer.commit(dict.fromkeys(assigned, 0))
+    finally:
+        await consumer.stop()

@@ -31,7 +31,7 @@ from deploy.broker import TansuBroker
 from deploy.stack import ServiceProcess
 from services.monitor.reader import read_all
 from tests.fixtures.browser import artefact_path
-from tests.support import eventually, free_port
+from tests.support import commit_at_start, eventually, free_port
 from tests.test_contract import EXAMPLES
 
 REVIEW_URL = "http://review.example.test"
@@ -457,24 +457,9 @@ async def test_dead_letters_are_counted_per_topic_and_alerted_once(
 async def test_metrics_expose_the_same_figures(
     broker: TansuBroker, monitor: ServiceProcess, publisher: EventPublisher
 ) -> None:
-    from aiokafka import AIOKafkaConsumer, TopicPartition
-
     await lifecycle_seen(monitor, await lifecycle(publisher, datetime.now(UTC)))
     group = f"lagging-{uuid.uuid4().hex[:6]}"
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=broker.bootstrap,
-        group_id=group,
-        enable_auto_commit=False,
-        session_timeout_ms=1500,
-        heartbeat_interval_ms=500,
-    )
-    await consumer.start()
-    try:
-        partitions = [TopicPartition(topic_of("review"), p) for p in range(4)]
-        consumer.assign(partitions)
-        await consumer.commit(dict.fromkeys(partitions, 0))
-    finally:
-        await consumer.stop()
+    await commit_at_start(broker.bootstrap, group, topic_of("review"))
 
     async def lag_seen() -> str | None:
         text = await metrics_text(monitor)

@@ -11,7 +11,6 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from casework.cloudevents import from_kafka, to_kafka
 from casework.contract import EventData, dead_letter_topic_of, to_cloudevent, topic_of
@@ -19,7 +18,7 @@ from casework.kafka import EventPublisher, KafkaSettings
 from deploy.broker import TansuBroker
 from deploy.stack import REPO_ROOT
 from services.monitor.reader import read_all
-from tests.support import free_port
+from tests.support import commit_at_start, free_port
 from tests.test_contract import EXAMPLES
 
 
@@ -200,20 +199,7 @@ async def test_dead_letters_are_listed_and_replayed_once(broker: TansuBroker) ->
 async def test_lag_shows_each_groups_uncommitted_records(broker: TansuBroker) -> None:
     await publish(broker, like("CaseOpened", case_id=f"OA-LAG{uuid.uuid4().hex[:6].upper()}"))
     group = f"casework-lagtest-{uuid.uuid4().hex[:6]}"
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=broker.bootstrap,
-        group_id=group,
-        enable_auto_commit=False,
-        session_timeout_ms=1500,
-        heartbeat_interval_ms=500,
-    )
-    await consumer.start()
-    try:
-        partitions = [TopicPartition(topic_of("review"), p) for p in range(4)]
-        consumer.assign(partitions)
-        await consumer.commit(dict.fromkeys(partitions, 0))
-    finally:
-        await consumer.stop()
+    await commit_at_start(broker.bootstrap, group, topic_of("review"))
     code, out, err = await cli(broker, "lag")
     assert code == 0, err
     line = next(line for line in out.splitlines() if line.startswith(group))
