@@ -6,6 +6,7 @@ stops the service with an error naming the variable and the rule.
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 from typing import ClassVar, TypeVar
 
@@ -40,10 +41,25 @@ class ServiceSettings(BaseSettings):
         10_000, ge=1000, validation_alias="KAFKA_SESSION_TIMEOUT_MS"
     )
     kafka_partitions: int = Field(4, ge=1, validation_alias="KAFKA_TOPIC_PARTITIONS")
+    kafka_replication: int = Field(1, ge=1, validation_alias="KAFKA_REPLICATION_FACTOR")
+    # Names this instance in leases; unset: host name and HTTP port, which stay the same
+    # when the instance restarts (so it takes its own leases back at once) and differ
+    # between instances (two cannot listen on one port of one host).
+    instance_id_override: str | None = Field(
+        None, min_length=1, max_length=200, validation_alias="CASEWORK_INSTANCE_ID"
+    )
+    lease_seconds: float = Field(15.0, gt=0, le=600, validation_alias="CASEWORK_LEASE_SECONDS")
+    outbox_poll_seconds: float = Field(
+        0.25, gt=0, le=60, validation_alias="CASEWORK_OUTBOX_POLL_SECONDS"
+    )
     mongodb_uri: str | None = Field(None, validation_alias="MONGODB_URI")
     # Subclasses redeclare these two with <SERVICE>_PORT / <SERVICE>_STORE_URL aliases.
     port: int = Field(8080, ge=1, le=65535)
     store_url_override: str | None = None
+
+    @property
+    def instance_id(self) -> str:
+        return self.instance_id_override or f"{socket.gethostname()}:{self.port}"
 
     @property
     def store_url(self) -> str:
@@ -51,14 +67,7 @@ class ServiceSettings(BaseSettings):
         else a SQLite file under the data directory."""
         if self.store_url_override:
             return self.store_url_override
-        if self.mongodb_uri:
-            base = self.mongodb_uri.split("?", 1)
-            path_free = base[0].rstrip("/")
-            if path_free.count("/") > 2:
-                path_free = path_free.rsplit("/", 1)[0]
-            query = f"?{base[1]}" if len(base) > 1 else ""
-            return f"{path_free}/casework_{self.SERVICE}{query}"
-        return f"sqlite:///{(self.data_dir / f'{self.SERVICE}.sqlite3').resolve()}"
+        return store_url_for(self.SERVICE, data_dir=self.data_dir, mongodb_uri=self.mongodb_uri)
 
     def kafka(self) -> KafkaSettings:
         return KafkaSettings(
@@ -66,6 +75,19 @@ class ServiceSettings(BaseSettings):
             client_id=f"casework-{self.SERVICE}",
             session_timeout_ms=self.kafka_session_timeout_ms,
         )
+
+
+def store_url_for(service: str, *, data_dir: Path, mongodb_uri: str | None) -> str:
+    """A service's default store: with ``mongodb_uri`` its database ``casework_<service>``
+    on that server, else the SQLite file ``<data_dir>/<service>.sqlite3``."""
+    if mongodb_uri:
+        base = mongodb_uri.split("?", 1)
+        path_free = base[0].rstrip("/")
+        if path_free.count("/") > 2:
+            path_free = path_free.rsplit("/", 1)[0]
+        query = f"?{base[1]}" if len(base) > 1 else ""
+        return f"{path_free}/casework_{service}{query}"
+    return f"sqlite:///{(data_dir / f'{service}.sqlite3').resolve()}"
 
 
 def load_settings(cls: type[S]) -> S:

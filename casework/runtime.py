@@ -5,6 +5,12 @@ Each service's ``__main__`` calls :func:`main` with its settings class and a
 publisher, topics, outbox relay (its first pass is the start-up
 reconciliation), the service's own duties, HTTP, consumer. SIGINT/SIGTERM
 stop in reverse order: the record being handled finishes and is committed.
+
+Several instances of a service may share its store and consumer group. Duties
+that must run once (the outbox relay and each of ``Wiring.once``) run under a
+lease in the store (casework.leases), so one instance at a time does them and
+another takes over when it dies. Work on a case belongs to the instance whose
+consumer holds the case's partition (``Kit.ownership``).
 """
 
 from __future__ import annotations
@@ -26,6 +32,8 @@ from casework.config import ConfigError, ServiceSettings, load_settings
 from casework.contract import SERVICES, dead_letter_topic_of, topic_of
 from casework.http import HealthCheck
 from casework.kafka import EventConsumer, EventPublisher, ensure_topics
+from casework.kafka.ownership import Ownership
+from casework.leases import Lease, run_while_holding
 from casework.outbox import OutboxRelay
 from casework.policy import Policy, PolicyError, load_policy
 from casework.store import DocumentStore, open_store
@@ -47,16 +55,22 @@ class Kit:
     relay: OutboxRelay
     registry: CollectorRegistry
     health_checks: dict[str, HealthCheck]
+    ownership: Ownership = field(default_factory=Ownership)
 
 
 @dataclass
 class Wiring:
-    """What ``wire`` returns: the HTTP app, what it consumes, and its own duties."""
+    """What ``wire`` returns: the HTTP app, what it consumes, and its own duties.
+
+    ``duties`` run on every instance (listeners, work on owned cases); each of ``once``
+    (by name) runs on one instance at a time, under the lease ``duty:<name>``.
+    """
 
     app: web.Application
     consumes: list[str] = field(default_factory=list)
     handle: Handler | None = None
     duties: list[Duty] = field(default_factory=list)
+    once: dict[str, Duty] = field(default_factory=dict)
     on_stop: list[Duty] = field(default_factory=list)
 
 
@@ -75,8 +89,18 @@ async def serve(settings: ServiceSettings, wire: Wire, stop: asyncio.Event) -> N
     kafka = settings.kafka()
     publisher = EventPublisher(kafka)
     await publisher.start()
-    await ensure_topics(kafka, all_topics(), partitions=settings.kafka_partitions)
-    relay = OutboxRelay(store, publisher.publish, publish_many=publisher.publish_many)
+    await ensure_topics(
+        kafka,
+        all_topics(),
+        partitions=settings.kafka_partitions,
+        replication=settings.kafka_replication,
+    )
+    relay = OutboxRelay(
+        store,
+        publisher.publish,
+        publish_many=publisher.publish_many,
+        poll_interval=settings.outbox_poll_seconds,
+    )
     registry = CollectorRegistry()
     kit = Kit(
         settings=settings,
@@ -97,6 +121,7 @@ async def serve(settings: ServiceSettings, wire: Wire, stop: asyncio.Event) -> N
             handle=wiring.handle,
             dead_letter_topic=dead_letter_topic_of(name),
             publisher=publisher,
+            ownership=kit.ownership,
         )
         _consumer_metrics(registry, consumer)
     _relay_metrics(registry, relay)
@@ -105,7 +130,15 @@ async def serve(settings: ServiceSettings, wire: Wire, stop: asyncio.Event) -> N
     await runner.setup()
     site = web.TCPSite(runner, settings.http_host, settings.port)
     await site.start()
-    tasks = [asyncio.create_task(relay.run(), name=f"{name}-outbox-relay")]
+    holder = settings.instance_id
+    leases = [Lease(store, "outbox-relay", holder, settings.lease_seconds)]
+    leases += [Lease(store, f"duty:{duty}", holder, settings.lease_seconds) for duty in wiring.once]
+    _lease_metrics(registry, leases)
+    once = {"outbox-relay": relay.run, **wiring.once}
+    tasks = [
+        asyncio.create_task(run_while_holding(lease, duty), name=f"{name}-{lease.name}")
+        for lease, duty in zip(leases, once.values(), strict=True)
+    ]
     tasks += [asyncio.create_task(duty(), name=f"{name}-duty") for duty in wiring.duties]
     if consumer is not None:
         tasks.append(asyncio.create_task(consumer.run(), name=f"{name}-consumer"))
@@ -150,6 +183,18 @@ def _relay_metrics(registry: CollectorRegistry, relay: OutboxRelay) -> None:
     ):
         gauge = Gauge(f"outbox_{attr}", doc, registry=registry)
         gauge.set_function(_reader(relay, attr))
+
+
+def _lease_metrics(registry: CollectorRegistry, leases: list[Lease]) -> None:
+    gauge = Gauge(
+        "lease_held", "1 while this instance holds the lease.", ["lease"], registry=registry
+    )
+    for lease in leases:
+        gauge.labels(lease=lease.name).set_function(_held(lease))
+
+
+def _held(lease: Lease) -> Callable[[], float]:
+    return lambda: 1.0 if lease.held else 0.0
 
 
 def _reader(source: object, attr: str) -> Callable[[], float]:

@@ -510,8 +510,11 @@ async def test_wired_duties_publish_mail_from_smtp_and_imap(
     submissions = Submissions(store, relay, Rules(POLICY, settings.wiki_hosts()))
     await submissions.prepare()
     duties = mail_duties(kit, submissions)
-    assert len(duties) == 2  # SMTP listener and IMAP poller; LMTP is off
-    tasks = [asyncio.create_task(d()) for d in [*duties, relay.run]]
+    assert len(duties.listeners) == 1  # SMTP; LMTP is off
+    assert list(duties.pollers) == ["imap-poll"]
+    tasks = [
+        asyncio.create_task(d()) for d in [*duties.listeners, *duties.pollers.values(), relay.run]
+    ]
     try:
         dovecot.append(corpus("html_only.eml"))
 

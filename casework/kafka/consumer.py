@@ -9,12 +9,14 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from aiokafka.errors import KafkaError
 from pydantic import ValidationError
 
 from casework.cloudevents import CloudEvent, MalformedEvent, from_kafka
 from casework.kafka.dead_letters import DeadLetter, DeadLetterCallback, PermanentError, Record
+from casework.kafka.ownership import Ownership
 from casework.kafka.publisher import EventPublisher
 from casework.kafka.settings import KafkaSettings, retrying
 
@@ -48,6 +50,7 @@ class EventConsumer:
         dead_letter_topic: str,
         publisher: EventPublisher,
         on_dead_letter: DeadLetterCallback | None = None,
+        ownership: Ownership | None = None,
     ) -> None:
         self._settings = settings
         self._topics = list(topics)
@@ -56,6 +59,7 @@ class EventConsumer:
         self._dead_letter_topic = dead_letter_topic
         self._publisher = publisher  # started and stopped by the caller
         self._on_dead_letter = on_dead_letter
+        self.ownership = ownership or Ownership()
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.handled = 0
@@ -98,8 +102,7 @@ class EventConsumer:
 
     def _new_consumer(self) -> AIOKafkaConsumer:
         s = self._settings
-        return AIOKafkaConsumer(
-            *self._topics,
+        consumer = AIOKafkaConsumer(
             bootstrap_servers=s.bootstrap_servers,
             client_id=s.client_id,
             group_id=self.group_id,
@@ -111,7 +114,12 @@ class EventConsumer:
             request_timeout_ms=s.request_timeout_ms,
             max_poll_records=s.max_poll_records,
             fetch_max_wait_ms=s.fetch_max_wait_ms,
+            # Partition p of every consumed topic to the same member: all of a case's
+            # events (keyed by case id) reach one instance, whatever topic they come on.
+            partition_assignment_strategy=(RangePartitionAssignor,),
         )
+        consumer.subscribe(self._topics, listener=_Listener(consumer, self))
+        return consumer
 
     async def _poll(self, consumer: AIOKafkaConsumer) -> dict[TopicPartition, list[Record]]:
         """The next batch of records, or none as soon as stop() is called."""
@@ -144,10 +152,11 @@ class EventConsumer:
             for record in records:
                 if self._stopping.is_set():
                     return False
-                if tp not in consumer.assignment():
+                if tp not in consumer.assignment() or tp.partition not in self.ownership.partitions:
                     handled = None  # revoked: no longer ours to commit
                     return True  # the new owner gets the rest
-                outcome = await self._process(record)
+                async with self.ownership.handling(tp.partition):
+                    outcome = await self._process(record)
                 if outcome is _Outcome.STOPPED:
                     return False
                 if outcome is _Outcome.REDELIVER:
@@ -265,6 +274,25 @@ class EventConsumer:
         except TimeoutError:
             return False
         return True
+
+
+class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Keeps the consumer's Ownership in step with the group's assignment."""
+
+    def __init__(self, consumer: AIOKafkaConsumer, owner: EventConsumer) -> None:
+        self._consumer = consumer
+        self._owner = owner
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        await self._owner.ownership.revoked(revoked)
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        counts = [
+            len(self._consumer.partitions_for_topic(topic) or ()) for topic in self._owner._topics
+        ]
+        if len(set(counts)) > 1:
+            log.warning("topics %s differ in partition count %s", self._owner._topics, counts)
+        self._owner.ownership.assigned(assigned, max(counts, default=0))
 
 
 def _where(record: Record) -> tuple[str, int, int]:

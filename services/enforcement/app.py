@@ -41,6 +41,7 @@ async def wire(kit: Kit) -> Wiring:
         settings.public_log_page,
         central_wiki=settings.centralauth_wiki,
         retry_seconds=settings.retry_seconds,
+        ownership=kit.ownership,
     )
     watcher = Watcher(kit.store, kit.relay, clients, settings.wiki_username)
 
@@ -58,6 +59,7 @@ async def wire(kit: Kit) -> Wiring:
         app=app,
         consumes=[topic_of("review")],
         handle=enforcer.handle,
-        duties=[reconcile, watch],
+        duties=[reconcile],
+        once={"wiki-watch": watch},
         on_stop=[resources.aclose],
     )

@@ -7,7 +7,9 @@
   first), lifts on time what the wiki cannot expire by itself (ActionExpired).
 
 Each case is handled under its own lock; every state change is one store write that carries
-its events in the outbox.
+its events in the outbox. With several instances, each reconciles only the cases whose
+partition its consumer holds (``ownership``), so a case's wiki calls are only ever made by
+the one instance that also receives its events, under that instance's lock.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 
 from casework.cloudevents import CloudEvent
@@ -31,6 +33,7 @@ from casework.contract import (
 )
 from casework.contract.enforcement import ActionRestored
 from casework.faults import crash_point
+from casework.kafka.ownership import NotOwned, Ownership
 from casework.mediawiki import MediaWikiClient
 from casework.outbox import OutboxRelay
 from casework.policy import Policy
@@ -72,8 +75,10 @@ class Enforcer:
         *,
         central_wiki: str | None = None,
         retry_seconds: float = 30.0,
+        ownership: Ownership | None = None,
     ) -> None:
         self.store = store
+        self.ownership = ownership
         self.relay = relay
         self.policy = policy
         self.wikis = wikis
@@ -191,24 +196,27 @@ class Enforcer:
             log.info("case %s %s", case_id, record.ending)
 
     async def expire_due(self, now: datetime) -> int:
-        """Begin the expiry of every enforced record whose end date has come."""
+        """Begin the expiry of every enforced record (of an owned case) whose end date has
+        come."""
         started = 0
         for doc in await self.store.find(ENFORCEMENTS, {"expiry_open": True}):
             record = EnforcementRecord.from_document(doc)
             expires_at = record.decision.expires_at
             if expires_at is None or expires_at > now or record.completed_at is None:
                 continue
-            async with self._locks[record.case_id]:
-                fresh = await self.store.get(ENFORCEMENTS, record.case_id)
-                if fresh is None:
-                    continue
-                record = EnforcementRecord.from_document(fresh)
-                if record.ending is not None:
-                    continue
-                await self._save(fresh, begin_ending(record, Ending.EXPIRED, "end date"), [])
-            await self.end(record.case_id)
-            started += 1
+            started += await self._owned(record.case_id, self._expire)
         return started
+
+    async def _expire(self, case_id: str) -> None:
+        async with self._locks[case_id]:
+            fresh = await self.store.get(ENFORCEMENTS, case_id)
+            if fresh is None:
+                return
+            record = EnforcementRecord.from_document(fresh)
+            if record.ending is not None:
+                return
+            await self._save(fresh, begin_ending(record, Ending.EXPIRED, "end date"), [])
+        await self.end(case_id)
 
     # --- restoration -------------------------------------------------------------------
 
@@ -253,7 +261,8 @@ class Enforcer:
     # --- reconciliation ----------------------------------------------------------------
 
     async def reconcile(self) -> int:
-        """Resume unfinished enforcements (highest priority first), endings and expiries."""
+        """Resume unfinished enforcements (highest priority first), endings and expiries
+        of the cases this instance owns."""
         now = now_utc()
         resumed = 0
         records = [
@@ -263,13 +272,23 @@ class Enforcer:
         records.sort(key=lambda r: (-r.priority, r.received_at))
         for record in records:
             if record.ending is None and record.runnable(now):
-                await self.enforce(record.case_id)
-                resumed += 1
+                resumed += await self._owned(record.case_id, self.enforce)
         for doc in await self.store.find(ENFORCEMENTS, {"ending_open": True}):
-            await self.end(str(doc["_id"]))
-            resumed += 1
+            resumed += await self._owned(str(doc["_id"]), self.end)
         resumed += await self.expire_due(now)
         return resumed
+
+    async def _owned(self, case_id: str, work: Callable[[str], Awaitable[None]]) -> int:
+        """Do ``work`` on the case if this instance owns it (all cases without ownership)."""
+        if self.ownership is None:
+            await work(case_id)
+            return 1
+        try:
+            async with self.ownership.working(case_id):
+                await work(case_id)
+        except NotOwned:
+            return 0
+        return 1
 
     async def reconcile_forever(self, interval: float) -> None:
         while True:

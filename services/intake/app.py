@@ -35,4 +35,5 @@ async def wire(kit: Kit) -> Wiring:
     app = make_app(registry=kit.registry, health_checks=kit.health_checks)
     IntakeRoutes(submissions, settings.wiki_base()).register(app)
     FormPages(submissions, CsrfTokens(settings.form_secret)).register(app)
-    return Wiring(app=app, duties=mail_duties(kit, submissions))
+    mail = mail_duties(kit, submissions)
+    return Wiring(app=app, duties=mail.listeners, once=mail.pollers)

@@ -77,7 +77,7 @@ async def wire(kit: Kit) -> Wiring:
         settings.public_log_page,
         load_functionaries(settings.functionaries_file),
     )
-    duties: list[Duty] = []
+    once: dict[str, Duty] = {}
     if settings.dsa_api_url or settings.lumen_api_url:
         session = await resources.enter_async_context(aiohttp.ClientSession())
         dsa_client = (
@@ -93,7 +93,7 @@ async def wire(kit: Kit) -> Wiring:
         submitter = TransparencySubmitter(
             kit.store, dsa_client, lumen_client, settings.transparency_interval_seconds
         )
-        duties.append(submitter.run)
+        once["transparency-submission"] = submitter.run
     checks = {
         **kit.health_checks,
         "smtp": mailer.ping,
@@ -106,6 +106,6 @@ async def wire(kit: Kit) -> Wiring:
         app=app,
         consumes=[topic_of(s) for s in ("intake", "review", "enforcement", "monitor")],
         handle=notifier.handle,
-        duties=duties,
+        once=once,
         on_stop=[resources.aclose],
     )

@@ -85,5 +85,5 @@ async def wire(kit: Kit) -> Wiring:
         app=review.app,
         consumes=[topic_of(s) for s in CONSUMES],
         handle=review.handlers.handle,
-        duties=[review.duty.run],
+        once={"deadline-scan": review.duty.run},
     )

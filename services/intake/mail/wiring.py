@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 from pydantic import ValidationError
 
 from casework.config import ConfigError
@@ -33,7 +35,17 @@ def mail_limits(kit: Kit, settings: MailSettings) -> MailLimits:
     )
 
 
-def mail_duties(kit: Kit, submissions: SubmissionPort) -> list[Duty]:
+@dataclass
+class MailDuties:
+    """Listeners run on every instance (each serves its own port); the mailbox poller runs
+    on one instance at a time (a once-only duty under a lease), so that two instances never
+    fetch the same message."""
+
+    listeners: list[Duty] = field(default_factory=list)
+    pollers: dict[str, Duty] = field(default_factory=dict)
+
+
+def mail_duties(kit: Kit, submissions: SubmissionPort) -> MailDuties:
     settings = kit.settings if isinstance(kit.settings, MailSettings) else _load()
     routing = Routing(
         settings.address_map(),
@@ -41,7 +53,7 @@ def mail_duties(kit: Kit, submissions: SubmissionPort) -> list[Duty]:
         summary_max=min(k.summary.max_chars for k in kit.policy.intake.kinds.values()),
     )
     limits = mail_limits(kit, settings)
-    duties: list[Duty] = []
+    duties = MailDuties()
     pipeline = MailPipeline(submissions, routing, limits)
     if settings.mail_port is not None:
         listener = MailListener(
@@ -51,7 +63,7 @@ def mail_duties(kit: Kit, submissions: SubmissionPort) -> list[Duty]:
             port=settings.mail_port,
             max_bytes=limits.max_bytes,
         )
-        duties.append(listener.serve)
+        duties.listeners.append(listener.serve)
     if settings.lmtp_port is not None:
         lmtp = MailListener(
             pipeline,
@@ -61,7 +73,7 @@ def mail_duties(kit: Kit, submissions: SubmissionPort) -> list[Duty]:
             lmtp=True,
             max_bytes=limits.max_bytes,
         )
-        duties.append(lmtp.serve)
+        duties.listeners.append(lmtp.serve)
     if settings.imap_host:
         config = ImapConfig(
             host=settings.imap_host,
@@ -76,5 +88,5 @@ def mail_duties(kit: Kit, submissions: SubmissionPort) -> list[Duty]:
         imap_pipeline = MailPipeline(
             submissions, routing, limits, default_kind=settings.imap_default_kind
         )
-        duties.append(ImapPoller(imap_pipeline, config).run)
+        duties.pollers["imap-poll"] = ImapPoller(imap_pipeline, config).run
     return duties
