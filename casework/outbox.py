@@ -13,6 +13,12 @@ record (the benchmark's recovery figure: about 10x faster). Only the prefix up t
 first failure is marked; records after a failure may already be out and are sent again
 after it, so at-least-once holds, and per-key order holds unless the broker acknowledges
 a later batch of a partition while failing an earlier one.
+
+An entry the broker can never take (``is_poison``: too large, an invalid topic, not
+encodable) would hold every later entry back for ever. After ``park_after`` failures in a
+row such an entry is handed to ``park`` (the runtime stores it aside and puts a notice on
+the service's dead-letter topic, which the monitor alerts on) and the relay goes on.
+Transient errors (the broker is down) are never parked: they are retried.
 """
 
 from __future__ import annotations
@@ -31,11 +37,24 @@ log = logging.getLogger(__name__)
 Publish = Callable[[str, CloudEvent], Awaitable[None]]
 # Sends every (topic, event) in order; one result per item: None, or the error it met.
 PublishMany = Callable[[Sequence[tuple[str, CloudEvent]]], Awaitable[list[BaseException | None]]]
+# Sets an unpublishable entry aside for good (store it elsewhere, raise an alert).
+Park = Callable[[OutboxEntry, BaseException, int], Awaitable[None]]
 T = TypeVar("T")
 
 
 class _Stopped(Exception):
     """stop() was called while the relay waited on something."""
+
+
+class _EntryFailed(Exception):
+    def __init__(self, entry: OutboxEntry, error: BaseException) -> None:
+        super().__init__(f"outbox entry {entry.seq} ({entry.event.type}): {error!r}")
+        self.entry = entry
+        self.error = error
+
+
+def _never(_: BaseException) -> bool:
+    return False
 
 
 class OutboxRelay:
@@ -49,6 +68,9 @@ class OutboxRelay:
         backoff_initial: float = 0.1,
         backoff_max: float = 10.0,
         publish_many: PublishMany | None = None,
+        park: Park | None = None,
+        is_poison: Callable[[BaseException], bool] = _never,
+        park_after: int = 3,
     ) -> None:
         if batch < 1:
             raise ValueError("batch must be >= 1")
@@ -59,11 +81,16 @@ class OutboxRelay:
         self._batch = batch
         self._backoff_initial = backoff_initial
         self._backoff_max = backoff_max
+        self._park = park
+        self._is_poison = is_poison
+        self._park_after = park_after
+        self._failing: tuple[int, int] = (-1, 0)  # (seq, failures in a row) of one entry
         self._wake = asyncio.Event()
         self._stop = asyncio.Event()
         self.published = 0  # entries published and marked
         self.drains = 0  # drains that left nothing pending they had seen
         self.failures = 0  # failed drains (a publish or a store call raised)
+        self.parked = 0  # unpublishable entries set aside
         self.last_error: BaseException | None = None
 
     def wake(self) -> None:
@@ -87,8 +114,10 @@ class OutboxRelay:
             except _Stopped:
                 break
             except Exception as exc:
+                if isinstance(exc, _EntryFailed) and await self._parked(exc):
+                    continue
                 self.failures += 1
-                self.last_error = exc
+                self.last_error = exc.error if isinstance(exc, _EntryFailed) else exc
                 # Full jitter so that several relays retrying one broker do not stampede.
                 wait = random.uniform(delay / 2, delay)
                 log.warning("outbox drain failed (retry in %.2fs): %r", wait, exc)
@@ -99,6 +128,20 @@ class OutboxRelay:
             delay = self._backoff_initial
             await self._idle()
 
+    async def _parked(self, failed: _EntryFailed) -> bool:
+        """Count a failure of one entry; park it once it has failed often enough for good."""
+        seq, count = self._failing
+        count = count + 1 if seq == failed.entry.seq else 1
+        self._failing = (failed.entry.seq, count)
+        if self._park is None or not self._is_poison(failed.error) or count < self._park_after:
+            return False
+        log.error("outbox entry %s cannot be published; parked: %s", failed.entry.seq, failed)
+        await self._park(failed.entry, failed.error, count)
+        await self._store.mark_published([failed.entry])
+        self.parked += 1
+        self._failing = (-1, 0)
+        return True
+
     async def drain_once(self) -> int:
         """Publish everything pending now; return how many. A failure propagates, after
         marking what was already published."""
@@ -107,6 +150,8 @@ class OutboxRelay:
             await self._drain()
         except _Stopped:
             pass
+        except _EntryFailed as failed:
+            raise failed.error from None
         return self.published - before
 
     async def _drain(self) -> None:
@@ -122,7 +167,12 @@ class OutboxRelay:
                     for entry in entries:
                         if self._stop.is_set():
                             raise _Stopped
-                        await self._until_stopped(self._publish(entry.topic, entry.event))
+                        try:
+                            await self._until_stopped(self._publish(entry.topic, entry.event))
+                        except (_Stopped, asyncio.CancelledError):
+                            raise
+                        except Exception as exc:
+                            raise _EntryFailed(entry, exc) from exc
                         done.append(entry)
             finally:
                 if done:
@@ -141,7 +191,7 @@ class OutboxRelay:
         )
         for entry, error in zip(entries, results, strict=True):
             if error is not None:
-                raise error
+                raise _EntryFailed(entry, error) from error
             done.append(entry)
 
     async def _until_stopped(self, awaitable: Awaitable[T]) -> T:

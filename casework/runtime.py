@@ -35,6 +35,7 @@ from casework.kafka import EventConsumer, EventPublisher, ensure_topics
 from casework.kafka.ownership import Ownership
 from casework.leases import Lease, run_while_holding
 from casework.outbox import OutboxRelay
+from casework.parked import OutboxParking, is_unpublishable
 from casework.policy import Policy, PolicyError, load_policy
 from casework.store import DocumentStore, open_store
 
@@ -95,11 +96,14 @@ async def serve(settings: ServiceSettings, wire: Wire, stop: asyncio.Event) -> N
         partitions=settings.kafka_partitions,
         replication=settings.kafka_replication,
     )
+    parking = OutboxParking(store, publisher, name, dead_letter_topic_of(name))
     relay = OutboxRelay(
         store,
         publisher.publish,
         publish_many=publisher.publish_many,
         poll_interval=settings.outbox_poll_seconds,
+        park=parking.park,
+        is_poison=is_unpublishable,
     )
     registry = CollectorRegistry()
     kit = Kit(
@@ -180,6 +184,7 @@ def _relay_metrics(registry: CollectorRegistry, relay: OutboxRelay) -> None:
     for attr, doc in (
         ("published", "Outbox messages published."),
         ("failures", "Outbox publish attempts that failed and will be retried."),
+        ("parked", "Outbox entries the broker refused for good, set aside and dead-lettered."),
     ):
         gauge = Gauge(f"outbox_{attr}", doc, registry=registry)
         gauge.set_function(_reader(relay, attr))
