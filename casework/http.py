@@ -163,6 +163,12 @@ async def healthz(request: web.Request) -> web.Response:
     )
 
 
+async def livez(request: web.Request) -> web.Response:
+    """200 while the process answers at all: for a liveness probe, which should restart a
+    stuck process, not one whose broker or store is down (``/healthz`` says that)."""
+    return web.json_response({"status": "ok"})
+
+
 async def metrics(request: web.Request) -> web.Response:
     body = generate_latest(request.app[METRICS])
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
@@ -171,11 +177,12 @@ async def metrics(request: web.Request) -> web.Response:
 def make_app(
     *, registry: CollectorRegistry, health_checks: Mapping[str, HealthCheck]
 ) -> web.Application:
-    """An aiohttp app with JSON errors, request metrics, /healthz and /metrics."""
+    """An aiohttp app with JSON errors, request metrics, /healthz, /livez and /metrics."""
     counter = request_counter(registry)
     app = web.Application(middlewares=[metrics_middleware(counter), json_errors])
     app[METRICS] = registry
     app[HEALTH_CHECKS] = health_checks
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/livez", livez)
     app.router.add_get("/metrics", metrics)
     return app

@@ -97,8 +97,8 @@ class Submissions:
 
     async def prepare(self) -> None:
         """Indexes the lookups use; call once at start-up."""
-        for field in ("target", "message_id"):
-            await self.store.ensure_index(SUBMISSIONS, field)
+        await self.store.ensure_index(SUBMISSIONS, "target", "received_at")  # duplicates
+        await self.store.ensure_index(SUBMISSIONS, "message_id")
         await self.store.ensure_index(CORRESPONDENCE, "message_id")
 
     # -- submissions -----------------------------------------------------------------

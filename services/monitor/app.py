@@ -57,6 +57,7 @@ async def wire(kit: Kit) -> Wiring:
         state_recovery=settings.state_recovery,
         session_timeout_s=settings.kafka_session_timeout_ms / 1000,
         partitions=settings.kafka_partitions,
+        replication=settings.kafka_replication,
         data_dir=str(settings.data_dir / "monitor-faust"),
     )
 

@@ -47,6 +47,7 @@ def build_app(
     session_timeout_s: float,
     partitions: int,
     data_dir: str,
+    replication: int = 1,
 ) -> faust.App:
     app = faust.App(
         group_id(state_recovery),
@@ -61,6 +62,7 @@ def build_app(
         producer_acks=-1,
         topic_disable_leader=True,
         topic_partitions=partitions,
+        topic_replication_factor=replication,
         table_standby_replicas=0,
         datadir=data_dir,
     )

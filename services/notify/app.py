@@ -11,9 +11,9 @@ from casework.contract import topic_of
 from casework.http import make_app
 from casework.mediawiki import MediaWikiClient
 from casework.runtime import Duty, Kit, Wiring
-from services.notify.deliveries import Deliveries
+from services.notify.deliveries import DELIVERIES, Deliveries
 from services.notify.functionaries import load_functionaries
-from services.notify.handlers import Notifier
+from services.notify.handlers import LUMEN_NOTICES, STATEMENTS, Notifier
 from services.notify.mailer import Mailer, SmtpSettings
 from services.notify.render import environment
 from services.notify.settings import NotifySettings
@@ -63,6 +63,13 @@ async def wire(kit: Kit) -> Wiring:
             backoff_seconds=settings.smtp_backoff_seconds,
         )
     )
+    for collection, field in (
+        (DELIVERIES, "case_id"),
+        (DELIVERIES, "state"),
+        (STATEMENTS, "state"),
+        (LUMEN_NOTICES, "state"),
+    ):
+        await kit.store.ensure_index(collection, field)
     resources = AsyncExitStack()
     wiki = await resources.enter_async_context(
         MediaWikiClient(settings.statement_wiki_api, settings.wiki_username, settings.wiki_password)
