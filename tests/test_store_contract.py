@@ -15,6 +15,7 @@ from casework.store import (
     DuplicateDocument,
     OutboxEntry,
     OutboxMessage,
+    OutboxPending,
     StoreError,
     VersionConflict,
     open_store,
@@ -363,3 +364,136 @@ async def test_sqlite_in_memory_and_durability_setting(tmp_path: Path) -> None:
             assert await opened.pragma("journal_mode") == "wal"
         finally:
             await opened.close()
+
+
+async def test_delete_removes_a_document(store: DocumentStore) -> None:
+    await store.insert("cases", {"_id": "c", "v": 1})
+    await store.insert("cases", {"_id": "d", "v": 1})
+    assert await store.delete("cases", "c") is True
+    assert await store.get("cases", "c") is None
+    assert [d["_id"] for d in await store.find("cases")] == ["d"]
+    assert await store.delete("cases", "c") is False
+    assert await store.delete("cases", "never") is False
+    assert await store.delete("never_written", "c") is False
+    # The id is free again, and starts over at version 1.
+    assert (await store.insert("cases", {"_id": "c", "v": 2}))["_version"] == 1
+    with pytest.raises(ValueError):
+        await store.delete("bad name", "c")
+
+
+async def test_delete_with_a_stale_version_conflicts_and_keeps_it(store: DocumentStore) -> None:
+    await store.insert("cases", {"_id": "c", "v": 1})
+    await store.replace("cases", {"_id": "c", "v": 2}, expected_version=1)
+    with pytest.raises(VersionConflict):
+        await store.delete("cases", "c", expected_version=1)
+    assert await store.get("cases", "c") == {"_id": "c", "_version": 2, "v": 2}
+    assert await store.delete("cases", "c", expected_version=2) is True
+    assert await store.delete("cases", "c", expected_version=2) is False
+
+
+async def test_delete_refuses_while_outbox_messages_are_pending(store: DocumentStore) -> None:
+    await store.insert("cases", {"_id": "c"}, [message(1)])
+    await store.insert("cases", {"_id": "quiet"})
+    await store.replace("cases", {"_id": "c", "v": 2}, expected_version=1, outbox=[message(2)])
+    with pytest.raises(OutboxPending):
+        await store.delete("cases", "c")
+    with pytest.raises(OutboxPending):
+        await store.delete("cases", "c", expected_version=2)
+    assert await store.get("cases", "c") == {"_id": "c", "_version": 2, "v": 2}
+    assert summary(await store.pending_outbox()) == [
+        ("cases", "c", "cases.events", 1),
+        ("cases", "c", "cases.events", 2),
+    ]
+    assert await store.delete("cases", "quiet") is True  # other documents are not held up
+
+    await store.mark_published((await store.pending_outbox())[:1])
+    with pytest.raises(OutboxPending):
+        await store.delete("cases", "c")
+    await store.mark_published(await store.pending_outbox())
+    assert await store.delete("cases", "c", expected_version=2) is True
+    assert await store.get("cases", "c") is None
+    assert await store.pending_outbox() == []
+
+
+async def test_collections_lists_those_holding_documents(store: DocumentStore) -> None:
+    assert await store.collections() == []
+    await store.insert("notices", {"_id": "n"}, [message(1)])
+    await store.insert("cases", {"_id": "c"})
+    await store.ensure_index("indexed_only", "status")
+    await store.insert("emptied", {"_id": "e"})
+    await store.delete("emptied", "e")
+    assert await store.collections() == ["cases", "notices"]
+
+
+def entry(n: int, collection: str, doc_id: str, seq: int) -> OutboxEntry:
+    sent = message(n)
+    return OutboxEntry(collection, doc_id, sent.topic, sent.event, seq)
+
+
+async def test_restore_keeps_versions_and_outbox_order(store: DocumentStore) -> None:
+    cases = [{**RICH, "_version": 7}, {"_id": "case-2", "_version": 1, "n": [1, {"a": None}]}]
+    notices = [{"_id": "n-1", "_version": 3, "text": "Уведомление"}]
+    first, second, third = (
+        entry(1, "cases", "case-1", 10),
+        entry(2, "notices", "n-1", 20),
+        entry(3, "cases", "case-2", 30),
+    )
+    await store.restore("cases", cases, [third, first])
+    await store.restore("notices", notices, [second])
+    assert await store.get("cases", "case-1") == {**RICH, "_version": 7}
+    assert await store.find("cases", order_by="_id") == cases
+    assert await store.get("notices", "n-1") == notices[0]
+    pending = await store.pending_outbox()
+    assert pending == [first, second, third]
+    # Restored documents are ordinary ones afterwards; new messages sort after the old.
+    await store.replace("cases", {"_id": "case-2", "n": 2}, expected_version=1, outbox=[message(4)])
+    assert summary(await store.pending_outbox())[-1] == ("cases", "case-2", "cases.events", 4)
+    assert (await store.pending_outbox())[-1].seq > 30
+    with pytest.raises(OutboxPending):
+        await store.delete("notices", "n-1")
+    await store.mark_published(pending)
+    assert summary(await store.pending_outbox()) == [("cases", "case-2", "cases.events", 4)]
+    assert await store.delete("notices", "n-1", expected_version=3) is True
+    assert await store.collections() == ["cases"]
+
+
+async def test_restore_refuses_bad_input_and_existing_ids(store: DocumentStore) -> None:
+    await store.insert("cases", {"_id": "taken", "v": 1})
+    with pytest.raises(DuplicateDocument, match="cases/taken"):
+        await store.restore("cases", [{"_id": "taken", "_version": 4}, {"_id": "x", "_version": 1}])
+    for docs, outbox in (
+        ([{"_id": "x", "_version": 0}], []),
+        ([{"_id": "x"}], []),
+        ([{"_id": "x", "_version": True}], []),
+        ([{"_id": "x", "_version": 1, "_outbox": []}], []),
+        ([{"_id": "x", "_version": 1}, {"_id": "x", "_version": 2}], []),
+        ([{"_id": "x", "_version": 1}], [entry(1, "cases", "other", 5)]),
+        ([{"_id": "x", "_version": 1}], [entry(1, "notices", "x", 5)]),
+        ([{"_id": "x", "_version": 1}], [entry(1, "cases", "x", 5), entry(2, "cases", "x", 5)]),
+    ):
+        with pytest.raises(ValueError):
+            await store.restore("cases", docs, outbox)
+    assert await store.find("cases") == [{"_id": "taken", "_version": 1, "v": 1}]
+    assert await store.pending_outbox() == []
+
+
+async def test_sqlite_snapshot_reads_one_state_and_tells_of_other_writers(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite3"
+    exporter = await SqliteStore.open(str(path))
+    writer = await SqliteStore.open(str(path))
+    try:
+        await writer.insert("cases", {"_id": "a"}, [message(1)])
+        async with exporter.snapshot() as quiet:
+            assert [d["_id"] for d in await exporter.find("cases")] == ["a"]
+        assert quiet.changed is False
+
+        async with exporter.snapshot() as busy:
+            assert [d["_id"] for d in await exporter.find("cases")] == ["a"]
+            await writer.insert("cases", {"_id": "b"}, [message(2)])
+            assert [d["_id"] for d in await exporter.find("cases")] == ["a"]
+            assert summary(await exporter.pending_outbox()) == [("cases", "a", "cases.events", 1)]
+        assert busy.changed is True
+        assert [d["_id"] for d in await exporter.find("cases")] == ["a", "b"]
+    finally:
+        await exporter.close()
+        await writer.close()

@@ -60,6 +60,12 @@ class VersionConflict(StoreError):
     """Replace whose ``expected_version`` is not the stored one (or no such document)."""
 
 
+class OutboxPending(StoreError):
+    """Delete of a document whose outbox messages are not all published; nothing was
+    deleted. Retry once the relay has published them (``pending_outbox`` is empty for it).
+    """
+
+
 class DocumentStore(Protocol):
     async def get(self, collection: str, doc_id: str) -> Document | None: ...
 
@@ -95,6 +101,36 @@ class DocumentStore(Protocol):
 
     async def ensure_index(self, collection: str, field: str, *then: str) -> None:
         """An index on ``field`` (then on each of ``then``: a compound index)."""
+        ...
+
+    async def delete(
+        self, collection: str, doc_id: str, *, expected_version: int | None = None
+    ) -> bool:
+        """Remove a document; True if it existed, False if there was none to remove.
+
+        With ``expected_version``, a stored document at another version raises
+        ``VersionConflict`` and stays. A document with outbox messages not yet published
+        raises ``OutboxPending`` and stays (on MongoDB they live inside the document, so
+        deleting it would lose them; every backend refuses alike)."""
+        ...
+
+    async def collections(self) -> list[str]:
+        """Names of the collections that hold at least one document, sorted (never the
+        adapter's own bookkeeping)."""
+        ...
+
+    async def restore(
+        self, collection: str, docs: Sequence[Document], outbox: Sequence[OutboxEntry] = ()
+    ) -> None:
+        """Write ``docs`` exactly as given, ``_version`` included, with the pending
+        ``outbox`` entries of those documents, ``seq`` included: for moving a store
+        (``casework.store.transfer``), never for a service's own writes.
+
+        Validates everything before writing: each document as ``insert`` does, a
+        ``_version`` >= 1, each entry belonging to one of ``docs``. An ``_id`` already
+        stored raises ``DuplicateDocument`` (SQLite then writes nothing; MongoDB, with no
+        transactions, may have written the documents before it). A ``seq`` must not be
+        pending already."""
         ...
 
     async def pending_outbox(self, limit: int = 100) -> list[OutboxEntry]: ...
@@ -190,6 +226,34 @@ def _check_json(value: Any, path: str) -> None:
             _check_json(item, f"{path}[{index}]")
     else:
         raise ValueError(f"{path}: {type(value).__name__} is not JSON-compatible")
+
+
+def check_restore(
+    collection: str, docs: Sequence[Document], outbox: Sequence[OutboxEntry]
+) -> list[tuple[str, int]]:
+    """Validate a ``restore``; return each document's (id, version)."""
+    check_collection(collection)
+    keys: list[tuple[str, int]] = []
+    for doc in docs:
+        doc_id = check_document(doc)
+        version = doc.get(VERSION)
+        if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+            raise ValueError(f"document {doc_id!r}: '_version' must be an int >= 1")
+        keys.append((doc_id, version))
+    ids = {doc_id for doc_id, _ in keys}
+    if len(ids) != len(keys):
+        raise ValueError(f"{collection}: the same '_id' twice in one restore")
+    for entry in outbox:
+        if entry.collection != collection or entry.doc_id not in ids:
+            raise ValueError(
+                f"outbox entry {entry.seq}: belongs to {entry.collection}/{entry.doc_id},"
+                f" not to a document of this restore into {collection!r}"
+            )
+        if isinstance(entry.seq, bool) or not isinstance(entry.seq, int) or entry.seq < 1:
+            raise ValueError(f"outbox entry {entry.seq!r}: seq must be an int >= 1")
+    if len({entry.seq for entry in outbox}) != len(outbox):
+        raise ValueError(f"{collection}: the same outbox seq twice in one restore")
+    return keys
 
 
 def user_fields(doc: Mapping[str, Any]) -> Document:

@@ -26,7 +26,7 @@ import pymongo
 from pymongo import AsyncMongoClient, ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError, PyMongoError
+from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
 from pymongo.uri_parser import parse_uri
 
 from casework.cloudevents import CloudEvent
@@ -37,11 +37,13 @@ from casework.store import (
     DuplicateDocument,
     OutboxEntry,
     OutboxMessage,
+    OutboxPending,
     StoreError,
     VersionConflict,
     check_collection,
     check_document,
     check_field,
+    check_restore,
     check_where_value,
     is_collection_name,
     redact_url,
@@ -170,6 +172,17 @@ class MongoStore:
         entries.sort(key=lambda entry: entry.seq)
         return entries[:limit]
 
+    async def collections(self) -> list[str]:
+        try:
+            names = await self._db.list_collection_names()
+            return [
+                name
+                for name in sorted(n for n in names if is_collection_name(n))
+                if await self._db[name].find_one({}, {ID: 1}) is not None
+            ]
+        except PyMongoError as exc:
+            raise _backend_error(exc) from exc
+
     async def ping(self) -> None:
         if self._closed:
             raise StoreError("mongo store is closed")
@@ -246,6 +259,63 @@ class MongoStore:
         except PyMongoError as exc:
             raise _backend_error(exc) from exc
 
+    async def delete(
+        self, collection: str, doc_id: str, *, expected_version: int | None = None
+    ) -> bool:
+        coll = self._coll(collection)
+        condition: MongoDoc = {ID: doc_id, HEAD: {"$exists": False}}
+        if expected_version is not None:
+            condition[VERSION] = expected_version
+        try:
+            for _ in range(_MAX_RETRIES):
+                result = await coll.delete_one(condition)
+                if result.deleted_count == 1:
+                    return True
+                current = await coll.find_one({ID: doc_id}, {VERSION: 1, HEAD: 1})
+                if current is None:
+                    return False
+                if expected_version is not None and current.get(VERSION) != expected_version:
+                    raise VersionConflict(
+                        f"{collection}/{doc_id}: not at version {expected_version} (delete)"
+                    )
+                if HEAD in current:
+                    raise OutboxPending(f"{collection}/{doc_id}: outbox messages not yet published")
+                # Published or replaced between the two reads: try again.
+        except PyMongoError as exc:
+            raise _backend_error(exc) from exc
+        raise StoreError(f"{collection}/{doc_id}: delete kept racing with other writes")
+
+    async def restore(
+        self, collection: str, docs: Sequence[Document], outbox: Sequence[OutboxEntry] = ()
+    ) -> None:
+        coll = self._coll(collection)
+        keys = check_restore(collection, docs, outbox)
+        pending: dict[str, list[MongoDoc]] = {}
+        for entry in sorted(outbox, key=lambda e: e.seq):
+            record = {"seq": entry.seq, "topic": entry.topic, "event": entry.event.to_dict()}
+            pending.setdefault(entry.doc_id, []).append(record)
+        stored: list[MongoDoc] = []
+        for (doc_id, version), doc in zip(keys, docs, strict=True):
+            record_doc: MongoDoc = {**doc, ID: doc_id, VERSION: version, REV: 1}
+            _set_outbox(record_doc, pending.get(doc_id, []))
+            stored.append(record_doc)
+        if not stored:
+            return
+        try:
+            if outbox:
+                await self._index_outbox(coll)
+                # New messages written after the move must sort after the restored ones.
+                await self._raise_seq_floor(max(entry.seq for entry in outbox))
+            await coll.insert_many(stored, ordered=True)
+        except BulkWriteError as exc:
+            errors = exc.details.get("writeErrors", [])
+            if errors and errors[0].get("code") == 11000:
+                taken = stored[errors[0].get("index", 0)][ID]
+                raise DuplicateDocument(f"{collection}/{taken} already exists") from exc
+            raise _backend_error(exc) from exc
+        except PyMongoError as exc:
+            raise _backend_error(exc) from exc
+
     async def mark_published(self, entries: Sequence[OutboxEntry]) -> None:
         by_doc: dict[tuple[str, str], set[int]] = {}
         for entry in entries:
@@ -308,6 +378,27 @@ class MongoStore:
             assert raw is not None
             return int(raw["n"])
         raise AssertionError("unreachable")
+
+    async def _raise_seq_floor(self, floor: int) -> None:
+        """Make the seq counter at least ``floor``."""
+        counter = self._db[SEQ_COLLECTION]
+        for _ in range(_MAX_RETRIES):
+            raw = await counter.find_one({ID: "seq"})
+            if raw is None:
+                try:
+                    await counter.insert_one({ID: "seq", "n": floor})
+                    return
+                except DuplicateKeyError:
+                    continue
+            current = int(raw["n"])
+            if current >= floor:
+                return
+            moved = await counter.find_one_and_update(
+                {ID: "seq", "n": current}, {"$inc": {"n": floor - current}}
+            )
+            if moved is not None:
+                return
+        raise StoreError("outbox seq counter kept racing with other writes")
 
     async def _index_outbox(self, coll: AsyncCollection[MongoDoc]) -> None:
         if coll.name not in self._outbox_indexed:

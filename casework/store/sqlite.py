@@ -14,6 +14,7 @@ import json
 import sqlite3
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import parse_qs
 
@@ -27,11 +28,13 @@ from casework.store import (
     DuplicateDocument,
     OutboxEntry,
     OutboxMessage,
+    OutboxPending,
     StoreError,
     VersionConflict,
     check_collection,
     check_document,
     check_field,
+    check_restore,
     check_where_value,
     user_fields,
 )
@@ -65,6 +68,11 @@ def _expr(field: str) -> str:
     if field == VERSION:
         return "version"
     return f"json_extract(body, '$.{field}')"
+
+
+@dataclass
+class Snapshot:
+    changed: bool = False
 
 
 class SqliteStore:
@@ -193,6 +201,37 @@ class SqliteStore:
             for seq, collection, doc_id, topic, event in rows
         ]
 
+    async def collections(self) -> list[str]:
+        names: list[str] = []
+        await self._load_tables()
+        for collection in sorted(self._tables):
+            if await self._read(f"SELECT 1 FROM {_table(collection)} LIMIT 1", ()):
+                names.append(collection)
+        return names
+
+    @asynccontextmanager
+    async def snapshot(self) -> AsyncIterator[Snapshot]:
+        """Reads inside the block all see one committed state of the database (one read
+        transaction); afterwards ``changed`` tells whether another connection committed
+        a write meanwhile. For a store used by one task only (the transfer tool): every
+        read of this store in the block shares the transaction."""
+        if self._reader is None:
+            raise StoreError("sqlite: an in-memory store has no snapshot")
+        reader = self._reader
+        snap = Snapshot()
+        try:
+            before = await self._read("PRAGMA data_version", ())
+            await reader.execute("BEGIN")
+            await self._read("SELECT 1 FROM outbox LIMIT 1", ())  # the snapshot starts here
+            try:
+                yield snap
+            finally:
+                await reader.execute("COMMIT")
+            after = await self._read("PRAGMA data_version", ())
+        except sqlite3.Error as exc:
+            raise StoreError(f"sqlite: {exc}") from exc
+        snap.changed = before != after
+
     async def pragma(self, name: str) -> Any:
         """The writer connection's value of PRAGMA ``name`` (e.g. ``synchronous``)."""
         if not name.isidentifier():
@@ -269,6 +308,59 @@ class SqliteStore:
             await conn.execute(
                 f"CREATE INDEX IF NOT EXISTS {name} ON {_table(collection)} ({columns})"
             )
+
+    async def delete(
+        self, collection: str, doc_id: str, *, expected_version: int | None = None
+    ) -> bool:
+        check_collection(collection)
+        if not await self._has_table(collection):
+            return False
+        async with self._transaction() as conn:
+            sql = f"SELECT version FROM {_table(collection)} WHERE id = ?"
+            rows = list(await conn.execute_fetchall(sql, (doc_id,)))
+            if not rows:
+                return False
+            if expected_version is not None and rows[0][0] != expected_version:
+                raise VersionConflict(
+                    f"{collection}/{doc_id}: not at version {expected_version} (delete)"
+                )
+            pending = await conn.execute_fetchall(
+                "SELECT 1 FROM outbox WHERE collection = ? AND doc_id = ? LIMIT 1",
+                (collection, doc_id),
+            )
+            if list(pending):
+                raise OutboxPending(f"{collection}/{doc_id}: outbox messages not yet published")
+            await conn.execute(f"DELETE FROM {_table(collection)} WHERE id = ?", (doc_id,))
+        return True
+
+    async def restore(
+        self, collection: str, docs: Sequence[Document], outbox: Sequence[OutboxEntry] = ()
+    ) -> None:
+        keys = check_restore(collection, docs, outbox)
+        rows = [
+            (doc_id, version, _dumps(user_fields(doc)))
+            for (doc_id, version), doc in zip(keys, docs, strict=True)
+        ]
+        entries = [
+            (e.seq, collection, e.doc_id, e.topic, _dumps(e.event.to_dict())) for e in outbox
+        ]
+        async with self._transaction() as conn:
+            await self._create_table(conn, collection)
+            try:
+                await conn.executemany(
+                    f"INSERT INTO {_table(collection)} (id, version, body) VALUES (?, ?, ?)", rows
+                )
+            except sqlite3.IntegrityError as exc:
+                taken = await _first_existing(conn, collection, [key for key, _ in keys])
+                raise DuplicateDocument(f"{collection}/{taken} already exists") from exc
+            try:
+                await conn.executemany(
+                    "INSERT INTO outbox (seq, collection, doc_id, topic, event)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    entries,
+                )
+            except sqlite3.IntegrityError as exc:
+                raise StoreError(f"{collection}: an outbox seq is already pending ({exc})") from exc
 
     async def mark_published(self, entries: Sequence[OutboxEntry]) -> None:
         if not entries:
@@ -349,6 +441,14 @@ async def _write_outbox(
             "INSERT INTO outbox (collection, doc_id, topic, event) VALUES (?, ?, ?, ?)",
             [(collection, doc_id, m.topic, _dumps(m.event.to_dict())) for m in outbox],
         )
+
+
+async def _first_existing(conn: aiosqlite.Connection, collection: str, ids: list[str]) -> str:
+    for doc_id in ids:
+        sql = f"SELECT 1 FROM {_table(collection)} WHERE id = ?"
+        if list(await conn.execute_fetchall(sql, (doc_id,))):
+            return doc_id
+    return "?"  # the duplicate was inside ``ids`` itself, which check_restore refuses
 
 
 def _condition(field: str, value: Any) -> tuple[str, list[Any]]:
