@@ -1,5 +1,6 @@
 """Review's JSON API over real HTTP (aiohttp on a free port) and a real SQLite store, built
-by the service's own wiring (`services.review.app.build`). The relay does not run: what
+by the service's own wiring (`services.review.app.build` and the access middleware
+`add_staff_access` installs, as `wire` does). The relay does not run: what
 the API would publish is read from the store's outbox, stored with the change itself.
 The broker path is covered end to end in test_end_to_end.py and test_http_api.py."""
 
@@ -27,16 +28,21 @@ from casework.contract import (
     SubmissionReceived,
     from_cloudevent,
 )
+from casework.kafka import EventPublisher
 from casework.outbox import OutboxRelay
 from casework.policy import load_policy
+from casework.runtime import Kit
 from casework.store import DocumentStore, open_store
 from services.review.app import Review, build
+from services.review.auth.setup import add_staff_access
+from services.review.settings import ReviewSettings
 from services.review.staff import load_staff
 from tests.support import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 POLICY = load_policy(ROOT / "policy" / "office-actions.yaml")
-STAFF = load_staff(ROOT / "deploy" / "demo-staff.yaml", POLICY)
+DEMO_STAFF = ROOT / "deploy" / "demo-staff.yaml"
+STAFF = load_staff(DEMO_STAFF, POLICY)
 Json = dict[str, Any]
 
 
@@ -68,14 +74,27 @@ async def _never(topic: str, event: CloudEvent) -> None:
 @pytest.fixture
 async def api(tmp_path: Path) -> AsyncIterator[Api]:
     store = await open_store(f"sqlite://{tmp_path / 'review.sqlite3'}")
+    relay = OutboxRelay(store, _never)
+    registry = CollectorRegistry()
     review = await build(
-        store,
-        OutboxRelay(store, _never),
-        POLICY,
-        STAFF,
-        registry=CollectorRegistry(),
+        store, relay, POLICY, STAFF, registry=registry, health_checks={"store": store.ping}
+    )
+    # The access middleware as the service installs it: tokens, sessions, rules.
+    settings = ReviewSettings(
+        CASEWORK_DATA_DIR=tmp_path,
+        REVIEW_STAFF_FILE=DEMO_STAFF,
+        KAFKA_BOOTSTRAP_SERVERS=f"127.0.0.1:{free_port()}",
+    )
+    kit = Kit(
+        settings=settings,
+        policy=POLICY,
+        store=store,
+        publisher=EventPublisher(settings.kafka()),  # never started: nothing is published
+        relay=relay,
+        registry=registry,
         health_checks={"store": store.ping},
     )
+    await add_staff_access(kit, review.app, review.cases)
     runner = web.AppRunner(review.app, access_log=None)
     await runner.setup()
     port = free_port()
@@ -125,7 +144,8 @@ async def test_the_openapi_document_describes_every_route(api: Api) -> None:
         (route.resource.canonical, route.method)
         for route in api.review.app.router.routes()
         if route.resource is not None
-        and route.resource.canonical.startswith("/api/v1/cases")
+        and route.resource.canonical.startswith("/api/v1/")
+        and route.resource.canonical != "/api/v1/openapi.json"
         and route.method != "HEAD"
     }
     assert served and served == documented

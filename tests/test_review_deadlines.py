@@ -12,6 +12,7 @@ from pydantic import ValidationError
 
 from casework.contract import (
     Channel,
+    CorrespondenceReceived,
     DeadlineAtRisk,
     DeadlineBreached,
     Requester,
@@ -22,7 +23,17 @@ from casework.errors import Rejected
 from casework.policy import load_policy
 from casework.policy.review import AtRisk, Period, ReviewRules
 from services.review.case import Case, CaseState, alert_at
-from services.review.deadlines import add_business_days, at_risk_time, check_deadline, set_waiting
+from services.review.casefile import record_correspondence
+from services.review.deadlines import (
+    WALL_CLOCK,
+    Calendar,
+    add_business_days,
+    at_risk_time,
+    calendar_for,
+    check_deadline,
+    set_waiting,
+    start_deadline,
+)
 from services.review.opening import open_case
 from services.review.rules import check_rules
 
@@ -97,16 +108,101 @@ def test_a_closed_case_raises_nothing() -> None:
 
 def test_waiting_for_the_requester_pauses_the_clock() -> None:
     case = opened("child-protection")
-    paused = set_waiting(case, True, "alice", MONDAY + timedelta(hours=2), "Asked for the URL.")
+    calendar = calendar_for(case, POLICY)
+    assert calendar == WALL_CLOCK  # an hours deadline runs every hour
+    paused = set_waiting(
+        case, True, "alice", MONDAY + timedelta(hours=2), "Asked for the URL.", calendar=calendar
+    )
     assert paused.waiting_for_requester and alert_at(paused) is None
     assert check_deadline(paused, MONDAY + timedelta(days=5))[1] == []
-    assert set_waiting(paused, True, "alice", MONDAY + timedelta(hours=3)) == paused
-    resumed = set_waiting(paused, False, "alice", MONDAY + timedelta(hours=12))
+    assert set_waiting(paused, True, "alice", MONDAY + timedelta(hours=3), calendar=calendar) == (
+        paused
+    )
+    resumed = set_waiting(paused, False, "alice", MONDAY + timedelta(hours=12), calendar=calendar)
     assert resumed.deadline_at == MONDAY + timedelta(hours=34)
     assert [e.action for e in resumed.timeline][-2:] == ["waiting-for-requester", "resumed"]
     closed = resumed.model_copy(update={"state": CaseState.APPROVED})
     with pytest.raises(Rejected):
-        set_waiting(closed, True, "alice", MONDAY)
+        set_waiting(closed, True, "alice", MONDAY, calendar=calendar)
+
+
+BUSINESS = Calendar(business_days=True, holidays=frozenset(POLICY.review.holidays))
+FRIDAY_10 = datetime(2026, 11, 6, 10, 0, tzinfo=UTC)
+MONDAY_10 = datetime(2026, 11, 9, 10, 0, tzinfo=UTC)
+
+
+def test_the_business_calendar_counts_only_business_days() -> None:
+    assert BUSINESS.elapsed(FRIDAY_10, MONDAY_10) == timedelta(hours=24)
+    assert BUSINESS.shift(FRIDAY_10, timedelta(hours=24)) == MONDAY_10
+    saturday, sunday = datetime(2026, 11, 7, 9, tzinfo=UTC), datetime(2026, 11, 8, 18, tzinfo=UTC)
+    assert BUSINESS.elapsed(saturday, sunday) == timedelta(0)
+    # 24 and 25 December are holidays: Wednesday 23rd noon to Monday 28th noon is one business day.
+    assert BUSINESS.elapsed(
+        datetime(2026, 12, 23, 12, tzinfo=UTC), datetime(2026, 12, 28, 12, tzinfo=UTC)
+    ) == timedelta(hours=24)
+    assert BUSINESS.shift(datetime(2026, 12, 23, 12, tzinfo=UTC), timedelta(hours=24)) == (
+        datetime(2026, 12, 28, 12, tzinfo=UTC)
+    )
+    assert WALL_CLOCK.elapsed(FRIDAY_10, MONDAY_10) == timedelta(days=3)
+
+
+def test_a_dmca_pause_over_a_weekend_moves_the_due_time_one_business_day() -> None:
+    case = opened("dmca-takedown", received_at=datetime(2026, 11, 2, 9, 0, tzinfo=UTC))
+    calendar = calendar_for(case, POLICY)
+    assert calendar == BUSINESS
+    assert case.deadline_at == datetime(2026, 11, 11, 9, 0, tzinfo=UTC)  # 7 business days
+    paused = set_waiting(case, True, "alice", FRIDAY_10, "Asked.", calendar=calendar)
+    resumed = set_waiting(paused, False, "alice", MONDAY_10, calendar=calendar)
+    # One business day paused (Friday 10:00 to Monday 10:00), not three calendar days.
+    assert resumed.deadline_at == datetime(2026, 11, 12, 9, 0, tzinfo=UTC)
+    assert case.deadline is not None and resumed.deadline is not None
+    assert resumed.deadline.at_risk_at == BUSINESS.shift(
+        case.deadline.at_risk_at, timedelta(hours=24)
+    )
+    # Waiting over a weekend only costs nothing.
+    weekend = set_waiting(
+        case, True, "alice", datetime(2026, 11, 7, 9, tzinfo=UTC), calendar=calendar
+    )
+    back = set_waiting(
+        weekend, False, "alice", datetime(2026, 11, 8, 18, tzinfo=UTC), calendar=calendar
+    )
+    assert back.deadline_at == case.deadline_at
+
+
+def test_a_pause_over_the_holidays_skips_them() -> None:
+    case = opened("dmca-takedown")  # Monday 21 December 15:30, due 5 January 15:30
+    calendar = calendar_for(case, POLICY)
+    paused = set_waiting(
+        case, True, "alice", datetime(2026, 12, 23, 15, 30, tzinfo=UTC), calendar=calendar
+    )
+    resumed = set_waiting(
+        paused, False, "alice", datetime(2027, 1, 4, 15, 30, tzinfo=UTC), calendar=calendar
+    )
+    # Paused for 4 business days (23rd afternoon, 28th to 30th, 4th morning).
+    assert case.deadline_at is not None
+    assert resumed.deadline_at == add_business_days(case.deadline_at, 4, POLICY.review.holidays)
+    assert resumed.deadline_at == datetime(2027, 1, 11, 15, 30, tzinfo=UTC)
+
+
+def test_an_inquiry_deadline_runs_on_business_days_and_a_reply_resumes_it() -> None:
+    inquiry = opened("global-ban").model_copy(
+        update={"kind": SubmissionKind.INQUIRY, "action_type": None}
+    )
+    inquiry = inquiry.model_copy(update={"deadline": start_deadline(inquiry, POLICY, FRIDAY_10)})
+    calendar = calendar_for(inquiry, POLICY)
+    assert calendar == BUSINESS
+    paused = set_waiting(inquiry, True, "alice", FRIDAY_10, calendar=calendar)
+    reply = CorrespondenceReceived(
+        submission_id="R-DEADLINE0001",
+        channel=Channel.EMAIL,
+        sender="r@example.org",
+        summary="Here it is.",
+        received_at=MONDAY_10,
+    )
+    resumed = record_correspondence(paused, reply, "event-1", MONDAY_10, calendar)
+    assert not resumed.waiting_for_requester
+    assert inquiry.deadline_at is not None
+    assert resumed.deadline_at == BUSINESS.shift(inquiry.deadline_at, timedelta(hours=24))
 
 
 @pytest.mark.parametrize(

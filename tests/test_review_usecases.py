@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -17,6 +17,7 @@ from casework.cloudevents import CloudEvent
 from casework.contract import (
     Channel,
     CorrespondenceReceived,
+    DecisionReversed,
     EventData,
     Requester,
     Subject,
@@ -24,15 +25,17 @@ from casework.contract import (
     SubmissionReceived,
     TamperingDetected,
     from_cloudevent,
+    to_cloudevent,
 )
 from casework.errors import Kind, Rejected
 from casework.outbox import OutboxRelay
 from casework.policy import load_policy
-from casework.store import DocumentStore
+from casework.store import DocumentStore, StoreError
 from services.review.case import CaseState
 from services.review.casefile import AssignForm, RestorationForm, WaitingForm
 from services.review.deadlines_duty import DeadlineDuty
 from services.review.decision import DecisionForm, DeterminationForm
+from services.review.handlers import ReviewHandlers
 from services.review.opening import MergeForm, case_id_for
 from services.review.queue import QueueQuery
 from services.review.signoff import ReversalForm, SignOffForm
@@ -294,6 +297,72 @@ async def test_an_upheld_appeal_reverses_the_original_and_closes_the_appeal(
     assert (await cases.read(staff("alice"), "OA-TEST00000008")).state is CaseState.CLOSED
     events = await published(store)
     assert kinds(events)[-1] == "DecisionReversed"
+
+
+class FailingReplace:
+    """The real store, except that replacing one document fails: the outage (or crash)
+    between the reversal's write and the appeal's."""
+
+    def __init__(self, inner: DocumentStore, doc_id: str) -> None:
+        self.inner = inner
+        self.doc_id = doc_id
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    async def replace(self, collection: str, doc: Any, **kwargs: Any) -> Any:
+        if doc["_id"] == self.doc_id:
+            raise StoreError(f"injected: replacing {self.doc_id} fails")
+        return await self.inner.replace(collection, doc, **kwargs)
+
+
+async def test_an_appeal_left_open_by_a_failed_second_write_is_closed_by_the_reversal_event(
+    setup: tuple[ReviewCases, Clock],
+    store: DocumentStore,
+) -> None:
+    cases, clock = setup
+    await cases.submission_received(submission(9))
+    await approve(cases, "OA-TEST00000009", 9)
+    await cases.submission_received(
+        submission(10, kind=SubmissionKind.APPEAL, refers_to="OA-TEST00000009")
+    )
+    failing = review(cast(DocumentStore, FailingReplace(store, "OA-TEST00000010")), clock)
+    upheld = ReversalForm(
+        grounds="appeal-upheld", reason="Upheld.", appeal_case_id="OA-TEST00000010"
+    )
+    outside = staff("dave").model_copy(update={"id": "dora"})
+    await failing.reverse(outside, "OA-TEST00000009", upheld)
+    assert (await cases.read(staff("alice"), "OA-TEST00000009")).state is CaseState.REVERSED
+    assert (await cases.read(staff("alice"), "OA-TEST00000010")).state is CaseState.OPEN
+    [entry] = [
+        e for e in await store.pending_outbox(limit=1000) if e.event.type == DecisionReversed.TYPE
+    ]
+    handlers = ReviewHandlers(cases)
+    clock.now += timedelta(minutes=1)
+    for _ in range(2):  # delivered at least once
+        await handlers.handle(entry.event)
+    appeal = await cases.read(staff("alice"), "OA-TEST00000010")
+    assert appeal.state is CaseState.CLOSED
+    closed = [(e.actor, e.detail) for e in appeal.timeline if e.action == "appeal-upheld"]
+    assert closed == [("dora", "OA-TEST00000009 reversed")]
+
+
+async def test_a_reversal_without_an_appeal_closes_nothing(
+    setup: tuple[ReviewCases, Clock],
+) -> None:
+    cases, _ = setup
+    await cases.submission_received(submission(11))
+    await approve(cases, "OA-TEST00000011", 11)
+    before = await cases.read(staff("alice"), "OA-TEST00000011")
+    reversed_ = DecisionReversed(
+        case_id="OA-TEST00000011",
+        decision=before.decision,
+        reason="Error.",
+        reversed_by="bob",
+        reversed_at=START,
+    )
+    await ReviewHandlers(cases).handle(to_cloudevent(reversed_))
+    assert await cases.read(staff("alice"), "OA-TEST00000011") == before
 
 
 # --- events from other services -------------------------------------------------------------

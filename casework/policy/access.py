@@ -42,6 +42,19 @@ class RoleRules(_Strict):
         return self
 
 
+class Limit(_Strict):
+    max: int = Field(gt=0)
+    per_seconds: int = Field(gt=0)
+
+
+class SignInLimits(_Strict):
+    """Failed console sign-ins allowed per fixed window, per account (the login typed)
+    and per client address; past either, sign-in is refused until the window ends."""
+
+    per_account: Limit = Field(default_factory=lambda: Limit(max=5, per_seconds=900))
+    per_client: Limit = Field(default_factory=lambda: Limit(max=20, per_seconds=900))
+
+
 class AccessRules(_Strict):
     """Who may do what. A role not listed may do nothing; a team listed in
     `restricted_teams` hides its cases from every role not named there."""
@@ -49,6 +62,10 @@ class AccessRules(_Strict):
     roles: dict[Role, RoleRules] = Field(default_factory=dict)
     restricted_teams: dict[str, list[Role]] = Field(default_factory=dict)
     session_hours: int = Field(default=12, gt=0, le=24 * 7)
+    sign_in: SignInLimits = Field(default_factory=SignInLimits)
+    purge_seconds: int = Field(
+        default=3600, gt=0, description="How often expired sessions and counters are removed."
+    )
 
     def actions_of(self, role: Role) -> frozenset[str]:
         rules = self.roles.get(role)

@@ -51,7 +51,7 @@ async def build(
     cases = ReviewCases(store, relay, policy, by_id.get, clock)
     await cases.ensure_indexes()
     app = make_app(registry=registry, health_checks=health_checks)
-    ReviewRoutes(cases, staff).register(app)
+    ReviewRoutes(cases).register(app)
     duty = DeadlineDuty(store, relay, clock, scan_seconds or policy.review.deadline_scan_seconds)
     for attr, doc in (
         ("scans", "Deadline scans completed."),
@@ -80,10 +80,10 @@ async def wire(kit: Kit) -> Wiring:
         )
     except PolicyError as exc:
         raise PolicyError(f"{kit.settings.policy_file}: {exc}") from exc
-    await add_staff_access(kit, review.app, review.cases)
+    access = await add_staff_access(kit, review.app, review.cases)
     return Wiring(
         app=review.app,
         consumes=[topic_of(s) for s in CONSUMES],
         handle=review.handlers.handle,
-        once={"deadline-scan": review.duty.run},
+        once={"deadline-scan": review.duty.run, "session-purge": access.purge.run},
     )

@@ -27,7 +27,7 @@ from services.review.case import (
     Note,
     Tampering,
 )
-from services.review.deadlines import set_waiting
+from services.review.deadlines import Calendar, set_waiting
 from services.review.staff import StaffMember
 
 
@@ -120,7 +120,11 @@ def link(case: Case, form: LinkForm, staff: StaffMember, now: datetime) -> Case:
 
 
 def record_correspondence(
-    case: Case, message: CorrespondenceReceived, event_id: str, now: datetime
+    case: Case,
+    message: CorrespondenceReceived,
+    event_id: str,
+    now: datetime,
+    calendar: Calendar,
 ) -> Case:
     """A later message from outside: on the timeline; it ends a wait for the requester."""
     if event_id in case.seen_messages:
@@ -130,7 +134,9 @@ def record_correspondence(
         message.received_at, message.sender, "correspondence", message.summary[:2000]
     )
     if updated.waiting_for_requester and updated.state not in FINAL_STATES:
-        updated = set_waiting(updated, False, "system", now, "the requester wrote")
+        updated = set_waiting(
+            updated, False, "system", now, "the requester wrote", calendar=calendar
+        )
     return updated
 
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import date, datetime, timedelta
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
 
 from casework.contract import DeadlineAtRisk, DeadlineBreached, EventData, SubmissionKind
 from casework.policy import Policy
@@ -63,8 +64,65 @@ def start_deadline(case: Case, policy: Policy, start: datetime) -> Deadline | No
     )
 
 
-def set_waiting(case: Case, waiting: bool, actor: str, now: datetime, why: str = "") -> Case:
-    """Pause the clock while waiting for the requester; resume shifts the due time on."""
+@dataclass(frozen=True)
+class Calendar:
+    """When a deadline's clock runs: every hour of every day, or only on business days
+    (Monday to Friday, not the policy's holidays; days in UTC)."""
+
+    business_days: bool = False
+    holidays: frozenset[date] = frozenset()
+
+    def runs_on(self, day: date) -> bool:
+        return not self.business_days or (day.weekday() < 5 and day not in self.holidays)
+
+    def elapsed(self, start: datetime, end: datetime) -> timedelta:
+        """How much of the clock's time passed from ``start`` to ``end``."""
+        if not self.business_days or end <= start:
+            return max(end - start, timedelta(0))
+        total = timedelta(0)
+        cursor = start
+        while cursor < end:
+            segment_end = min(end, _next_midnight(cursor))
+            if self.runs_on(cursor.date()):
+                total += segment_end - cursor
+            cursor = segment_end
+        return total
+
+    def shift(self, moment: datetime, amount: timedelta) -> datetime:
+        """``moment`` moved on by ``amount`` of the clock's time."""
+        if not self.business_days or amount <= timedelta(0):
+            return moment + amount
+        cursor, remaining = moment, amount
+        while True:
+            midnight = _next_midnight(cursor)
+            if self.runs_on(cursor.date()):
+                if remaining <= midnight - cursor:
+                    return cursor + remaining
+                remaining -= midnight - cursor
+            cursor = midnight
+
+
+WALL_CLOCK = Calendar()
+
+
+def _next_midnight(moment: datetime) -> datetime:
+    return datetime.combine(moment.date() + timedelta(days=1), time(), tzinfo=moment.tzinfo)
+
+
+def calendar_for(case: Case, policy: Policy) -> Calendar:
+    """The calendar of the case's deadline: business days for a business-day period."""
+    period = period_for(case, policy)
+    if period is None or period.business_days is None:
+        return WALL_CLOCK
+    return Calendar(business_days=True, holidays=frozenset(policy.review.holidays))
+
+
+def set_waiting(
+    case: Case, waiting: bool, actor: str, now: datetime, why: str = "", *, calendar: Calendar
+) -> Case:
+    """Pause the clock while waiting for the requester; resume moves the due and at-risk
+    times on by the time paused as the deadline's calendar counts it (a pause over a
+    weekend costs a business-day deadline nothing)."""
     case.check_open()
     if case.waiting_for_requester == waiting:
         return case
@@ -72,12 +130,12 @@ def set_waiting(case: Case, waiting: bool, actor: str, now: datetime, why: str =
     if d is not None and waiting:
         d = d.model_copy(update={"paused_at": now})
     elif d is not None and d.paused_at is not None:
-        paused_for = now - d.paused_at
+        paused_for = calendar.elapsed(d.paused_at, now)
         d = d.model_copy(
             update={
                 "paused_at": None,
-                "due_at": d.due_at + paused_for,
-                "at_risk_at": d.at_risk_at + paused_for,
+                "due_at": calendar.shift(d.due_at, paused_for),
+                "at_risk_at": calendar.shift(d.at_risk_at, paused_for),
             }
         )
     action = "waiting-for-requester" if waiting else "resumed"

@@ -1,17 +1,19 @@
-"""Review's reactions to events from other services."""
+"""Review's reactions to events: from other services, and its own reversals."""
 
 from __future__ import annotations
 
 from casework.cloudevents import CloudEvent
 from casework.contract import (
     CorrespondenceReceived,
+    DecisionReversed,
     SubmissionReceived,
     TamperingDetected,
     from_cloudevent,
 )
 from services.review.usecases import ReviewCases
 
-CONSUMES = ("intake", "enforcement")
+# Its own topic too: an upheld appeal is closed from the DecisionReversed it caused.
+CONSUMES = ("intake", "enforcement", "review")
 
 
 class ReviewHandlers:
@@ -26,3 +28,5 @@ class ReviewHandlers:
             await self.cases.correspondence_received(data, event.id)
         elif isinstance(data, TamperingDetected):
             await self.cases.tampering_detected(data)
+        elif isinstance(data, DecisionReversed):
+            await self.cases.decision_reversed(data)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from aiohttp import web
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
@@ -12,6 +13,9 @@ from services.review.queue import QueueQuery
 
 # (method, path, summary, request model, response model, status)
 Operation = tuple[str, str, str, type[BaseModel] | None, type[BaseModel] | None, int]
+# Every part of the app that serves JSON API routes adds its operations here, so the
+# one document describes them all.
+OPERATIONS: web.AppKey[list[Operation]] = web.AppKey("openapi_operations", list)
 
 
 def openapi_document(operations: list[Operation]) -> dict[str, Any]:

@@ -21,3 +21,4 @@ class Action(StrEnum):
     ANSWER_INQUIRY = "answer-inquiry"
     SET_WAITING = "set-waiting"
     ORDER_RESTORATION = "order-restoration"
+    MANAGE_STAFF = "manage-staff"

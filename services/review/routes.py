@@ -3,31 +3,29 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
-from casework.errors import Kind, Rejected
 from casework.http import RequestRejected, field_errors, read_json
 from services.review import casefile, inquiries
-from services.review.auth.authenticators import Identity
-from services.review.auth.middleware import IDENTITY
+from services.review.auth.middleware import current_staff
 from services.review.case import Case, CaseView
 from services.review.decision import DecisionForm, DeterminationForm
-from services.review.openapi import Operation, openapi_document
+from services.review.openapi import OPERATIONS, Operation, openapi_document
 from services.review.opening import MergeForm, StaffCaseForm
 from services.review.queue import QueuePage, QueueQuery
 from services.review.signoff import ReversalForm, SignOffForm
-from services.review.staff import StaffDirectory, StaffMember
+from services.review.staff import StaffMember
 from services.review.usecases import ReviewCases
 
 CASE = "/api/v1/cases/{case_id}"
 
 
 class ReviewRoutes:
-    def __init__(self, cases: ReviewCases, staff: StaffDirectory) -> None:
+    def __init__(self, cases: ReviewCases) -> None:
         self.cases = cases
-        self.staff = staff
         self.operations: list[Operation] = [
             ("get", "/api/v1/cases", "The queue, filtered, by urgency", None, QueuePage, 200),
             (
@@ -108,9 +106,10 @@ class ReviewRoutes:
                 201,
             ),
         ]
-        self._openapi = openapi_document(self.operations)
+        self._openapi: dict[str, Any] | None = None
 
     def register(self, app: web.Application) -> None:
+        app[OPERATIONS] = list(self.operations)
         app.router.add_get("/api/v1/openapi.json", self.openapi)
         app.router.add_get("/api/v1/cases", self.list_cases)
         app.router.add_post("/api/v1/cases", self.open_case)
@@ -134,25 +133,13 @@ class ReviewRoutes:
             app.router.add_route(method, CASE + suffix, self._write(form, use_case, status))
 
     def staff_of(self, request: web.Request) -> StaffMember:
-        """Who the access middleware identified (token or session). Without the middleware
-        (the API built alone, in tests) a bearer token from the directory given."""
-        identity = request.get(IDENTITY)
-        if isinstance(identity, Identity):
-            return identity.staff
-        header = request.headers.get("Authorization", "")
-        scheme, _, token = header.partition(" ")
-        member = self.staff.by_token(token.strip()) if scheme.lower() == "bearer" else None
-        if member is None:
-            raise Rejected.one(
-                Kind.UNAUTHENTICATED,
-                "unauthenticated",
-                "Authorization",
-                "bearer_token",
-                "a valid staff bearer token is required",
-            )
-        return member
+        """Who the access middleware identified (token or session)."""
+        return current_staff(request)
 
     async def openapi(self, request: web.Request) -> web.Response:
+        # Built at the first request: by then every part has added its operations.
+        if self._openapi is None:
+            self._openapi = openapi_document(request.app[OPERATIONS])
         return web.json_response(self._openapi)
 
     async def list_cases(self, request: web.Request) -> web.Response:

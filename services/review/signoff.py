@@ -281,9 +281,9 @@ def reverse_decision(
     ]
 
 
-def close_appeal(appeal: Case, original_id: str, staff: StaffMember, now: datetime) -> Case:
+def close_appeal(appeal: Case, original_id: str, actor: str, now: datetime) -> Case:
     """The appeal case once its original was reversed. Idempotent."""
     if appeal.state is CaseState.CLOSED:
         return appeal
     closed = appeal.model_copy(update={"state": CaseState.CLOSED})
-    return closed.with_entry(now, staff.id, "appeal-upheld", f"{original_id} reversed")
+    return closed.with_entry(now, actor, "appeal-upheld", f"{original_id} reversed")

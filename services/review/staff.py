@@ -49,6 +49,7 @@ class StaffMember(BaseModel):
     languages: list[Language] = Field(min_length=1)
     wiki_accounts: list[str] = []
     roles: list[Role] = []
+    disabled: bool = Field(default=False, description="Signs in and calls the API no more.")
     # Credentials: never shown, never part of a dump that leaves the directory.
     password_hash: str | None = Field(None, repr=False)
     token_sha256: Annotated[str | None, Field(pattern=SHA256, repr=False)] = None

@@ -4,12 +4,14 @@ with the events it caused (outbox) in one write."""
 
 from __future__ import annotations
 
+import logging
 import secrets
 from collections.abc import Callable
 from datetime import UTC, datetime
 
 from casework.contract import (
     CorrespondenceReceived,
+    DecisionReversed,
     EventData,
     SubmissionReceived,
     TamperingDetected,
@@ -17,14 +19,21 @@ from casework.contract import (
     topic_of,
 )
 from casework.errors import Kind, Rejected
+from casework.faults import crash_point
 from casework.outbox import OutboxRelay
 from casework.policy import Policy
-from casework.store import Document, DocumentStore, DuplicateDocument, OutboxMessage
+from casework.store import (
+    Document,
+    DocumentStore,
+    DuplicateDocument,
+    OutboxMessage,
+    StoreError,
+)
 from casework.updates import NotFound, update_document
 from services.review import casefile, inquiries
 from services.review.auth.policy import authorize
 from services.review.case import Case, CaseView
-from services.review.deadlines import set_waiting
+from services.review.deadlines import calendar_for, set_waiting
 from services.review.decision import (
     LEGAL_LEVEL,
     DecisionForm,
@@ -51,6 +60,7 @@ from services.review.signoff import (
 )
 from services.review.staff import StaffMember
 
+log = logging.getLogger(__name__)
 CASES = "cases"
 # Indexed: each queue filter together with the queue's orders, and the deadline duty's scan.
 INDEXES: tuple[tuple[str, ...], ...] = (
@@ -246,7 +256,17 @@ class ReviewCases:
             staff,
             Action.SET_WAITING,
             case_id,
-            lambda c: (set_waiting(c, form.waiting, staff.id, now, form.reason), []),
+            lambda c: (
+                set_waiting(
+                    c,
+                    form.waiting,
+                    staff.id,
+                    now,
+                    form.reason,
+                    calendar=calendar_for(c, self.policy),
+                ),
+                [],
+            ),
         )
 
     # -- deciding ----------------------------------------------------------------------
@@ -283,17 +303,36 @@ class ReviewCases:
             appeal = await self._load(form.appeal_case_id, field="appeal_case_id")
             self._check_access(staff, Action.REVERSE_DECISION, appeal)
         now = self.clock()
+        # One write decides: the original reversed with DecisionReversed in its outbox.
+        # The appeal is closed from that event (review consumes its own topic), so a
+        # crash or a failed write after this point still closes it; closing it here
+        # too only makes the answer current for the caller, and is idempotent.
         reversed_case = await self._change(
             staff,
             Action.REVERSE_DECISION,
             case_id,
             lambda c: reverse_decision(c, form, staff, self.policy, now, appeal),
         )
+        crash_point("review.reversal.before-appeal-closed")
         if appeal is not None:
-            await self._event_change(
-                appeal.id, lambda a: (close_appeal(a, case_id, staff, now), [])
-            )
+            try:
+                await self._close_appeal(appeal.id, case_id, staff.id, now)
+            except StoreError:
+                log.warning("closing appeal %s left to its DecisionReversed event", appeal.id)
         return reversed_case
+
+    async def decision_reversed(self, event: DecisionReversed) -> None:
+        if event.appeal_case_id is not None:
+            await self._close_appeal(
+                event.appeal_case_id, event.case_id, event.reversed_by, event.reversed_at
+            )
+
+    async def _close_appeal(
+        self, appeal_id: str, original_id: str, actor: str, now: datetime
+    ) -> None:
+        await self._event_change(
+            appeal_id, lambda a: (close_appeal(a, original_id, actor, now), [])
+        )
 
     async def answer_inquiry(
         self, staff: StaffMember, case_id: str, form: inquiries.InquiryForm
@@ -325,7 +364,12 @@ class ReviewCases:
         now = self.clock()
         await self._event_change(
             case_id_for(message.submission_id),
-            lambda c: (casefile.record_correspondence(c, message, event_id, now), []),
+            lambda c: (
+                casefile.record_correspondence(
+                    c, message, event_id, now, calendar_for(c, self.policy)
+                ),
+                [],
+            ),
         )
 
     async def tampering_detected(self, event: TamperingDetected) -> None:

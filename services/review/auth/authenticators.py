@@ -47,7 +47,7 @@ class BearerTokens:
         if scheme.lower() != "bearer":
             return None
         member = self.staff.current().by_token(token.strip())
-        return Identity(member, "token") if member else None
+        return Identity(member, "token") if member and not member.disabled else None
 
 
 class SessionCookies:
@@ -65,7 +65,7 @@ class SessionCookies:
         if session is None:
             return None
         member = self.staff.current().by_id(session.staff_id)
-        return Identity(member, "session", session) if member else None
+        return Identity(member, "session", session) if member and not member.disabled else None
 
 
 async def identify(authenticators: list[Authenticator], request: web.Request) -> Identity | None:

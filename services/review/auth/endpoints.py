@@ -21,11 +21,14 @@ Rule = Action | Open
 
 CASE = "/api/v1/cases/{case_id}"
 PAGE = "/console/cases/{case_id}"
+STAFF = "/api/v1/staff/{staff_id}"
+STAFF_PAGE = "/console/staff/{staff_id}"
 PUBLIC = Open.PUBLIC
 SIGNED_IN = Open.SIGNED_IN
 
 RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/healthz"): PUBLIC,
+    ("GET", "/livez"): PUBLIC,
     ("GET", "/metrics"): PUBLIC,
     # JSON API (services/review/routes.py)
     ("GET", "/api/v1/openapi.json"): PUBLIC,
@@ -44,6 +47,16 @@ RULES: dict[tuple[str, str], Rule] = {
     ("POST", CASE + "/reversal"): Action.REVERSE_DECISION,
     ("POST", CASE + "/inquiry-answers"): Action.ANSWER_INQUIRY,
     ("POST", CASE + "/restorations"): Action.ORDER_RESTORATION,
+    # Staff management (services/review/auth/admin_routes.py)
+    ("GET", "/api/v1/staff"): Action.MANAGE_STAFF,
+    ("POST", "/api/v1/staff"): Action.MANAGE_STAFF,
+    ("GET", "/api/v1/staff-changes"): Action.MANAGE_STAFF,
+    ("GET", STAFF): Action.MANAGE_STAFF,
+    ("PUT", STAFF): Action.MANAGE_STAFF,
+    ("PUT", STAFF + "/disabled"): Action.MANAGE_STAFF,
+    ("POST", STAFF + "/tokens"): Action.MANAGE_STAFF,
+    ("DELETE", STAFF + "/tokens/{name}"): Action.MANAGE_STAFF,
+    ("POST", STAFF + "/password-link"): Action.MANAGE_STAFF,
     # Console
     ("GET", "/console/static"): PUBLIC,
     ("GET", "/console/login"): PUBLIC,
@@ -56,6 +69,24 @@ RULES: dict[tuple[str, str], Rule] = {
     ("POST", PAGE + "/determination"): Action.RECORD_DETERMINATION,
     ("POST", PAGE + "/notes"): Action.ADD_NOTE,
     ("POST", PAGE + "/restorations"): Action.ORDER_RESTORATION,
+    ("POST", PAGE + "/assignee"): Action.ASSIGN_CASE,
+    ("POST", PAGE + "/evidence"): Action.ADD_EVIDENCE,
+    ("POST", PAGE + "/links"): Action.LINK_CASES,
+    ("POST", PAGE + "/merge"): Action.MERGE_DUPLICATE,
+    ("POST", PAGE + "/waiting"): Action.SET_WAITING,
+    ("POST", PAGE + "/reversal"): Action.REVERSE_DECISION,
+    ("POST", PAGE + "/inquiry-answers"): Action.ANSWER_INQUIRY,
+    ("GET", "/console/staff"): Action.MANAGE_STAFF,
+    ("POST", "/console/staff"): Action.MANAGE_STAFF,
+    ("GET", STAFF_PAGE): Action.MANAGE_STAFF,
+    ("POST", STAFF_PAGE): Action.MANAGE_STAFF,
+    ("POST", STAFF_PAGE + "/disabled"): Action.MANAGE_STAFF,
+    ("POST", STAFF_PAGE + "/tokens"): Action.MANAGE_STAFF,
+    ("POST", STAFF_PAGE + "/tokens/revoke"): Action.MANAGE_STAFF,
+    ("POST", STAFF_PAGE + "/password-link"): Action.MANAGE_STAFF,
+    # The one-time link is the credential: whoever holds it sets that one password.
+    ("GET", "/console/password/{token}"): PUBLIC,
+    ("POST", "/console/password/{token}"): PUBLIC,
 }
 
 

@@ -42,7 +42,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         staff = list(directory.staff)
         out = _run(args, staff)
         updated = StaffDirectory(staff=staff)
-        _write(path, updated)
+        write_staff_file(path, updated)
         load_staff(path, policy)
     except (PolicyError, StaffDirectoryError, CommandError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -116,7 +116,8 @@ def _read_password(from_stdin: bool) -> str:
     return password
 
 
-def _write(path: Path, directory: StaffDirectory) -> None:
+def write_staff_file(path: Path, directory: StaffDirectory) -> None:
+    """Replace the staff file atomically (the running service re-reads it)."""
     body: dict[str, Any] = {
         "staff": [
             m.model_dump(mode="json", exclude_defaults=True, exclude_none=True)

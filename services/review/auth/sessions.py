@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict
 from casework.contract import AwareDatetime
 from casework.store import Document, DocumentStore, OutboxMessage
 from casework.updates import NotFound, update_document
+from services.review.case import sort_key
 
 SESSIONS = "sessions"
 
@@ -53,7 +54,14 @@ class SessionStore:
             started_at=now,
             expires_at=now + self.lifetime,
         )
-        await self.store.insert(SESSIONS, {"_id": session.id, **session.model_dump(mode="json")})
+        await self.store.insert(
+            SESSIONS,
+            {
+                "_id": session.id,
+                **session.model_dump(mode="json"),
+                "purge_at": sort_key(session.expires_at),
+            },
+        )
         return cookie, session
 
     async def find(self, cookie: str, now: datetime) -> Session | None:
@@ -62,7 +70,9 @@ class SessionStore:
         doc = await self.store.get(SESSIONS, _digest(cookie))
         if doc is None:
             return None
-        session = Session.model_validate({k: v for k, v in doc.items() if not k.startswith("_")})
+        session = Session.model_validate(
+            {k: v for k, v in doc.items() if not k.startswith("_") and k != "purge_at"}
+        )
         return session if session.live(now) else None
 
     async def end(self, cookie: str, now: datetime) -> None:

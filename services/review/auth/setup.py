@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiohttp import web
@@ -10,18 +11,29 @@ from aiohttp import web
 from casework.errors import Rejected
 from casework.http import STATUS_OF_KIND
 from casework.runtime import Kit
-from services.review.auth.audit import CaseReads
+from services.review.auth.admin import StaffAdmin
+from services.review.auth.admin_routes import StaffAdminRoutes
+from services.review.auth.audit import CaseReads, SignIns
 from services.review.auth.authenticators import BearerTokens, SessionCookies
 from services.review.auth.middleware import AccessControl
 from services.review.auth.policy import install
+from services.review.auth.purge import Purge
 from services.review.auth.sessions import SESSIONS, SessionStore
+from services.review.auth.throttle import SignInThrottle
 from services.review.console.auth_routes import LoginRoutes
 from services.review.console.render import render
+from services.review.console.staff_routes import StaffPages
 from services.review.settings import ReviewSettings
-from services.review.staff import StaffFile
+from services.review.staff import StaffFile, StaffMember
 
 
-async def add_staff_access(kit: Kit, app: web.Application, usecases: Any = None) -> StaffFile:
+@dataclass
+class StaffAccess:
+    staff: StaffFile
+    purge: Purge  # its `run` is a duty: expired sessions and old counters go
+
+
+async def add_staff_access(kit: Kit, app: web.Application, usecases: Any = None) -> StaffAccess:
     """Guard every route of ``app`` and serve the console (its pages need ``usecases``)."""
     assert isinstance(kit.settings, ReviewSettings)
     rules = install(kit.policy)
@@ -30,6 +42,11 @@ async def add_staff_access(kit: Kit, app: web.Application, usecases: Any = None)
     await kit.store.ensure_index(SESSIONS, "staff_id")
     reads = CaseReads(kit.store)
     await reads.prepare()
+    sign_ins = SignIns(kit.store)
+    await sign_ins.prepare()
+    throttle = SignInThrottle(kit.store, rules.sign_in)
+    purge = Purge(kit.store, lambda: datetime.now(UTC), rules.purge_seconds)
+    await purge.prepare()
     access = AccessControl(
         authenticators=[BearerTokens(staff), SessionCookies(staff, sessions)],
         rules=rules,
@@ -37,13 +54,23 @@ async def add_staff_access(kit: Kit, app: web.Application, usecases: Any = None)
         console_error=_error_page,
     )
     app.middlewares.append(access.middleware)
-    LoginRoutes(staff, sessions, kit.settings.secure_cookies).register(app)
+    LoginRoutes(staff, sessions, kit.settings.secure_cookies, throttle, sign_ins).register(app)
+    admin = StaffAdmin(staff, kit.store, kit.policy, rules, lambda: datetime.now(UTC))
+    await admin.prepare()
+    StaffAdminRoutes(admin).register(app)
+    StaffPages(admin, kit.policy).register(app)
     if usecases is not None:
         from services.review.console.routes import ConsoleRoutes
 
         ConsoleRoutes(usecases, kit.policy, rules, staff).register(app)
-    return staff
+        # Staff added or disabled since start-up: assignment sees the directory as it is.
+        usecases.staff_by_id = lambda staff_id: _active(staff.current().by_id(staff_id))
+    return StaffAccess(staff=staff, purge=purge)
 
 
 async def _error_page(request: web.Request, exc: Rejected) -> web.StreamResponse:
     return render(request, "error.html", status=STATUS_OF_KIND[exc.kind], problems=exc.errors)
+
+
+def _active(member: StaffMember | None) -> StaffMember | None:
+    return None if member is None or member.disabled else member

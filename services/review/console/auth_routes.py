@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import hmac
+import math
 import secrets
 from datetime import UTC, datetime
 
 from aiohttp import web
 
 from casework.errors import FieldError, Kind, Rejected
+from services.review.auth.audit import SignIns
 from services.review.auth.authenticators import SESSION_COOKIE
 from services.review.auth.middleware import current_identity
 from services.review.auth.passwords import verify_password
 from services.review.auth.sessions import SessionStore
+from services.review.auth.throttle import SignInThrottle, Throttled
 from services.review.console.render import render
 from services.review.staff import StaffFile
 
@@ -26,10 +29,19 @@ _NO_ONE = "scrypt$15$8$1$AAAAAAAAAAAAAAAAAAAAAA==$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAA
 
 
 class LoginRoutes:
-    def __init__(self, staff: StaffFile, sessions: SessionStore, secure_cookies: bool) -> None:
+    def __init__(
+        self,
+        staff: StaffFile,
+        sessions: SessionStore,
+        secure_cookies: bool,
+        throttle: SignInThrottle,
+        sign_ins: SignIns,
+    ) -> None:
         self.staff = staff
         self.sessions = sessions
         self.secure_cookies = secure_cookies
+        self.throttle = throttle
+        self.sign_ins = sign_ins
 
     def register(self, app: web.Application) -> None:
         app.router.add_get("/console/login", self.login_page)
@@ -88,11 +100,41 @@ class LoginRoutes:
             )
             return self._login_form(request, 403, next_path, login, [problem])
         member = self.staff.current().by_login(login)
+        staff_id = member.id if member else None
+        client = request.remote
+        now = datetime.now(UTC)
+        try:
+            await self.throttle.check(login=login, client=client, now=now)
+        except Throttled as exc:
+            await self.sign_ins.record(
+                "throttled", login=login, staff_id=staff_id, client=client, at=now, detail=exc.scope
+            )
+            minutes = math.ceil(exc.retry_after / 60)
+            problem = FieldError(
+                "login",
+                "throttled",
+                f"too many failed sign-ins for this {exc.scope}; try again in {minutes} min",
+            )
+            response = self._login_form(request, 429, next_path, login, [problem])
+            response.headers["Retry-After"] = str(math.ceil(exc.retry_after))
+            return response
         matched = verify_password(password, member.password_hash if member else _NO_ONE)
-        if member is None or not matched:
+        if member is None or not matched or member.disabled:
+            await self.throttle.failed(login=login, client=client, now=now)
+            await self.sign_ins.record(
+                "failed",
+                login=login,
+                staff_id=staff_id,
+                client=client,
+                at=now,
+                detail="disabled" if member and member.disabled and matched else "",
+            )
             problem = FieldError("password", "matches_account", "wrong login or password")
             return self._login_form(request, 401, next_path, login, [problem])
-        cookie, _ = await self.sessions.start(member.id, datetime.now(UTC))
+        await self.sign_ins.record(
+            "signed-in", login=login, staff_id=member.id, client=client, at=now
+        )
+        cookie, _ = await self.sessions.start(member.id, now)
         response = web.HTTPSeeOther(next_path)
         response.set_cookie(
             SESSION_COOKIE,

@@ -11,7 +11,11 @@ from typing import Any
 
 from multidict import MultiMapping
 
+from casework.contract import Question
+
 Form = MultiMapping[Any]
+# What the contract records for a question nobody decided (casework/contract/decision.py).
+UNDECIDED = "no disclosure decision recorded"
 
 
 def text(form: Form, name: str) -> str:
@@ -61,10 +65,14 @@ def decision_fields(form: Form) -> dict[str, Any]:
         "appealable": tristate(form, "appealable"),
         "appeal_until": optional(form, "appeal_until"),
         "language": optional(form, "language"),
-        "evidence": [{"id": i} for i in choices(form, "evidence")],
+        "evidence": [
+            {"id": i, "audiences": choices(form, f"evidence.{i}.audiences")}
+            for i in choices(form, "evidence")
+        ],
         "disclosure": {
             "public_statement": text(form, "public_statement") != "no",
             "confidential_grounds": text(form, "confidential_grounds"),
+            "answers": {q.value: _release(form, q) for q in Question},
         },
         "notices": {
             "user_page": text(form, "notice_user_page") == "yes",
@@ -88,6 +96,15 @@ def decision_fields(form: Form) -> dict[str, Any]:
     if lines(form, "content_pages"):
         fields["content"] = {"pages": [_page(cells) for cells in lines(form, "content_pages")]}
     return {k: v for k, v in fields.items() if v is not None}
+
+
+def _release(form: Form, question: Question) -> dict[str, Any]:
+    """Who may have the answer to one of the five questions, and why not everyone."""
+    audiences = choices(form, f"disclosure.{question.value}")
+    grounds = text(form, f"disclosure.{question.value}.grounds")
+    if not audiences and not grounds:
+        grounds = UNDECIDED
+    return {"audiences": audiences, "grounds": grounds}
 
 
 def determination_fields(form: Form) -> dict[str, Any]:
@@ -121,3 +138,51 @@ def _page(cells: list[str]) -> dict[str, Any]:
     if padded[3]:
         page["protection"] = padded[3]
     return page
+
+
+def assign_fields(form: Form) -> dict[str, Any]:
+    return {"assignee": optional(form, "assignee")}
+
+
+def evidence_fields(form: Form) -> dict[str, Any]:
+    fields: dict[str, Any] = {
+        "description": text(form, "description"),
+        "where": text(form, "where"),
+        "audiences": choices(form, "audiences"),
+    }
+    if optional(form, "url"):
+        fields["url"] = text(form, "url")
+    return fields
+
+
+def link_fields(form: Form) -> dict[str, Any]:
+    return {"kind": text(form, "kind"), "case_id": text(form, "case_id")}
+
+
+def merge_fields(form: Form) -> dict[str, Any]:
+    return {"into": text(form, "into")}
+
+
+def waiting_fields(form: Form) -> dict[str, Any]:
+    return {"waiting": tristate(form, "waiting"), "reason": text(form, "reason")}
+
+
+def reversal_fields(form: Form) -> dict[str, Any]:
+    return {
+        "grounds": text(form, "grounds"),
+        "reason": text(form, "reason"),
+        "appeal_case_id": optional(form, "appeal_case_id"),
+    }
+
+
+def inquiry_fields(form: Form) -> dict[str, Any]:
+    """One answer per question, numbered from 0 in the inquiry's order."""
+    count = 0
+    while f"answers.{count}.outcome" in form or f"answers.{count}.text" in form:
+        count += 1
+    return {
+        "answers": [
+            {"outcome": text(form, f"answers.{i}.outcome"), "text": text(form, f"answers.{i}.text")}
+            for i in range(count)
+        ]
+    }

@@ -11,24 +11,39 @@ from urllib.parse import urlencode
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
+from casework.contract import Audience, EvidenceLocation, Question, SubmissionKind
 from casework.errors import FieldError, Rejected
 from casework.http import STATUS_OF_KIND, field_errors
 from casework.policy import Policy
 from casework.policy.access import AccessRules
 from services.review.auth.middleware import current_identity
 from services.review.auth.policy import can
-from services.review.case import FINAL_STATES, Case, CaseState
-from services.review.casefile import NoteForm, RestorationForm
+from services.review.case import FINAL_STATES, Case, CaseState, LinkKind
+from services.review.casefile import (
+    AssignForm,
+    EvidenceForm,
+    LinkForm,
+    NoteForm,
+    RestorationForm,
+    WaitingForm,
+)
 from services.review.console import forms
 from services.review.console.render import HERE, render
 from services.review.decision import DecisionForm, DeterminationForm
+from services.review.inquiries import InquiryForm
+from services.review.opening import MergeForm
 from services.review.permissions import Action
 from services.review.queue import FILTER_FIELDS, QueueQuery
-from services.review.signoff import SIGNING_STATES, SignOffForm
+from services.review.signoff import SIGNING_STATES, ReversalForm, SignOffForm
 from services.review.staff import StaffFile, StaffMember
 from services.review.usecases import ReviewCases
 
 PAGE = "/console/cases/{case_id}"
+REVERSIBLE_STATES = {CaseState.APPROVED, CaseState.ENFORCING_AWAITING_SIGNOFF}
+# Who a disclosure can name: staff and counsel see what they see by role, not by plan.
+DISCLOSABLE = (Audience.PUBLIC, Audience.AFFECTED_USER, Audience.REQUESTER, Audience.FUNCTIONARIES)
+# Links staff make by hand; the others are made when a case is opened or merged.
+MANUAL_LINKS = (LinkKind.APPEAL_OF, LinkKind.BREACH_OF, LinkKind.DUPLICATE_OF, LinkKind.RELATED)
 UseCase = Callable[[StaffMember, str, Any], Awaitable[Case]]
 
 
@@ -55,6 +70,13 @@ class ConsoleRoutes:
                 self.cases.record_determination,
             ),
             ("/notes", NoteForm, lambda f: {"text": f.get("text", "")}, self.cases.add_note),
+            ("/assignee", AssignForm, forms.assign_fields, self.cases.assign),
+            ("/evidence", EvidenceForm, forms.evidence_fields, self.cases.add_evidence),
+            ("/links", LinkForm, forms.link_fields, self.cases.link),
+            ("/merge", MergeForm, forms.merge_fields, self.cases.merge),
+            ("/waiting", WaitingForm, forms.waiting_fields, self.cases.set_waiting),
+            ("/reversal", ReversalForm, forms.reversal_fields, self.cases.reverse),
+            ("/inquiry-answers", InquiryForm, forms.inquiry_fields, self.cases.answer_inquiry),
             (
                 "/restorations",
                 RestorationForm,
@@ -63,7 +85,7 @@ class ConsoleRoutes:
             ),
         ]
         for suffix, model, parse, use_case in posts:
-            app.router.add_post(PAGE + suffix, self._post(model, parse, use_case))
+            app.router.add_post(PAGE + suffix, self._post(suffix[1:], model, parse, use_case))
 
     # -- the queue ---------------------------------------------------------------------
 
@@ -100,6 +122,7 @@ class ConsoleRoutes:
             states=[s.value for s in CaseState],
             action_types=sorted(self.policy.action_types),
             staff_ids=[m.id for m in self.staff.current().staff],
+            staff_admin=can(identity.staff, Action.MANAGE_STAFF, rules=self.rules),
             problems=problems,
             next_url=next_url,
         )
@@ -116,6 +139,8 @@ class ConsoleRoutes:
         status: int = 200,
         problems: list[FieldError] | None = None,
         submitted: dict[str, Any] | None = None,
+        submitted_choices: dict[str, list[str]] | None = None,
+        sent_form: str = "",
     ) -> web.Response:
         identity = current_identity(request)
         staff = identity.staff
@@ -144,6 +169,24 @@ class ConsoleRoutes:
             and is_open
             and case.decision is not None,
             show_note_form=may["add_note"],
+            show_assign_form=may["assign_case"] and is_open,
+            show_evidence_form=may["add_evidence"],
+            show_link_form=may["link_cases"],
+            show_merge_form=may["merge_duplicate"] and is_open,
+            show_waiting_form=may["set_waiting"] and is_open,
+            show_reversal_form=may["reverse_decision"]
+            and case.state in REVERSIBLE_STATES
+            and bool(set(staff.levels) & set(self.policy.review.reversal_levels)),
+            show_inquiry_form=may["answer_inquiry"]
+            and is_open
+            and case.kind is SubmissionKind.INQUIRY,
+            staff_members=[(m.id, m.name) for m in self.staff.current().staff],
+            locations=[w.value for w in EvidenceLocation],
+            audiences=[a.value for a in DISCLOSABLE],
+            questions=[q.value for q in Question],
+            link_kinds=[k.value for k in MANUAL_LINKS],
+            submitted_choices=submitted_choices or {},
+            sent_form=sent_form,
             show_restore=may["order_restoration"],
             read_only=not any(v for k, v in may.items() if not k.startswith("read_")),
             outstanding=outstanding,
@@ -157,6 +200,7 @@ class ConsoleRoutes:
 
     def _post(
         self,
+        name: str,
         model: type[BaseModel],
         parse: Callable[[forms.Form], dict[str, Any]],
         use_case: UseCase,
@@ -166,16 +210,22 @@ class ConsoleRoutes:
             case_id = request.match_info["case_id"]
             raw = await request.post()
             submitted = {k: v for k, v in raw.items() if k != "csrf_token"}
+            ticked = {k: [str(v) for v in raw.getall(k)] for k in raw}
             try:
                 body = model.model_validate(parse(raw))
                 await use_case(staff, case_id, body)
             except ValidationError as exc:
-                return await self._case_page(request, case_id, 422, field_errors(exc), submitted)
+                problems = field_errors(exc)
+                return await self._case_page(
+                    request, case_id, 422, problems, submitted, ticked, name
+                )
             except Rejected as exc:
                 status = STATUS_OF_KIND[exc.kind]
                 if status in (401, 404):
                     raise
-                return await self._case_page(request, case_id, status, exc.errors, submitted)
+                return await self._case_page(
+                    request, case_id, status, exc.errors, submitted, ticked, name
+                )
             raise web.HTTPSeeOther(PAGE.format(case_id=case_id))
 
         return handler

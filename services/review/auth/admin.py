@@ -1,0 +1,412 @@
+"""Staff management for the `admin` role: list, add, set roles, levels and languages,
+disable, issue and revoke API tokens, and one-time links with which a person sets
+their own password (the admin never knows it). The console and the JSON API both call
+this; every change is written to the staff file (atomically, re-read by the service)
+and recorded in the staff change log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import re
+import secrets
+import uuid
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from casework.contract import AwareDatetime, Language
+from casework.errors import Kind, Rejected
+from casework.policy import Policy
+from casework.policy.access import AccessRules, Role
+from casework.store import Document, DocumentStore, OutboxMessage
+from casework.updates import NotFound, update_document
+from services.review.auth.manage import MIN_PASSWORD, write_staff_file
+from services.review.auth.passwords import hash_password
+from services.review.auth.policy import authorize, can
+from services.review.permissions import Action
+from services.review.staff import (
+    ApiToken,
+    StaffDirectory,
+    StaffDirectoryError,
+    StaffFile,
+    StaffMember,
+    load_staff,
+    token_digest,
+)
+
+STAFF_CHANGES = "staff_changes"
+PASSWORD_LINKS = "password_links"
+STAFF_ID = r"^[a-z0-9][a-z0-9._-]{0,63}$"
+Clock = Callable[[], datetime]
+
+
+class NewStaffForm(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: Annotated[str, Field(pattern=STAFF_ID)]
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+    email: Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+$")]
+    roles: list[Role] = []
+    levels: list[str] = []
+    languages: list[Language] = Field(min_length=1)
+    wiki_accounts: list[str] = []
+
+
+class StaffUpdateForm(BaseModel):
+    """What an admin sets on an account: roles, sign-off levels, language competences."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    roles: list[Role] = []
+    levels: list[str] = []
+    languages: list[Language] = Field(min_length=1)
+
+
+class DisabledForm(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    disabled: bool
+
+
+class TokenForm(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")]
+
+
+class PasswordForm(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    password: Annotated[str, Field(min_length=MIN_PASSWORD, max_length=1000)]
+    again: str
+
+
+class StaffSummary(BaseModel):
+    """A staff member as the admin sees them: never a credential, only token names."""
+
+    id: str
+    name: str
+    email: str
+    roles: list[Role]
+    levels: list[str]
+    languages: list[str]
+    wiki_accounts: list[str]
+    disabled: bool
+    has_password: bool
+    tokens: list[str]
+
+    @classmethod
+    def of(cls, member: StaffMember) -> StaffSummary:
+        tokens = [t.name for t in member.tokens]
+        if member.token_sha256:
+            tokens.insert(0, "(legacy)")
+        return cls(**member.public(), has_password=member.password_hash is not None, tokens=tokens)
+
+
+class StaffList(BaseModel):
+    staff: list[StaffSummary]
+
+
+class StaffChange(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    at: AwareDatetime
+    actor: str
+    target: str
+    change: str
+    detail: str = ""
+
+
+class StaffChanges(BaseModel):
+    changes: list[StaffChange]
+
+
+class IssuedToken(BaseModel):
+    name: str
+    token: str = Field(description="Shown once; only its SHA-256 is kept.")
+
+
+class PasswordLink(BaseModel):
+    path: str = Field(description="Open it to set the password; works once.")
+    expires_at: AwareDatetime
+
+
+def _invalid(field: str, rule: str, message: str) -> Rejected:
+    return Rejected.one(Kind.INVALID, "validation_failed", field, rule, message)
+
+
+def _not_found(staff_id: str) -> Rejected:
+    return Rejected.one(
+        Kind.NOT_FOUND, "not_found", "staff_id", "exists", f"no staff member {staff_id!r}"
+    )
+
+
+def _link_digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class StaffAdmin:
+    def __init__(
+        self,
+        staff: StaffFile,
+        store: DocumentStore,
+        policy: Policy,
+        rules: AccessRules,
+        clock: Clock,
+        link_lifetime: timedelta = timedelta(hours=24),
+    ) -> None:
+        self.staff = staff
+        self.store = store
+        self.policy = policy
+        self.rules = rules
+        self.clock = clock
+        self.link_lifetime = link_lifetime
+        self._lock = asyncio.Lock()  # one writer of the staff file in this process
+
+    async def prepare(self) -> None:
+        await self.store.ensure_index(STAFF_CHANGES, "at")
+
+    # -- reads -------------------------------------------------------------------------
+
+    def all_staff(self, actor: StaffMember) -> StaffList:
+        authorize(actor, Action.MANAGE_STAFF, rules=self.rules)
+        return StaffList(staff=[StaffSummary.of(m) for m in self.staff.current().staff])
+
+    def member(self, actor: StaffMember, staff_id: str) -> StaffSummary:
+        authorize(actor, Action.MANAGE_STAFF, rules=self.rules)
+        found = self.staff.current().by_id(staff_id)
+        if found is None:
+            raise _not_found(staff_id)
+        return StaffSummary.of(found)
+
+    async def changes(self, actor: StaffMember, limit: int = 100) -> StaffChanges:
+        authorize(actor, Action.MANAGE_STAFF, rules=self.rules)
+        docs = await self.store.find(STAFF_CHANGES, order_by="at", descending=True, limit=limit)
+        return StaffChanges(
+            changes=[
+                StaffChange.model_validate({k: v for k, v in d.items() if not k.startswith("_")})
+                for d in docs
+            ]
+        )
+
+    # -- changes -----------------------------------------------------------------------
+
+    async def add(self, actor: StaffMember, form: NewStaffForm) -> StaffSummary:
+        def edit(staff: list[StaffMember]) -> list[StaffMember]:
+            if any(m.id == form.id for m in staff):
+                raise Rejected.one(
+                    Kind.CONFLICT, "exists", "id", "unique", f"staff {form.id!r} already exists"
+                )
+            return [*staff, StaffMember.model_validate(form.model_dump())]
+
+        detail = f"roles {_names(form.roles)}; levels {_names(form.levels)}"
+        await self._write(actor, form.id, "added", detail, edit)
+        return self.member(actor, form.id)
+
+    async def update(
+        self, actor: StaffMember, staff_id: str, form: StaffUpdateForm
+    ) -> StaffSummary:
+        def edit(staff: list[StaffMember]) -> list[StaffMember]:
+            index = _index(staff, staff_id)
+            updated = staff[index].model_copy(update=form.model_dump())
+            if staff_id == actor.id and not can(updated, Action.MANAGE_STAFF, rules=self.rules):
+                raise _self_lockout("roles", "an admin cannot take away their own admin role")
+            return [*staff[:index], updated, *staff[index + 1 :]]
+
+        detail = (
+            f"roles {_names(form.roles)}; levels {_names(form.levels)}; "
+            f"languages {_names(form.languages)}"
+        )
+        await self._write(actor, staff_id, "updated", detail, edit)
+        return self.member(actor, staff_id)
+
+    async def set_disabled(
+        self, actor: StaffMember, staff_id: str, form: DisabledForm
+    ) -> StaffSummary:
+        if staff_id == actor.id and form.disabled:
+            raise _self_lockout("disabled", "an admin cannot disable their own account")
+
+        def edit(staff: list[StaffMember]) -> list[StaffMember]:
+            index = _index(staff, staff_id)
+            updated = staff[index].model_copy(update={"disabled": form.disabled})
+            return [*staff[:index], updated, *staff[index + 1 :]]
+
+        change = "disabled" if form.disabled else "enabled"
+        await self._write(actor, staff_id, change, "", edit)
+        return self.member(actor, staff_id)
+
+    async def issue_token(self, actor: StaffMember, staff_id: str, form: TokenForm) -> IssuedToken:
+        token = secrets.token_urlsafe(32)
+
+        def edit(staff: list[StaffMember]) -> list[StaffMember]:
+            index = _index(staff, staff_id)
+            member = staff[index]
+            if any(t.name == form.name for t in member.tokens):
+                raise Rejected.one(
+                    Kind.CONFLICT,
+                    "exists",
+                    "name",
+                    "unique",
+                    f"{staff_id} already has a token named {form.name!r}",
+                )
+            issued = ApiToken(name=form.name, sha256=token_digest(token))
+            updated = member.model_copy(update={"tokens": [*member.tokens, issued]})
+            return [*staff[:index], updated, *staff[index + 1 :]]
+
+        await self._write(actor, staff_id, "token-issued", form.name, edit)
+        return IssuedToken(name=form.name, token=token)
+
+    async def revoke_token(self, actor: StaffMember, staff_id: str, name: str) -> StaffSummary:
+        def edit(staff: list[StaffMember]) -> list[StaffMember]:
+            index = _index(staff, staff_id)
+            member = staff[index]
+            kept = [t for t in member.tokens if t.name != name]
+            if len(kept) == len(member.tokens):
+                raise _invalid("name", "known_token", f"{staff_id} has no token named {name!r}")
+            updated = member.model_copy(update={"tokens": kept})
+            return [*staff[:index], updated, *staff[index + 1 :]]
+
+        await self._write(actor, staff_id, "token-revoked", name, edit)
+        return self.member(actor, staff_id)
+
+    async def password_link(self, actor: StaffMember, staff_id: str) -> PasswordLink:
+        """A link with which the person sets their own password; it works once."""
+        authorize(actor, Action.MANAGE_STAFF, rules=self.rules)
+        if self.staff.current().by_id(staff_id) is None:
+            raise _not_found(staff_id)
+        token = secrets.token_urlsafe(32)
+        now = self.clock()
+        expires = now + self.link_lifetime
+        await self.store.insert(
+            PASSWORD_LINKS,
+            {
+                "_id": _link_digest(token),
+                "staff_id": staff_id,
+                "created_by": actor.id,
+                "expires_at": expires.isoformat(),
+                "used_at": None,
+            },
+        )
+        await self._record(
+            actor.id, staff_id, "password-link-issued", f"until {expires:%Y-%m-%d %H:%M}"
+        )
+        return PasswordLink(path=f"/console/password/{token}", expires_at=expires)
+
+    async def link_holder(self, token: str) -> StaffMember | None:
+        """Whose password the link sets, if it is unused and unexpired."""
+        doc = await self.store.get(PASSWORD_LINKS, _link_digest(token))
+        if doc is None or doc["used_at"] is not None:
+            return None
+        if datetime.fromisoformat(doc["expires_at"]) <= self.clock():
+            return None
+        return self.staff.current().by_id(doc["staff_id"])
+
+    async def set_password(self, token: str, form: PasswordForm) -> StaffMember:
+        """Set the link holder's password and use the link up (first, so it never works
+        twice: a failure after that means asking the admin for a new link)."""
+        if form.again != form.password:
+            raise _invalid("again", "matches_password", "the two entries differ")
+        member = await self.link_holder(token)
+        if member is None:
+            raise _link_gone()
+        now = self.clock()
+
+        def use(doc: Document) -> tuple[Document, list[OutboxMessage]]:
+            if doc["used_at"] is not None:
+                raise _link_gone()
+            return {**doc, "used_at": now.isoformat()}, []
+
+        try:
+            await update_document(self.store, PASSWORD_LINKS, _link_digest(token), use)
+        except NotFound:
+            raise _link_gone() from None
+        hashed = hash_password(form.password)
+
+        def edit(staff: list[StaffMember]) -> list[StaffMember]:
+            index = _index(staff, member.id)
+            updated = staff[index].model_copy(update={"password_hash": hashed})
+            return [*staff[:index], updated, *staff[index + 1 :]]
+
+        await self._write(member, member.id, "password-set", "through a one-time link", edit, False)
+        return member
+
+    # -- internals ---------------------------------------------------------------------
+
+    async def _write(
+        self,
+        actor: StaffMember,
+        target: str,
+        change: str,
+        detail: str,
+        edit: Callable[[list[StaffMember]], list[StaffMember]],
+        authorise: bool = True,
+    ) -> None:
+        if authorise:
+            authorize(actor, Action.MANAGE_STAFF, rules=self.rules)
+        path = self.staff.path
+        async with self._lock:
+            try:
+                current = load_staff(path, self.policy)
+            except StaffDirectoryError as exc:
+                raise Rejected.one(
+                    Kind.CONFLICT, "staff_file_invalid", "staff_file", "valid", str(exc)
+                ) from exc
+            updated = StaffDirectory(staff=edit(list(current.staff)))
+            _write_checked(path, updated, self.policy)
+        await self._record(actor.id, target, change, detail)
+
+    async def _record(self, actor: str, target: str, change: str, detail: str) -> None:
+        entry = StaffChange(
+            at=self.clock(), actor=actor, target=target, change=change, detail=detail
+        )
+        await self.store.insert(
+            STAFF_CHANGES, {"_id": uuid.uuid4().hex, **entry.model_dump(mode="json")}
+        )
+
+
+def _write_checked(path: Path, directory: StaffDirectory, policy: Policy) -> None:
+    """Write a candidate next to the file, check it as the service will load it, then
+    put it in place: an invalid directory (an unknown level, a role without rules) is
+    refused naming the field and the file stays as it was."""
+    candidate = path.with_name(f".{path.name}.{os.getpid()}.candidate")
+    write_staff_file(candidate, directory)
+    try:
+        load_staff(candidate, policy)
+    except StaffDirectoryError as exc:
+        candidate.unlink(missing_ok=True)
+        message = str(exc).split(": ", 1)[-1]
+        found = re.match(r"staff\.\d+\.([a-z_]+): (.*)", message)
+        field, text = (found.group(1), found.group(2)) if found else ("staff", message)
+        raise _invalid(field, "policy", text) from None
+    os.replace(candidate, path)
+
+
+def _index(staff: list[StaffMember], staff_id: str) -> int:
+    for i, member in enumerate(staff):
+        if member.id == staff_id:
+            return i
+    raise _not_found(staff_id)
+
+
+def _names(values: list[str] | list[Role]) -> str:
+    return ", ".join(str(v) for v in values) or "none"
+
+
+def _self_lockout(field: str, message: str) -> Rejected:
+    return Rejected.one(Kind.FORBIDDEN, "self_lockout", field, "not_self", message)
+
+
+def _link_gone() -> Rejected:
+    return Rejected.one(
+        Kind.NOT_FOUND,
+        "link_unusable",
+        "link",
+        "unused_unexpired",
+        "this link was used or has expired; ask an administrator for a new one",
+    )
