@@ -4,7 +4,8 @@ revoke API tokens, and a one-time link with which a person sets their own passwo
 Every change is in the staff change log; refusals name the field and change nothing.
 
 Review runs in this process over real HTTP and SQLite, built by its own `wire`
-(tests/test_review_auth_support.py), on its own copy of the demo staff file."""
+(tests/test_review_auth_support.py); its store was seeded from a copy of the demo staff
+file, and the store is what every change writes (the file is never written)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ import pytest
 from playwright.async_api import Browser
 
 from tests.fixtures.browser import artefact_path
-from tests.test_review_auth_support import Review, review_in_process
+from tests.test_review_auth_support import Review, review_in_process, stored_staff
 
 Json = dict[str, Any]
 
@@ -62,14 +63,15 @@ async def test_an_admin_manages_an_account_over_the_api(review: Review) -> None:
     status, body = await call(review, "POST", "/api/v1/staff", ADAM, erin)
     assert status == 409 and body["errors"][0]["field"] == "id"
 
-    # An unknown level is refused naming the field; the file stays as it was.
-    before = review.staff_file.read_text()
+    # An unknown level is refused naming the field; the store stays as it was.
+    seed = review.staff_file.read_text()
+    before = await stored_staff(review)
     update = {"roles": ["handler", "manager"], "levels": ["janitor"], "languages": ["en", "ru"]}
     status, body = await call(review, "PUT", "/api/v1/staff/erin", ADAM, update)
     assert status == 422 and [(e["field"], e["rule"]) for e in body["errors"]] == [
         ("levels", "policy")
     ]
-    assert review.staff_file.read_text() == before
+    assert await stored_staff(review) == before
     update["levels"] = ["case-handler", "ts-manager"]
     status, body = await call(review, "PUT", "/api/v1/staff/erin", ADAM, update)
     assert status == 200, body
@@ -81,7 +83,8 @@ async def test_an_admin_manages_an_account_over_the_api(review: Review) -> None:
 
     status, issued = await call(review, "POST", "/api/v1/staff/erin/tokens", ADAM, {"name": "ci"})
     assert status == 201 and issued["name"] == "ci"
-    assert issued["token"] not in review.staff_file.read_text()
+    assert issued["token"] not in str(await stored_staff(review))
+    assert review.staff_file.read_text() == seed  # the seed file is never written
     status, _ = await call(review, "GET", "/api/v1/cases", issued["token"])
     assert status == 200  # erin, through her new token
 
@@ -104,6 +107,7 @@ async def test_an_admin_manages_an_account_over_the_api(review: Review) -> None:
     assert status == 200
     logged = [(c["actor"], c["target"], c["change"]) for c in reversed(changes["changes"])]
     assert logged == [
+        ("seed", "*", "seeded"),
         ("adam", "erin", "added"),
         ("adam", "erin", "updated"),
         ("adam", "erin", "token-issued"),
@@ -114,7 +118,7 @@ async def test_an_admin_manages_an_account_over_the_api(review: Review) -> None:
 
 
 async def test_an_admin_cannot_lock_themselves_out(review: Review) -> None:
-    before = review.staff_file.read_text()
+    before = await stored_staff(review)
     status, body = await call(
         review, "PUT", "/api/v1/staff/adam/disabled", ADAM, {"disabled": True}
     )
@@ -123,9 +127,9 @@ async def test_an_admin_cannot_lock_themselves_out(review: Review) -> None:
         review, "PUT", "/api/v1/staff/adam", ADAM, {"roles": ["auditor"], "languages": ["en"]}
     )
     assert status == 403 and body["errors"][0]["field"] == "roles"
-    assert review.staff_file.read_text() == before
+    assert await stored_staff(review) == before
     status, body = await call(review, "GET", "/api/v1/staff-changes", ADAM)
-    assert body["changes"] == []
+    assert [c["change"] for c in body["changes"]] == ["seeded"]
 
 
 async def test_the_openapi_document_describes_the_staff_routes(review: Review) -> None:
@@ -221,6 +225,7 @@ async def test_an_admin_adds_someone_who_sets_their_own_password_in_the_console(
     status, body = await call(review, "GET", "/api/v1/staff-changes", ADAM)
     logged = [(c["actor"], c["target"], c["change"]) for c in reversed(body["changes"])]
     assert logged == [
+        ("seed", "*", "seeded"),
         ("adam", "fern", "added"),
         ("adam", "fern", "password-link-issued"),
         ("fern", "fern", "password-set"),

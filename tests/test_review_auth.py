@@ -5,6 +5,7 @@ log and the management command. Review runs in this process over real HTTP and S
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import subprocess
 import sys
@@ -24,6 +25,7 @@ from casework.http import make_app
 from casework.policy.access import AccessRules, Role
 from services.review.auth.audit import CASE_READS, CaseReads
 from services.review.auth.authenticators import SESSION_COOKIE, BearerTokens
+from services.review.auth.directory import StaffRecords, open_directory
 from services.review.auth.middleware import AccessControl
 from services.review.auth.passwords import hash_password, verify_password
 from services.review.auth.policy import (
@@ -36,8 +38,8 @@ from services.review.auth.sessions import SESSIONS, SessionStore
 from services.review.case import Case
 from services.review.opening import case_id_for
 from services.review.permissions import Action
-from services.review.staff import StaffFile, StaffMember, load_staff
-from tests.support import free_port
+from services.review.staff import StaffMember, load_staff
+from tests.support import eventually, free_port
 from tests.test_review_auth_support import (
     DEMO_STAFF,
     POLICY,
@@ -374,7 +376,6 @@ async def test_every_case_read_is_logged_and_refusals_are_not(review: Review) ->
 
 
 async def test_a_route_without_an_access_rule_is_refused_to_everyone(tmp_path: Path) -> None:
-    staff = StaffFile(DEMO_STAFF, POLICY)
     app = make_app(registry=__import__("prometheus_client").CollectorRegistry(), health_checks={})
 
     async def secret(request: web.Request) -> web.Response:
@@ -384,6 +385,7 @@ async def test_a_route_without_an_access_rule_is_refused_to_everyone(tmp_path: P
     from casework.store import open_store
 
     store = await open_store(f"sqlite:///{tmp_path / 's.sqlite3'}")
+    staff = await open_directory(store, POLICY, DEMO_STAFF, 1.0, lambda: datetime.now(UTC))
     app.middlewares.append(
         AccessControl([BearerTokens(staff)], POLICY.access, CaseReads(store)).middleware
     )
@@ -407,13 +409,21 @@ async def test_a_route_without_an_access_rule_is_refused_to_everyone(tmp_path: P
 # --- the management command ---------------------------------------------------------------
 
 
-def manage(staff_file: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+def manage(review: Review, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    """The management command, on the running service's store (as an operator runs it:
+    the service's settings from the environment)."""
+    environment = {
+        **os.environ,
+        "REVIEW_STORE_URL": review.store_url,
+        "REVIEW_STAFF_FILE": str(review.staff_file),
+    }
     return subprocess.run(
-        [sys.executable, "-m", "services.review.staff", "--file", str(staff_file), *args],
+        [sys.executable, "-m", "services.review.staff", *args],
         input=stdin,
         capture_output=True,
         text=True,
         cwd=ROOT,
+        env=environment,
         timeout=60,
         check=False,
     )
@@ -422,9 +432,8 @@ def manage(staff_file: Path, *args: str, stdin: str = "") -> subprocess.Complete
 async def test_the_management_command_adds_staff_sets_passwords_and_issues_tokens(
     review: Review,
 ) -> None:
-    path = review.staff_file
     added = manage(
-        path,
+        review,
         "add",
         "zara",
         "--name",
@@ -443,37 +452,66 @@ async def test_the_management_command_adds_staff_sets_passwords_and_issues_token
     assert added.returncode == 0, added.stderr
     assert (
         manage(
-            path, "add", "zara", "--name", "Z", "--email", "z@x.test", "--language", "en"
+            review, "add", "zara", "--name", "Z", "--email", "z@x.test", "--language", "en"
         ).stderr.strip()
         == "error: id: staff 'zara' already exists"
     )
-    short = manage(path, "set-password", "zara", "--password-stdin", stdin="short\n")
+    janitor = manage(
+        review,
+        "add",
+        "yan",
+        "--name",
+        "Y",
+        "--email",
+        "y@x.test",
+        "--language",
+        "en",
+        "--level",
+        "janitor",
+    )
+    assert janitor.returncode == 2 and "error: levels: unknown sign-off level 'janitor'" in (
+        janitor.stderr
+    )
+    short = manage(review, "set-password", "zara", "--password-stdin", stdin="short\n")
     assert short.returncode == 2 and "password: at least 12 characters" in short.stderr
     assert (
         manage(
-            path, "set-password", "zara", "--password-stdin", stdin="a long enough secret\n"
+            review, "set-password", "zara", "--password-stdin", stdin="a long enough secret\n"
         ).returncode
         == 0
     )
-    issued = manage(path, "issue-token", "zara", "--name", "nightly-report")
+    issued = manage(review, "issue-token", "zara", "--name", "nightly-report")
     assert issued.returncode == 0, issued.stderr
     token = issued.stdout.strip()
-    text = path.read_text()
-    assert token not in text and "a long enough secret" not in text
-    assert hashlib.sha256(token.encode()).hexdigest() in text
-    zara = load_staff(path, POLICY).by_token(token)
+    stored = str(await review.store.find("staff"))
+    assert token not in stored and "a long enough secret" not in stored
+    assert hashlib.sha256(token.encode()).hexdigest() in stored
+    assert "zara" not in review.staff_file.read_text()  # the store changed, not the file
+    records = StaffRecords(review.store, POLICY, lambda: datetime.now(UTC))
+    zara = await records.get("zara")
     assert zara is not None and zara.roles == [Role.LEGAL]
     assert zara.check_password("a long enough secret")
-    # The running service re-reads the file: the new token works at once.
+    changes = await review.store.find("staff_changes", {"target": "zara"}, order_by="at")
+    assert [c["change"] for c in changes] == ["added", "password-set", "token-issued"]
+    assert all(c["actor"].startswith("cli") for c in changes)
     page = f"{review.url}/console/cases/{CASE_ID}"
     async with aiohttp.ClientSession() as http:
         headers = {"Authorization": f"Bearer {token}"}
-        async with http.get(page, headers=headers, allow_redirects=False) as reply:
-            assert reply.status == 200, await reply.text()
-        assert manage(path, "revoke-token", "zara", "--name", "nightly-report").returncode == 0
-        async with http.get(page, headers=headers, allow_redirects=False) as reply:
-            assert reply.status == 303
-    unknown = manage(path, "issue-token", "nobody", "--name", "x")
+
+        async def status() -> int:
+            async with http.get(page, headers=headers, allow_redirects=False) as reply:
+                return reply.status
+
+        async def works() -> bool:
+            return await status() == 200
+
+        async def refused() -> bool:
+            return await status() == 303
+
+        await eventually(works, timeout=10, what="the CLI's token accepted by the service")
+        assert manage(review, "revoke-token", "zara", "--name", "nightly-report").returncode == 0
+        await eventually(refused, timeout=10, what="the revoked token refused")
+    unknown = manage(review, "issue-token", "nobody", "--name", "x")
     assert unknown.returncode == 2 and "no staff member 'nobody'" in unknown.stderr
 
 

@@ -1,7 +1,10 @@
 """Review's app in this process, over real HTTP and a real SQLite store, for the staff
 access tests: built by the service's own `wire`, so every route and middleware is the
 real one. The event publisher is never started (these tests publish nothing); the
-tests that need events run the whole stack instead (test_review_console.py)."""
+tests that need events run the whole stack instead (test_review_console.py).
+
+The staff directory lives in the store; the copy of the demo staff file seeds it. Two
+instances share one store by passing the same ``store_path`` (scale-out)."""
 
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 from aiohttp.test_utils import TestServer
@@ -32,6 +36,7 @@ from casework.policy import load_policy
 from casework.runtime import Kit, Wiring
 from casework.store import DocumentStore, open_store
 from services.review.app import wire
+from services.review.auth.directory import STAFF
 from services.review.settings import ReviewSettings
 from tests.support import free_port
 
@@ -55,21 +60,30 @@ class Review:
     store: DocumentStore
     wiring: Wiring
     staff_file: Path
+    store_url: str
 
     def app(self) -> web.Application:
         return self.wiring.app
 
 
 @asynccontextmanager
-async def review_in_process(tmp_path: Path) -> AsyncIterator[Review]:
+async def review_in_process(
+    tmp_path: Path,
+    *,
+    store_url: str | None = None,
+    staff_refresh_seconds: float = 1.0,
+) -> AsyncIterator[Review]:
     staff_file = tmp_path / "staff.yaml"
-    shutil.copy(DEMO_STAFF, staff_file)
+    if not staff_file.exists():
+        shutil.copy(DEMO_STAFF, staff_file)
     settings = ReviewSettings(
         CASEWORK_DATA_DIR=tmp_path,
         REVIEW_STAFF_FILE=staff_file,
+        REVIEW_STAFF_REFRESH_SECONDS=staff_refresh_seconds,
         KAFKA_BOOTSTRAP_SERVERS=f"127.0.0.1:{free_port()}",
     )
-    store = await open_store(f"sqlite:///{tmp_path / 'review.sqlite3'}")
+    store_url = store_url or f"sqlite:///{tmp_path / 'review.sqlite3'}"
+    store = await open_store(store_url)
     publisher = EventPublisher(settings.kafka())
     kit = Kit(
         settings=settings,
@@ -84,10 +98,15 @@ async def review_in_process(tmp_path: Path) -> AsyncIterator[Review]:
     server = TestServer(wiring.app, host="127.0.0.1", port=free_port())
     await server.start_server()
     try:
-        yield Review(f"http://127.0.0.1:{server.port}", store, wiring, staff_file)
+        yield Review(f"http://127.0.0.1:{server.port}", store, wiring, staff_file, store_url)
     finally:
         await server.close()
         await store.close()
+
+
+async def stored_staff(review: Review) -> list[dict[str, Any]]:
+    """The staff documents as stored, versions included (to show nothing changed)."""
+    return await review.store.find(STAFF, order_by="_id")
 
 
 def submission(

@@ -15,13 +15,13 @@ from casework.outbox import OutboxRelay
 from casework.policy import Policy, PolicyError
 from casework.runtime import Kit, Wiring
 from casework.store import DocumentStore
-from services.review.auth.setup import add_staff_access
+from services.review.auth.setup import add_staff_access, open_staff
 from services.review.deadlines_duty import DeadlineDuty
 from services.review.handlers import CONSUMES, ReviewHandlers
 from services.review.routes import ReviewRoutes
 from services.review.rules import check_rules
 from services.review.settings import ReviewSettings
-from services.review.staff import StaffDirectory, load_staff
+from services.review.staff import StaffDirectory
 from services.review.usecases import ReviewCases
 
 
@@ -68,19 +68,20 @@ def _reader(source: object, attr: str) -> Callable[[], float]:
 
 async def wire(kit: Kit) -> Wiring:
     assert isinstance(kit.settings, ReviewSettings)
+    staff = await open_staff(kit)
     try:
         review = await build(
             kit.store,
             kit.relay,
             kit.policy,
-            load_staff(kit.settings.staff_file, kit.policy),
+            staff.current(),
             registry=kit.registry,
             health_checks=kit.health_checks,
             scan_seconds=kit.settings.deadline_scan_seconds,
         )
     except PolicyError as exc:
         raise PolicyError(f"{kit.settings.policy_file}: {exc}") from exc
-    access = await add_staff_access(kit, review.app, review.cases)
+    access = await add_staff_access(kit, review.app, review.cases, staff)
     return Wiring(
         app=review.app,
         consumes=[topic_of(s) for s in CONSUMES],

@@ -15,6 +15,10 @@ class ReviewSettings(ServiceSettings):
     staff_file: Path = Field(
         REPO_ROOT / "deploy" / "demo-staff.yaml", validation_alias="REVIEW_STAFF_FILE"
     )
+    # How stale an instance's in-memory staff directory may be (the store is the truth).
+    staff_refresh_seconds: float = Field(
+        1.0, gt=0, le=300, validation_alias="REVIEW_STAFF_REFRESH_SECONDS"
+    )
     secure_cookies: bool = Field(
         False, validation_alias="REVIEW_SECURE_COOKIES", description="Set behind HTTPS."
     )

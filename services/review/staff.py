@@ -1,6 +1,7 @@
 """The staff directory: who staff are, their roles, the levels they may sign and in which
-languages, and their credentials. Loaded from YAML; `python -m services.review.staff`
-manages it (see services/review/auth/manage.py).
+languages, and their credentials. Kept in review's store (services/review/auth/directory.py);
+a YAML file (`load_staff`) seeds an empty store and is what `python -m services.review.staff
+import` reads (see services/review/auth/manage.py).
 
 Nothing secret is stored in clear: passwords as scrypt hashes, API tokens as their
 SHA-256 (tokens are 256-bit random, so a fast hash is enough for them).
@@ -11,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-import os
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -121,49 +121,29 @@ def load_staff(path: Path, policy: Policy) -> StaffDirectory:
         if member.id in seen:
             raise StaffDirectoryError(f"{path}: staff.{i}.id: duplicate id {member.id!r}")
         seen.add(member.id)
-        for level in member.levels:
-            if level not in policy.signoff_levels:
-                raise StaffDirectoryError(
-                    f"{path}: staff.{i}.levels: unknown sign-off level {level!r} "
-                    f"(known: {', '.join(sorted(policy.signoff_levels))})"
-                )
-        for role in member.roles:
-            if role not in policy.access.roles:
-                raise StaffDirectoryError(
-                    f"{path}: staff.{i}.roles: role '{role.value}' has no rules in the policy's "
-                    f"access.roles (defined: {', '.join(sorted(policy.access.roles)) or 'none'})"
-                )
+        problem = policy_problem(member, policy)
+        if problem is not None:
+            raise StaffDirectoryError(f"{path}: staff.{i}.{problem[0]}: {problem[1]}")
     return directory
 
 
-class StaffFile:
-    """The directory as the service sees it: re-read when the file changes, so staff
-    added or tokens issued with the management command take effect without a restart.
-    A file that became invalid keeps the last good directory and says so in the log."""
-
-    def __init__(self, path: Path, policy: Policy) -> None:
-        self.path = path
-        self.policy = policy
-        self._stamp = _stamp(path)
-        self._directory = load_staff(path, policy)
-
-    def current(self) -> StaffDirectory:
-        stamp = _stamp(self.path)
-        if stamp != self._stamp:
-            try:
-                self._directory = load_staff(self.path, self.policy)
-            except StaffDirectoryError:
-                log.exception("staff file changed but is invalid; keeping the last good one")
-            self._stamp = stamp
-        return self._directory
-
-
-def _stamp(path: Path) -> tuple[int, int]:
-    try:
-        info = os.stat(path)
-    except OSError:
-        return (0, 0)
-    return (info.st_mtime_ns, info.st_size)
+def policy_problem(member: StaffMember, policy: Policy) -> tuple[str, str] | None:
+    """The first field of ``member`` the policy does not admit, with why; None if none."""
+    for level in member.levels:
+        if level not in policy.signoff_levels:
+            return (
+                "levels",
+                f"unknown sign-off level {level!r} "
+                f"(known: {', '.join(sorted(policy.signoff_levels))})",
+            )
+    for role in member.roles:
+        if role not in policy.access.roles:
+            return (
+                "roles",
+                f"role '{role.value}' has no rules in the policy's access.roles "
+                f"(defined: {', '.join(sorted(policy.access.roles)) or 'none'})",
+            )
+    return None
 
 
 if __name__ == "__main__":

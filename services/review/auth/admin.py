@@ -1,46 +1,33 @@
 """Staff management for the `admin` role: list, add, set roles, levels and languages,
 disable, issue and revoke API tokens, and one-time links with which a person sets
 their own password (the admin never knows it). The console and the JSON API both call
-this; every change is written to the staff file (atomically, re-read by the service)
-and recorded in the staff change log.
+this; every change is a version-checked write of the member's document in review's store
+(services/review/auth/directory.py), recorded in the staff change log.
 """
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
-import os
-import re
 import secrets
-import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from casework.contract import AwareDatetime, Language
 from casework.errors import Kind, Rejected
-from casework.policy import Policy
 from casework.policy.access import AccessRules, Role
 from casework.store import Document, DocumentStore, OutboxMessage
 from casework.updates import NotFound, update_document
-from services.review.auth.manage import MIN_PASSWORD, write_staff_file
-from services.review.auth.passwords import hash_password
+from services.review.auth.directory import STAFF_CHANGES, LiveStaff, StaffChange, StaffRecords
+from services.review.auth.passwords import MIN_PASSWORD, hash_password
 from services.review.auth.policy import authorize, can
 from services.review.permissions import Action
-from services.review.staff import (
-    ApiToken,
-    StaffDirectory,
-    StaffDirectoryError,
-    StaffFile,
-    StaffMember,
-    load_staff,
-    token_digest,
-)
+from services.review.staff import ApiToken, StaffMember, token_digest
 
-STAFF_CHANGES = "staff_changes"
+__all__ = ["STAFF_CHANGES", "StaffChange"]
+
 PASSWORD_LINKS = "password_links"
 STAFF_ID = r"^[a-z0-9][a-z0-9._-]{0,63}$"
 Clock = Callable[[], datetime]
@@ -113,16 +100,6 @@ class StaffList(BaseModel):
     staff: list[StaffSummary]
 
 
-class StaffChange(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    at: AwareDatetime
-    actor: str
-    target: str
-    change: str
-    detail: str = ""
-
-
 class StaffChanges(BaseModel):
     changes: list[StaffChange]
 
@@ -154,23 +131,17 @@ def _link_digest(token: str) -> str:
 class StaffAdmin:
     def __init__(
         self,
-        staff: StaffFile,
-        store: DocumentStore,
-        policy: Policy,
+        staff: LiveStaff,
         rules: AccessRules,
         clock: Clock,
         link_lifetime: timedelta = timedelta(hours=24),
     ) -> None:
         self.staff = staff
-        self.store = store
-        self.policy = policy
+        self.records: StaffRecords = staff.records
+        self.store: DocumentStore = staff.records.store
         self.rules = rules
         self.clock = clock
         self.link_lifetime = link_lifetime
-        self._lock = asyncio.Lock()  # one writer of the staff file in this process
-
-    async def prepare(self) -> None:
-        await self.store.ensure_index(STAFF_CHANGES, "at")
 
     # -- reads -------------------------------------------------------------------------
 
@@ -198,33 +169,27 @@ class StaffAdmin:
     # -- changes -----------------------------------------------------------------------
 
     async def add(self, actor: StaffMember, form: NewStaffForm) -> StaffSummary:
-        def edit(staff: list[StaffMember]) -> list[StaffMember]:
-            if any(m.id == form.id for m in staff):
-                raise Rejected.one(
-                    Kind.CONFLICT, "exists", "id", "unique", f"staff {form.id!r} already exists"
-                )
-            return [*staff, StaffMember.model_validate(form.model_dump())]
-
+        authorize(actor, Action.MANAGE_STAFF, rules=self.rules)
+        member = StaffMember.model_validate(form.model_dump())
         detail = f"roles {_names(form.roles)}; levels {_names(form.levels)}"
-        await self._write(actor, form.id, "added", detail, edit)
-        return self.member(actor, form.id)
+        await self.records.add(member, actor.id, "added", detail)
+        return await self._after(actor, form.id)
 
     async def update(
         self, actor: StaffMember, staff_id: str, form: StaffUpdateForm
     ) -> StaffSummary:
-        def edit(staff: list[StaffMember]) -> list[StaffMember]:
-            index = _index(staff, staff_id)
-            updated = staff[index].model_copy(update=form.model_dump())
+        def edit(member: StaffMember) -> StaffMember:
+            updated = member.model_copy(update=form.model_dump())
             if staff_id == actor.id and not can(updated, Action.MANAGE_STAFF, rules=self.rules):
                 raise _self_lockout("roles", "an admin cannot take away their own admin role")
-            return [*staff[:index], updated, *staff[index + 1 :]]
+            return updated
 
         detail = (
             f"roles {_names(form.roles)}; levels {_names(form.levels)}; "
             f"languages {_names(form.languages)}"
         )
-        await self._write(actor, staff_id, "updated", detail, edit)
-        return self.member(actor, staff_id)
+        await self._change(actor, staff_id, "updated", detail, edit)
+        return await self._after(actor, staff_id)
 
     async def set_disabled(
         self, actor: StaffMember, staff_id: str, form: DisabledForm
@@ -232,21 +197,18 @@ class StaffAdmin:
         if staff_id == actor.id and form.disabled:
             raise _self_lockout("disabled", "an admin cannot disable their own account")
 
-        def edit(staff: list[StaffMember]) -> list[StaffMember]:
-            index = _index(staff, staff_id)
-            updated = staff[index].model_copy(update={"disabled": form.disabled})
-            return [*staff[:index], updated, *staff[index + 1 :]]
+        def edit(member: StaffMember) -> StaffMember:
+            return member.model_copy(update={"disabled": form.disabled})
 
         change = "disabled" if form.disabled else "enabled"
-        await self._write(actor, staff_id, change, "", edit)
-        return self.member(actor, staff_id)
+        await self._change(actor, staff_id, change, "", edit)
+        return await self._after(actor, staff_id)
 
     async def issue_token(self, actor: StaffMember, staff_id: str, form: TokenForm) -> IssuedToken:
         token = secrets.token_urlsafe(32)
+        issued = ApiToken(name=form.name, sha256=token_digest(token))
 
-        def edit(staff: list[StaffMember]) -> list[StaffMember]:
-            index = _index(staff, staff_id)
-            member = staff[index]
+        def edit(member: StaffMember) -> StaffMember:
             if any(t.name == form.name for t in member.tokens):
                 raise Rejected.one(
                     Kind.CONFLICT,
@@ -255,30 +217,26 @@ class StaffAdmin:
                     "unique",
                     f"{staff_id} already has a token named {form.name!r}",
                 )
-            issued = ApiToken(name=form.name, sha256=token_digest(token))
-            updated = member.model_copy(update={"tokens": [*member.tokens, issued]})
-            return [*staff[:index], updated, *staff[index + 1 :]]
+            return member.model_copy(update={"tokens": [*member.tokens, issued]})
 
-        await self._write(actor, staff_id, "token-issued", form.name, edit)
+        await self._change(actor, staff_id, "token-issued", form.name, edit)
+        await self.staff.load()
         return IssuedToken(name=form.name, token=token)
 
     async def revoke_token(self, actor: StaffMember, staff_id: str, name: str) -> StaffSummary:
-        def edit(staff: list[StaffMember]) -> list[StaffMember]:
-            index = _index(staff, staff_id)
-            member = staff[index]
+        def edit(member: StaffMember) -> StaffMember:
             kept = [t for t in member.tokens if t.name != name]
             if len(kept) == len(member.tokens):
                 raise _invalid("name", "known_token", f"{staff_id} has no token named {name!r}")
-            updated = member.model_copy(update={"tokens": kept})
-            return [*staff[:index], updated, *staff[index + 1 :]]
+            return member.model_copy(update={"tokens": kept})
 
-        await self._write(actor, staff_id, "token-revoked", name, edit)
-        return self.member(actor, staff_id)
+        await self._change(actor, staff_id, "token-revoked", name, edit)
+        return await self._after(actor, staff_id)
 
     async def password_link(self, actor: StaffMember, staff_id: str) -> PasswordLink:
         """A link with which the person sets their own password; it works once."""
         authorize(actor, Action.MANAGE_STAFF, rules=self.rules)
-        if self.staff.current().by_id(staff_id) is None:
+        if await self.records.get(staff_id) is None:
             raise _not_found(staff_id)
         token = secrets.token_urlsafe(32)
         now = self.clock()
@@ -293,7 +251,7 @@ class StaffAdmin:
                 "used_at": None,
             },
         )
-        await self._record(
+        await self.records.record(
             actor.id, staff_id, "password-link-issued", f"until {expires:%Y-%m-%d %H:%M}"
         )
         return PasswordLink(path=f"/console/password/{token}", expires_at=expires)
@@ -305,7 +263,7 @@ class StaffAdmin:
             return None
         if datetime.fromisoformat(doc["expires_at"]) <= self.clock():
             return None
-        return self.staff.current().by_id(doc["staff_id"])
+        return await self.records.get(doc["staff_id"])
 
     async def set_password(self, token: str, form: PasswordForm) -> StaffMember:
         """Set the link holder's password and use the link up (first, so it never works
@@ -328,70 +286,32 @@ class StaffAdmin:
             raise _link_gone() from None
         hashed = hash_password(form.password)
 
-        def edit(staff: list[StaffMember]) -> list[StaffMember]:
-            index = _index(staff, member.id)
-            updated = staff[index].model_copy(update={"password_hash": hashed})
-            return [*staff[:index], updated, *staff[index + 1 :]]
+        def edit(current: StaffMember) -> StaffMember:
+            return current.model_copy(update={"password_hash": hashed})
 
-        await self._write(member, member.id, "password-set", "through a one-time link", edit, False)
-        return member
+        updated = await self.records.change(
+            member.id, edit, member.id, "password-set", "through a one-time link"
+        )
+        await self.staff.load()
+        return updated
 
     # -- internals ---------------------------------------------------------------------
 
-    async def _write(
+    async def _change(
         self,
         actor: StaffMember,
-        target: str,
+        staff_id: str,
         change: str,
         detail: str,
-        edit: Callable[[list[StaffMember]], list[StaffMember]],
-        authorise: bool = True,
+        edit: Callable[[StaffMember], StaffMember],
     ) -> None:
-        if authorise:
-            authorize(actor, Action.MANAGE_STAFF, rules=self.rules)
-        path = self.staff.path
-        async with self._lock:
-            try:
-                current = load_staff(path, self.policy)
-            except StaffDirectoryError as exc:
-                raise Rejected.one(
-                    Kind.CONFLICT, "staff_file_invalid", "staff_file", "valid", str(exc)
-                ) from exc
-            updated = StaffDirectory(staff=edit(list(current.staff)))
-            _write_checked(path, updated, self.policy)
-        await self._record(actor.id, target, change, detail)
+        authorize(actor, Action.MANAGE_STAFF, rules=self.rules)
+        await self.records.change(staff_id, edit, actor.id, change, detail)
 
-    async def _record(self, actor: str, target: str, change: str, detail: str) -> None:
-        entry = StaffChange(
-            at=self.clock(), actor=actor, target=target, change=change, detail=detail
-        )
-        await self.store.insert(
-            STAFF_CHANGES, {"_id": uuid.uuid4().hex, **entry.model_dump(mode="json")}
-        )
-
-
-def _write_checked(path: Path, directory: StaffDirectory, policy: Policy) -> None:
-    """Write a candidate next to the file, check it as the service will load it, then
-    put it in place: an invalid directory (an unknown level, a role without rules) is
-    refused naming the field and the file stays as it was."""
-    candidate = path.with_name(f".{path.name}.{os.getpid()}.candidate")
-    write_staff_file(candidate, directory)
-    try:
-        load_staff(candidate, policy)
-    except StaffDirectoryError as exc:
-        candidate.unlink(missing_ok=True)
-        message = str(exc).split(": ", 1)[-1]
-        found = re.match(r"staff\.\d+\.([a-z_]+): (.*)", message)
-        field, text = (found.group(1), found.group(2)) if found else ("staff", message)
-        raise _invalid(field, "policy", text) from None
-    os.replace(candidate, path)
-
-
-def _index(staff: list[StaffMember], staff_id: str) -> int:
-    for i, member in enumerate(staff):
-        if member.id == staff_id:
-            return i
-    raise _not_found(staff_id)
+    async def _after(self, actor: StaffMember, staff_id: str) -> StaffSummary:
+        """The member as stored now; this instance's directory is reloaded at once."""
+        await self.staff.load()
+        return self.member(actor, staff_id)
 
 
 def _names(values: list[str] | list[Role]) -> str:

@@ -19,8 +19,9 @@ from typing import Protocol
 
 from aiohttp import web
 
+from services.review.auth.directory import LiveStaff
 from services.review.auth.sessions import Session, SessionStore
-from services.review.staff import StaffFile, StaffMember
+from services.review.staff import StaffMember
 
 SESSION_COOKIE = "casework_session"
 
@@ -39,21 +40,21 @@ class Authenticator(Protocol):
 class BearerTokens:
     """`Authorization: Bearer <token>` with an API token from the staff directory."""
 
-    def __init__(self, staff: StaffFile) -> None:
+    def __init__(self, staff: LiveStaff) -> None:
         self.staff = staff
 
     async def authenticate(self, request: web.Request) -> Identity | None:
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")
         if scheme.lower() != "bearer":
             return None
-        member = self.staff.current().by_token(token.strip())
+        member = (await self.staff.fresh()).by_token(token.strip())
         return Identity(member, "token") if member and not member.disabled else None
 
 
 class SessionCookies:
     """The console's session cookie, looked up in the session store."""
 
-    def __init__(self, staff: StaffFile, sessions: SessionStore) -> None:
+    def __init__(self, staff: LiveStaff, sessions: SessionStore) -> None:
         self.staff = staff
         self.sessions = sessions
 
@@ -64,7 +65,7 @@ class SessionCookies:
         session = await self.sessions.find(cookie, datetime.now(UTC))
         if session is None:
             return None
-        member = self.staff.current().by_id(session.staff_id)
+        member = (await self.staff.fresh()).by_id(session.staff_id)
         return Identity(member, "session", session) if member and not member.disabled else None
 
 

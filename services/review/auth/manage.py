@@ -1,51 +1,45 @@
-"""`python -m services.review.staff`: add staff, set a password, issue or revoke a token.
+"""`python -m services.review.staff`: add staff, set a password, issue or revoke a token,
+import a staff file. Works on review's store (opened from the service's own settings, so
+the same `REVIEW_STORE_URL` / `CASEWORK_DATA_DIR` / `MONGODB_URI`); running instances see
+each change within `REVIEW_STAFF_REFRESH_SECONDS`. Every change is in the staff change log.
 
-The staff file is rewritten in place (atomically); the running service re-reads it.
 Tokens are printed once and only their SHA-256 is kept.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import getpass
-import os
 import secrets
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
-import yaml
+from pydantic import ValidationError
 
-from casework.policy import PolicyError, load_policy
-from services.review.auth.passwords import hash_password
+from casework.errors import Rejected
+from casework.policy import Policy, PolicyError, load_policy
+from casework.store import StoreError, open_store, redact_url
+from services.review.auth.directory import StaffRecords
+from services.review.auth.passwords import MIN_PASSWORD, hash_password
 from services.review.settings import ReviewSettings
-from services.review.staff import (
-    ApiToken,
-    StaffDirectory,
-    StaffDirectoryError,
-    StaffMember,
-    load_staff,
-    token_digest,
-)
-
-MIN_PASSWORD = 12
+from services.review.staff import ApiToken, StaffDirectoryError, StaffMember, token_digest
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     settings = ReviewSettings()
-    path: Path = args.file or settings.staff_file
     try:
         policy = load_policy(settings.policy_file)
-        directory = load_staff(path, policy)
-        staff = list(directory.staff)
-        out = _run(args, staff)
-        updated = StaffDirectory(staff=staff)
-        write_staff_file(path, updated)
-        load_staff(path, policy)
-    except (PolicyError, StaffDirectoryError, CommandError) as exc:
+        out = asyncio.run(_session(args, settings, policy))
+    except (PolicyError, StaffDirectoryError, CommandError, StoreError) as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except Rejected as exc:
+        for error in exc.errors:
+            print(f"error: {error.field}: {error.message}", file=sys.stderr)
         return 2
     if out:
         print(out)
@@ -56,52 +50,88 @@ class CommandError(Exception):
     pass
 
 
-def _run(args: argparse.Namespace, staff: list[StaffMember]) -> str:
+async def _session(args: argparse.Namespace, settings: ReviewSettings, policy: Policy) -> str:
+    url = args.store or settings.store_url
+    try:
+        store = await open_store(url)
+    except StoreError as exc:
+        raise CommandError(f"store {redact_url(url)}: {exc}") from exc
+    try:
+        records = StaffRecords(store, policy, lambda: datetime.now(UTC))
+        await records.prepare()
+        await records.reconcile()
+        if args.command != "import":
+            # As the service does at start: an empty store begins from the staff file.
+            await records.seed(settings.staff_file)
+        return await _run(args, records, _actor())
+    finally:
+        await store.close()
+
+
+def _actor() -> str:
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "cli"
+
+
+async def _run(args: argparse.Namespace, records: StaffRecords, actor: str) -> str:
+    if args.command == "import":
+        added, replaced = await records.import_file(args.file, actor, args.replace)
+        return f"imported {added} new, replaced {replaced} from {args.file}"
     if args.command == "add":
-        if any(m.id == args.id for m in staff):
-            raise CommandError(f"id: staff {args.id!r} already exists")
         try:
-            staff.append(
-                StaffMember(
-                    id=args.id,
-                    name=args.name,
-                    email=args.email,
-                    roles=args.role,
-                    levels=args.level,
-                    languages=args.language,
-                    wiki_accounts=args.wiki_account,
-                )
+            member = StaffMember(
+                id=args.id,
+                name=args.name,
+                email=args.email,
+                roles=args.role,
+                levels=args.level,
+                languages=args.language,
+                wiki_accounts=args.wiki_account,
             )
-        except ValueError as exc:
-            raise CommandError(str(exc)) from exc
+        except ValidationError as exc:
+            raise CommandError(_problems(exc)) from exc
+        await records.add(member, actor, "added", f"roles {', '.join(args.role) or 'none'}")
         return f"added {args.id}"
-    index = _find(staff, args.id)
-    member = staff[index]
+    if await records.get(args.id) is None:
+        raise CommandError(f"id: no staff member {args.id!r}")
     if args.command == "set-password":
-        password = _read_password(args.password_stdin)
-        staff[index] = member.model_copy(update={"password_hash": hash_password(password)})
-        return f"password set for {member.id}"
+        hashed = hash_password(_read_password(args.password_stdin))
+        await records.change(
+            args.id,
+            lambda m: m.model_copy(update={"password_hash": hashed}),
+            actor,
+            "password-set",
+            "with the management command",
+        )
+        return f"password set for {args.id}"
     if args.command == "issue-token":
-        if any(t.name == args.name for t in member.tokens):
-            raise CommandError(f"name: {member.id} already has a token named {args.name!r}")
         token = secrets.token_urlsafe(32)
         issued = ApiToken(name=args.name, sha256=token_digest(token))
-        staff[index] = member.model_copy(update={"tokens": [*member.tokens, issued]})
+
+        def add_token(member: StaffMember) -> StaffMember:
+            if any(t.name == args.name for t in member.tokens):
+                raise CommandError(f"name: {member.id} already has a token named {args.name!r}")
+            return member.model_copy(update={"tokens": [*member.tokens, issued]})
+
+        await records.change(args.id, add_token, actor, "token-issued", args.name)
         return token
     if args.command == "revoke-token":
-        kept = [t for t in member.tokens if t.name != args.name]
-        if len(kept) == len(member.tokens):
-            raise CommandError(f"name: {member.id} has no token named {args.name!r}")
-        staff[index] = member.model_copy(update={"tokens": kept})
-        return f"revoked {member.id}'s token {args.name!r}"
+
+        def revoke(member: StaffMember) -> StaffMember:
+            kept = [t for t in member.tokens if t.name != args.name]
+            if len(kept) == len(member.tokens):
+                raise CommandError(f"name: {member.id} has no token named {args.name!r}")
+            return member.model_copy(update={"tokens": kept})
+
+        await records.change(args.id, revoke, actor, "token-revoked", args.name)
+        return f"revoked {args.id}'s token {args.name!r}"
     raise CommandError(f"unknown command {args.command!r}")
 
 
-def _find(staff: list[StaffMember], staff_id: str) -> int:
-    for i, member in enumerate(staff):
-        if member.id == staff_id:
-            return i
-    raise CommandError(f"id: no staff member {staff_id!r}")
+def _problems(exc: ValidationError) -> str:
+    return "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
 
 
 def _read_password(from_stdin: bool) -> str:
@@ -116,25 +146,14 @@ def _read_password(from_stdin: bool) -> str:
     return password
 
 
-def write_staff_file(path: Path, directory: StaffDirectory) -> None:
-    """Replace the staff file atomically (the running service re-reads it)."""
-    body: dict[str, Any] = {
-        "staff": [
-            m.model_dump(mode="json", exclude_defaults=True, exclude_none=True)
-            for m in directory.staff
-        ]
-    }
-    text = "# Managed with `python -m services.review.staff`.\n" + yaml.safe_dump(
-        body, sort_keys=False, allow_unicode=True
-    )
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_text(text, encoding="utf-8")
-    os.replace(temporary, path)
-
-
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m services.review.staff")
-    parser.add_argument("--file", type=Path, help="staff file (default: REVIEW_STAFF_FILE)")
+    parser = argparse.ArgumentParser(
+        prog="python -m services.review.staff",
+        description="Manage review's staff directory in review's store.",
+    )
+    parser.add_argument(
+        "--store", help="store URL (default: review's, from REVIEW_STORE_URL or the data dir)"
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     add = commands.add_parser("add", help="add a staff member")
     add.add_argument("id")
@@ -153,4 +172,9 @@ def _parser() -> argparse.ArgumentParser:
     revoke = commands.add_parser("revoke-token", help="revoke an API token by name")
     revoke.add_argument("id")
     revoke.add_argument("--name", required=True)
+    load = commands.add_parser(
+        "import", help="import a staff YAML file (refused if it names stored members)"
+    )
+    load.add_argument("file", type=Path)
+    load.add_argument("--replace", action="store_true", help="overwrite members already stored")
     return parser

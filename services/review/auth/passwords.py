@@ -17,6 +17,7 @@ P = 1
 SALT_BYTES = 16
 HASH_BYTES = 32
 MAX_LOG2_N = 20
+MIN_PASSWORD = 12
 
 
 def hash_password(password: str) -> str:

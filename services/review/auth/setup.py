@@ -15,6 +15,7 @@ from services.review.auth.admin import StaffAdmin
 from services.review.auth.admin_routes import StaffAdminRoutes
 from services.review.auth.audit import CaseReads, SignIns
 from services.review.auth.authenticators import BearerTokens, SessionCookies
+from services.review.auth.directory import LiveStaff, open_directory
 from services.review.auth.middleware import AccessControl
 from services.review.auth.policy import install
 from services.review.auth.purge import Purge
@@ -24,20 +25,24 @@ from services.review.console.auth_routes import LoginRoutes
 from services.review.console.render import render
 from services.review.console.staff_routes import StaffPages
 from services.review.settings import ReviewSettings
-from services.review.staff import StaffFile, StaffMember
+from services.review.staff import StaffMember
 
 
 @dataclass
 class StaffAccess:
-    staff: StaffFile
+    staff: LiveStaff
     purge: Purge  # its `run` is a duty: expired sessions and old counters go
 
 
-async def add_staff_access(kit: Kit, app: web.Application, usecases: Any = None) -> StaffAccess:
-    """Guard every route of ``app`` and serve the console (its pages need ``usecases``)."""
+async def add_staff_access(
+    kit: Kit, app: web.Application, usecases: Any = None, staff: LiveStaff | None = None
+) -> StaffAccess:
+    """Guard every route of ``app`` and serve the console (its pages need ``usecases``).
+    ``staff`` is the directory `wire` opened; without it, it is opened here."""
     assert isinstance(kit.settings, ReviewSettings)
     rules = install(kit.policy)
-    staff = StaffFile(kit.settings.staff_file, kit.policy)
+    if staff is None:
+        staff = await open_staff(kit)
     sessions = SessionStore(kit.store, timedelta(hours=rules.session_hours))
     await kit.store.ensure_index(SESSIONS, "staff_id")
     reads = CaseReads(kit.store)
@@ -55,8 +60,7 @@ async def add_staff_access(kit: Kit, app: web.Application, usecases: Any = None)
     )
     app.middlewares.append(access.middleware)
     LoginRoutes(staff, sessions, kit.settings.secure_cookies, throttle, sign_ins).register(app)
-    admin = StaffAdmin(staff, kit.store, kit.policy, rules, lambda: datetime.now(UTC))
-    await admin.prepare()
+    admin = StaffAdmin(staff, rules, lambda: datetime.now(UTC))
     StaffAdminRoutes(admin).register(app)
     StaffPages(admin, kit.policy).register(app)
     if usecases is not None:
@@ -64,8 +68,21 @@ async def add_staff_access(kit: Kit, app: web.Application, usecases: Any = None)
 
         ConsoleRoutes(usecases, kit.policy, rules, staff).register(app)
         # Staff added or disabled since start-up: assignment sees the directory as it is.
-        usecases.staff_by_id = lambda staff_id: _active(staff.current().by_id(staff_id))
+        live = staff
+        usecases.staff_by_id = lambda staff_id: _active(live.current().by_id(staff_id))
     return StaffAccess(staff=staff, purge=purge)
+
+
+async def open_staff(kit: Kit) -> LiveStaff:
+    """The stored staff directory, seeded from the staff file if the store has none."""
+    assert isinstance(kit.settings, ReviewSettings)
+    return await open_directory(
+        kit.store,
+        kit.policy,
+        kit.settings.staff_file,
+        kit.settings.staff_refresh_seconds,
+        lambda: datetime.now(UTC),
+    )
 
 
 async def _error_page(request: web.Request, exc: Rejected) -> web.StreamResponse:

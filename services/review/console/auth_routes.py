@@ -12,12 +12,12 @@ from aiohttp import web
 from casework.errors import FieldError, Kind, Rejected
 from services.review.auth.audit import SignIns
 from services.review.auth.authenticators import SESSION_COOKIE
+from services.review.auth.directory import LiveStaff
 from services.review.auth.middleware import current_identity
 from services.review.auth.passwords import verify_password
 from services.review.auth.sessions import SessionStore
 from services.review.auth.throttle import SignInThrottle, Throttled
 from services.review.console.render import render
-from services.review.staff import StaffFile
 
 # Login CSRF: the sign-in form is bound to a cookie it set (double submit), so another
 # site cannot sign a browser in to an account of its choosing.
@@ -31,7 +31,7 @@ _NO_ONE = "scrypt$15$8$1$AAAAAAAAAAAAAAAAAAAAAA==$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAA
 class LoginRoutes:
     def __init__(
         self,
-        staff: StaffFile,
+        staff: LiveStaff,
         sessions: SessionStore,
         secure_cookies: bool,
         throttle: SignInThrottle,
@@ -99,7 +99,7 @@ class LoginRoutes:
                 "csrf_token", "matches_cookie", "the sign-in form expired; please try again"
             )
             return self._login_form(request, 403, next_path, login, [problem])
-        member = self.staff.current().by_login(login)
+        member = (await self.staff.fresh()).by_login(login)
         staff_id = member.id if member else None
         client = request.remote
         now = datetime.now(UTC)

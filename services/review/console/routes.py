@@ -16,6 +16,7 @@ from casework.errors import FieldError, Rejected
 from casework.http import STATUS_OF_KIND, field_errors
 from casework.policy import Policy
 from casework.policy.access import AccessRules
+from services.review.auth.directory import LiveStaff
 from services.review.auth.middleware import current_identity
 from services.review.auth.policy import can
 from services.review.case import FINAL_STATES, Case, CaseState, LinkKind
@@ -35,7 +36,7 @@ from services.review.opening import MergeForm
 from services.review.permissions import Action
 from services.review.queue import FILTER_FIELDS, QueueQuery
 from services.review.signoff import SIGNING_STATES, ReversalForm, SignOffForm
-from services.review.staff import StaffFile, StaffMember
+from services.review.staff import StaffMember
 from services.review.usecases import ReviewCases
 
 PAGE = "/console/cases/{case_id}"
@@ -49,7 +50,7 @@ UseCase = Callable[[StaffMember, str, Any], Awaitable[Case]]
 
 class ConsoleRoutes:
     def __init__(
-        self, cases: ReviewCases, policy: Policy, rules: AccessRules, staff: StaffFile
+        self, cases: ReviewCases, policy: Policy, rules: AccessRules, staff: LiveStaff
     ) -> None:
         self.cases = cases
         self.policy = policy
