@@ -104,6 +104,35 @@ async def collect(quick: bool) -> list[Row]:
             "scale-out factor",
         ),
     )
+    cases = 300 if quick else 1000
+    scale_one = await scenarios.scale_out(1, cases)
+    scale_two = await scenarios.scale_out(2, cases)
+    rows.add(
+        Row(
+            f"end to end: {cases} cases, submission → ActionEnforced, 1 instance each",
+            scale_one["enforced_per_s"],
+            "case/s",
+        ),
+        Row(
+            "end to end: same, 2 instances each of review, enforcement, notify",
+            scale_two["enforced_per_s"],
+            "case/s",
+            scale_one["enforced_per_s"],
+            "scale-out factor",
+        ),
+        Row(
+            f"end to end: {cases} cases, submission → affected user emailed, 1 instance each",
+            scale_one["told_per_s"],
+            "case/s",
+        ),
+        Row(
+            "end to end: same, 2 instances each",
+            scale_two["told_per_s"],
+            "case/s",
+            scale_one["told_per_s"],
+            "scale-out factor",
+        ),
+    )
     latency = await scenarios.intake_to_review_latency(50, 250 if quick else 500)
     rows.add(
         Row("latency at 50/s: intake 202 → case opened, p50", latency["p50_ms"], "ms"),

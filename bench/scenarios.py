@@ -370,3 +370,40 @@ def maildir_recipients(path: Path) -> set[str]:
     if not (path / "new").exists():
         return set()
     return {str(m["To"]) for m in mailbox.Maildir(path, create=False)}
+
+
+async def scale_out(instances: int, count: int) -> Figures:
+    """End to end (tests/scale): ``count`` cases through intake's and review's HTTP APIs to
+    ActionEnforced and the affected user's email, with N instances each of review,
+    enforcement and notify over a two-wiki farm; one intake."""
+    from contextlib import ExitStack
+    from tempfile import TemporaryDirectory
+
+    from bench.environment import WIKI_CACHE
+    from deploy.sandbox_wiki import SandboxWiki
+    from tests.scale.cases import plan_cases
+    from tests.scale.cluster import running_cluster
+    from tests.scale.run import run_cases, start_services
+    from tests.support import free_port
+
+    with TemporaryDirectory(prefix="casework-scale-") as tmp, ExitStack() as stack:
+        root = Path(tmp)
+        farm = {
+            wiki_id: stack.enter_context(
+                SandboxWiki(root / wiki_id, free_port(), cache_dir=WIKI_CACHE, workers=2)
+            )
+            for wiki_id in ("alphawiki", "betawiki")
+        }
+        with running_cluster(farm, root / "cluster") as cluster:
+            start_services(cluster, instances)
+            outcome = await run_cases(cluster, plan_cases(count, 10), within=1800)
+    enforced = outcome.enforced_at - outcome.started_at
+    if outcome.missing:
+        raise RuntimeError(f"scale-out run: {len(outcome.missing)} notifications never sent")
+    told = outcome.told_at - outcome.started_at
+    return {
+        "instances": instances,
+        "cases": len(outcome.case_ids),
+        "enforced_per_s": len(outcome.case_ids) / enforced,
+        "told_per_s": len(outcome.case_ids) / told,
+    }

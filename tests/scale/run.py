@@ -1,0 +1,157 @@
+"""One scale run: start N instances per service, drive the cases, optionally SIGKILL one
+instance of each consuming service part-way, and wait until every case reached its end."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+
+from tests.scale.cases import ScaleCase, functionaries_yaml
+from tests.scale.cluster import Cluster, metric
+from tests.scale.driver import Driven, Driver
+from tests.scale.effects import ENFORCED, TopicWatch
+
+CONSUMING = ("review", "enforcement", "notify")
+STALLED = 60.0  # seconds without a new notification: stop waiting, report what is missing
+
+
+@dataclass
+class Outcome:
+    cases: list[ScaleCase]
+    driven: Driven
+    watch: TopicWatch
+    handled: dict[str, float] = field(default_factory=dict)  # per instance, before any kill
+    killed_at: float | None = None
+    killed: dict[str, str] = field(default_factory=dict)  # service -> the instance killed
+    leases_at_kill: dict[str, dict[str, str]] = field(default_factory=dict)
+    leases_at_end: dict[str, dict[str, str]] = field(default_factory=dict)
+    at_kill: dict[str, int] = field(default_factory=dict)
+    started_at: float = 0.0
+    enforced_at: float = 0.0  # every case's ActionEnforced seen
+    told_at: float = 0.0  # every case's affected user emailed
+    finished_at: float = 0.0  # every notification sent, or the wait given up
+    missing: set[tuple[str, str, str]] = field(default_factory=set)  # notifications never sent
+    resent: dict[str, Any] = field(default_factory=dict)  # emails repeated across the kill
+
+    @property
+    def case_ids(self) -> set[str]:
+        return set(self.driven.approved_at)
+
+    def summary(self) -> str:
+        took = self.finished_at - self.started_at
+        enforced = self.enforced_at - self.started_at
+        told = self.told_at - self.started_at
+        return (
+            f"{len(self.case_ids)} cases: all enforced after {enforced:.1f} s, affected users"
+            f" told after {told:.1f} s, every notification after {took:.1f} s"
+            f" ({len(self.missing)} missing); revisions above 1"
+            f" {sorted(c for c, r in self.watch.revisions().items() if r > 1)};"
+            f" handled per instance {self.handled}; review requests"
+            f" {self.driven.requests_by_instance}; at kill {self.at_kill}, killed"
+            f" {self.killed}, leases then {self.leases_at_kill}, at the end {self.leases_at_end};"
+            f" {len(self.driven.retries)} retried requests {self.driven.retries[:6]}"
+        )
+
+
+def start_services(cluster: Cluster, instances: int) -> None:
+    """Notify first (it must see every submission), intake last (it opens the door)."""
+    functionaries = cluster.root / "functionaries.yaml"
+    functionaries.write_text(functionaries_yaml(), encoding="utf-8")
+    cluster.extra_env["FUNCTIONARIES_FILE"] = str(functionaries)
+    for service in ("notify", "enforcement", "review"):
+        cluster.start(service, instances)
+    cluster.start("intake", 1)
+
+
+def scrape_handled(cluster: Cluster) -> dict[str, float]:
+    return {
+        p.name: metric(p.url, "consumer_events_handled")
+        for service in CONSUMING
+        for p in cluster.live(service)
+    }
+
+
+async def run_cases(
+    cluster: Cluster,
+    cases: list[ScaleCase],
+    *,
+    kill_after: int | None = None,
+    within: float = 420.0,
+) -> Outcome:
+    """Drive ``cases``; if ``kill_after``, SIGKILL one instance of each consuming service
+    once that many cases were approved: the one holding its outbox relay's lease, so that
+    its once-only duties have to move too. Returns when every notification the cases
+    must cause was sent (NotificationSent seen), or with ``missing`` set once none came for
+    ``STALLED`` seconds or ``within`` seconds passed."""
+    cluster.create_accounts([c.account for c in cases if c.ban])
+    watch = TopicWatch(cluster.bootstrap)
+    watching = asyncio.create_task(watch.run())
+    outcome = Outcome(cases, Driven(), watch, started_at=time.time())
+    deadline = time.monotonic() + within
+    try:
+        async with aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=64), timeout=aiohttp.ClientTimeout(total=60)
+        ) as http:
+            driver = Driver(
+                http, cluster.live("intake")[0].url, lambda: cluster.live("review"), outcome.driven
+            )
+            driving = asyncio.create_task(driver.run(cases))
+            if kill_after is not None:
+                while len(outcome.driven.approved_at) < kill_after:
+                    if driving.done():
+                        await driving  # its failure, or it finished before the kill point
+                        raise AssertionError("every case was approved before the kill point")
+                    await asyncio.sleep(0.05)  # wait-ok: deadline poll for the kill point
+                    assert time.monotonic() < deadline, "the kill point was not reached in time"
+                outcome.handled = scrape_handled(cluster)
+                outcome.at_kill = {
+                    "approved": len(outcome.driven.approved_at),
+                    "enforced": len(watch.subjects(ENFORCED)),
+                    "told": len(watch.told()),
+                }
+                victims = {}
+                for service in CONSUMING:
+                    leases = await cluster.leases(service)
+                    outcome.leases_at_kill[service] = leases
+                    holder = leases.get("outbox-relay", f"{service}-2")
+                    victims[service] = next(
+                        p for p in cluster.instances[service] if p.name == holder
+                    )
+                outcome.killed_at = time.time()
+                for service, victim in victims.items():
+                    cluster.kill(victim)
+                    outcome.killed[service] = victim.name
+            await driving
+        expected = outcome.case_ids
+        wanted: set[tuple[str, str, str]] = set()
+        for case_id in expected:
+            case = outcome.driven.cases[case_id]
+            wanted |= case.expected_notifications(case_id, outcome.driven.references[case_id])
+        progress, progressed = -1, time.monotonic()
+        while True:
+            if not outcome.enforced_at and expected <= watch.subjects(ENFORCED):
+                outcome.enforced_at = time.time()
+            if not outcome.told_at and expected <= watch.told():
+                outcome.told_at = time.time()
+            got = watch.notifications()
+            outcome.missing = wanted - got
+            if not outcome.missing:
+                break
+            if len(got) != progress:
+                progress, progressed = len(got), time.monotonic()
+            if time.monotonic() - progressed > STALLED or time.monotonic() > deadline:
+                break  # the checks on the effects say what is missing
+            await asyncio.sleep(0.2)  # wait-ok: deadline poll for the pipeline's end
+        outcome.finished_at = time.time()
+        if kill_after is None:
+            outcome.handled = scrape_handled(cluster)
+        for service in CONSUMING:
+            outcome.leases_at_end[service] = await cluster.leases(service)
+        return outcome
+    finally:
+        watch.stop()
+        await watching
