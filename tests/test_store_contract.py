@@ -497,3 +497,21 @@ async def test_sqlite_snapshot_reads_one_state_and_tells_of_other_writers(tmp_pa
     finally:
         await exporter.close()
         await writer.close()
+
+
+async def test_sqlite_instances_opening_one_new_file_at_once_all_start(tmp_path: Path) -> None:
+    """Several instances of a service starting together on one new file: switching it to
+    WAL needs a moment alone, which busy_timeout does not wait for (before: 'database is
+    locked' in about one round of fifteen)."""
+    for round_ in range(30):
+        path = str(tmp_path / f"shared-{round_}.sqlite3")
+        opened = await asyncio.gather(
+            *(SqliteStore.open(path) for _ in range(6)), return_exceptions=True
+        )
+        stores = [s for s in opened if isinstance(s, SqliteStore)]
+        try:
+            assert len(stores) == 6, [e for e in opened if not isinstance(e, SqliteStore)]
+            assert str(await stores[0].pragma("journal_mode")).lower() == "wal"
+        finally:
+            for store in stores:
+                await store.close()

@@ -19,6 +19,7 @@ from typing import Any, Literal
 from urllib.parse import parse_qs
 
 import aiosqlite
+from tenacity import AsyncRetrying, retry_if_exception, stop_after_delay, wait_random
 
 from casework.cloudevents import CloudEvent
 from casework.store import (
@@ -98,7 +99,7 @@ class SqliteStore:
         try:
             await writer.execute("PRAGMA busy_timeout = 5000")
             if path != MEMORY:
-                await writer.execute("PRAGMA journal_mode = WAL")
+                await _use_wal(writer)
             await writer.execute(f"PRAGMA synchronous = {synchronous}")
             await writer.execute(_SCHEMA)
             if path != MEMORY:
@@ -431,6 +432,27 @@ class SqliteStore:
             "id TEXT PRIMARY KEY, version INTEGER NOT NULL, body TEXT NOT NULL) WITHOUT ROWID"
         )
         self._created.add(collection)
+
+
+async def _use_wal(conn: aiosqlite.Connection) -> None:
+    """Put the file in WAL mode (kept in the file, so once). Switching needs a moment when
+    no other connection holds the file, which busy_timeout does not wait for: several
+    instances opening one new file at once wait each other out here."""
+    async for attempt in AsyncRetrying(
+        retry=retry_if_exception(_locked),
+        stop=stop_after_delay(15),
+        wait=wait_random(0.01, 0.2),
+        reraise=True,
+    ):
+        with attempt:
+            async with conn.execute("PRAGMA journal_mode") as cursor:
+                row = await cursor.fetchone()
+            if row is None or str(row[0]).lower() != "wal":
+                await conn.execute("PRAGMA journal_mode = WAL")
+
+
+def _locked(error: BaseException) -> bool:
+    return isinstance(error, sqlite3.OperationalError) and "locked" in str(error)
 
 
 async def _write_outbox(
