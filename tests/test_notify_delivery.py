@@ -11,7 +11,7 @@ import email
 import email.policy
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -40,7 +40,7 @@ from casework.store import DocumentStore, open_store
 from deploy.sandbox_wiki import SandboxWiki
 from services.notify.deliveries import Deliveries, idempotency_key, message_id
 from services.notify.functionaries import Functionaries, load_functionaries
-from services.notify.handlers import Notifier
+from services.notify.handlers import EARLY_ENFORCED_WAIT_SECONDS, Notifier
 from services.notify.mailer import Mailer, SmtpSettings
 from services.notify.render import environment
 from tests.support import free_port
@@ -230,6 +230,12 @@ def approved_event(case_id: str, **changes: Any) -> CloudEvent:
     )
 
 
+async def approve_and_enforce(service: Notifier, case_id: str, **changes: Any) -> None:
+    """What notify reads of an enforced case: its approval, then its enforcement."""
+    await service.handle(approved_event(case_id, **changes))
+    await service.handle(enforced_event(case_id, **changes))
+
+
 def text_of(message: EmailMessage) -> str:
     part = message.get_body(("plain",))
     assert part is not None
@@ -272,6 +278,42 @@ async def test_affected_user_email_once_with_both_parts_and_the_answers(
     assert sent[0]["reference"] == message_id(key)
 
 
+async def test_enforced_read_before_its_approval_waits_for_the_sign_offs(
+    store: DocumentStore, wiki: MediaWikiClient, inbox: tuple[Inbox, int]
+) -> None:
+    """The two events travel on different topics: after a rebalance the enforcement may be
+    read first. The user is told once, after the approval, with the sign-offs' answers."""
+    box, port = inbox
+    service = notifier(store, wiki, port)
+    await service.handle(enforced_event("OA-EARLY"))
+    await service.handle(enforced_event("OA-EARLY"))  # redelivered
+    assert box.to(USER) == []
+    await service.handle(approved_event("OA-EARLY"))
+    [message] = box.to(USER)
+    assert "Case handler" in text_of(message)  # question 3 answered from the sign-offs
+    await service.handle(enforced_event("OA-EARLY"))  # redelivered once more
+    await service.handle(approved_event("OA-EARLY"))
+    assert len(box.to(USER)) == 1
+    assert await service.release_overdue_enforced() == 0
+
+
+async def test_enforced_whose_approval_never_comes_is_told_after_the_wait(
+    store: DocumentStore, wiki: MediaWikiClient, inbox: tuple[Inbox, int]
+) -> None:
+    box, port = inbox
+    service = notifier(store, wiki, port)
+    await service.handle(enforced_event("OA-ORPHAN"))
+    assert await service.release_overdue_enforced() == 0  # still within the wait
+    assert box.to(USER) == []
+    service.clock = lambda: NOW + timedelta(seconds=EARLY_ENFORCED_WAIT_SECONDS + 1)
+    service.owns = lambda case_id: case_id != "OA-ORPHAN"
+    assert await service.release_overdue_enforced() == 0  # another instance's case
+    service.owns = lambda case_id: True
+    assert await service.release_overdue_enforced() == 1
+    assert len(box.to(USER)) == 1
+    assert await service.release_overdue_enforced() == 0
+
+
 async def test_a_crash_between_send_and_record_resends_with_the_same_message_id(
     store: DocumentStore, wiki: MediaWikiClient, inbox: tuple[Inbox, int]
 ) -> None:
@@ -281,7 +323,7 @@ async def test_a_crash_between_send_and_record_resends_with_the_same_message_id(
     await Deliveries(store).begin(
         key, {"case_id": "OA-CRASH1", "audience": "affected-user", "channel": "email"}
     )
-    await notifier(store, wiki, port).handle(enforced_event("OA-CRASH1"))
+    await approve_and_enforce(notifier(store, wiki, port), "OA-CRASH1")
     [message] = box.to(USER)
     assert message["Message-ID"] == message_id(key)
     record = await Deliveries(store).get(key)
@@ -293,8 +335,8 @@ async def test_public_statement_appended_once_with_public_answers(
 ) -> None:
     _, port = inbox
     service = notifier(store, wiki, port)
-    await service.handle(enforced_event("OA-PUBLIC1"))
-    await notifier(store, wiki, port).handle(enforced_event("OA-PUBLIC1"))  # a restart
+    await approve_and_enforce(service, "OA-PUBLIC1")
+    await approve_and_enforce(notifier(store, wiki, port), "OA-PUBLIC1")  # a restart
     page = await wiki.page(LOG_PAGE)
     assert page is not None
     assert page.text.count("casework:OA-PUBLIC1") == 1
@@ -310,10 +352,8 @@ async def test_confidential_action_has_no_public_statement_and_says_why(
 ) -> None:
     box, port = inbox
     service = notifier(store, wiki, port)
-    await service.handle(
-        enforced_event(
-            "OA-WARN1", action_type="conduct-warning", appealable=False, appeal_until=None
-        )
+    await approve_and_enforce(
+        service, "OA-WARN1", action_type="conduct-warning", appealable=False, appeal_until=None
     )
     page = await wiki.page(LOG_PAGE)
     assert page is None or "OA-WARN1" not in page.text
@@ -412,7 +452,7 @@ async def test_transient_smtp_failures_are_retried(
 ) -> None:
     box, port = inbox
     box.data_replies = ["451 4.3.0 try again later", "421 4.3.2 busy"]
-    await notifier(store, wiki, port, attempts=3).handle(enforced_event("OA-RETRY1"))
+    await approve_and_enforce(notifier(store, wiki, port, attempts=3), "OA-RETRY1")
     assert len(box.to(USER)) == 1
     assert box.attempts == 3
     key = idempotency_key("OA-RETRY1", Audience.AFFECTED_USER, "email", "r1")
@@ -425,7 +465,7 @@ async def test_failure_after_the_last_try_is_reported(
 ) -> None:
     box, port = inbox
     box.data_replies = ["451 4.3.0 try again later"] * 5
-    await notifier(store, wiki, port, attempts=2).handle(enforced_event("OA-GIVEUP1"))
+    await approve_and_enforce(notifier(store, wiki, port, attempts=2), "OA-GIVEUP1")
     assert box.to(USER) == [] and box.attempts == 2
     [failed] = [
         e for e in await notify_events(store) if e["type"].endswith("notification-failed.v1")
@@ -440,8 +480,8 @@ async def test_a_bounce_is_permanent_and_not_retried(
     box, port = inbox
     box.refuse = {USER}
     service = notifier(store, wiki, port, attempts=4)
-    await service.handle(enforced_event("OA-BOUNCE1"))
-    await service.handle(enforced_event("OA-BOUNCE1"))
+    await approve_and_enforce(service, "OA-BOUNCE1")
+    await approve_and_enforce(service, "OA-BOUNCE1")
     [failed] = [
         e for e in await notify_events(store) if e["type"].endswith("notification-failed.v1")
     ]
@@ -457,7 +497,7 @@ async def test_reversal_tells_the_user_and_updates_the_log_once(
 ) -> None:
     box, port = inbox
     service = notifier(store, wiki, port)
-    await service.handle(enforced_event("OA-UNDO1"))
+    await approve_and_enforce(service, "OA-UNDO1")
     reversal = to_cloudevent(
         DecisionReversed.model_validate(
             {

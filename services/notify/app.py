@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from contextlib import AsyncExitStack
 
 import aiohttp
@@ -13,12 +15,14 @@ from casework.mediawiki import MediaWikiClient
 from casework.runtime import Duty, Kit, Wiring
 from services.notify.deliveries import DELIVERIES, Deliveries
 from services.notify.functionaries import load_functionaries
-from services.notify.handlers import LUMEN_NOTICES, STATEMENTS, Notifier
+from services.notify.handlers import EARLY_ENFORCED, LUMEN_NOTICES, STATEMENTS, Notifier
 from services.notify.mailer import Mailer, SmtpSettings
 from services.notify.render import environment
 from services.notify.settings import NotifySettings
 from services.notify.submission import TransparencySubmitter
 from services.notify.transparency import DsaClient, LumenClient
+
+log = logging.getLogger(__name__)
 
 
 def delivery_routes(deliveries: Deliveries) -> web.RouteTableDef:
@@ -68,6 +72,7 @@ async def wire(kit: Kit) -> Wiring:
         (DELIVERIES, "state"),
         (STATEMENTS, "state"),
         (LUMEN_NOTICES, "state"),
+        (EARLY_ENFORCED, "told"),
     ):
         await kit.store.ensure_index(collection, field)
     resources = AsyncExitStack()
@@ -84,6 +89,17 @@ async def wire(kit: Kit) -> Wiring:
         settings.public_log_page,
         load_functionaries(settings.functionaries_file),
     )
+    notifier.owns = kit.ownership.owns
+
+    async def release_overdue() -> None:
+        while True:
+            await asyncio.sleep(60)
+            try:
+                await notifier.release_overdue_enforced()
+            except Exception:
+                log.exception("releasing overdue enforcements failed; next try in 60 s")
+
+    duties: list[Duty] = [release_overdue]  # each instance, for the cases it owns
     once: dict[str, Duty] = {}
     if settings.dsa_api_url or settings.lumen_api_url:
         session = await resources.enter_async_context(aiohttp.ClientSession())
@@ -113,6 +129,7 @@ async def wire(kit: Kit) -> Wiring:
         app=app,
         consumes=[topic_of(s) for s in ("intake", "review", "enforcement", "monitor")],
         handle=notifier.handle,
+        duties=duties,
         once=once,
         on_stop=[resources.aclose],
     )

@@ -68,6 +68,12 @@ REQUESTERS = "requesters"
 CASES = "cases"
 STATEMENTS = "dsa_statements"
 LUMEN_NOTICES = "lumen_notices"
+# ActionEnforced that came before its DecisionApproved (they travel on different topics, so
+# after a rebalance either may be read first): kept until the sign-offs are known.
+EARLY_ENFORCED = "early_enforced"
+# How long an early ActionEnforced waits for its approval before it is told without the
+# sign-offs (an approval that went to the dead-letter topic must not silence the outcome).
+EARLY_ENFORCED_WAIT_SECONDS = 600.0
 Clock = Callable[[], datetime]
 
 
@@ -101,6 +107,10 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def _early_id(case_id: str, revision: int) -> str:
+    return f"{case_id}:r{revision}"
+
+
 class Notifier:
     def __init__(
         self,
@@ -124,6 +134,7 @@ class Notifier:
         self.functionaries = functionaries or Functionaries()
         self.deliveries = Deliveries(store)
         self.clock = clock
+        self.owns: Callable[[str], bool] = lambda case_id: True
 
     async def handle(self, event: CloudEvent) -> None:
         data = from_cloudevent(event)
@@ -326,6 +337,7 @@ class Notifier:
             },
         )
         revision = f"r{decision.revision}"
+        await self._release_early_enforced(approved.case_id, decision.revision)
         for wiki, listing in self.functionaries.for_wikis(list(decision.wikis)).items():
             view = functionary_brief_view(approved, self.policy, wiki)
             rendered = email(self.templates, "functionary_brief", view, listing.language)
@@ -439,9 +451,48 @@ class Notifier:
         return [SignOff.model_validate(s) for s in case[f"signoffs_r{revision}"]]
 
     async def action_enforced(self, enforced: ActionEnforced) -> None:
+        signoffs = await self._signoffs(enforced.case_id, enforced.decision.revision)
+        if signoffs is None:
+            await self._insert_once(
+                EARLY_ENFORCED,
+                _early_id(enforced.case_id, enforced.decision.revision),
+                {
+                    "case_id": enforced.case_id,
+                    "event": enforced.model_dump(mode="json"),
+                    "at": self.clock().isoformat(),
+                },
+            )
+            log.info("case %s enforced before its approval was read: held", enforced.case_id)
+            return
+        await self._tell_enforced(enforced, signoffs)
+
+    async def _release_early_enforced(self, case_id: str, revision: int) -> None:
+        doc = await self.store.get(EARLY_ENFORCED, _early_id(case_id, revision))
+        if doc is None or doc.get("told"):
+            return
+        enforced = ActionEnforced.model_validate(doc["event"])
+        await self._tell_enforced(enforced, await self._signoffs(case_id, revision))
+        await self._put(EARLY_ENFORCED, doc["_id"], {"told": True})
+
+    async def release_overdue_enforced(self) -> int:
+        """Tell, without sign-offs, what waited too long for its approval (owned cases)."""
+        released = 0
+        for doc in await self.store.find(EARLY_ENFORCED, {"told": None}, order_by="at"):
+            waited = (self.clock() - datetime.fromisoformat(doc["at"])).total_seconds()
+            if waited < EARLY_ENFORCED_WAIT_SECONDS or not self.owns(doc["case_id"]):
+                continue
+            log.warning("case %s: approval never read; telling without sign-offs", doc["case_id"])
+            enforced = ActionEnforced.model_validate(doc["event"])
+            await self._tell_enforced(enforced, None)
+            await self._put(EARLY_ENFORCED, doc["_id"], {"told": True})
+            released += 1
+        return released
+
+    async def _tell_enforced(
+        self, enforced: ActionEnforced, signoffs: list[SignOff] | None
+    ) -> None:
         decision = enforced.decision
         revision = f"r{decision.revision}"
-        signoffs = await self._signoffs(enforced.case_id, decision.revision)
         key = idempotency_key(enforced.case_id, Audience.AFFECTED_USER, "email", revision)
         if decision.subject.email is None:
             await self._skip(key, enforced.case_id, Audience.AFFECTED_USER, "email")
