@@ -363,7 +363,9 @@ def test_the_timeline_is_append_only() -> None:
         lambda c: draft_decision(c, decision_form(), staff("alice"), POLICY, DRAFTED),
         lambda c: sign(c, "alice", "case-handler")[0],
         lambda c: sign(c, "bob", "ts-manager")[0],
-        lambda c: draft_decision(c, decision_form(), staff("bob"), POLICY, DRAFTED),
+        lambda c: draft_decision(
+            c, decision_form(public_rationale="Amended."), staff("bob"), POLICY, DRAFTED
+        ),
         *[lambda c, who=who, level=level: sign(c, who, level)[0] for who, level in FULL_CHAIN],
     ]
     for step in steps:

@@ -382,6 +382,18 @@ def test_any_change_restarts_the_chain() -> None:
     assert [s.staff_id for s in changed.past_signoffs] == ["hana"]
 
 
+def test_the_same_decision_again_changes_nothing() -> None:
+    """A retried PUT (the answer was lost): no new revision, the signatures stay."""
+    case, _ = sign(drafted(), SIGNERS["case-handler"], "case-handler")
+    again = draft_decision(case, form(), SIGNERS["case-handler"], POLICY, NOW)
+    assert again == case
+    assert again.decision_revision == 1 and [s.staff_id for s in again.signoffs] == ["hana"]
+    # After a send-back the same text is a deliberate redraft: the chain starts again.
+    back, _ = sign(case, SIGNERS["ts-manager"], "ts-manager", "send-back", "Explain more.")
+    redrafted = draft_decision(back, form(), SIGNERS["case-handler"], POLICY, NOW)
+    assert redrafted.decision_revision == 2 and redrafted.state is CaseState.AWAITING_SIGNOFF
+
+
 # --- counsel's determination ---------------------------------------------------------------
 
 

@@ -515,3 +515,21 @@ async def test_sqlite_instances_opening_one_new_file_at_once_all_start(tmp_path:
         finally:
             for store in stores:
                 await store.close()
+
+
+async def test_update_document_writes_nothing_for_a_change_that_changes_nothing(
+    store: DocumentStore,
+) -> None:
+    from casework.updates import update_document
+
+    await store.insert("cases", {"_id": "c1", "state": "open"})
+    same = await update_document(store, "cases", "c1", lambda d: (dict(d), []))
+    assert same["_version"] == 1
+    changed = await update_document(store, "cases", "c1", lambda d: ({**d, "state": "x"}, []))
+    assert changed["_version"] == 2
+    event = CloudEvent(type="t.v1", source="tests", subject="c1", data={})
+    announced = await update_document(
+        store, "cases", "c1", lambda d: (dict(d), [OutboxMessage("topic", event)])
+    )
+    assert announced["_version"] == 3  # an event to publish is a change
+    assert [e.event.id for e in await store.pending_outbox()] == [event.id]

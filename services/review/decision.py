@@ -197,6 +197,14 @@ def draft_decision(
         determination=case.decision.determination if case.decision else None,
         disclosure=form.disclosure,
     )
+    if (
+        case.state is CaseState.AWAITING_SIGNOFF
+        and case.decision is not None
+        and decision.model_copy(update={"revision": case.decision.revision}) == case.decision
+        and form.statement_of_facts == case.statement_of_facts
+        and action_type == case.action_type
+    ):
+        return case  # the same decision again (a retried request): nothing changes
     return _restart(
         case.model_copy(
             update={
