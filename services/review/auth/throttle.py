@@ -8,12 +8,11 @@ so guessing stops at the limit. Old windows' counters are removed by the purge d
 
 from __future__ import annotations
 
-import hashlib
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
+from casework.counters import Contended, Window, WindowCounters, window_of
 from casework.policy.access import Limit, SignInLimits
-from casework.store import DocumentStore, DuplicateDocument, VersionConflict
+from casework.store import DocumentStore
 from services.review.case import sort_key
 
 THROTTLE = "sign_in_throttle"
@@ -28,30 +27,20 @@ class Throttled(Exception):
         self.retry_after = retry_after
 
 
-@dataclass(frozen=True)
-class _Window:
-    scope: str
-    doc_id: str
-    limit: Limit
-    ends: datetime
-
-
-def _window(scope: str, key: str, limit: Limit, now: datetime) -> _Window:
-    index = int(now.timestamp() // limit.per_seconds)
-    digest = hashlib.sha256(f"{scope}:{key.casefold()}".encode()).hexdigest()[:32]
-    ends = datetime.fromtimestamp((index + 1) * limit.per_seconds, UTC)
-    return _Window(scope, f"{scope}-{digest}-{index}", limit, ends)
+def _window(scope: str, key: str, limit: Limit, now: datetime) -> Window:
+    return window_of(scope, key, max=limit.max, per_seconds=limit.per_seconds, now=now)
 
 
 class SignInThrottle:
     def __init__(self, store: DocumentStore, limits: SignInLimits) -> None:
         self.store = store
+        self.counters = WindowCounters(store, THROTTLE, field="failures")
         self.limits = limits
 
     async def prepare(self) -> None:
         await self.store.ensure_index(THROTTLE, "purge_at")
 
-    def _windows(self, login: str, client: str | None, now: datetime) -> list[_Window]:
+    def _windows(self, login: str, client: str | None, now: datetime) -> list[Window]:
         windows = [_window("account", login, self.limits.per_account, now)]
         if client:
             windows.append(_window("client", client, self.limits.per_client, now))
@@ -60,34 +49,15 @@ class SignInThrottle:
     async def check(self, *, login: str, client: str | None, now: datetime) -> None:
         """Raise Throttled if this account or client used up its failed attempts."""
         for window in self._windows(login, client, now):
-            stored = await self.store.get(THROTTLE, window.doc_id)
-            if stored is not None and stored["failures"] >= window.limit.max:
-                retry_after = max(1.0, (window.ends - now).total_seconds())
-                raise Throttled(window.scope, retry_after)
+            if await self.counters.full(window):
+                raise Throttled(window.scope, max(1.0, window.retry_after(now)))
 
     async def failed(self, *, login: str, client: str | None, now: datetime) -> None:
         """Count one failed sign-in against the account and the client."""
         for window in self._windows(login, client, now):
-            await self._increment(window)
-
-    async def _increment(self, window: _Window) -> None:
-        for _ in range(20):
-            stored = await self.store.get(THROTTLE, window.doc_id)
+            # Kept a window longer than needed: never purged while counting.
+            purge_at = sort_key(window.ends + timedelta(seconds=1))
             try:
-                if stored is None:
-                    await self.store.insert(
-                        THROTTLE,
-                        {
-                            "_id": window.doc_id,
-                            "failures": 1,
-                            # Kept a window longer than needed: never purged while counting.
-                            "purge_at": sort_key(window.ends + timedelta(seconds=1)),
-                        },
-                    )
-                else:
-                    stored["failures"] += 1
-                    await self.store.replace(THROTTLE, stored, expected_version=stored["_version"])
-                return
-            except (DuplicateDocument, VersionConflict):
-                continue
-        raise Throttled(window.scope, 1.0)  # contended beyond reason: refuse, do not guess
+                await self.counters.increment(window, {"purge_at": purge_at})
+            except Contended:
+                raise Throttled(window.scope, 1.0) from None
