@@ -19,7 +19,7 @@ from deploy.broker import TansuBroker
 from deploy.mailsink import MailSink
 from deploy.sandbox_wiki import SandboxWiki
 from deploy.stack import REPO_ROOT, Ports, ServiceProcess, service_environment
-from tests.support import free_port
+from tests.support import free_port, free_ports
 
 QUIET = {"CASEWORK_LOG_LEVEL": "WARNING", "KAFKA_SESSION_TIMEOUT_MS": "2000"}
 POLICY = REPO_ROOT / "policy" / "office-actions.yaml"
@@ -71,17 +71,7 @@ def bench_environment(*, wiki: bool = False) -> Iterator[Bench]:
     with ExitStack() as stack:
         root = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="casework-bench-")))
         wiki_port = free_port()
-        ports = Ports(
-            intake=free_port(),
-            review=free_port(),
-            enforcement=free_port(),
-            notify=free_port(),
-            monitor=free_port(),
-            intake_mail=free_port(),
-            wiki=wiki_port,
-            broker=free_port(),
-            smtp=free_port(),
-        )
+        ports = free_ports(wiki=wiki_port)
         broker = TansuBroker(ports.broker)
         broker.start()
         stack.callback(broker.stop)

@@ -11,6 +11,7 @@ from typing import TypeVar
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from casework.cloudevents import CloudEvent, from_kafka
+from deploy.stack import Ports
 
 T = TypeVar("T")
 
@@ -20,6 +21,21 @@ def free_port(host: str = "127.0.0.1") -> int:
         sock.bind((host, 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+def free_ports(*, wiki: int | None = None) -> Ports:
+    """A free port for every part of a stack (the wiki's given when it already runs)."""
+    return Ports(
+        intake=free_port(),
+        review=free_port(),
+        enforcement=free_port(),
+        notify=free_port(),
+        monitor=free_port(),
+        intake_mail=free_port(),
+        wiki=free_port() if wiki is None else wiki,
+        broker=free_port(),
+        smtp=free_port(),
+    )
 
 
 async def eventually(

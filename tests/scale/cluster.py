@@ -24,7 +24,7 @@ from deploy.broker import TansuBroker
 from deploy.mailsink import MailSink
 from deploy.sandbox_wiki import SandboxWiki
 from deploy.stack import Ports, ServiceProcess, service_environment
-from tests.support import free_port
+from tests.support import free_port, free_ports
 
 CREATE_USERS = Path(__file__).with_name("create_users.php")
 SCALE_SETTINGS = {
@@ -168,17 +168,7 @@ def running_cluster(
     with ExitStack() as stack:
         root.mkdir(parents=True, exist_ok=True)
         statement_wiki = next(iter(farm.values()))
-        ports = Ports(
-            intake=free_port(),
-            review=free_port(),
-            enforcement=free_port(),
-            notify=free_port(),
-            monitor=free_port(),
-            intake_mail=free_port(),
-            wiki=statement_wiki.port,
-            broker=free_port(),
-            smtp=free_port(),
-        )
+        ports = free_ports(wiki=statement_wiki.port)
         broker = TansuBroker(ports.broker)
         broker.start()
         stack.callback(broker.stop)
