@@ -10,8 +10,10 @@ STAMP := $(VENV)/.installed
 run: deps
 	$(PY) -m deploy.run
 
+# Every part the tests need is installed by `deps` or comes with the machine (kubectl):
+# under `make test` a missing one fails the run instead of skipping its tests.
 test: deps
-	$(PY) -m pytest $(PYTEST_ARGS)
+	CASEWORK_REQUIRE_PARTS=1 $(PY) -m pytest $(PYTEST_ARGS)
 
 # Throughput and latency next to raw limits measured in the same run; writes docs/benchmarks.md.
 bench: deps
