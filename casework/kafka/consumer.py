@@ -66,6 +66,10 @@ class EventConsumer:
         self.dead_lettered = 0
         self.retried = 0
 
+    @property
+    def topics(self) -> list[str]:
+        return list(self._topics)
+
     async def run(self) -> None:
         """Consume until ``stop()``; never raises because of a bad record."""
         self._task = asyncio.current_task()
@@ -288,10 +292,10 @@ class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         counts = [
-            len(self._consumer.partitions_for_topic(topic) or ()) for topic in self._owner._topics
+            len(self._consumer.partitions_for_topic(topic) or ()) for topic in self._owner.topics
         ]
         if len(set(counts)) > 1:
-            log.warning("topics %s differ in partition count %s", self._owner._topics, counts)
+            log.warning("topics %s differ in partition count %s", self._owner.topics, counts)
         self._owner.ownership.assigned(assigned, max(counts, default=0))
 
 
