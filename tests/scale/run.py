@@ -25,7 +25,8 @@ class Outcome:
     driven: Driven
     watch: TopicWatch
     handled: dict[str, float] = field(default_factory=dict)  # per instance, before any kill
-    killed_at: float | None = None
+    killed_at: float | None = None  # just before the first SIGKILL
+    notify_dead_at: float | None = None  # once the killed notify instance had exited
     killed: dict[str, str] = field(default_factory=dict)  # service -> the instance killed
     leases_at_kill: dict[str, dict[str, str]] = field(default_factory=dict)
     leases_at_end: dict[str, dict[str, str]] = field(default_factory=dict)
@@ -125,6 +126,8 @@ async def run_cases(
                 for service, victim in victims.items():
                     cluster.kill(victim)
                     outcome.killed[service] = victim.name
+                    if service == "notify":
+                        outcome.notify_dead_at = time.time()
             await driving
         expected = outcome.case_ids
         wanted: set[tuple[str, str, str]] = set()
