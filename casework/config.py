@@ -53,6 +53,13 @@ class ServiceSettings(BaseSettings):
         0.25, gt=0, le=60, validation_alias="CASEWORK_OUTBOX_POLL_SECONDS"
     )
     mongodb_uri: str | None = Field(None, validation_alias="MONGODB_URI")
+    # Review signs with its private key; enforcement, notify and the monitor trust these
+    # public keys (comma-separated PEM files; old and new ones during a rotation).
+    # Unset: the embedded stack's demo pair under <data dir>/keys.
+    signing_key_file_override: Path | None = Field(None, validation_alias="REVIEW_SIGNING_KEY_FILE")
+    review_public_keys_override: str | None = Field(
+        None, min_length=1, validation_alias="CASEWORK_REVIEW_PUBLIC_KEYS"
+    )
     # Subclasses redeclare these two with <SERVICE>_PORT / <SERVICE>_STORE_URL aliases.
     port: int = Field(8080, ge=1, le=65535)
     store_url_override: str | None = None
@@ -60,6 +67,18 @@ class ServiceSettings(BaseSettings):
     @property
     def instance_id(self) -> str:
         return self.instance_id_override or f"{socket.gethostname()}:{self.port}"
+
+    @property
+    def signing_key_file(self) -> Path:
+        return self.signing_key_file_override or self.data_dir / "keys" / "review-signing.pem"
+
+    @property
+    def review_public_key_files(self) -> list[Path]:
+        if self.review_public_keys_override:
+            return [
+                Path(p.strip()) for p in self.review_public_keys_override.split(",") if p.strip()
+            ]
+        return [self.data_dir / "keys" / "review-public.pem"]
 
     @property
     def store_url(self) -> str:
