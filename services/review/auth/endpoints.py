@@ -45,6 +45,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("PUT", CASE + "/determination"): Action.RECORD_DETERMINATION,
     ("POST", CASE + "/signoffs"): Action.SIGN_OFF,
     ("POST", CASE + "/reversal"): Action.REVERSE_DECISION,
+    ("DELETE", CASE + "/reversal"): Action.REVERSE_DECISION,
     ("POST", CASE + "/inquiry-answers"): Action.ANSWER_INQUIRY,
     ("POST", CASE + "/restorations"): Action.ORDER_RESTORATION,
     # Staff management (services/review/auth/admin_routes.py)
@@ -75,6 +76,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("POST", PAGE + "/merge"): Action.MERGE_DUPLICATE,
     ("POST", PAGE + "/waiting"): Action.SET_WAITING,
     ("POST", PAGE + "/reversal"): Action.REVERSE_DECISION,
+    ("POST", PAGE + "/reversal/withdraw"): Action.REVERSE_DECISION,
     ("POST", PAGE + "/inquiry-answers"): Action.ANSWER_INQUIRY,
     ("GET", "/console/staff"): Action.MANAGE_STAFF,
     ("POST", "/console/staff"): Action.MANAGE_STAFF,
