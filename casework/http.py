@@ -58,8 +58,69 @@ def error_body(code: str, errors: list[FieldError], message: str = "") -> dict[s
     }
 
 
-async def read_json(request: web.Request, model: type[M]) -> M:
-    """Parse and validate the JSON body; reject with field errors, changing nothing."""
+# Deepest nesting of arrays and objects a JSON body may have. Every input model is far
+# shallower; the bound keeps a hostile body from exhausting the parser or the validator.
+MAX_JSON_DEPTH = 32
+
+
+def _too_deep(depth: int) -> RequestRejected:
+    return RequestRejected(
+        400,
+        "invalid_json",
+        [FieldError("body", "max_depth", f"nested deeper than {depth} arrays or objects")],
+    )
+
+
+def _check_json_value(payload: Any, max_depth: int) -> None:
+    """Refuse nesting deeper than ``max_depth`` and strings that are not Unicode text
+    (lone surrogates from ``\\ud800`` escapes, which no store or encoder accepts).
+    Iterative: a hostile body cannot exhaust the stack here."""
+    pending: list[tuple[Any, int]] = [(payload, 0)]
+    while pending:
+        value, depth = pending.pop()
+        if isinstance(value, dict):
+            if depth >= max_depth:
+                raise _too_deep(max_depth)
+            pending.extend((k, depth + 1) for k in value)
+            pending.extend((v, depth + 1) for v in value.values())
+        elif isinstance(value, list):
+            if depth >= max_depth:
+                raise _too_deep(max_depth)
+            pending.extend((v, depth + 1) for v in value)
+        elif isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                raise RequestRejected(
+                    400,
+                    "invalid_json",
+                    [FieldError("body", "unicode", f"not Unicode text: {exc.reason}")],
+                ) from None
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def parse_json_body(raw: bytes, max_depth: int = MAX_JSON_DEPTH) -> Any:
+    """Parse a request body as strict JSON (no NaN or Infinity), at most ``max_depth``
+    deep, with text strings only; RequestRejected (400, field ``body``) otherwise."""
+    try:
+        payload = json.loads(raw, parse_constant=_no_constant)
+    except RecursionError:
+        raise _too_deep(max_depth) from None
+    except (UnicodeDecodeError, ValueError) as exc:  # JSONDecodeError is a ValueError
+        raise RequestRejected(400, "invalid_json", [FieldError("body", "json", str(exc))]) from exc
+    _check_json_value(payload, max_depth)
+    return payload
+
+
+async def read_json(request: web.Request, model: type[M], *, strict: bool = False) -> M:
+    """Parse and validate the JSON body; reject with field errors, changing nothing.
+
+    ``strict`` validates as JSON in pydantic's strict mode: no coercion between types
+    (``1`` or ``"true"`` is not a boolean, ``"5"`` is not a number); dates, enums and
+    the like are still read from their JSON strings."""
     if request.content_type != "application/json":
         raise RequestRejected(
             415,
@@ -67,11 +128,10 @@ async def read_json(request: web.Request, model: type[M]) -> M:
             [FieldError("Content-Type", "equals", "must be application/json")],
         )
     raw = await request.read()
+    payload = parse_json_body(raw)
     try:
-        payload = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise RequestRejected(400, "invalid_json", [FieldError("body", "json", str(exc))]) from exc
-    try:
+        if strict:
+            return model.model_validate_json(raw, strict=True)
         return model.model_validate(payload)
     except ValidationError as exc:
         raise RequestRejected(422, "validation_failed", field_errors(exc)) from exc
@@ -174,12 +234,34 @@ async def metrics(request: web.Request) -> web.Response:
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
+# On every response: the browser must not guess a type other than the one sent (a JSON
+# error echoing input read as HTML, an upload read as script).
+RESPONSE_HEADERS = {"X-Content-Type-Options": "nosniff"}
+# On JSON responses (API answers carry case data): never cached, never framed or run.
+JSON_HEADERS = {
+    "Cache-Control": "no-store",
+    "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
+}
+
+
+async def security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """Added to every response just before it is sent (handlers' own, errors, 404s,
+    static files); a header a handler set itself is kept."""
+    for name, value in RESPONSE_HEADERS.items():
+        response.headers.setdefault(name, value)
+    if response.content_type == "application/json":
+        for name, value in JSON_HEADERS.items():
+            response.headers.setdefault(name, value)
+
+
 def make_app(
     *, registry: CollectorRegistry, health_checks: Mapping[str, HealthCheck]
 ) -> web.Application:
-    """An aiohttp app with JSON errors, request metrics, /healthz, /livez and /metrics."""
+    """An aiohttp app with JSON errors, request metrics, security headers on every
+    response, /healthz, /livez and /metrics."""
     counter = request_counter(registry)
     app = web.Application(middlewares=[metrics_middleware(counter), json_errors])
+    app.on_response_prepare.append(security_headers)
     app[METRICS] = registry
     app[HEALTH_CHECKS] = health_checks
     app.router.add_get("/healthz", healthz)

@@ -17,7 +17,10 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 LANGUAGES = ("en", "ru")
 SECURITY_HEADERS = {
     "Cache-Control": "no-store",
+    "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
+    # Page addresses can hold secrets (a one-time password link): never sent onwards.
+    "Referrer-Policy": "no-referrer",
     "Content-Security-Policy": (
         "default-src 'none'; style-src 'self'; form-action 'self'; frame-ancestors 'none'"
     ),

@@ -69,6 +69,36 @@ async def test_failed_sign_ins_are_throttled_per_account(tmp_path: Path) -> None
     assert all(a.client == "127.0.0.1" for a in audit)
 
 
+async def test_the_throttle_counts_the_account_a_login_resolves_to_not_the_text(
+    tmp_path: Path,
+) -> None:
+    """Issue 14 item 5: after five failures for `tess`, " tess" (or any other spelling
+    the lookup resolves to tess) with the right password was let in. Every spelling
+    below resolves to tess, so each failure counts against tess's one counter."""
+    spellings = ["tess", " tess", "TESS", "tess\t", "ｔｅｓｓ", "Tess@OfficeActions.test "]
+    assert len(spellings) >= LIMITS.per_account.max
+    async with review_in_process(tmp_path) as review:
+        for login in spellings[: LIMITS.per_account.max]:
+            status, _, _, _ = await attempt(review, login, "guess")
+            assert status == 401, login
+        for login in spellings:
+            status, body, _, cookies = await attempt(review, login, "demo-tess-password")
+            assert status == 429 and "for this account" in body, login
+            assert cookies == []
+        audit = await SignIns(review.store).recent()
+        # The audit names the account; the login digests are of the normalised login:
+        # one for the id's spellings, one for the e-mail address.
+        assert {a.staff_id for a in audit} == {"tess"}
+        assert len({a.login_sha256 for a in audit}) == 2
+    # Variants of a name that resolves to nobody share one counter too.
+    (tmp_path / "unknown").mkdir()
+    async with review_in_process(tmp_path / "unknown") as review:
+        for i in range(LIMITS.per_account.max):
+            await attempt(review, " Nobody" + " " * i, "guess")
+        status, body, _, _ = await attempt(review, "NOBODY", "guess")
+        assert status == 429 and "for this account" in body
+
+
 async def test_failed_sign_ins_are_throttled_per_client_and_kept_across_a_restart(
     tmp_path: Path,
 ) -> None:
@@ -99,15 +129,17 @@ async def test_the_throttle_window_ends(store: DocumentStore) -> None:
     )
     now = datetime(2026, 11, 21, 12, 0, 10, tzinfo=UTC)
     for _ in range(2):
-        await throttle.check(login="Alice", client="10.0.0.1", now=now)
-        await throttle.failed(login="Alice", client="10.0.0.1", now=now)
+        await throttle.check(account="account:alice", client="10.0.0.1", now=now)
+        await throttle.failed(account="account:alice", client="10.0.0.1", now=now)
     try:
-        await throttle.check(login="alice", client="10.0.0.2", now=now)  # any case, any address
+        await throttle.check(account="account:alice", client="10.0.0.2", now=now)  # any address
     except Throttled as exc:
         assert (exc.scope, exc.retry_after) == ("account", 50.0)
     else:
         raise AssertionError("the third try in the window was let through")
-    await throttle.check(login="alice", client="10.0.0.2", now=now + timedelta(seconds=50))
+    await throttle.check(
+        account="account:alice", client="10.0.0.2", now=now + timedelta(seconds=50)
+    )
 
 
 async def test_expired_sessions_and_old_counters_are_purged(store: DocumentStore) -> None:
@@ -134,8 +166,8 @@ async def test_expired_sessions_and_old_counters_are_purged(store: DocumentStore
             per_account=Limit(max=5, per_seconds=900), per_client=Limit(max=9, per_seconds=900)
         ),
     )
-    await throttle.failed(login="dave", client=None, now=now - timedelta(hours=1))
-    await throttle.failed(login="dave", client=None, now=now)
+    await throttle.failed(account="account:dave", client=None, now=now - timedelta(hours=1))
+    await throttle.failed(account="account:dave", client=None, now=now)
     purge = Purge(store, lambda: now, interval=3600)
     await purge.prepare()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -50,20 +51,47 @@ class QueueQuery(BaseModel):
         return where
 
     def after(self) -> tuple[str, str] | None:
+        """The (sort key, case id) a cursor from `cursor_for` holds; anything else is
+        refused naming the field, whatever it decodes to."""
         if self.cursor is None:
             return None
-        try:
-            key, last_id = json.loads(base64.urlsafe_b64decode(self.cursor.encode()))
-            if isinstance(key, str) and isinstance(last_id, str):
-                return key, last_id
-        except (ValueError, binascii.Error, TypeError):
-            pass
-        raise Rejected.one(
-            Kind.INVALID, "validation_failed", "cursor", "from_previous_page", "not a cursor"
-        )
+        parsed = parse_cursor(self.cursor)
+        if parsed is None:
+            raise Rejected.one(
+                Kind.INVALID,
+                "validation_failed",
+                "cursor",
+                "valid_cursor",
+                "not a cursor from a previous page (pass next_cursor as it was given)",
+            )
+        return parsed
 
     def cutoff(self) -> str | None:
         return sort_key(self.deadline_before) if self.deadline_before else None
+
+
+CURSOR_MAX = 400  # characters; a real cursor is about 100
+_CURSOR_PART = re.compile(r"^[\x21-\x7e]{1,120}$")  # printable ASCII, as keys and ids are
+_BASE64URL = re.compile(r"^[A-Za-z0-9_-]*={0,2}$")
+
+
+def parse_cursor(cursor: str) -> tuple[str, str] | None:
+    """A cursor's (sort key, case id), or None when it is not one `cursor_for` made."""
+    if len(cursor) > CURSOR_MAX or not _BASE64URL.match(cursor):
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(cursor.encode("ascii") + b"=" * (-len(cursor) % 4))
+        value = json.loads(raw)
+    except (ValueError, binascii.Error, RecursionError):
+        return None
+    if not (isinstance(value, list) and len(value) == 2):
+        return None
+    key, last_id = value
+    if not (isinstance(key, str) and isinstance(last_id, str)):
+        return None
+    if not (_CURSOR_PART.match(key) and _CURSOR_PART.match(last_id)):
+        return None
+    return key, last_id
 
 
 def cursor_for(doc: dict[str, Any], order_field: str) -> str:

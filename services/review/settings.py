@@ -19,8 +19,17 @@ class ReviewSettings(ServiceSettings):
     staff_refresh_seconds: float = Field(
         1.0, gt=0, le=300, validation_alias="REVIEW_STAFF_REFRESH_SECONDS"
     )
-    secure_cookies: bool = Field(
-        False, validation_alias="REVIEW_SECURE_COOKIES", description="Set behind HTTPS."
+    # Where people reach the console; https makes the session cookie `Secure`.
+    public_url: str | None = Field(None, validation_alias="REVIEW_PUBLIC_URL")
+    # Unset: `Secure` when public_url (else the request) is https; true/false overrides.
+    secure_cookies: bool | None = Field(
+        None, validation_alias="REVIEW_SECURE_COOKIES", description="Override the default."
+    )
+    # Where people reach the monitor: the console hand-off redirects only there.
+    monitor_public_url: str = Field(
+        "http://127.0.0.1:8085",
+        pattern=r"^https?://[^/\s]+(/\S*)?$",
+        validation_alias="MONITOR_PUBLIC_URL",
     )
     # Overrides the policy's review.deadline_scan_seconds (tests scan faster).
     deadline_scan_seconds: float | None = Field(

@@ -12,15 +12,24 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import re
 from pathlib import Path
 from typing import Annotated, Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
-from casework.contract import Language
+from casework.contract import AwareDatetime, Language
 from casework.policy import Policy
 from casework.policy.access import Role
+from services.review.auth.logins import login_key
 from services.review.auth.passwords import is_password_hash, verify_password
 
 log = logging.getLogger(__name__)
@@ -32,11 +41,19 @@ class StaffDirectoryError(Exception):
     pass
 
 
+SEEDED_TOKEN = "seeded"  # the name a staff file's `token_sha256` gets in the directory
+
+
 class ApiToken(BaseModel):
+    """One API token of a staff member: named (the name is its id within the member),
+    revocable, with when it was made (unknown for tokens from before that was kept)."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: Annotated[str, Field(min_length=1, max_length=64)]
     sha256: Annotated[str, Field(pattern=SHA256)]
+    created_at: AwareDatetime | None = None
+    created_by: str | None = None
 
 
 class StaffMember(BaseModel):
@@ -54,6 +71,25 @@ class StaffMember(BaseModel):
     password_hash: str | None = Field(None, repr=False)
     token_sha256: Annotated[str | None, Field(pattern=SHA256, repr=False)] = None
     tokens: list[ApiToken] = Field(default_factory=list, repr=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _seeded_token_is_a_token(cls, data: Any) -> Any:
+        """A staff file's single `token_sha256` becomes a named token like any other,
+        listed and revocable (a malformed one is left for the field's own check)."""
+        if not isinstance(data, dict):
+            return data
+        digest = data.get("token_sha256")
+        if not (isinstance(digest, str) and re.fullmatch(SHA256, digest)):
+            return data
+        tokens = list(data.get("tokens") or [])
+        names = {t.name if isinstance(t, ApiToken) else t.get("name") for t in tokens}
+        name, n = SEEDED_TOKEN, 1
+        while name in names:
+            n += 1
+            name = f"{SEEDED_TOKEN}-{n}"
+        tokens.insert(0, {"name": name, "sha256": digest, "created_by": "staff file"})
+        return {**data, "token_sha256": None, "tokens": tokens}
 
     @field_validator("password_hash")
     @classmethod
@@ -94,9 +130,14 @@ class StaffDirectory(BaseModel):
         return next((m for m in self.staff if m.id == staff_id), None)
 
     def by_login(self, login: str) -> StaffMember | None:
-        """A staff member by id or e-mail address (case-insensitive)."""
-        wanted = login.strip().lower()
-        return next((m for m in self.staff if wanted in (m.id, m.email.lower())), None)
+        """A staff member by id or e-mail address, compared as `login_key` has it (the
+        sign-in throttle counts against the member found here)."""
+        wanted = login_key(login)
+        if not wanted:
+            return None
+        return next(
+            (m for m in self.staff if wanted in (login_key(m.id), login_key(m.email))), None
+        )
 
 
 def token_digest(token: str) -> str:

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict
 
 from casework.contract import AwareDatetime
 from casework.store import DocumentStore
+from services.review.auth.logins import login_key
 
 CASE_READS = "case_reads"
 
@@ -86,7 +87,7 @@ class SignIns:
         attempt = SignIn(
             outcome=outcome,
             staff_id=staff_id,
-            login_sha256=hashlib.sha256(login.casefold().encode()).hexdigest(),
+            login_sha256=hashlib.sha256(login_key(login).encode()).hexdigest(),
             client=client,
             at=at,
             detail=detail,

@@ -11,8 +11,10 @@ from aiohttp import web
 from casework.errors import Rejected
 from casework.http import STATUS_OF_KIND
 from casework.runtime import Kit
+from casework.signing import load_signer
 from services.review.auth.admin import StaffAdmin
 from services.review.auth.admin_routes import StaffAdminRoutes
+from services.review.auth.assertions import AssertionRoutes
 from services.review.auth.audit import CaseReads, SignIns
 from services.review.auth.authenticators import BearerTokens, SessionCookies
 from services.review.auth.directory import LiveStaff, open_directory
@@ -59,7 +61,20 @@ async def add_staff_access(
         console_error=_error_page,
     )
     app.middlewares.append(access.middleware)
-    LoginRoutes(staff, sessions, kit.settings.secure_cookies, throttle, sign_ins).register(app)
+    LoginRoutes(
+        staff,
+        sessions,
+        kit.settings.secure_cookies,
+        throttle,
+        sign_ins,
+        public_url=kit.settings.public_url,
+    ).register(app)
+    AssertionRoutes(
+        load_signer(kit.settings.signing_key_file),
+        rules,
+        kit.settings.monitor_public_url,
+        lambda: datetime.now(UTC),
+    ).register(app)
     admin = StaffAdmin(staff, rules, lambda: datetime.now(UTC))
     StaffAdminRoutes(admin).register(app)
     StaffPages(admin, kit.policy).register(app)

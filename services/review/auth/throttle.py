@@ -1,6 +1,9 @@
 """The sign-in throttle: failed console sign-ins counted per account and per client
 address in fixed windows (limits from the policy's `access.sign_in`).
 
+The account is the one the typed login resolves to (`logins.throttle_key`), never the
+string as typed: " tess", "TESS" and "tess@…" are all tess's failures.
+
 Counters live in the store, so they hold across restarts and every review instance;
 keys are hashed, not stored. A throttled attempt does not check the password at all,
 so guessing stops at the limit. Old windows' counters are removed by the purge duty.
@@ -40,21 +43,22 @@ class SignInThrottle:
     async def prepare(self) -> None:
         await self.store.ensure_index(THROTTLE, "purge_at")
 
-    def _windows(self, login: str, client: str | None, now: datetime) -> list[Window]:
-        windows = [_window("account", login, self.limits.per_account, now)]
+    def _windows(self, account: str, client: str | None, now: datetime) -> list[Window]:
+        windows = [_window("account", account, self.limits.per_account, now)]
         if client:
             windows.append(_window("client", client, self.limits.per_client, now))
         return windows
 
-    async def check(self, *, login: str, client: str | None, now: datetime) -> None:
-        """Raise Throttled if this account or client used up its failed attempts."""
-        for window in self._windows(login, client, now):
+    async def check(self, *, account: str, client: str | None, now: datetime) -> None:
+        """Raise Throttled if this account (a `logins.throttle_key`) or client used up
+        its failed attempts."""
+        for window in self._windows(account, client, now):
             if await self.counters.full(window):
                 raise Throttled(window.scope, max(1.0, window.retry_after(now)))
 
-    async def failed(self, *, login: str, client: str | None, now: datetime) -> None:
+    async def failed(self, *, account: str, client: str | None, now: datetime) -> None:
         """Count one failed sign-in against the account and the client."""
-        for window in self._windows(login, client, now):
+        for window in self._windows(account, client, now):
             # Kept a window longer than needed: never purged while counting.
             purge_at = sort_key(window.ends + timedelta(seconds=1))
             try:

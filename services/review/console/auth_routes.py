@@ -6,13 +6,16 @@ import hmac
 import math
 import secrets
 from datetime import UTC, datetime
+from typing import Any
 
 from aiohttp import web
+from multidict import MultiMapping
 
 from casework.errors import FieldError, Kind, Rejected
 from services.review.auth.audit import SignIns
 from services.review.auth.authenticators import SESSION_COOKIE
 from services.review.auth.directory import LiveStaff
+from services.review.auth.logins import throttle_key
 from services.review.auth.middleware import current_identity
 from services.review.auth.passwords import verify_password
 from services.review.auth.sessions import SessionStore
@@ -28,20 +31,36 @@ LOGIN_PATH = "/console/login"
 _NO_ONE = "scrypt$15$8$1$AAAAAAAAAAAAAAAAAAAAAA==$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
 
 
+MAX_LOGIN = 320  # the longest e-mail address
+MAX_PASSWORD = 1000
+
+
+def _field(form: MultiMapping[Any], name: str) -> str:
+    value = form.get(name, "")
+    return value if isinstance(value, str) else ""
+
+
 class LoginRoutes:
     def __init__(
         self,
         staff: LiveStaff,
         sessions: SessionStore,
-        secure_cookies: bool,
+        secure_cookies: bool | None,
         throttle: SignInThrottle,
         sign_ins: SignIns,
+        public_url: str | None = None,
     ) -> None:
         self.staff = staff
         self.sessions = sessions
         self.secure_cookies = secure_cookies
+        self.public_url = public_url
         self.throttle = throttle
         self.sign_ins = sign_ins
+
+    def secure(self, request: web.Request) -> bool:
+        """Cookies are `Secure` when served over https: an explicit setting wins, else
+        the public URL's scheme, else the request's."""
+        return secure_cookies(self.secure_cookies, self.public_url, request.scheme)
 
     def register(self, app: web.Application) -> None:
         app.router.add_get("/console/login", self.login_page)
@@ -74,7 +93,7 @@ class LoginRoutes:
             token,
             httponly=True,
             samesite="Strict",
-            secure=self.secure_cookies,
+            secure=self.secure(request),
             path=LOGIN_PATH,
             max_age=3600,
         )
@@ -82,16 +101,24 @@ class LoginRoutes:
 
     async def login(self, request: web.Request) -> web.Response:
         form = await request.post()
-        login = str(form.get("login", ""))
-        password = str(form.get("password", ""))
-        next_path = _local(str(form.get("next", "")))
-        if not login or not password:
-            missing = [
-                FieldError(name, "required", f"{name}: required")
-                for name, value in (("login", login), ("password", password))
-                if not value
-            ]
-            return self._login_form(request, 422, next_path, login, missing)
+        login = _field(form, "login")
+        password = _field(form, "password")
+        next_path = _local(_field(form, "next"))
+        missing = [
+            FieldError(name, "required", f"{name}: required")
+            for name, value in (("login", login), ("password", password))
+            if not value
+        ]
+        too_long = [
+            FieldError(name, "max_length", f"{name}: at most {limit} characters")
+            for name, value, limit in (
+                ("login", login, MAX_LOGIN),
+                ("password", password, MAX_PASSWORD),
+            )
+            if len(value) > limit
+        ]
+        if missing or too_long:
+            return self._login_form(request, 422, next_path, login[:MAX_LOGIN], missing + too_long)
         sent = str(form.get("csrf_token", ""))
         bound = request.cookies.get(LOGIN_CSRF_COOKIE, "")
         if not (sent and bound and hmac.compare_digest(sent, bound)):
@@ -101,10 +128,11 @@ class LoginRoutes:
             return self._login_form(request, 403, next_path, login, [problem])
         member = (await self.staff.fresh()).by_login(login)
         staff_id = member.id if member else None
+        account = throttle_key(login, staff_id)  # the account resolved, not the text typed
         client = request.remote
         now = datetime.now(UTC)
         try:
-            await self.throttle.check(login=login, client=client, now=now)
+            await self.throttle.check(account=account, client=client, now=now)
         except Throttled as exc:
             await self.sign_ins.record(
                 "throttled", login=login, staff_id=staff_id, client=client, at=now, detail=exc.scope
@@ -120,7 +148,7 @@ class LoginRoutes:
             return response
         matched = verify_password(password, member.password_hash if member else _NO_ONE)
         if member is None or not matched or member.disabled:
-            await self.throttle.failed(login=login, client=client, now=now)
+            await self.throttle.failed(account=account, client=client, now=now)
             await self.sign_ins.record(
                 "failed",
                 login=login,
@@ -141,7 +169,7 @@ class LoginRoutes:
             cookie,
             httponly=True,
             samesite="Lax",
-            secure=self.secure_cookies,
+            secure=self.secure(request),
             path="/",
             max_age=int(self.sessions.lifetime.total_seconds()),
         )
@@ -158,6 +186,14 @@ class LoginRoutes:
         response = web.HTTPSeeOther("/console/login")
         response.del_cookie(SESSION_COOKIE, path="/")
         raise response
+
+
+def secure_cookies(explicit: bool | None, public_url: str | None, scheme: str) -> bool:
+    if explicit is not None:
+        return explicit
+    if public_url:
+        return public_url.strip().lower().startswith("https://")
+    return scheme == "https"
 
 
 def _local(target: str | None) -> str:
