@@ -37,7 +37,6 @@ from casework.contract import (
     RightsRemovalTerms,
     TamperingDetected,
     from_cloudevent,
-    to_cloudevent,
 )
 from casework.contract.enforcement import ActionRestored
 from casework.mediawiki import MediaWikiClient
@@ -49,6 +48,7 @@ from services.enforcement.handlers import ENFORCEMENTS, Enforcer
 from services.enforcement.notices import notice_marker
 from services.enforcement.settings import EnforcementSettings
 from services.enforcement.watch import Watcher
+from tests.fixtures.keys import authority, reversal_approvals, signed
 from tests.support import eventually
 from tests.test_enforcement_domain import LOG_PAGE, POLICY
 from tests.test_enforcement_domain import approved as make_approved
@@ -107,7 +107,9 @@ async def steward(fresh_farm: dict[str, SandboxWiki]) -> AsyncIterator[dict[str,
 
 def make_enforcer(store: SqliteStore, clients: dict[str, MediaWikiClient], **kw: Any) -> Enforcer:
     relay = OutboxRelay(store, _never)
-    return Enforcer(store, relay, POLICY, clients, LOG_PAGE, retry_seconds=0.1, **kw)
+    return Enforcer(
+        store, relay, POLICY, clients, LOG_PAGE, authority(POLICY), retry_seconds=0.1, **kw
+    )
 
 
 @pytest.fixture
@@ -137,6 +139,10 @@ def reversal(approved: DecisionApproved) -> DecisionReversed:
         reason="Appeal upheld.",
         reversed_by="dave",
         reversed_at=datetime.now(UTC),
+        grounds="error",
+        approvals=reversal_approvals(
+            POLICY, len(POLICY.action(approved.decision.action_type).signoff), datetime.now(UTC)
+        ),
     )
 
 
@@ -183,7 +189,7 @@ async def test_global_ban_blocks_on_every_wiki_once_and_reversal_undoes_only_it(
     # Someone else's unrelated block, which a reversal must leave alone.
     await steward[ALPHA].block("Goodfaith3", reason="unrelated vandalism")
     approved = approval("global-ban", "Vandal1")
-    event = to_cloudevent(approved)
+    event = signed(approved)
     await enforcer.handle(event)
     await enforcer.handle(event)  # redelivered
 
@@ -200,7 +206,7 @@ async def test_global_ban_blocks_on_every_wiki_once_and_reversal_undoes_only_it(
     }
     assert all(o.result_id for o in enforced.operations)
 
-    reversed_ = to_cloudevent(reversal(approved))
+    reversed_ = signed(reversal(approved))
     await enforcer.handle(reversed_)
     await enforcer.handle(reversed_)
     for client in clients.values():
@@ -302,8 +308,8 @@ async def test_interaction_ban_partial_block_and_its_reversal(
 ) -> None:
     terms = InteractionBanTerms(counterparties=["Goodfaith3"], pages=["Main Page"], namespaces=[3])
     approved = approval("interaction-ban", "Harasser2", interaction_ban=terms)
-    await enforcer.handle(to_cloudevent(approved))
-    await enforcer.handle(to_cloudevent(approved))
+    await enforcer.handle(signed(approved))
+    await enforcer.handle(signed(approved))
     for client in clients.values():
         [block] = await ours(client, "Harasser2", approved.case_id)
         assert block.partial and not block.nocreate
@@ -325,8 +331,8 @@ async def test_rights_removal_checks_removed_and_reversal_restores_only_those(
 ) -> None:
     terms = RightsRemovalTerms(groups=["sysop", "bureaucrat"], reapply_criteria="A new RfA.")
     approved = approval("removal-of-advanced-rights", "Admin4", rights_removal=terms, wikis=[ALPHA])
-    await enforcer.handle(to_cloudevent(approved))
-    await enforcer.handle(to_cloudevent(approved))
+    await enforcer.handle(signed(approved))
+    await enforcer.handle(signed(approved))
     client = clients[ALPHA]
     assert "sysop" not in await client.user_groups("Admin4")
     assert "sysop" in await clients[BETA].user_groups("Admin4"), "only the decision's wiki"
@@ -432,8 +438,8 @@ async def test_dmca_takedown_deletes_hides_protects_notices_and_reverses(
         wikis=[ALPHA],
     )
     case = approved.case_id
-    await enforcer.handle(to_cloudevent(approved))
-    await enforcer.handle(to_cloudevent(approved))
+    await enforcer.handle(signed(approved))
+    await enforcer.handle(signed(approved))
 
     assert len(await log_entries(alpha, "delete", "Infringing page", case, "delete")) == 1
     assert len(await alpha.deleted_revisions("Infringing page")) == 2
@@ -541,8 +547,8 @@ async def test_tampering_is_detected_once_and_restored_on_order(
         ordered_by="bob",
         ordered_at=datetime.now(UTC),
     )
-    await enforcer.handle(to_cloudevent(order))
-    await enforcer.handle(to_cloudevent(order))
+    await enforcer.handle(signed(order))
+    await enforcer.handle(signed(order))
     [block] = await ours(clients[BETA], "Vandal1", approved.case_id)
     assert block.infinite and block.nocreate
     blocks = await log_entries(clients[BETA], "block", "User:Vandal1", approved.case_id, "block")

@@ -20,7 +20,6 @@ from casework.contract import (
     PageAction,
     Removal,
     RightsRemovalTerms,
-    SignOff,
 )
 from casework.policy import load_policy
 from services.enforcement.domain import (
@@ -34,6 +33,7 @@ from services.enforcement.domain import (
     tampered,
 )
 from services.enforcement.notices import NoticeRenderer, notice_marker
+from tests.fixtures.keys import full_chain
 
 ROOT = Path(__file__).resolve().parent.parent
 POLICY = load_policy(ROOT / "policy" / "office-actions.yaml")
@@ -62,18 +62,10 @@ def approved(action: str = "global-ban", **decision: Any) -> DecisionApproved:
         "public_rationale": "Sustained cross-wiki harassment.",
         "appealable": POLICY.action(action).appealable,
     }
-    signoff = SignOff(
-        level="case-handler",
-        staff_id="alice",
-        verdict="approve",
-        comment="ok",
-        languages=["en"],
-        signed_at=APPROVED_AT,
-    )
     return DecisionApproved(
         case_id=CASE,
         decision=Decision(**{**fields, **decision}),
-        signoffs=[signoff],
+        signoffs=full_chain(action, POLICY, APPROVED_AT),
         approved_at=APPROVED_AT,
     )
 

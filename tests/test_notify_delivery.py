@@ -29,20 +29,23 @@ from casework.contract import (
     CaseOpened,
     DecisionApproved,
     DecisionReversed,
+    NotificationFailed,
     SubmissionIncomplete,
     SubmissionReceived,
-    to_cloudevent,
+    from_cloudevent,
 )
 from casework.mediawiki import MediaWikiClient
 from casework.outbox import OutboxRelay
 from casework.policy import load_policy
 from casework.store import DocumentStore, open_store
+from casework.trust import EventRefused
 from deploy.sandbox_wiki import SandboxWiki
 from services.notify.deliveries import Deliveries, idempotency_key, message_id
 from services.notify.functionaries import Functionaries, load_functionaries
 from services.notify.handlers import EARLY_ENFORCED_WAIT_SECONDS, Notifier
 from services.notify.mailer import Mailer, SmtpSettings
 from services.notify.render import environment
+from tests.fixtures.keys import authority, full_chain, reversal_approvals, signed
 from tests.support import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -147,6 +150,7 @@ def notifier(
         mailer,
         wiki,
         LOG_PAGE,
+        authority(POLICY),
         functionaries,
         clock=lambda: NOW,
     )
@@ -185,8 +189,11 @@ def decision(action_type: str = "global-ban", **changes: Any) -> dict[str, Any]:
     return {**fields, **changes}
 
 
+FIRST_SIGNER = {"comment": "SECRET staff comment", "languages": ["en", "ru"]}
+
+
 def enforced_event(case_id: str, **changes: Any) -> CloudEvent:
-    return to_cloudevent(
+    return signed(
         ActionEnforced.model_validate(
             {
                 "case_id": case_id,
@@ -201,28 +208,21 @@ def enforced_event(case_id: str, **changes: Any) -> CloudEvent:
 
 
 def approved_event(case_id: str, **changes: Any) -> CloudEvent:
-    return to_cloudevent(
+    return signed(
         DecisionApproved.model_validate(
             {
                 "case_id": case_id,
                 "decision": decision(**changes),
                 "signoffs": [
-                    {
-                        "level": "case-handler",
-                        "staff_id": "alice",
-                        "verdict": "approve",
-                        "comment": "SECRET staff comment",
-                        "languages": ["en", "ru"],
-                        "signed_at": NOW.isoformat(),
-                    },
-                    {
-                        "level": "ts-manager",
-                        "staff_id": "bob",
-                        "verdict": "approve",
-                        "comment": "ok",
-                        "languages": ["en"],
-                        "signed_at": NOW.isoformat(),
-                    },
+                    s.model_dump(mode="json")
+                    | (
+                        {"comment": "SECRET staff comment", "languages": ["en", "ru"]}
+                        if i == 0
+                        else {}
+                    )
+                    for i, s in enumerate(
+                        full_chain(changes.get("action_type", "global-ban"), POLICY, NOW)
+                    )
                 ],
                 "approved_at": NOW.isoformat(),
             }
@@ -297,9 +297,11 @@ async def test_enforced_read_before_its_approval_waits_for_the_sign_offs(
     assert await service.release_overdue_enforced() == 0
 
 
-async def test_enforced_whose_approval_never_comes_is_told_after_the_wait(
+async def test_enforced_whose_signed_approval_never_comes_is_never_told_and_raises_a_failure(
     store: DocumentStore, wiki: MediaWikiClient, inbox: tuple[Inbox, int]
 ) -> None:
+    """An ActionEnforced alone proves nothing (anyone who can write the bus can send one):
+    without review's signed approval nobody is told, and ops get a permanent failure."""
     box, port = inbox
     service = notifier(store, wiki, port)
     await service.handle(enforced_event("OA-ORPHAN"))
@@ -310,8 +312,31 @@ async def test_enforced_whose_approval_never_comes_is_told_after_the_wait(
     assert await service.release_overdue_enforced() == 0  # another instance's case
     service.owns = lambda case_id: True
     assert await service.release_overdue_enforced() == 1
-    assert len(box.to(USER)) == 1
+    assert box.to(USER) == []
+    failures = [
+        data
+        for entry in await store.pending_outbox(limit=100)
+        if isinstance(data := from_cloudevent(entry.event), NotificationFailed)
+    ]
+    assert [(f.case_id, f.permanent) for f in failures] == [("OA-ORPHAN", True)]
+    assert "no signed approval" in failures[0].reason
     assert await service.release_overdue_enforced() == 0
+    statements = await wiki.page(LOG_PAGE)
+    assert statements is None or "OA-ORPHAN" not in statements.text
+
+
+async def test_an_enforced_decision_other_than_the_approved_one_is_refused(
+    store: DocumentStore, wiki: MediaWikiClient, inbox: tuple[Inbox, int]
+) -> None:
+    """A forged ActionEnforced carrying another decision than the signed approval."""
+    box, port = inbox
+    service = notifier(store, wiki, port)
+    await service.handle(approved_event("OA-SWAP1"))
+    with pytest.raises(EventRefused, match="not the approved one"):
+        await service.handle(
+            enforced_event("OA-SWAP1", public_rationale="Something staff never approved.")
+        )
+    assert box.to(USER) == []
 
 
 async def test_a_crash_between_send_and_record_resends_with_the_same_message_id(
@@ -372,7 +397,7 @@ async def test_requester_thread_ack_missing_fields_outcome(
     service = notifier(store, wiki, port)
     incoming = "<original.123@mail.example.org>"
     await service.handle(
-        to_cloudevent(
+        signed(
             SubmissionIncomplete.model_validate(
                 {
                     "reference": "R-THREAD1",
@@ -405,10 +430,10 @@ async def test_requester_thread_ack_missing_fields_outcome(
             "received_at": NOW.isoformat(),
         }
     )
-    await service.handle(to_cloudevent(received))
-    await service.handle(to_cloudevent(received))  # redelivered
+    await service.handle(signed(received))
+    await service.handle(signed(received))  # redelivered
     await service.handle(
-        to_cloudevent(
+        signed(
             CaseOpened(
                 case_id="OA-THREAD1",
                 submission_id="R-THREAD1",
@@ -498,7 +523,7 @@ async def test_reversal_tells_the_user_and_updates_the_log_once(
     box, port = inbox
     service = notifier(store, wiki, port)
     await approve_and_enforce(service, "OA-UNDO1")
-    reversal = to_cloudevent(
+    reversal = signed(
         DecisionReversed.model_validate(
             {
                 "case_id": "OA-UNDO1",
@@ -506,6 +531,10 @@ async def test_reversal_tells_the_user_and_updates_the_log_once(
                 "reason": "Appeal upheld: the account was compromised.",
                 "reversed_by": "bob",
                 "reversed_at": NOW.isoformat(),
+                "grounds": "error",
+                "approvals": [
+                    a.model_dump(mode="json") for a in reversal_approvals(POLICY, 4, NOW)
+                ],
             }
         )
     )
@@ -522,7 +551,7 @@ async def test_reversal_tells_the_user_and_updates_the_log_once(
 
 
 def alert_event(key: str, ops_address: str | None) -> CloudEvent:
-    return to_cloudevent(
+    return signed(
         AlertRaised(
             alert_key=key,
             kind=AlertKind.ENFORCEMENT_FAILED,

@@ -37,6 +37,7 @@ from services.review.app import Review, build
 from services.review.auth.setup import add_staff_access
 from services.review.settings import ReviewSettings
 from services.review.staff import load_staff
+from tests.fixtures.keys import test_signer
 from tests.support import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -77,7 +78,13 @@ async def api(tmp_path: Path) -> AsyncIterator[Api]:
     relay = OutboxRelay(store, _never)
     registry = CollectorRegistry()
     review = await build(
-        store, relay, POLICY, STAFF, registry=registry, health_checks={"store": store.ping}
+        store,
+        relay,
+        POLICY,
+        STAFF,
+        registry=registry,
+        health_checks={"store": store.ping},
+        signer=test_signer(),
     )
     # The access middleware as the service installs it: tokens, sessions, rules.
     settings = ReviewSettings(

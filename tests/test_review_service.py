@@ -32,6 +32,7 @@ from services.review.opening import case_id_for
 from services.review.settings import ReviewSettings
 from services.review.staff import load_staff
 from services.review.usecases import ReviewCases
+from tests.fixtures.keys import install_keys, test_signer
 from tests.support import eventually, free_port, topic_events
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -111,6 +112,7 @@ async def test_deadline_events_are_published_once_across_a_restart(
 ) -> None:
     settings = settings_for(tmp_path / "data", kafka_broker)
     settings.data_dir.mkdir(parents=True)
+    install_keys(settings.data_dir)
     now = datetime.now(UTC)
     # Cases stored before the service runs: one past its 24-hour deadline, one at risk
     # (the policy's last quarter), one with time to spare.
@@ -123,7 +125,9 @@ async def test_deadline_events_are_published_once_across_a_restart(
         async def never(topic: str, event: CloudEvent) -> None:
             raise AssertionError("not relayed here")
 
-        cases = ReviewCases(store, OutboxRelay(store, never), POLICY, by_id.get, lambda: now)
+        cases = ReviewCases(
+            store, OutboxRelay(store, never), POLICY, by_id.get, test_signer(), lambda: now
+        )
         ids = []
         for n, hours in enumerate([30, 20, 1]):
             submission = report(f"R-DL{run}{n}", now - timedelta(hours=hours))

@@ -10,6 +10,7 @@ from casework.farm import parse_farm
 from casework.http import make_app
 from casework.mediawiki import MediaWikiClient
 from casework.runtime import Kit, Wiring
+from casework.trust import ReviewAuthority
 from services.enforcement.handlers import ENFORCEMENTS, Enforcer
 from services.enforcement.settings import EnforcementSettings
 from services.enforcement.watch import Watcher
@@ -39,6 +40,7 @@ async def wire(kit: Kit) -> Wiring:
         kit.policy,
         clients,
         settings.public_log_page,
+        ReviewAuthority.from_settings(settings, kit.policy),
         central_wiki=settings.centralauth_wiki,
         retry_seconds=settings.retry_seconds,
         ownership=kit.ownership,

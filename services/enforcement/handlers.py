@@ -27,7 +27,6 @@ from casework.contract import (
     EnforcementFailed,
     EventData,
     RestorationOrdered,
-    from_cloudevent,
     to_cloudevent,
     topic_of,
 )
@@ -38,6 +37,7 @@ from casework.mediawiki import MediaWikiClient
 from casework.outbox import OutboxRelay
 from casework.policy import Policy
 from casework.store import Document, DocumentStore, DuplicateDocument, OutboxMessage
+from casework.trust import ReviewAuthority
 from services.enforcement.domain import (
     Ending,
     EnforcementRecord,
@@ -72,11 +72,13 @@ class Enforcer:
         policy: Policy,
         wikis: Mapping[str, MediaWikiClient],
         public_log_page: str,
+        authority: ReviewAuthority,
         *,
         central_wiki: str | None = None,
         retry_seconds: float = 30.0,
         ownership: Ownership | None = None,
     ) -> None:
+        self.authority = authority
         self.store = store
         self.ownership = ownership
         self.relay = relay
@@ -89,7 +91,9 @@ class Enforcer:
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
 
     async def handle(self, event: CloudEvent) -> None:
-        data = from_cloudevent(event)
+        # Only what review signed, with a chain the policy accepts: EventRefused is
+        # dead-lettered with its reason (the monitor alerts) and no wiki is touched.
+        data = self.authority.admit(event)
         if isinstance(data, DecisionApproved):
             await self.decision_approved(data)
         elif isinstance(data, DecisionReversed):

@@ -21,20 +21,24 @@ from casework.contract import (
     AlertRaised,
     Audience,
     CaseOpened,
+    Decision,
     DecisionApproved,
     DecisionDeclined,
     DecisionReversed,
     InquiryAnswered,
+    NotificationFailed,
     Requester,
     SignOff,
     SubmissionIncomplete,
     SubmissionReceived,
-    from_cloudevent,
+    to_cloudevent,
+    topic_of,
 )
 from casework.mediawiki import EditResult, PageRevision
 from casework.outbox import OutboxRelay
 from casework.policy import Policy
-from casework.store import DocumentStore, DuplicateDocument
+from casework.store import DocumentStore, DuplicateDocument, OutboxMessage
+from casework.trust import EventRefused, ReviewAuthority
 from casework.updates import update_document
 from services.notify import dsa, lumen
 from services.notify.deliveries import Deliveries, idempotency_key, message_id
@@ -71,8 +75,9 @@ LUMEN_NOTICES = "lumen_notices"
 # ActionEnforced that came before its DecisionApproved (they travel on different topics, so
 # after a rebalance either may be read first): kept until the sign-offs are known.
 EARLY_ENFORCED = "early_enforced"
-# How long an early ActionEnforced waits for its approval before it is told without the
-# sign-offs (an approval that went to the dead-letter topic must not silence the outcome).
+# How long an early ActionEnforced waits for its signed approval. Nothing is ever told
+# without one (an ActionEnforced alone proves nothing: anyone who can write the bus can
+# send it); after the wait a permanent NotificationFailed makes the monitor alert ops.
 EARLY_ENFORCED_WAIT_SECONDS = 600.0
 Clock = Callable[[], datetime]
 
@@ -121,9 +126,11 @@ class Notifier:
         mailer: Mailer,
         wiki: StatementWiki,
         public_log_page: str,
+        authority: ReviewAuthority,
         functionaries: Functionaries | None = None,
         clock: Clock = _utcnow,
     ) -> None:
+        self.authority = authority
         self.store = store
         self.relay = relay
         self.policy = policy
@@ -137,7 +144,7 @@ class Notifier:
         self.owns: Callable[[str], bool] = lambda case_id: True
 
     async def handle(self, event: CloudEvent) -> None:
-        data = from_cloudevent(event)
+        data = self.authority.admit(event)  # EventRefused: dead-lettered, nothing sent
         if isinstance(data, SubmissionReceived):
             await self.submission_received(data)
         elif isinstance(data, SubmissionIncomplete):
@@ -333,7 +340,8 @@ class Notifier:
             {
                 f"signoffs_r{decision.revision}": [
                     s.model_dump(mode="json") for s in approved.signoffs
-                ]
+                ],
+                f"decision_r{decision.revision}": decision.model_dump(mode="json"),
             },
         )
         revision = f"r{decision.revision}"
@@ -444,15 +452,31 @@ class Notifier:
 
     # --- enforcement --------------------------------------------------------------------------
 
-    async def _signoffs(self, case_id: str, revision: int) -> list[SignOff] | None:
+    async def _approved(
+        self, case_id: str, revision: int
+    ) -> tuple[Decision | None, list[SignOff]] | None:
+        """What review's signed approval of this revision said (None: not read yet)."""
         case = await self.store.get(CASES, case_id)
         if case is None or f"signoffs_r{revision}" not in case:
             return None
-        return [SignOff.model_validate(s) for s in case[f"signoffs_r{revision}"]]
+        stored = case.get(f"decision_r{revision}")
+        decision = Decision.model_validate(stored) if stored is not None else None
+        return decision, [SignOff.model_validate(s) for s in case[f"signoffs_r{revision}"]]
+
+    @staticmethod
+    def _as_approved(enforced: ActionEnforced, decision: Decision | None) -> ActionEnforced:
+        """Tell what staff approved, never what an enforcement event claims was approved."""
+        if decision is None:  # approved before decisions were kept here
+            return enforced
+        if decision != enforced.decision:
+            raise EventRefused(
+                "decision", f"{enforced.case_id}: the enforced decision is not the approved one"
+            )
+        return enforced
 
     async def action_enforced(self, enforced: ActionEnforced) -> None:
-        signoffs = await self._signoffs(enforced.case_id, enforced.decision.revision)
-        if signoffs is None:
+        approved = await self._approved(enforced.case_id, enforced.decision.revision)
+        if approved is None:
             await self._insert_once(
                 EARLY_ENFORCED,
                 _early_id(enforced.case_id, enforced.decision.revision),
@@ -464,27 +488,64 @@ class Notifier:
             )
             log.info("case %s enforced before its approval was read: held", enforced.case_id)
             return
-        await self._tell_enforced(enforced, signoffs)
+        decision, signoffs = approved
+        await self._tell_enforced(self._as_approved(enforced, decision), signoffs)
 
     async def _release_early_enforced(self, case_id: str, revision: int) -> None:
         doc = await self.store.get(EARLY_ENFORCED, _early_id(case_id, revision))
         if doc is None or doc.get("told"):
             return
         enforced = ActionEnforced.model_validate(doc["event"])
-        await self._tell_enforced(enforced, await self._signoffs(case_id, revision))
+        approved = await self._approved(case_id, revision)
+        if approved is None:
+            return
+        decision, signoffs = approved
+        try:
+            told = self._as_approved(enforced, decision)
+        except EventRefused as exc:
+            log.error("held enforcement of %s refused: %s", case_id, exc)
+            await self._put(EARLY_ENFORCED, doc["_id"], {"told": False, "refused": str(exc)})
+            return
+        await self._tell_enforced(told, signoffs)
         await self._put(EARLY_ENFORCED, doc["_id"], {"told": True})
 
     async def release_overdue_enforced(self) -> int:
-        """Tell, without sign-offs, what waited too long for its approval (owned cases)."""
+        """Give up on what waited too long for a signed approval (owned cases): nothing is
+        told, and a permanent NotificationFailed raises an alert for ops to look into."""
         released = 0
         for doc in await self.store.find(EARLY_ENFORCED, {"told": None}, order_by="at"):
             waited = (self.clock() - datetime.fromisoformat(doc["at"])).total_seconds()
             if waited < EARLY_ENFORCED_WAIT_SECONDS or not self.owns(doc["case_id"]):
                 continue
-            log.warning("case %s: approval never read; telling without sign-offs", doc["case_id"])
-            enforced = ActionEnforced.model_validate(doc["event"])
-            await self._tell_enforced(enforced, None)
-            await self._put(EARLY_ENFORCED, doc["_id"], {"told": True})
+            log.error("case %s: enforced, but no signed approval was read", doc["case_id"])
+            failed = NotificationFailed(
+                case_id=doc["case_id"],
+                audience=Audience.AFFECTED_USER,
+                channel="email",
+                reason=(
+                    "enforcement reported this case done, but no signed approval of it reached"
+                    " notify: nobody was told; check the case in review and the dead letters"
+                ),
+                permanent=True,
+                attempt=1,
+                failed_at=self.clock(),
+            )
+            alarm = [OutboxMessage(topic_of("notify"), to_cloudevent(failed))]
+
+            def give_up(
+                held: dict[str, Any], alarm: list[OutboxMessage] = alarm
+            ) -> tuple[dict[str, Any], list[OutboxMessage]]:
+                return (
+                    ({**held, "told": False}, [])
+                    if held.get("told") is not None
+                    else (
+                        {**held, "told": False},
+                        alarm,
+                    )
+                )
+
+            await update_document(self.store, EARLY_ENFORCED, doc["_id"], give_up)
+            self.relay.wake()
             released += 1
         return released
 
