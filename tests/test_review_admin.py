@@ -117,6 +117,62 @@ async def test_an_admin_manages_an_account_over_the_api(review: Review) -> None:
     ]
 
 
+async def test_seeded_tokens_are_listed_and_revoked_at_once(review: Review) -> None:
+    """Issue 14 item 6: a token from the staff file (REVIEW_STAFF_FILE) could not be
+    revoked. It is a named entry like any other: listed with when it was made and last
+    used, and refused the moment it is revoked."""
+    status, _ = await call(review, "GET", "/api/v1/cases", "demo-alice-token")
+    assert status == 200
+    status, listed = await call(review, "GET", "/api/v1/staff/alice/tokens", ADAM)
+    assert status == 200
+    [seeded] = listed["tokens"]
+    assert seeded["name"] == "seeded" and seeded["created_by"] == "file staff.yaml"
+    assert seeded["created_at"] is not None and seeded["last_used_at"] is not None
+    assert "sha256" not in str(listed) and "demo-alice-token" not in str(listed)
+
+    status, body = await call(review, "DELETE", "/api/v1/staff/alice/tokens/seeded", ADAM)
+    assert status == 200 and body["tokens"] == []
+    status, body = await call(review, "GET", "/api/v1/cases", "demo-alice-token")
+    assert status == 401 and body["error"] == "unauthenticated"
+    status, body = await call(review, "DELETE", "/api/v1/staff/alice/tokens/seeded", ADAM)
+    assert status == 404 and body["errors"][0]["rule"] == "known_token"
+    status, body = await call(review, "GET", "/api/v1/staff/nobody/tokens", ADAM)
+    assert status == 404 and body["errors"][0]["field"] == "staff_id"
+    # Revoking is for admins only, seeded tokens included.
+    status, _ = await call(review, "DELETE", "/api/v1/staff/bob/tokens/seeded", "demo-bob-token")
+    assert status == 403
+    status, _ = await call(review, "GET", "/api/v1/cases", "demo-bob-token")
+    assert status == 200
+    # The revocation is in the staff change log like any other.
+    _, changes = await call(review, "GET", "/api/v1/staff-changes", ADAM)
+    assert ("adam", "alice", "token-revoked", "seeded") in [
+        (c["actor"], c["target"], c["change"], c["detail"]) for c in changes["changes"]
+    ]
+
+
+async def test_an_admin_revokes_a_seeded_token_in_the_console(
+    review: Review, browser: Browser
+) -> None:
+    admin = await browser.new_context(locale="en-GB")
+    try:
+        page = await admin.new_page()
+        await page.goto(f"{review.url}/console/login")
+        await page.fill("#login", "adam")
+        await page.fill("#password", "demo-adam-password")
+        await page.click("#sign-in")
+        await page.goto(f"{review.url}/console/staff/carol")
+        row = page.locator('#token-list tr[data-token="seeded"]')
+        assert await row.count() == 1
+        assert "staff.yaml" in await row.inner_text()
+        await row.locator("button.revoke-token").click()
+        await page.wait_for_selector("h1:text('Staff member carol')")
+        assert await page.locator('#token-list tr[data-token="seeded"]').count() == 0
+    finally:
+        await admin.close()
+    status, _ = await call(review, "GET", "/api/v1/cases", "demo-carol-token")
+    assert status == 401
+
+
 async def test_an_admin_cannot_lock_themselves_out(review: Review) -> None:
     before = await stored_staff(review)
     status, body = await call(
@@ -216,7 +272,7 @@ async def test_an_admin_adds_someone_who_sets_their_own_password_in_the_console(
         token = (await page.inner_text("#issued-token pre")).strip()
         await page.reload()
         assert await page.locator("#issued-token").count() == 0  # shown that once
-        assert await page.locator('#token-list li[data-token="script"]').count() == 1
+        assert await page.locator('#token-list tr[data-token="script"]').count() == 1
     finally:
         await admin.close()
         await person.close()

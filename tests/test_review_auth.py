@@ -532,3 +532,29 @@ async def test_named_staff_get_no_page_and_reads_are_logged_per_channel(tmp_path
             ("carol", "api"),
             ("carol", "console"),
         ]
+
+
+async def test_the_management_command_lists_and_revokes_seeded_tokens(
+    review: Review, http: aiohttp.ClientSession
+) -> None:
+    """Issue 14 item 6 from the command line: the staff file's token is listed by name
+    with its times, and revoking it is refused by the running service within
+    REVIEW_STAFF_REFRESH_SECONDS (1 s here)."""
+    bearer = {"Authorization": "Bearer demo-dave-token"}
+    async with http.get(f"{review.url}/api/v1/cases", headers=bearer) as reply:
+        assert reply.status == 200
+    listed = manage(review, "list-tokens", "dave")
+    assert listed.returncode == 0, listed.stderr
+    header, row = listed.stdout.strip().splitlines()
+    assert header.split() == ["NAME", "CREATED", "BY", "LAST", "USED"]
+    assert row.split()[0] == "seeded" and "staff.yaml" in row
+    assert "demo-dave-token" not in listed.stdout
+    revoked = manage(review, "revoke-token", "dave", "--name", "seeded")
+    assert revoked.returncode == 0, revoked.stderr
+
+    async def refused() -> bool:
+        async with http.get(f"{review.url}/api/v1/cases", headers=bearer) as reply:
+            return reply.status == 401
+
+    await eventually(refused, timeout=5, what="the revoked seeded token to be refused")
+    assert "has no API tokens" in manage(review, "list-tokens", "dave").stdout

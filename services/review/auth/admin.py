@@ -9,20 +9,22 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from casework.contract import AwareDatetime, Language
 from casework.errors import Kind, Rejected
 from casework.policy.access import AccessRules, Role
 from casework.store import Document, DocumentStore, OutboxMessage
+from casework.text import ONE_LINE
 from casework.updates import NotFound, update_document
 from services.review.auth.directory import STAFF_CHANGES, LiveStaff, StaffChange, StaffRecords
 from services.review.auth.passwords import MIN_PASSWORD, hash_password
 from services.review.auth.policy import authorize, can
+from services.review.auth.token_uses import TokenUses
 from services.review.permissions import Action
 from services.review.staff import ApiToken, StaffMember, token_digest
 
@@ -31,18 +33,20 @@ __all__ = ["STAFF_CHANGES", "StaffChange"]
 PASSWORD_LINKS = "password_links"
 STAFF_ID = r"^[a-z0-9][a-z0-9._-]{0,63}$"
 Clock = Callable[[], datetime]
+Level = Annotated[str, Field(min_length=1, max_length=64), ONE_LINE]
+WikiAccount = Annotated[str, Field(min_length=1, max_length=255), ONE_LINE]
 
 
 class NewStaffForm(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     id: Annotated[str, Field(pattern=STAFF_ID)]
-    name: Annotated[str, Field(min_length=1, max_length=200)]
-    email: Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+$")]
-    roles: list[Role] = []
-    levels: list[str] = []
-    languages: list[Language] = Field(min_length=1)
-    wiki_accounts: list[str] = []
+    name: Annotated[str, Field(min_length=1, max_length=200), ONE_LINE]
+    email: Annotated[str, Field(max_length=320, pattern=r"^[^@\s]+@[^@\s]+$"), ONE_LINE]
+    roles: Annotated[list[Role], Field(max_length=20)] = []
+    levels: Annotated[list[Level], Field(max_length=20)] = []
+    languages: Annotated[list[Language], Field(min_length=1, max_length=50)]
+    wiki_accounts: Annotated[list[WikiAccount], Field(max_length=50)] = []
 
 
 class StaffUpdateForm(BaseModel):
@@ -50,15 +54,15 @@ class StaffUpdateForm(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    roles: list[Role] = []
-    levels: list[str] = []
-    languages: list[Language] = Field(min_length=1)
+    roles: Annotated[list[Role], Field(max_length=20)] = []
+    levels: Annotated[list[Level], Field(max_length=20)] = []
+    languages: Annotated[list[Language], Field(min_length=1, max_length=50)]
 
 
 class DisabledForm(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    disabled: bool
+    disabled: StrictBool
 
 
 class TokenForm(BaseModel):
@@ -71,11 +75,36 @@ class PasswordForm(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     password: Annotated[str, Field(min_length=MIN_PASSWORD, max_length=1000)]
-    again: str
+    again: Annotated[str, Field(max_length=1000)]
+
+
+class TokenSummary(BaseModel):
+    """An API token as the admin sees it: never the token or its digest."""
+
+    name: str = Field(description="Unique per staff member; revoke by this name.")
+    created_at: AwareDatetime | None = Field(description="Unknown for tokens made earlier.")
+    created_by: str | None
+    last_used_at: AwareDatetime | None = Field(
+        description="Last use, to within a minute; null if never used since recorded."
+    )
+
+    @classmethod
+    def of(cls, token: ApiToken, last_used: Mapping[str, datetime]) -> TokenSummary:
+        return cls(
+            name=token.name,
+            created_at=token.created_at,
+            created_by=token.created_by,
+            last_used_at=last_used.get(token.sha256),
+        )
+
+
+class TokenList(BaseModel):
+    tokens: list[TokenSummary]
 
 
 class StaffSummary(BaseModel):
-    """A staff member as the admin sees them: never a credential, only token names."""
+    """A staff member as the admin sees them: never a credential, only their tokens'
+    names and times."""
 
     id: str
     name: str
@@ -86,13 +115,11 @@ class StaffSummary(BaseModel):
     wiki_accounts: list[str]
     disabled: bool
     has_password: bool
-    tokens: list[str]
+    tokens: list[TokenSummary]
 
     @classmethod
-    def of(cls, member: StaffMember) -> StaffSummary:
-        tokens = [t.name for t in member.tokens]
-        if member.token_sha256:
-            tokens.insert(0, "(legacy)")
+    def of(cls, member: StaffMember, last_used: Mapping[str, datetime]) -> StaffSummary:
+        tokens = [TokenSummary.of(t, last_used) for t in member.tokens]
         return cls(**member.public(), has_password=member.password_hash is not None, tokens=tokens)
 
 
@@ -135,6 +162,7 @@ class StaffAdmin:
         rules: AccessRules,
         clock: Clock,
         link_lifetime: timedelta = timedelta(hours=24),
+        uses: TokenUses | None = None,
     ) -> None:
         self.staff = staff
         self.records: StaffRecords = staff.records
@@ -142,19 +170,26 @@ class StaffAdmin:
         self.rules = rules
         self.clock = clock
         self.link_lifetime = link_lifetime
+        self.uses = uses or TokenUses(self.store)
 
     # -- reads -------------------------------------------------------------------------
 
-    def all_staff(self, actor: StaffMember) -> StaffList:
+    async def all_staff(self, actor: StaffMember) -> StaffList:
         authorize(actor, Action.MANAGE_STAFF, rules=self.rules)
-        return StaffList(staff=[StaffSummary.of(m) for m in self.staff.current().staff])
+        members = self.staff.current().staff
+        used = await self.uses.last_used([t.sha256 for m in members for t in m.tokens])
+        return StaffList(staff=[StaffSummary.of(m, used) for m in members])
 
-    def member(self, actor: StaffMember, staff_id: str) -> StaffSummary:
+    async def member(self, actor: StaffMember, staff_id: str) -> StaffSummary:
         authorize(actor, Action.MANAGE_STAFF, rules=self.rules)
         found = self.staff.current().by_id(staff_id)
         if found is None:
             raise _not_found(staff_id)
-        return StaffSummary.of(found)
+        used = await self.uses.last_used([t.sha256 for t in found.tokens])
+        return StaffSummary.of(found, used)
+
+    async def tokens(self, actor: StaffMember, staff_id: str) -> TokenList:
+        return TokenList(tokens=(await self.member(actor, staff_id)).tokens)
 
     async def changes(self, actor: StaffMember, limit: int = 100) -> StaffChanges:
         authorize(actor, Action.MANAGE_STAFF, rules=self.rules)
@@ -206,7 +241,12 @@ class StaffAdmin:
 
     async def issue_token(self, actor: StaffMember, staff_id: str, form: TokenForm) -> IssuedToken:
         token = secrets.token_urlsafe(32)
-        issued = ApiToken(name=form.name, sha256=token_digest(token))
+        issued = ApiToken(
+            name=form.name,
+            sha256=token_digest(token),
+            created_at=self.clock(),
+            created_by=actor.id,
+        )
 
         def edit(member: StaffMember) -> StaffMember:
             if any(t.name == form.name for t in member.tokens):
@@ -224,13 +264,23 @@ class StaffAdmin:
         return IssuedToken(name=form.name, token=token)
 
     async def revoke_token(self, actor: StaffMember, staff_id: str, name: str) -> StaffSummary:
+        """Revoke any token by name, seeded ones included: refused by this instance at
+        once, by the others within REVIEW_STAFF_REFRESH_SECONDS."""
+        revoked: list[ApiToken] = []
+
         def edit(member: StaffMember) -> StaffMember:
             kept = [t for t in member.tokens if t.name != name]
             if len(kept) == len(member.tokens):
-                raise _invalid("name", "known_token", f"{staff_id} has no token named {name!r}")
+                raise _not_a_token(staff_id, name)
+            revoked[:] = [t for t in member.tokens if t.name == name]
             return member.model_copy(update={"tokens": kept})
 
+        authorize(actor, Action.MANAGE_STAFF, rules=self.rules)
+        if self.staff.current().by_id(staff_id) is None:
+            raise _not_found(staff_id)
         await self._change(actor, staff_id, "token-revoked", name, edit)
+        for token in revoked:
+            await self.uses.forget(token.sha256)
         return await self._after(actor, staff_id)
 
     async def password_link(self, actor: StaffMember, staff_id: str) -> PasswordLink:
@@ -311,7 +361,7 @@ class StaffAdmin:
     async def _after(self, actor: StaffMember, staff_id: str) -> StaffSummary:
         """The member as stored now; this instance's directory is reloaded at once."""
         await self.staff.load()
-        return self.member(actor, staff_id)
+        return await self.member(actor, staff_id)
 
 
 def _names(values: list[str] | list[Role]) -> str:
@@ -320,6 +370,16 @@ def _names(values: list[str] | list[Role]) -> str:
 
 def _self_lockout(field: str, message: str) -> Rejected:
     return Rejected.one(Kind.FORBIDDEN, "self_lockout", field, "not_self", message)
+
+
+def _not_a_token(staff_id: str, name: str) -> Rejected:
+    return Rejected.one(
+        Kind.NOT_FOUND,
+        "not_found",
+        "name",
+        "known_token",
+        f"{staff_id} has no token named {name!r}",
+    )
 
 
 def _link_gone() -> Rejected:

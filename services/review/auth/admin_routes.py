@@ -17,6 +17,7 @@ from services.review.auth.admin import (
     StaffSummary,
     StaffUpdateForm,
     TokenForm,
+    TokenList,
 )
 from services.review.auth.middleware import current_staff
 from services.review.openapi import OPERATIONS, Operation
@@ -60,6 +61,7 @@ class StaffAdminRoutes:
                 StaffSummary,
                 200,
             ),
+            ("get", MEMBER + "/tokens", "A member's API tokens (admin)", None, TokenList, 200),
             ("post", MEMBER + "/tokens", "Issue an API token (admin)", TokenForm, IssuedToken, 201),
             (
                 "delete",
@@ -88,36 +90,41 @@ class StaffAdminRoutes:
         app.router.add_get(MEMBER, self.member)
         app.router.add_put(MEMBER, self.update)
         app.router.add_put(MEMBER + "/disabled", self.disabled)
+        app.router.add_get(MEMBER + "/tokens", self.tokens)
         app.router.add_post(MEMBER + "/tokens", self.issue_token)
         app.router.add_delete(MEMBER + "/tokens/{name}", self.revoke_token)
         app.router.add_post(MEMBER + "/password-link", self.password_link)
 
     async def list_staff(self, request: web.Request) -> web.Response:
-        return _json(self.admin.all_staff(current_staff(request)))
+        return _json(await self.admin.all_staff(current_staff(request)))
 
     async def changes(self, request: web.Request) -> web.Response:
         return _json(await self.admin.changes(current_staff(request)))
 
     async def member(self, request: web.Request) -> web.Response:
         staff_id = request.match_info["staff_id"]
-        return _json(self.admin.member(current_staff(request), staff_id))
+        return _json(await self.admin.member(current_staff(request), staff_id))
+
+    async def tokens(self, request: web.Request) -> web.Response:
+        staff_id = request.match_info["staff_id"]
+        return _json(await self.admin.tokens(current_staff(request), staff_id))
 
     async def add(self, request: web.Request) -> web.Response:
-        form = await read_json(request, NewStaffForm)
+        form = await read_json(request, NewStaffForm, strict=True)
         return _json(await self.admin.add(current_staff(request), form), 201)
 
     async def update(self, request: web.Request) -> web.Response:
-        form = await read_json(request, StaffUpdateForm)
+        form = await read_json(request, StaffUpdateForm, strict=True)
         staff_id = request.match_info["staff_id"]
         return _json(await self.admin.update(current_staff(request), staff_id, form))
 
     async def disabled(self, request: web.Request) -> web.Response:
-        form = await read_json(request, DisabledForm)
+        form = await read_json(request, DisabledForm, strict=True)
         staff_id = request.match_info["staff_id"]
         return _json(await self.admin.set_disabled(current_staff(request), staff_id, form))
 
     async def issue_token(self, request: web.Request) -> web.Response:
-        form = await read_json(request, TokenForm)
+        form = await read_json(request, TokenForm, strict=True)
         staff_id = request.match_info["staff_id"]
         return _json(await self.admin.issue_token(current_staff(request), staff_id, form), 201)
 

@@ -21,7 +21,8 @@ from aiohttp import web
 
 from services.review.auth.directory import LiveStaff
 from services.review.auth.sessions import Session, SessionStore
-from services.review.staff import StaffMember
+from services.review.auth.token_uses import TokenUses
+from services.review.staff import StaffMember, token_digest
 
 SESSION_COOKIE = "casework_session"
 
@@ -38,17 +39,27 @@ class Authenticator(Protocol):
 
 
 class BearerTokens:
-    """`Authorization: Bearer <token>` with an API token from the staff directory."""
+    """`Authorization: Bearer <token>` with an API token from the staff directory; each
+    use is noted (to within a minute) for the token's "last used" time."""
 
-    def __init__(self, staff: LiveStaff) -> None:
+    def __init__(self, staff: LiveStaff, uses: TokenUses | None = None) -> None:
         self.staff = staff
+        self.uses = uses
 
     async def authenticate(self, request: web.Request) -> Identity | None:
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")
         if scheme.lower() != "bearer":
             return None
-        member = (await self.staff.fresh()).by_token(token.strip())
-        return Identity(member, "token") if member and not member.disabled else None
+        token = token.strip()
+        member = (await self.staff.fresh()).by_token(token)
+        if member is None or member.disabled:
+            return None
+        if self.uses is not None:
+            digest = token_digest(token)
+            name = next((t.name for t in member.tokens if t.sha256 == digest), None)
+            if name is not None:
+                await self.uses.used(digest, member.id, name, datetime.now(UTC))
+        return Identity(member, "token")
 
 
 class SessionCookies:

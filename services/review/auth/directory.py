@@ -172,7 +172,7 @@ class StaffRecords:
             return 0
         directory = load_staff(path, self.policy)
         added = 0
-        for member in directory.staff:
+        for member in [self._stamped(m, path) for m in directory.staff]:
             try:
                 await self.store.insert(STAFF, {"_id": member.id, **_fields(member), RECENT: []})
             except DuplicateDocument:
@@ -197,7 +197,7 @@ class StaffRecords:
                 f"already stored: {', '.join(sorted(existing))} (--replace overwrites them)",
             )
         added = replaced = 0
-        for member in directory.staff:
+        for member in [self._stamped(m, path) for m in directory.staff]:
             if member.id in existing:
                 await self.change(member.id, _replaced_by(member), actor, "replaced", path.name)
                 replaced += 1
@@ -218,6 +218,17 @@ class StaffRecords:
                     copied += 1
         await self._bump()
         return copied
+
+    def _stamped(self, member: StaffMember, path: Path) -> StaffMember:
+        """A staff file's tokens become directory entries made now, from that file."""
+        now = self.clock()
+        tokens = [
+            t
+            if t.created_at is not None
+            else t.model_copy(update={"created_at": now, "created_by": f"file {path.name}"})
+            for t in member.tokens
+        ]
+        return member.model_copy(update={"tokens": tokens})
 
     def _change(self, actor: str, target: str, change: str, detail: str) -> StaffChange:
         return StaffChange(

@@ -55,6 +55,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", STAFF): Action.MANAGE_STAFF,
     ("PUT", STAFF): Action.MANAGE_STAFF,
     ("PUT", STAFF + "/disabled"): Action.MANAGE_STAFF,
+    ("GET", STAFF + "/tokens"): Action.MANAGE_STAFF,
     ("POST", STAFF + "/tokens"): Action.MANAGE_STAFF,
     ("DELETE", STAFF + "/tokens/{name}"): Action.MANAGE_STAFF,
     ("POST", STAFF + "/password-link"): Action.MANAGE_STAFF,
@@ -63,6 +64,10 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/console/login"): PUBLIC,
     ("POST", "/console/login"): PUBLIC,
     ("POST", "/console/logout"): SIGNED_IN,
+    # Signed staff assertions for the monitor and notify (services/review/auth/assertions.py);
+    # the handler checks the policy's access.audiences for the member's roles.
+    ("POST", "/api/v1/assertions"): SIGNED_IN,
+    ("GET", "/console/handoff"): SIGNED_IN,
     ("GET", "/console"): Action.READ_QUEUE,
     ("GET", PAGE): Action.READ_CASE,
     ("POST", PAGE + "/decision"): Action.DRAFT_DECISION,

@@ -1,7 +1,8 @@
-"""`python -m services.review.staff`: add staff, set a password, issue or revoke a token,
-import a staff file. Works on review's store (opened from the service's own settings, so
-the same `REVIEW_STORE_URL` / `CASEWORK_DATA_DIR` / `MONGODB_URI`); running instances see
-each change within `REVIEW_STAFF_REFRESH_SECONDS`. Every change is in the staff change log.
+"""`python -m services.review.staff`: add staff, set a password, list, issue or revoke
+tokens (seeded ones from the staff file included), import a staff file. Works on review's
+store (opened from the service's own settings, so the same `REVIEW_STORE_URL` /
+`CASEWORK_DATA_DIR` / `MONGODB_URI`); running instances see each change within
+`REVIEW_STAFF_REFRESH_SECONDS`. Every change is in the staff change log.
 
 Tokens are printed once and only their SHA-256 is kept.
 """
@@ -24,6 +25,7 @@ from casework.policy import Policy, PolicyError, load_policy
 from casework.store import StoreError, open_store, redact_url
 from services.review.auth.directory import StaffRecords
 from services.review.auth.passwords import MIN_PASSWORD, hash_password
+from services.review.auth.token_uses import TokenUses
 from services.review.settings import ReviewSettings
 from services.review.staff import ApiToken, StaffDirectoryError, StaffMember, token_digest
 
@@ -108,7 +110,12 @@ async def _run(args: argparse.Namespace, records: StaffRecords, actor: str) -> s
         return f"password set for {args.id}"
     if args.command == "issue-token":
         token = secrets.token_urlsafe(32)
-        issued = ApiToken(name=args.name, sha256=token_digest(token))
+        issued = ApiToken(
+            name=args.name,
+            sha256=token_digest(token),
+            created_at=datetime.now(UTC),
+            created_by=actor,
+        )
 
         def add_token(member: StaffMember) -> StaffMember:
             if any(t.name == args.name for t in member.tokens):
@@ -117,6 +124,8 @@ async def _run(args: argparse.Namespace, records: StaffRecords, actor: str) -> s
 
         await records.change(args.id, add_token, actor, "token-issued", args.name)
         return token
+    if args.command == "list-tokens":
+        return await _token_table(records, args.id)
     if args.command == "revoke-token":
 
         def revoke(member: StaffMember) -> StaffMember:
@@ -128,6 +137,26 @@ async def _run(args: argparse.Namespace, records: StaffRecords, actor: str) -> s
         await records.change(args.id, revoke, actor, "token-revoked", args.name)
         return f"revoked {args.id}'s token {args.name!r}"
     raise CommandError(f"unknown command {args.command!r}")
+
+
+async def _token_table(records: StaffRecords, staff_id: str) -> str:
+    member = await records.get(staff_id)
+    assert member is not None
+    used = await TokenUses(records.store).last_used([t.sha256 for t in member.tokens])
+    rows = [("NAME", "CREATED", "BY", "LAST USED")]
+    for t in member.tokens:
+        last = used.get(t.sha256)
+        rows.append(
+            (
+                t.name,
+                t.created_at.isoformat(timespec="seconds") if t.created_at else "-",
+                t.created_by or "-",
+                last.isoformat(timespec="seconds") if last else "-",
+            )
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+    return "\n".join(lines) if member.tokens else f"{staff_id} has no API tokens"
 
 
 def _problems(exc: ValidationError) -> str:
@@ -169,7 +198,11 @@ def _parser() -> argparse.ArgumentParser:
     issue = commands.add_parser("issue-token", help="issue an API token; printed once")
     issue.add_argument("id")
     issue.add_argument("--name", required=True, help="what the token is for")
-    revoke = commands.add_parser("revoke-token", help="revoke an API token by name")
+    listed = commands.add_parser("list-tokens", help="a member's API tokens: name, times")
+    listed.add_argument("id")
+    revoke = commands.add_parser(
+        "revoke-token", help="revoke an API token by name (a staff file's is 'seeded')"
+    )
     revoke.add_argument("id")
     revoke.add_argument("--name", required=True)
     load = commands.add_parser(

@@ -23,6 +23,7 @@ from services.review.auth.policy import install
 from services.review.auth.purge import Purge
 from services.review.auth.sessions import SESSIONS, SessionStore
 from services.review.auth.throttle import SignInThrottle
+from services.review.auth.token_uses import TokenUses
 from services.review.console.auth_routes import LoginRoutes
 from services.review.console.render import render
 from services.review.console.staff_routes import StaffPages
@@ -54,8 +55,9 @@ async def add_staff_access(
     throttle = SignInThrottle(kit.store, rules.sign_in)
     purge = Purge(kit.store, lambda: datetime.now(UTC), rules.purge_seconds)
     await purge.prepare()
+    uses = TokenUses(kit.store)
     access = AccessControl(
-        authenticators=[BearerTokens(staff), SessionCookies(staff, sessions)],
+        authenticators=[BearerTokens(staff, uses), SessionCookies(staff, sessions)],
         rules=rules,
         reads=reads,
         console_error=_error_page,
@@ -75,7 +77,7 @@ async def add_staff_access(
         kit.settings.monitor_public_url,
         lambda: datetime.now(UTC),
     ).register(app)
-    admin = StaffAdmin(staff, rules, lambda: datetime.now(UTC))
+    admin = StaffAdmin(staff, rules, lambda: datetime.now(UTC), uses=uses)
     StaffAdminRoutes(admin).register(app)
     StaffPages(admin, kit.policy).register(app)
     if usecases is not None:

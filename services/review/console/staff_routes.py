@@ -88,7 +88,7 @@ class StaffPages:
         submitted: dict[str, Any] | None = None,
     ) -> web.Response:
         common = self._common(request)
-        listing = self.admin.all_staff(common["me"])
+        listing = await self.admin.all_staff(common["me"])
         changes = await self.admin.changes(common["me"], limit=50)
         return render(
             request,
@@ -109,7 +109,7 @@ class StaffPages:
         shown: dict[str, str] | None = None,
     ) -> web.Response:
         common = self._common(request)
-        member = self.admin.member(common["me"], request.match_info["staff_id"])
+        member = await self.admin.member(common["me"], request.match_info["staff_id"])
         return render(
             request,
             "staff_member.html",
