@@ -10,7 +10,8 @@ from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from casework.kafka import KafkaSettings, ensure_topics
+from casework.kafka import ensure_topics
+from deploy.credentials import bus_settings
 
 PAYLOAD = b"x" * 1024
 
@@ -18,8 +19,10 @@ PAYLOAD = b"x" * 1024
 async def kafka_produce_consume(bootstrap: str, count: int) -> dict[str, float]:
     """aiokafka produce (acks=all, like the services) then consume of 1 KB messages."""
     topic = f"bench.raw.{uuid.uuid4().hex[:8]}"
-    await ensure_topics(KafkaSettings(bootstrap), [topic], partitions=1)
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    await ensure_topics(bus_settings(bootstrap), [topic], partitions=1)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, acks="all", **bus_settings(bootstrap).client_options()
+    )
     await producer.start()
     try:
         t0 = time.perf_counter()
@@ -40,8 +43,10 @@ async def kafka_relay(bootstrap: str, count: int) -> float:
     """Consume each message and produce one in its place: a service's loop with no work."""
     source = f"bench.raw.src.{uuid.uuid4().hex[:8]}"
     sink = f"bench.raw.dst.{uuid.uuid4().hex[:8]}"
-    await ensure_topics(KafkaSettings(bootstrap), [source, sink], partitions=1)
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    await ensure_topics(bus_settings(bootstrap), [source, sink], partitions=1)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, acks="all", **bus_settings(bootstrap).client_options()
+    )
     await producer.start()
     try:
         futures = [await producer.send(source, PAYLOAD) for _ in range(count)]
@@ -50,6 +55,7 @@ async def kafka_relay(bootstrap: str, count: int) -> float:
             bootstrap_servers=bootstrap,
             auto_offset_reset="earliest",
             enable_auto_commit=False,
+            **bus_settings(bootstrap).client_options(),
         )
         consumer.assign([TopicPartition(source, 0)])
         await consumer.start()
@@ -71,7 +77,10 @@ async def kafka_relay(bootstrap: str, count: int) -> float:
 
 async def _consume_all(bootstrap: str, topic: str, count: int) -> float:
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        **bus_settings(bootstrap).client_options(),
     )
     consumer.assign([TopicPartition(topic, 0)])
     await consumer.start()

@@ -29,10 +29,11 @@ from casework.contract import (
     to_cloudevent,
     topic_of,
 )
-from casework.kafka import EventPublisher, KafkaSettings, ensure_topics
+from casework.kafka import EventPublisher, ensure_topics
 from casework.outbox import OutboxRelay
 from casework.store import OutboxMessage, open_store
 from deploy.broker import TansuBroker
+from deploy.credentials import bus_settings
 from deploy.stack import ServiceProcess
 
 Figures = dict[str, Any]
@@ -93,7 +94,12 @@ def submission(n: int, run: str) -> SubmissionReceived:
 
 
 async def _prefill(bootstrap: str, count: int, run: str) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap,
+        acks="all",
+        linger_ms=5,
+        **bus_settings(bootstrap).client_options(),
+    )
     await producer.start()
     try:
         futures = []
@@ -115,6 +121,7 @@ async def _watch_cases(bootstrap: str, expected: int, within: float) -> tuple[fl
         group_id=f"bench-watch-{uuid.uuid4().hex[:6]}",
         session_timeout_ms=2000,
         heartbeat_interval_ms=600,
+        **bus_settings(bootstrap).client_options(),
     )
     await consumer.start()
     seen: set[str] = set()
@@ -140,7 +147,7 @@ async def _watch_cases(bootstrap: str, expected: int, within: float) -> tuple[fl
 async def pipeline(instances: int, count: int = 20_000) -> Figures:
     """Review opening cases from a backlog of submission events, with N instances."""
     with bench_environment() as bench:
-        settings = KafkaSettings(bench.bootstrap)
+        settings = bench.broker.settings()
         topics = [topic_of(s) for s in ("intake", "review")]
         await ensure_topics(settings, topics, partitions=PARTITIONS)
         await _prefill(bench.bootstrap, count, run=uuid.uuid4().hex[:4])
@@ -161,7 +168,7 @@ async def intake_to_review_latency(rate: float = 50, count: int = 500) -> Figure
     """At a steady rate, time from intake's 202 to review's CaseOpened on the broker."""
     with bench_environment() as bench:
         await ensure_topics(
-            KafkaSettings(bench.bootstrap),
+            bench.broker.settings(),
             [topic_of(s) for s in ("intake", "review")],
             partitions=PARTITIONS,
         )
@@ -213,6 +220,7 @@ async def _arrivals(bootstrap: str, arrivals: dict[str, float], stop: asyncio.Ev
         fetch_max_wait_ms=10,  # the watcher must not add the broker's fetch wait
         session_timeout_ms=2000,
         heartbeat_interval_ms=600,
+        **bus_settings(bootstrap).client_options(),
     )
     await consumer.start()
     try:
@@ -246,10 +254,10 @@ async def outbox_recovery(count: int = 10_000) -> Figures:
         bench.broker = TansuBroker(bench.ports.broker)
         bench.broker.start()
         store = await open_store(f"sqlite:///{path}")
-        publisher = EventPublisher(KafkaSettings(bench.bootstrap))
+        publisher = EventPublisher(bench.broker.settings())
         t0 = time.perf_counter()
         await publisher.start()
-        await ensure_topics(KafkaSettings(bench.bootstrap), [topic_of("intake")], partitions=4)
+        await ensure_topics(bench.broker.settings(), [topic_of("intake")], partitions=4)
         relay = OutboxRelay(store, publisher.publish, publish_many=publisher.publish_many)
         runner = asyncio.create_task(relay.run())
         while relay.published < count:

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import socket
 from pathlib import Path
-from typing import ClassVar, TypeVar
+from typing import ClassVar, Literal, Self, TypeVar
 
-from pydantic import Field, ValidationError
+from pydantic import Field, FilePath, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from casework.kafka import KafkaSettings
@@ -42,6 +42,23 @@ class ServiceSettings(BaseSettings):
     )
     kafka_partitions: int = Field(4, ge=1, validation_alias="KAFKA_TOPIC_PARTITIONS")
     kafka_replication: int = Field(1, ge=1, validation_alias="KAFKA_REPLICATION_FACTOR")
+    # Bus authentication (README "Bus authentication"): each service its own SCRAM user.
+    kafka_security_protocol: Literal["PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL", "SSL"] = Field(
+        "PLAINTEXT", validation_alias="KAFKA_SECURITY_PROTOCOL"
+    )
+    kafka_sasl_mechanism: Literal["SCRAM-SHA-256", "SCRAM-SHA-512"] = Field(
+        "SCRAM-SHA-512", validation_alias="KAFKA_SASL_MECHANISM"
+    )
+    kafka_sasl_username: str | None = Field(
+        None, min_length=1, max_length=200, validation_alias="KAFKA_SASL_USERNAME"
+    )
+    kafka_sasl_password: SecretStr | None = Field(None, validation_alias="KAFKA_SASL_PASSWORD")
+    kafka_sasl_password_file: FilePath | None = Field(
+        None, validation_alias="KAFKA_SASL_PASSWORD_FILE"
+    )
+    kafka_ssl_cafile: FilePath | None = Field(None, validation_alias="KAFKA_SSL_CAFILE")
+    kafka_ssl_certfile: FilePath | None = Field(None, validation_alias="KAFKA_SSL_CERTFILE")
+    kafka_ssl_keyfile: FilePath | None = Field(None, validation_alias="KAFKA_SSL_KEYFILE")
     # Names this instance in leases; unset: host name and HTTP port, which stay the same
     # when the instance restarts (so it takes its own leases back at once) and differ
     # between instances (two cannot listen on one port of one host).
@@ -63,6 +80,27 @@ class ServiceSettings(BaseSettings):
     # Subclasses redeclare these two with <SERVICE>_PORT / <SERVICE>_STORE_URL aliases.
     port: int = Field(8080, ge=1, le=65535)
     store_url_override: str | None = None
+
+    @model_validator(mode="after")
+    def _kafka_security_complete(self) -> Self:
+        if self.kafka_security_protocol.startswith("SASL_"):
+            if not self.kafka_sasl_username:
+                raise ValueError(f"{self.kafka_security_protocol} needs KAFKA_SASL_USERNAME")
+            if not self.kafka_password():
+                raise ValueError(
+                    f"{self.kafka_security_protocol} needs KAFKA_SASL_PASSWORD_FILE "
+                    "(non-empty) or KAFKA_SASL_PASSWORD"
+                )
+        if (self.kafka_ssl_certfile is None) != (self.kafka_ssl_keyfile is None):
+            raise ValueError("KAFKA_SSL_CERTFILE and KAFKA_SSL_KEYFILE go together")
+        return self
+
+    def kafka_password(self) -> str | None:
+        """The bus password: from KAFKA_SASL_PASSWORD_FILE if set (it wins), else
+        KAFKA_SASL_PASSWORD."""
+        if self.kafka_sasl_password_file is not None:
+            return self.kafka_sasl_password_file.read_text(encoding="utf-8").strip() or None
+        return self.kafka_sasl_password.get_secret_value() if self.kafka_sasl_password else None
 
     @property
     def instance_id(self) -> str:
@@ -93,7 +131,18 @@ class ServiceSettings(BaseSettings):
             bootstrap_servers=self.kafka_bootstrap,
             client_id=f"casework-{self.SERVICE}",
             session_timeout_ms=self.kafka_session_timeout_ms,
+            security_protocol=self.kafka_security_protocol,
+            sasl_mechanism=self.kafka_sasl_mechanism,
+            sasl_username=self.kafka_sasl_username,
+            sasl_password=self.kafka_password(),
+            ssl_cafile=_str_or_none(self.kafka_ssl_cafile),
+            ssl_certfile=_str_or_none(self.kafka_ssl_certfile),
+            ssl_keyfile=_str_or_none(self.kafka_ssl_keyfile),
         )
+
+
+def _str_or_none(path: Path | None) -> str | None:
+    return None if path is None else str(path)
 
 
 def store_url_for(service: str, *, data_dir: Path, mongodb_uri: str | None) -> str:

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from deploy.credentials import BusCredentials
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SERVICE_ORDER = ("notify", "enforcement", "review", "intake", "monitor")
 
@@ -166,6 +168,8 @@ class ChildProcess:
 
 class ServiceProcess(ChildProcess):
     def __init__(self, service: str, port: int, env: dict[str, str], log_dir: Path) -> None:
+        if "KAFKA_SASL_USERNAME" not in env:  # the service signs in to the bus as itself
+            env = {**env, **BusCredentials.default().service_environment(service)}
         super().__init__(
             service, [sys.executable, "-m", f"services.{service}"], env, log_dir / f"{service}.log"
         )

@@ -13,6 +13,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from casework.cloudevents import CloudEvent, from_kafka
+from deploy.credentials import bus_settings
 from deploy.stack import Ports
 
 T = TypeVar("T")
@@ -76,7 +77,10 @@ async def topic_events(bootstrap: str, topic: str) -> list[CloudEvent]:
     # "earliest" also for the reset that assign() starts: with the default ("latest") it can
     # land after seek_to_beginning() and leave the position at the end.
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest"
+        bootstrap_servers=bootstrap,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        **bus_settings(bootstrap).client_options(),
     )
     await consumer.start()
     try:
@@ -111,6 +115,7 @@ async def commit_at_start(bootstrap: str, group: str, topic: str, partitions: in
         enable_auto_commit=False,
         session_timeout_ms=1500,
         heartbeat_interval_ms=500,
+        **bus_settings(bootstrap).client_options(),
     )
     await consumer.start()
     try:

@@ -18,6 +18,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from casework.cloudevents import CloudEvent, to_kafka
 from casework.contract import SubmissionReceived, dead_letter_topic_of, topic_of
+from deploy.credentials import bus_settings
 from services.review.domain import case_id_for
 from tests.fixtures.stack import Stack
 from tests.support import eventually
@@ -65,7 +66,10 @@ async def produce(stack: Stack) -> tuple[Produced, Produced, CloudEvent]:
     )
     key, value, headers = to_kafka(invalid_event)
     producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap(stack), acks="all", enable_idempotence=False
+        bootstrap_servers=bootstrap(stack),
+        acks="all",
+        enable_idempotence=False,
+        **bus_settings(bootstrap(stack)).client_options(),
     )
     await producer.start()
     try:
@@ -90,6 +94,7 @@ async def read_dead_letters(stack: Stack, keys: set[bytes]) -> dict[bytes, Any]:
         enable_auto_commit=False,
         session_timeout_ms=6000,
         heartbeat_interval_ms=2000,
+        **bus_settings(bootstrap(stack)).client_options(),
     )
     await consumer.start()
     found: dict[bytes, Any] = {}

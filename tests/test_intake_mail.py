@@ -564,6 +564,7 @@ async def _events(kafka: KafkaSettings, keys: set[str]) -> dict[str, dict[str, A
         enable_auto_commit=False,
         session_timeout_ms=1500,
         heartbeat_interval_ms=500,
+        **kafka.client_options(),
     )
     await consumer.start()
     found: dict[str, list[dict[str, Any]]] = {}

@@ -97,6 +97,7 @@ async def read_records(settings: KafkaSettings, topic: str, count: int) -> list[
         bootstrap_servers=settings.bootstrap_servers,
         auto_offset_reset="earliest",
         enable_auto_commit=False,
+        **settings.client_options(),
     )
     await consumer.start()
     records: list[Any] = []
@@ -120,7 +121,9 @@ async def test_ensure_topics_is_idempotent(settings: KafkaSettings) -> None:
     await ensure_topics(settings, [topic], partitions=3)
     await ensure_topics(settings, [topic, topic], partitions=3)
 
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=settings.bootstrap_servers, **settings.client_options()
+    )
     await admin.start()
     try:
         [described] = await admin.describe_topics([topic])
@@ -248,7 +251,9 @@ async def test_undecodable_records_go_to_dead_letter(
     settings: KafkaSettings, publisher: EventPublisher, topics: tuple[str, str]
 ) -> None:
     producer = AIOKafkaProducer(
-        bootstrap_servers=settings.bootstrap_servers, enable_idempotence=False
+        bootstrap_servers=settings.bootstrap_servers,
+        enable_idempotence=False,
+        **settings.client_options(),
     )
     await producer.start()
     try:
@@ -377,10 +382,11 @@ async def test_record_handled_but_not_committed_is_redelivered(
 ROOT = Path(__file__).resolve().parents[1]
 CRASHING_CONSUMER = """
 import asyncio, sys
-from casework.kafka import EventConsumer, EventPublisher, KafkaSettings
+from casework.kafka import EventConsumer, EventPublisher
+from deploy.credentials import bus_settings
 
 async def main(bootstrap, topic, dlq, group):
-    settings = KafkaSettings(bootstrap, client_id="crasher", session_timeout_ms=1500)
+    settings = bus_settings(bootstrap, client_id="crasher", session_timeout_ms=1500)
     publisher = EventPublisher(settings)
     await publisher.start()
 
@@ -494,8 +500,7 @@ async def test_stop_during_retries_leaves_record_uncommitted(
 
 async def test_publisher_recovers_after_broker_restart() -> None:
     with TansuBroker(free_port()) as broker:
-        settings = KafkaSettings(
-            bootstrap_servers=broker.bootstrap,
+        settings = broker.settings(
             client_id=unique("restart"),
             session_timeout_ms=1500,
             request_timeout_ms=5000,

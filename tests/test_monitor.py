@@ -26,7 +26,7 @@ from casework.contract import (
     topic_of,
 )
 from casework.contract.monitor import AlertRaised
-from casework.kafka import EventPublisher, KafkaSettings
+from casework.kafka import EventPublisher
 from deploy.broker import TansuBroker
 from deploy.stack import ServiceProcess
 from services.monitor.reader import read_all
@@ -79,7 +79,7 @@ def monitor(
 
 @pytest.fixture
 async def publisher(broker: TansuBroker) -> AsyncIterator[EventPublisher]:
-    pub = EventPublisher(KafkaSettings(bootstrap_servers=broker.bootstrap, client_id="test-pub"))
+    pub = EventPublisher(broker.settings(client_id="test-pub"))
     await pub.start()
     yield pub
     await pub.stop()
@@ -118,7 +118,7 @@ async def metrics_text(monitor: ServiceProcess) -> str:
 
 async def alerts(broker: TansuBroker) -> list[AlertRaised]:
     found = []
-    for record in await read_all(broker.bootstrap, [topic_of("monitor")]):
+    for record in await read_all(broker.settings(), [topic_of("monitor")]):
         event = from_kafka(record.key, record.value, record.headers)
         if event.type == AlertRaised.TYPE:
             found.append(AlertRaised.model_validate(event.data))

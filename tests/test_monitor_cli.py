@@ -14,8 +14,9 @@ import pytest
 
 from casework.cloudevents import from_kafka, to_kafka
 from casework.contract import EventData, dead_letter_topic_of, to_cloudevent, topic_of
-from casework.kafka import EventPublisher, KafkaSettings
+from casework.kafka import EventPublisher
 from deploy.broker import TansuBroker
+from deploy.credentials import BusCredentials
 from deploy.stack import REPO_ROOT
 from services.monitor.reader import read_all
 from tests.support import commit_at_start, free_port
@@ -39,7 +40,7 @@ def like(name: str, **changes: object) -> EventData:
 
 
 async def publish(broker: TansuBroker, *items: EventData) -> list[str]:
-    pub = EventPublisher(KafkaSettings(bootstrap_servers=broker.bootstrap, client_id="cli-test"))
+    pub = EventPublisher(broker.settings(client_id="cli-test"))
     await pub.start()
     ids = []
     try:
@@ -53,7 +54,11 @@ async def publish(broker: TansuBroker, *items: EventData) -> list[str]:
 
 
 def cli_env(broker: TansuBroker) -> dict[str, str]:
-    return {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap}
+    return {
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap,
+        **BusCredentials.default().service_environment("ops"),
+    }
 
 
 async def cli(broker: TansuBroker, *args: str) -> tuple[int, str, str]:
@@ -145,7 +150,7 @@ async def test_history_lists_a_cases_events_across_topics_in_time_order(
 async def test_dead_letters_are_listed_and_replayed_once(broker: TansuBroker) -> None:
     dlq = dead_letter_topic_of("enforcement")
     source = topic_of("review")
-    pub = EventPublisher(KafkaSettings(bootstrap_servers=broker.bootstrap, client_id="dlq-test"))
+    pub = EventPublisher(broker.settings(client_id="dlq-test"))
     await pub.start()
     event_ids = []
     try:
@@ -187,10 +192,10 @@ async def test_dead_letters_are_listed_and_replayed_once(broker: TansuBroker) ->
     assert "replayed 0, skipped 2" in out
 
     replayed = [
-        from_kafka(r.key, r.value, r.headers) for r in await read_all(broker.bootstrap, [source])
+        from_kafka(r.key, r.value, r.headers) for r in await read_all(broker.settings(), [source])
     ]
     assert sorted(e.id for e in replayed if e.id in event_ids) == sorted(event_ids)
-    originals = await read_all(broker.bootstrap, [source])
+    originals = await read_all(broker.settings(), [source])
     assert not any(name.startswith("dlq_") for r in originals for name, _ in r.headers)
     code, out, _ = await cli(broker, "dlq", "list", "enforcement")
     assert "2 replayed" in out and out.count("  replayed  ") == 2

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from casework.kafka import KafkaSettings
 from services.monitor.streams import GROUP_PREFIX, _pack, _unpack, build_app
 
 
@@ -18,7 +19,7 @@ async def _ignore(*_: Any) -> None:
 
 def _app(mode: str, tmp: str) -> Any:
     return build_app(
-        bootstrap="127.0.0.1:1",
+        kafka=KafkaSettings("127.0.0.1:1"),
         topics=["officeactions.review", "officeactions.review.dlq"],
         on_record=_ignore,
         state_recovery=mode,

@@ -134,8 +134,14 @@ async def _ids_on(bootstrap: str, topic: str, count: int) -> bool:
 async def _dead_letters(bootstrap: str, topic: str) -> list[dict[str, str]]:
     from aiokafka import AIOKafkaConsumer
 
+    from deploy.credentials import bus_settings
+
     consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False
+        topic,
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        **bus_settings(bootstrap).client_options(),
     )
     await consumer.start()
     found: list[dict[str, str]] = []

@@ -20,7 +20,7 @@ from casework.contract import (
     to_cloudevent,
     topic_of,
 )
-from casework.kafka import EventPublisher, KafkaSettings
+from casework.kafka import EventPublisher
 from services.review.opening import case_id_for
 from tests.fixtures.browser import artefact_path
 from tests.fixtures.stack import Stack
@@ -220,7 +220,7 @@ async def test_a_manager_restores_a_tampered_action_with_one_click(
     stack: Stack, http: aiohttp.ClientSession, browser: Browser
 ) -> None:
     case_id = await open_case(http, stack, "Tampered Editor")
-    publisher = EventPublisher(KafkaSettings(stack.broker.bootstrap))
+    publisher = EventPublisher(stack.broker.settings())
     await publisher.start()
     try:
         now = datetime.now(UTC)

@@ -27,6 +27,7 @@ from casework.outbox import OutboxRelay
 from casework.policy import load_policy
 from casework.store import open_store
 from deploy.broker import TansuBroker
+from deploy.credentials import BusCredentials
 from services.review.app import wire
 from services.review.opening import case_id_for
 from services.review.settings import ReviewSettings
@@ -47,6 +48,7 @@ def settings_for(data_dir: Path, broker: TansuBroker) -> ReviewSettings:
         kafka_bootstrap=broker.bootstrap,
         kafka_session_timeout_ms=1500,
         deadline_scan_seconds=0.1,
+        **BusCredentials.default().service_environment("review"),
     )
 
 

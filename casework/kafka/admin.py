@@ -36,6 +36,7 @@ async def _create_missing(
         bootstrap_servers=settings.bootstrap_servers,
         client_id=f"{settings.client_id}-admin",
         request_timeout_ms=settings.request_timeout_ms,
+        **settings.client_options(),
     )
     await admin.start()
     try:

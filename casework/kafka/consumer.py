@@ -121,6 +121,7 @@ class EventConsumer:
             # Partition p of every consumed topic to the same member: all of a case's
             # events (keyed by case id) reach one instance, whatever topic they come on.
             partition_assignment_strategy=(RangePartitionAssignor,),
+            **s.client_options(),
         )
         consumer.subscribe(self._topics, listener=_Listener(consumer, self))
         return consumer

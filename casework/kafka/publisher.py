@@ -32,6 +32,7 @@ class EventPublisher:
             # Tansu rejects InitProducerId v0, so no idempotent/transactional producer.
             enable_idempotence=False,
             request_timeout_ms=self._settings.request_timeout_ms,
+            **self._settings.client_options(),
         )
         async for attempt in retrying(self._settings, "producer start"):
             with attempt:

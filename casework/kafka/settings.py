@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+import ssl
+from dataclasses import dataclass, field
+from typing import Any
 
 from aiokafka.errors import KafkaError, KafkaTimeoutError
+from aiokafka.helpers import create_ssl_context
 from tenacity import (
     AsyncRetrying,
     RetryCallState,
@@ -15,6 +18,9 @@ from tenacity import (
 )
 
 log = logging.getLogger("casework.kafka")
+
+SECURITY_PROTOCOLS = ("PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL", "SSL")
+SASL_MECHANISMS = ("SCRAM-SHA-256", "SCRAM-SHA-512")
 
 
 @dataclass(frozen=True)
@@ -32,6 +38,14 @@ class KafkaSettings:
     retry_max_attempts: int = 5
     retry_initial_backoff_ms: int = 100
     retry_max_backoff_ms: int = 5_000
+    # Bus authentication and encryption (README "Bus authentication").
+    security_protocol: str = "PLAINTEXT"
+    sasl_mechanism: str = "SCRAM-SHA-512"
+    sasl_username: str | None = None
+    sasl_password: str | None = field(default=None, repr=False)
+    ssl_cafile: str | None = None
+    ssl_certfile: str | None = None
+    ssl_keyfile: str | None = None
 
     def __post_init__(self) -> None:
         if self.heartbeat_interval_ms <= 0:
@@ -40,6 +54,45 @@ class KafkaSettings:
             raise ValueError("heartbeat_interval_ms must be below session_timeout_ms")
         if self.retry_max_attempts < 1:
             raise ValueError("retry_max_attempts must be at least 1")
+        if self.security_protocol not in SECURITY_PROTOCOLS:
+            raise ValueError(f"security_protocol must be one of {', '.join(SECURITY_PROTOCOLS)}")
+        if self.uses_sasl:
+            if self.sasl_mechanism not in SASL_MECHANISMS:
+                raise ValueError(f"sasl_mechanism must be one of {', '.join(SASL_MECHANISMS)}")
+            if not self.sasl_username or not self.sasl_password:
+                raise ValueError(f"{self.security_protocol} needs a SASL username and password")
+        if (self.ssl_certfile is None) != (self.ssl_keyfile is None):
+            raise ValueError("ssl_certfile and ssl_keyfile go together")
+
+    @property
+    def uses_sasl(self) -> bool:
+        return self.security_protocol.startswith("SASL_")
+
+    @property
+    def uses_tls(self) -> bool:
+        return self.security_protocol in ("SSL", "SASL_SSL")
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """The TLS context for SSL/SASL_SSL (the CA file, else the system's CAs), else None."""
+        if not self.uses_tls:
+            return None
+        context: ssl.SSLContext = create_ssl_context(
+            cafile=self.ssl_cafile, certfile=self.ssl_certfile, keyfile=self.ssl_keyfile
+        )
+        return context
+
+    def client_options(self) -> dict[str, Any]:
+        """Security keyword arguments for any aiokafka client (producer, consumer, admin)."""
+        options: dict[str, Any] = {"security_protocol": self.security_protocol}
+        if self.uses_sasl:
+            options.update(
+                sasl_mechanism=self.sasl_mechanism,
+                sasl_plain_username=self.sasl_username,
+                sasl_plain_password=self.sasl_password,
+            )
+        if self.uses_tls:
+            options["ssl_context"] = self.ssl_context()
+        return options
 
     def backoff_seconds(self, attempt: int) -> float:
         """Delay after failed attempt number ``attempt`` (1-based), doubling up to the max."""

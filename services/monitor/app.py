@@ -51,7 +51,7 @@ async def wire(kit: Kit) -> Wiring:
         clock=now,
     )
     streams = build_app(
-        bootstrap=settings.kafka_bootstrap,
+        kafka=settings.kafka(),
         topics=source_topics(),
         on_record=tracker.on_record,
         state_recovery=settings.state_recovery,
@@ -90,7 +90,7 @@ async def wire(kit: Kit) -> Wiring:
         while True:
             try:
                 lag = await consumer_lag(
-                    settings.kafka_bootstrap, services, floors=dict(views.read_up_to)
+                    settings.kafka(), services, floors=dict(views.read_up_to)
                 )
                 views.set_lag(lag)
                 tracker.changed()

@@ -7,7 +7,9 @@
     python -m services.monitor lag
 
 TOPIC is a full topic name or a service name (``notify`` means ``officeactions.notify``;
-for ``dlq`` commands, ``officeactions.notify.dlq``). The broker is KAFKA_BOOTSTRAP_SERVERS.
+for ``dlq`` commands, ``officeactions.notify.dlq``). The broker is KAFKA_BOOTSTRAP_SERVERS;
+the bus credentials come from the same variables as a service's (KAFKA_SECURITY_PROTOCOL,
+KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD_FILE, ...): the ``ops`` principal.
 """
 
 from __future__ import annotations
@@ -16,12 +18,12 @@ import argparse
 import asyncio
 import getpass
 import json
-import os
 import sys
 from datetime import UTC, datetime
 from typing import Any
 
 from casework.cloudevents import CloudEvent, MalformedEvent, from_kafka
+from casework.config import ConfigError, ServiceSettings, load_settings
 from casework.contract import NAMESPACE, SERVICES, dead_letter_topic_of, to_cloudevent, topic_of
 from casework.contract.monitor import DeadLetterReplayed
 from casework.kafka import EventPublisher, KafkaSettings
@@ -29,8 +31,14 @@ from services.monitor.lag import consumer_lag
 from services.monitor.reader import read_all, read_topics
 
 
-def _bootstrap() -> str:
-    return os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
+class OpsSettings(ServiceSettings):
+    """The command line's bus settings: the service variables, client id casework-ops."""
+
+    SERVICE = "ops"
+
+
+def _kafka() -> KafkaSettings:
+    return load_settings(OpsSettings).kafka()
 
 
 def _topic(name: str, *, dlq: bool = False) -> str:
@@ -72,7 +80,7 @@ async def tail(topic: str, *, follow: bool, limit: int) -> int:
     """The last ``limit`` events (by event time, across partitions), then new ones if following."""
     backlog: list[Any] = []
     live = False
-    async for record in read_topics(_bootstrap(), [_topic(topic)], follow=follow):
+    async for record in read_topics(_kafka(), [_topic(topic)], follow=follow):
         if record is None:
             lines: list[str] = []
             for kept in sorted(backlog, key=_when)[-limit:]:
@@ -90,7 +98,7 @@ async def tail(topic: str, *, follow: bool, limit: int) -> int:
 
 
 async def history(case_id: str) -> int:
-    records = await read_all(_bootstrap(), [topic_of(s) for s in SERVICES])
+    records = await read_all(_kafka(), [topic_of(s) for s in SERVICES])
     events = [(r, e) for r in records if (e := _decode(r)) is not None]
     mine = [(r, e) for r, e in events if e.subject == case_id or e.data.get("case_id") == case_id]
     submissions = {e.data.get("submission_id") for _, e in mine if e.data.get("submission_id")}
@@ -112,7 +120,7 @@ async def history(case_id: str) -> int:
 
 async def _replayed(dlq_topic: str) -> set[tuple[int, int]]:
     done: set[tuple[int, int]] = set()
-    for record in await read_all(_bootstrap(), [topic_of("monitor")]):
+    for record in await read_all(_kafka(), [topic_of("monitor")]):
         event = _decode(record)
         if event is None or event.type != DeadLetterReplayed.TYPE:
             continue
@@ -124,7 +132,7 @@ async def _replayed(dlq_topic: str) -> set[tuple[int, int]]:
 
 async def dlq_list(topic: str) -> int:
     dlq = _topic(topic, dlq=True)
-    letters = await read_all(_bootstrap(), [dlq])
+    letters = await read_all(_kafka(), [dlq])
     replayed = await _replayed(dlq)
     print(f"{len(letters)} dead letter(s) on {dlq}, {len(replayed)} replayed")
     for record in letters:
@@ -141,12 +149,10 @@ async def dlq_list(topic: str) -> int:
 
 async def dlq_replay(topic: str, ids: list[str], by: str) -> int:
     dlq = _topic(topic, dlq=True)
-    letters = await read_all(_bootstrap(), [dlq])
+    letters = await read_all(_kafka(), [dlq])
     replayed = await _replayed(dlq)
     wanted = set(ids)
-    publisher = EventPublisher(
-        KafkaSettings(bootstrap_servers=_bootstrap(), client_id="casework-ops")
-    )
+    publisher = EventPublisher(_kafka())
     await publisher.start()
     done = skipped = 0
     try:
@@ -185,7 +191,7 @@ async def dlq_replay(topic: str, ids: list[str], by: str) -> int:
 
 
 async def lag() -> int:
-    found = await consumer_lag(_bootstrap(), [topic_of(s) for s in SERVICES])
+    found = await consumer_lag(_kafka(), [topic_of(s) for s in SERVICES])
     if not found:
         print("no consumer groups with committed offsets")
     for group, topics in found.items():
@@ -233,6 +239,12 @@ def main(argv: list[str] | None = None) -> int:
         job = dlq_replay(args.topic, args.id, args.by or getpass.getuser())
     else:
         job = lag()
+    try:
+        _kafka()
+    except ConfigError as exc:
+        job.close()
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     try:
         return asyncio.run(job)
     except KeyboardInterrupt:

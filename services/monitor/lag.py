@@ -14,13 +14,14 @@ from collections.abc import Iterable, Mapping
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from casework.kafka import KafkaSettings
 from services.monitor.streams import GROUP_PREFIX
 
 Lag = dict[str, dict[str, int]]
 
 
 async def consumer_lag(
-    bootstrap: str,
+    kafka: KafkaSettings,
     topics: Iterable[str],
     *,
     floors: Mapping[tuple[str, int], int] | None = None,
@@ -28,11 +29,18 @@ async def consumer_lag(
     request_timeout_ms: int = 10_000,
 ) -> Lag:
     """{group: {topic: lag}} for every group that committed an offset on ``topics``."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=request_timeout_ms)
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=kafka.bootstrap_servers,
+        client_id=f"{kafka.client_id}-lag",
+        request_timeout_ms=request_timeout_ms,
+        **kafka.client_options(),
+    )
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap,
+        bootstrap_servers=kafka.bootstrap_servers,
+        client_id=f"{kafka.client_id}-lag",
         enable_auto_commit=False,
         request_timeout_ms=request_timeout_ms,
+        **kafka.client_options(),
     )
     await admin.start()
     await consumer.start()

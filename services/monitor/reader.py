@@ -8,11 +8,13 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from casework.kafka import KafkaSettings
+
 IDLE_POLL_MS = 700
 
 
 async def read_topics(
-    bootstrap: str, topics: list[str], *, follow: bool = False
+    kafka: KafkaSettings, topics: list[str], *, follow: bool = False
 ) -> AsyncIterator[Any | None]:
     """Yield every record of ``topics`` from the start (per partition in order).
 
@@ -22,7 +24,11 @@ async def read_topics(
     what decides; the end offsets only keep a slow first fetch from ending early).
     """
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest"
+        bootstrap_servers=kafka.bootstrap_servers,
+        client_id=kafka.client_id,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        **kafka.client_options(),
     )
     await consumer.start()
     try:
@@ -54,8 +60,8 @@ async def read_topics(
         await consumer.stop()
 
 
-async def read_all(bootstrap: str, topics: list[str]) -> list[Any]:
-    return [r async for r in read_topics(bootstrap, topics) if r is not None]
+async def read_all(kafka: KafkaSettings, topics: list[str]) -> list[Any]:
+    return [r async for r in read_topics(kafka, topics) if r is not None]
 
 
 async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> set[int]:

@@ -23,6 +23,8 @@ from typing import Any
 
 import faust
 
+from casework.kafka import KafkaSettings
+
 log = logging.getLogger(__name__)
 
 OnRecord = Callable[
@@ -38,9 +40,22 @@ def group_id(state_recovery: str) -> str:
     return f"{GROUP_PREFIX}-rebuild-{uuid.uuid4().hex[:12]}"
 
 
+def broker_credentials(kafka: KafkaSettings) -> faust.types.auth.CredentialsT | None:
+    """faust's form of the bus settings: SASL (with TLS if set), TLS alone, or none."""
+    if kafka.uses_sasl:
+        return faust.SASLCredentials(
+            username=kafka.sasl_username,
+            password=kafka.sasl_password,
+            mechanism=kafka.sasl_mechanism,
+            ssl_context=kafka.ssl_context(),
+        )
+    context = kafka.ssl_context()
+    return faust.SSLCredentials(context) if context is not None else None
+
+
 def build_app(
     *,
-    bootstrap: str,
+    kafka: KafkaSettings,
     topics: list[str],
     on_record: OnRecord,
     state_recovery: str,
@@ -51,7 +66,8 @@ def build_app(
 ) -> faust.App:
     app = faust.App(
         group_id(state_recovery),
-        broker=[f"kafka://{host}" for host in bootstrap.split(",")],
+        broker=[f"kafka://{host}" for host in kafka.bootstrap_servers.split(",")],
+        broker_credentials=broker_credentials(kafka),
         store="memory://",
         autodiscover=False,
         web_enabled=False,

@@ -17,6 +17,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from casework.cloudevents import from_kafka
 from casework.contract import topic_of
+from deploy.credentials import bus_settings
 
 APPROVED = "decision-approved.v1"
 ENFORCED = "action-enforced.v1"
@@ -89,6 +90,7 @@ class TopicWatch:
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             fetch_max_wait_ms=100,
+            **bus_settings(self.bootstrap).client_options(),
         )
         await consumer.start()
         try:

@@ -1,0 +1,83 @@
+"""Kafka principals of the embedded stack: one SCRAM user per service plus ``ops``.
+
+``make run`` and the tests need no set-up: on first use a random password per
+principal is written to ``<secrets dir>/kafka-<principal>.password`` (mode 0600,
+directory 0700) and read back on every later start. The directory is
+``$CASEWORK_SECRETS_DIR`` if set, else ``var/secrets`` in the repository; the broker
+(:class:`deploy.broker.TansuBroker`) and the service processes
+(:class:`deploy.stack.ServiceProcess`) both read it, so each service signs in as
+itself with its own password.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from casework.kafka import KafkaSettings
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SERVICES = ("intake", "review", "enforcement", "notify", "monitor")
+OPS = "ops"  # operators' tools (the monitor CLI) and the tests
+PRINCIPALS = (*SERVICES, OPS)
+SECURITY_PROTOCOL = "SASL_PLAINTEXT"  # the embedded broker listens on loopback only
+SASL_MECHANISM = "SCRAM-SHA-512"
+
+
+@dataclass(frozen=True)
+class BusCredentials:
+    """The password files of every principal in one directory."""
+
+    directory: Path
+
+    @classmethod
+    def default(cls) -> BusCredentials:
+        configured = os.environ.get("CASEWORK_SECRETS_DIR")
+        return cls(Path(configured) if configured else REPO_ROOT / "var" / "secrets")
+
+    def password_file(self, principal: str) -> Path:
+        return self.directory / f"kafka-{principal}.password"
+
+    def ensure(self) -> dict[str, str]:
+        """Every principal's password, generating (once) those that have no file yet."""
+        self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        return {principal: self._password(principal) for principal in PRINCIPALS}
+
+    def _password(self, principal: str) -> str:
+        path = self.password_file(principal)
+        try:
+            # O_EXCL: two starts racing to create it agree on the first one's password.
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            return path.read_text().strip()
+        with os.fdopen(fd, "w") as out:
+            out.write(secrets.token_urlsafe(32) + "\n")
+        return path.read_text().strip()
+
+    def service_environment(self, principal: str) -> dict[str, str]:
+        """The variables that make a service sign in to the embedded broker as ``principal``."""
+        self.ensure()
+        return {
+            "KAFKA_SECURITY_PROTOCOL": SECURITY_PROTOCOL,
+            "KAFKA_SASL_MECHANISM": SASL_MECHANISM,
+            "KAFKA_SASL_USERNAME": principal,
+            "KAFKA_SASL_PASSWORD_FILE": str(self.password_file(principal)),
+        }
+
+    def settings(self, bootstrap: str, principal: str = OPS, **overrides: object) -> KafkaSettings:
+        """Client settings signed in as ``principal`` on the embedded broker at ``bootstrap``."""
+        options: dict[str, object] = {
+            "security_protocol": SECURITY_PROTOCOL,
+            "sasl_mechanism": SASL_MECHANISM,
+            "sasl_username": principal,
+            "sasl_password": self.ensure()[principal],
+            **overrides,
+        }
+        return KafkaSettings(bootstrap, **options)  # type: ignore[arg-type]
+
+
+def bus_settings(bootstrap: str, principal: str = OPS, **overrides: object) -> KafkaSettings:
+    """:meth:`BusCredentials.settings` on the default secrets directory."""
+    return BusCredentials.default().settings(bootstrap, principal, **overrides)
