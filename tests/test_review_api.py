@@ -232,16 +232,62 @@ async def test_a_global_ban_from_staff_initiative_to_approval(api: Api) -> None:
     assert body["decision"]["determination"]["text"] == "(withheld by counsel: Privilege.)"
     assert body["determination_in_full"] is False and "Counsel's words" not in str(body)
     assert await api.events() == ["CaseOpened", "DecisionApproved"]
-    status, body = await api.call(
-        "POST",
-        f"/api/v1/cases/{case_id}/reversal",
-        "dave",
-        {"grounds": "error", "reason": "Wrong account."},
-    )
-    assert status == 201 and body["state"] == "reversed", body
-    assert (await api.events())[-1] == "DecisionReversed"
+    reversal = f"/api/v1/cases/{case_id}/reversal"
+    error = {"grounds": "error", "reason": "Wrong account."}
+    status, body = await api.call("POST", reversal, "dave", error)
+    assert status == 202 and body["state"] == "approved", body
+    assert body["reversal_approvals_missing"] == 1
+    # Every entitled person signed this one: two signers of the original are not enough.
+    status, refusal = await api.call("POST", reversal, "bob", error)
+    assert status == 403, refusal
+    assert fields_and_rules(refusal) == {("level", "not_only_original_signers")}
+    assert await api.events() == ["CaseOpened", "DecisionApproved"]
+    status, body = await api.call("DELETE", reversal, "carol")
+    assert status == 200 and body["pending_reversal"] is None, body
+    status, again = await api.call("DELETE", reversal, "carol")
+    assert status == 409 and fields_and_rules(again) == {("reversal", "pending")}, again
     actions = [e["action"] for e in body["timeline"]]
+    assert actions[-2:] == ["reversal-requested", "reversal-withdrawn"]
     assert actions[:4] == ["case-opened", "evidence-added", "note-added", "assigned"]
+
+
+async def test_a_reversal_takes_two_people_over_the_api(api: Api) -> None:
+    """An interaction ban signed by alice and bob: dave alone leaves it pending (202,
+    nothing published); the same person twice is refused; bob, who signed, may confirm
+    beside dave, who did not (201, DecisionReversed with both approvals)."""
+    case_id = await staff_case(api, action_type="interaction-ban")
+    decision = {**DECISION, "interaction_ban": {"counterparties": ["Victim One"]}}
+    status, body = await api.call("PUT", f"/api/v1/cases/{case_id}/decision", body=decision)
+    assert status == 200, body
+    for who, level in [("alice", "case-handler"), ("bob", "ts-manager")]:
+        status, body = await api.call(
+            "POST",
+            f"/api/v1/cases/{case_id}/signoffs",
+            who,
+            {"level": level, "verdict": "approve", "comment": "ok"},
+        )
+        assert status == 201, body
+    assert body["state"] == "approved", body
+    reversal = f"/api/v1/cases/{case_id}/reversal"
+    error = {"grounds": "error", "reason": "Wrong account."}
+    status, body = await api.call("POST", reversal, "dave", error)
+    assert status == 202 and body["state"] == "approved", body
+    pending = body["pending_reversal"]
+    assert [a["staff_id"] for a in pending["approvals"]] == ["dave"]
+    assert (pending["needed"], body["reversal_approvals_missing"]) == (2, 1)
+    assert "DecisionReversed" not in await api.events()
+    status, body = await api.call("POST", reversal, "dave", error)
+    assert status == 409 and body["error"] == "already_approved", body
+    assert fields_and_rules(body) == {("staff", "one_approval_per_person")}
+    status, body = await api.call("POST", reversal, "bob", {**error, "reason": "Agreed."})
+    assert status == 201 and body["state"] == "reversed", body
+    entries = await api.store.pending_outbox(limit=1000)
+    [reversed_] = [e.event.data for e in entries if e.event.type.endswith("decision-reversed.v1")]
+    assert reversed_["grounds"] == "error" and reversed_["reason"] == "Wrong account."
+    assert [(a["staff_id"], a["level"]) for a in reversed_["approvals"]] == [
+        ("dave", "director"),
+        ("bob", "ts-manager"),
+    ]
 
 
 async def test_an_inquiry_is_answered_over_the_api(api: Api) -> None:

@@ -38,7 +38,8 @@ from services.review.decision import DecisionForm, DeterminationForm
 from services.review.handlers import ReviewHandlers
 from services.review.opening import MergeForm, case_id_for
 from services.review.queue import QueueQuery
-from services.review.signoff import ReversalForm, SignOffForm
+from services.review.reversal import ReversalForm
+from services.review.signoff import SignOffForm
 from services.review.staff import StaffMember, load_staff
 from services.review.usecases import ReviewCases
 from tests.fixtures.stores import nx27017, reopen, store  # noqa: F401
@@ -291,8 +292,11 @@ async def test_an_upheld_appeal_reverses_the_original_and_closes_the_appeal(
     error = await refused(cases.reverse, staff("bob"), "OA-TEST00000007", upheld)
     assert error.kind is Kind.FORBIDDEN
     assert (await cases.read(staff("alice"), "OA-TEST00000007")).state is CaseState.APPROVED
-    outside = staff("dave").model_copy(update={"id": "dora"})  # a director who did not sign
-    await cases.reverse(outside, "OA-TEST00000007", upheld)
+    # Two directors who did not sign: the first records it, the second reverses.
+    await cases.reverse(outsider("dina"), "OA-TEST00000007", upheld)
+    assert (await cases.read(staff("alice"), "OA-TEST00000007")).state is CaseState.APPROVED
+    assert (await cases.read(staff("alice"), "OA-TEST00000008")).state is CaseState.OPEN
+    await cases.reverse(outsider("dora"), "OA-TEST00000007", upheld)
     assert (await cases.read(staff("alice"), "OA-TEST00000007")).state is CaseState.REVERSED
     assert (await cases.read(staff("alice"), "OA-TEST00000008")).state is CaseState.CLOSED
     events = await published(store)
@@ -330,8 +334,8 @@ async def test_an_appeal_left_open_by_a_failed_second_write_is_closed_by_the_rev
     upheld = ReversalForm(
         grounds="appeal-upheld", reason="Upheld.", appeal_case_id="OA-TEST00000010"
     )
-    outside = staff("dave").model_copy(update={"id": "dora"})
-    await failing.reverse(outside, "OA-TEST00000009", upheld)
+    await cases.reverse(outsider("dina"), "OA-TEST00000009", upheld)
+    await failing.reverse(outsider("dora"), "OA-TEST00000009", upheld)
     assert (await cases.read(staff("alice"), "OA-TEST00000009")).state is CaseState.REVERSED
     assert (await cases.read(staff("alice"), "OA-TEST00000010")).state is CaseState.OPEN
     [entry] = [
@@ -345,6 +349,73 @@ async def test_an_appeal_left_open_by_a_failed_second_write_is_closed_by_the_rev
     assert appeal.state is CaseState.CLOSED
     closed = [(e.actor, e.detail) for e in appeal.timeline if e.action == "appeal-upheld"]
     assert closed == [("dora", "OA-TEST00000009 reversed")]
+
+
+def outsider(staff_id: str, **fields: Any) -> StaffMember:
+    """A director who did not sign the cases of these tests."""
+    return staff("dave").model_copy(update={"id": staff_id, **fields})
+
+
+async def reversal_events(store: DocumentStore) -> list[EventData]:
+    return [e for e in await published(store) if isinstance(e, DecisionReversed)]
+
+
+async def test_one_person_cannot_reverse_a_multi_level_decision(
+    setup: tuple[ReviewCases, Clock],
+    store: DocumentStore,
+) -> None:
+    cases, clock = setup
+    await cases.submission_received(submission(12))
+    await approve(cases, "OA-TEST00000012", 12)
+    error = ReversalForm(grounds="error", reason="Wrong account.")
+    pending = await cases.reverse(outsider("dina"), "OA-TEST00000012", error)
+    assert pending.state is CaseState.APPROVED and pending.pending_reversal is not None
+    assert await reversal_events(store) == []
+    view = cases.view(staff("alice"), await cases.read(staff("alice"), "OA-TEST00000012"))
+    assert view.reversal_approvals_missing == 1
+    # The same person twice is one approval.
+    again = await refused(cases.reverse, outsider("dina"), "OA-TEST00000012", error)
+    assert (again.kind, [(e.field, e.rule) for e in again.errors]) == (
+        Kind.CONFLICT,
+        [("staff", "one_approval_per_person")],
+    )
+    # Whoever confirms passes the same separation of duties: not the subject...
+    subject = outsider("sol", wiki_accounts=["Subject 12"])
+    denied = await refused(cases.reverse, subject, "OA-TEST00000012", error)
+    assert [(e.field, e.rule) for e in denied.errors] == [("level", "not_subject")]
+    # ...nor the requester.
+    requester = outsider("rene", email=REQUESTER.email)
+    denied = await refused(cases.reverse, requester, "OA-TEST00000012", error)
+    assert [(e.field, e.rule) for e in denied.errors] == [("level", "not_requester")]
+    assert await reversal_events(store) == []
+    clock.now += timedelta(minutes=5)
+    done = await cases.reverse(outsider("dora"), "OA-TEST00000012", error)
+    assert done.state is CaseState.REVERSED
+    [event] = await reversal_events(store)
+    assert isinstance(event, DecisionReversed)
+    assert [(a.staff_id, a.signed_at) for a in event.approvals] == [
+        ("dina", START),
+        ("dora", START + timedelta(minutes=5)),
+    ]
+    actions = [e.action for e in done.timeline]
+    assert actions[-2:] == ["reversal-requested", "decision-reversed"]
+
+
+async def test_a_pending_reversal_is_withdrawn(
+    setup: tuple[ReviewCases, Clock],
+    store: DocumentStore,
+) -> None:
+    cases, _ = setup
+    await cases.submission_received(submission(13))
+    await approve(cases, "OA-TEST00000013", 13)
+    error = ReversalForm(grounds="error", reason="Wrong account.")
+    await cases.reverse(outsider("dina"), "OA-TEST00000013", error)
+    withdrawn = await cases.withdraw_reversal(outsider("dora"), "OA-TEST00000013")
+    assert withdrawn.pending_reversal is None and withdrawn.state is CaseState.APPROVED
+    # The next approval starts a new reversal: still one person, still pending.
+    again = await cases.reverse(outsider("dora"), "OA-TEST00000013", error)
+    assert again.state is CaseState.APPROVED and again.pending_reversal is not None
+    assert await reversal_events(store) == []
 
 
 async def test_a_reversal_without_an_appeal_closes_nothing(

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from casework.contract import (
     Channel,
@@ -24,8 +25,9 @@ from casework.contract import (
     SubmissionReceived,
 )
 from casework.errors import Kind, Rejected
-from casework.policy import load_policy
-from services.review.case import Case, CaseState, LinkKind
+from casework.policy import Policy, load_policy
+from casework.policy.review import ReversalApprovals, ReviewRules
+from services.review.case import Barred, Case, CaseState, LinkKind
 from services.review.decision import (
     DecisionForm,
     DeterminationForm,
@@ -34,8 +36,9 @@ from services.review.decision import (
 )
 from services.review.inquiries import InquiryForm, answer_inquiry
 from services.review.opening import case_id_for, close_as_duplicate, merge_duplicate, open_case
+from services.review.reversal import ReversalForm, reverse_decision, withdraw_reversal
 from services.review.rules import check_rules
-from services.review.signoff import ReversalForm, SignOffForm, reverse_decision, sign_off
+from services.review.signoff import SignOffForm, sign_off
 from services.review.staff import StaffMember, load_staff
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -444,41 +447,134 @@ def test_a_later_decline_of_an_expedited_decision_reverses_it() -> None:
     (event,) = events
     assert isinstance(event, DecisionReversed)
     assert event.reversed_by == "tomas" and case.state is CaseState.REVERSED
+    # The chain itself declined: its one declining sign-off is the reversal's approval.
+    assert event.grounds == "declined-after-expedited"
+    assert [(a.staff_id, a.level, a.verdict, a.comment) for a in event.approvals] == [
+        ("tomas", "ts-manager", "decline", "Not CSAM.")
+    ]
 
 
 # --- reversal ------------------------------------------------------------------------------
 
 
-def test_reversal_for_error() -> None:
+def reverse(
+    case: Case,
+    who: StaffMember,
+    grounds: str = "error",
+    reason: str = "Wrong account.",
+    appeal: Case | None = None,
+    policy: Policy = POLICY,
+) -> tuple[Case, list[Any]]:
+    body = ReversalForm.model_validate(
+        {"grounds": grounds, "reason": reason, "appeal_case_id": appeal.id if appeal else None}
+    )
+    return reverse_decision(case, body, who, policy, NOW, appeal)
+
+
+def with_reversal_approvals(**approvals: int) -> Policy:
+    review = POLICY.review.model_copy(update={"reversal_approvals": ReversalApprovals(**approvals)})
+    return POLICY.model_copy(update={"review": review})
+
+
+def test_the_policy_needs_two_people_to_reverse_a_multi_level_decision() -> None:
+    assert POLICY.review.reversal_approvals_needed(len(POLICY.action("global-ban").signoff)) == 2
+    assert POLICY.review.reversal_approvals_needed(1) == 1
+    for bad in ({"multi_level": 0}, {"single_level": 0}, {"single_level": 3, "multi_level": 2}):
+        with pytest.raises(ValidationError):
+            ReviewRules.model_validate({"reversal_approvals": bad})
+
+
+def test_reversal_for_error_needs_two_distinct_people() -> None:
     case, _ = approved()
-    reversal = ReversalForm(grounds="error", reason="Wrong account.")
-    reversed_case, events = reverse_decision(case, reversal, staff("dave"), POLICY, NOW)
-    (event,) = events
-    assert isinstance(event, DecisionReversed)
-    assert (event.reason, event.reversed_by, event.appeal_case_id) == (
+    pending, events = reverse(case, staff("dave"))
+    # One person: recorded as pending, the decision stands, nothing published.
+    assert events == [] and pending.state is CaseState.APPROVED
+    waiting = pending.pending_reversal
+    assert waiting is not None
+    assert (waiting.grounds, waiting.reason, waiting.requested_by) == (
+        "error",
         "Wrong account.",
         "dave",
-        None,
     )
+    assert (waiting.needed, waiting.missing, len(waiting.approvals)) == (2, 1, 1)
+    assert pending.timeline[-1].action == "reversal-requested"
+    again = refused(reverse, pending, staff("dave"))
+    assert (again.kind, rules(again)) == (Kind.CONFLICT, [("staff", "one_approval_per_person")])
+    reversed_case, events = reverse(pending, staff("bob"), reason="Confirmed: wrong account.")
+    (event,) = events
+    assert isinstance(event, DecisionReversed)
+    # The first reason is the one published; each approver's own is kept with their approval.
+    assert (event.reason, event.reversed_by, event.appeal_case_id, event.grounds) == (
+        "Wrong account.",
+        "bob",
+        None,
+        "error",
+    )
+    assert [(a.staff_id, a.level, a.verdict, a.comment) for a in event.approvals] == [
+        ("dave", "director", "approve", "Wrong account."),
+        ("bob", "ts-manager", "approve", "Confirmed: wrong account."),
+    ]
+    assert event.approvals[0].languages == ["en", "ru"]
+    assert reversed_case.state is CaseState.REVERSED and reversed_case.pending_reversal is None
+    over = refused(reverse, reversed_case, staff("carol"))
+    assert over.code == "not_approved"
+
+
+def test_a_single_level_decision_is_reversed_by_one_person_when_the_policy_says_so() -> None:
+    case, _ = approved()
+    one = with_reversal_approvals(single_level=1, multi_level=1)
+    reversed_case, events = reverse(case, staff("dave"), policy=one)
     assert reversed_case.state is CaseState.REVERSED
-    again = refused(reverse_decision, reversed_case, reversal, staff("dave"), POLICY, NOW)
-    assert again.code == "not_approved"
+    assert [a.staff_id for a in events[0].approvals] == ["dave"]
 
 
 def test_reversal_needs_a_reversal_level() -> None:
     case, _ = approved()
-    error = refused(
-        reverse_decision,
-        case,
-        ReversalForm(grounds="error", reason="x"),
-        SIGNERS["case-handler"],
-        POLICY,
-        NOW,
-    )
+    error = refused(reverse, case, SIGNERS["case-handler"])
     assert (error.kind, rules(error)) == (Kind.FORBIDDEN, [("staff", "reversal_level")])
 
 
-def test_an_appeal_is_upheld_only_by_someone_who_did_not_sign_the_original() -> None:
+def test_the_subject_of_the_action_cannot_reverse_it_alone_or_as_a_confirmer() -> None:
+    case, _ = approved()
+    subject = member("sam", ["director"], ["en"], wiki_accounts=["troublesome_Editor"])
+    error = refused(reverse, case, subject)
+    assert (error.kind, rules(error)) == (Kind.FORBIDDEN, [("level", "not_subject")])
+    pending, _ = reverse(case, staff("dave"))
+    error = refused(reverse, pending, subject)
+    assert (error.kind, rules(error)) == (Kind.FORBIDDEN, [("level", "not_subject")])
+
+
+def test_the_requester_and_staff_named_in_the_report_cannot_reverse() -> None:
+    case, _ = approved()
+    requester = member("rita", ["ts-manager"], ["en"]).model_copy(
+        update={"email": REQUESTER.email.upper()}
+    )
+    error = refused(reverse, case, requester)
+    assert (error.kind, rules(error)) == (Kind.FORBIDDEN, [("level", "not_requester")])
+    named = case.model_copy(update={"barred": [Barred(who="dave", reason="named-in-report")]})
+    error = refused(reverse, named, staff("dave"))
+    assert (error.kind, rules(error)) == (Kind.FORBIDDEN, [("level", "not_named_in_report")])
+
+
+def test_an_original_signer_cannot_reverse_for_error_alone() -> None:
+    case, _ = approved()
+    signer, other_signer = SIGNERS["ts-manager"], SIGNERS["director"]
+    # Where one approval suffices, a signer of the original is not enough.
+    one = with_reversal_approvals(single_level=1, multi_level=1)
+    error = refused(reverse, case, signer, "error", "Wrong account.", None, one)
+    assert (error.kind, rules(error)) == (Kind.FORBIDDEN, [("level", "not_only_original_signers")])
+    # Two signers of the original together are not enough either...
+    pending, events = reverse(case, signer)
+    assert events == [] and pending.pending_reversal is not None
+    error = refused(reverse, pending, other_signer)
+    assert rules(error) == [("level", "not_only_original_signers")]
+    # ...but a signer may take part beside someone who did not sign.
+    reversed_case, events = reverse(pending, staff("dave"))
+    assert reversed_case.state is CaseState.REVERSED
+    assert [a.staff_id for a in events[0].approvals] == ["tomas", "dave"]
+
+
+def test_an_appeal_is_upheld_only_by_people_who_did_not_sign_the_original() -> None:
     original, _ = approved()
     appeal, _ = open_case(
         submission(SubmissionKind.APPEAL, sid="R-APPEAL000001", refers_to=original.id),
@@ -486,20 +582,46 @@ def test_an_appeal_is_upheld_only_by_someone_who_did_not_sign_the_original() -> 
         RECEIVED,
         original,
     )
-    upheld = ReversalForm(
-        grounds="appeal-upheld", reason="Appeal upheld.", appeal_case_id=appeal.id
-    )
     signer = SIGNERS["ts-manager"]
-    error = refused(reverse_decision, original, upheld, signer, POLICY, NOW, appeal)
+    error = refused(reverse, original, signer, "appeal-upheld", "Upheld.", appeal)
     assert rules(error) == [("level", "not_original_signer")]
-    missing = refused(reverse_decision, original, upheld, staff("dave"), POLICY, NOW)
+    missing = refused(reverse, original, staff("dave"), "appeal-upheld", "Upheld.")
     assert rules(missing) == [("appeal_case_id", "appeal_of_case")]
     other = opened()
-    wrong = refused(reverse_decision, original, upheld, staff("dave"), POLICY, NOW, other)
+    wrong = refused(reverse, original, staff("dave"), "appeal-upheld", "Upheld.", other)
     assert rules(wrong) == [("appeal_case_id", "appeal_of_case")]
-    reversed_case, events = reverse_decision(original, upheld, staff("dave"), POLICY, NOW, appeal)
-    assert isinstance(events[0], DecisionReversed) and events[0].appeal_case_id == appeal.id
+    pending, events = reverse(original, staff("dave"), "appeal-upheld", "Upheld.", appeal)
+    assert events == [] and pending.state is CaseState.APPROVED
+    # Confirming needs the same grounds; a signer of the original may not confirm.
+    mixed = refused(reverse, pending, staff("bob"))
+    assert (mixed.kind, rules(mixed)) == (Kind.CONFLICT, [("grounds", "same_as_pending")])
+    error = refused(reverse, pending, signer, "appeal-upheld", "Upheld.", appeal)
+    assert rules(error) == [("level", "not_original_signer")]
+    reversed_case, events = reverse(pending, staff("carol"), "appeal-upheld", "Agreed.", appeal)
+    (event,) = events
+    assert isinstance(event, DecisionReversed) and event.appeal_case_id == appeal.id
+    assert event.grounds == "appeal-upheld" and event.reason == "Upheld."
+    assert [(a.staff_id, a.level) for a in event.approvals] == [
+        ("dave", "ts-manager"),
+        ("carol", "legal-counsel"),
+    ]
     assert reversed_case.state is CaseState.REVERSED
+
+
+def test_a_pending_reversal_can_be_withdrawn_by_an_entitled_person() -> None:
+    case, _ = approved()
+    pending, _ = reverse(case, staff("dave"))
+    error = refused(withdraw_reversal, pending, SIGNERS["case-handler"], POLICY, NOW)
+    assert rules(error) == [("staff", "reversal_level")]
+    withdrawn = withdraw_reversal(pending, staff("carol"), POLICY, NOW)
+    assert withdrawn.pending_reversal is None and withdrawn.state is CaseState.APPROVED
+    assert withdrawn.timeline[-1].action == "reversal-withdrawn"
+    again = refused(withdraw_reversal, withdrawn, staff("carol"), POLICY, NOW)
+    assert (again.kind, rules(again)) == (Kind.CONFLICT, [("reversal", "pending")])
+    # Withdrawn, a new reversal starts from nothing.
+    restarted, events = reverse(withdrawn, staff("bob"))
+    assert events == [] and restarted.pending_reversal is not None
+    assert [a.staff_id for a in restarted.pending_reversal.approvals] == ["bob"]
 
 
 # --- opening from every kind ---------------------------------------------------------------

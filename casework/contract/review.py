@@ -72,7 +72,13 @@ class DecisionDeclined(EventData):
 
 
 class DecisionReversed(EventData):
-    """An approved decision is undone (appeal upheld, error); enforcement undoes exactly it."""
+    """An approved decision is undone (appeal upheld, error); enforcement undoes exactly it.
+
+    `approvals`: one sign-off per person who approved the reversal, at the reversal level
+    they hold; the policy's `review.reversal_approvals` says how many distinct people a
+    decision with this chain length needs. `declined-after-expedited`: a later chain level
+    declined after expedited enforcement; its one declining sign-off is the approval.
+    """
 
     TYPE = f"{NAMESPACE}.review.decision-reversed.v1"
     PRODUCER = "review"
@@ -80,9 +86,11 @@ class DecisionReversed(EventData):
     case_id: str
     decision: Decision
     reason: str = Field(description="Public-level reason for the reversal.")
-    reversed_by: str
+    reversed_by: str = Field(description="Whose approval completed the reversal.")
     appeal_case_id: str | None = None
     reversed_at: AwareDatetime
+    approvals: list[SignOff] = Field(default_factory=list)
+    grounds: Literal["appeal-upheld", "error", "declined-after-expedited"] | None = None
 
     def event_subject(self) -> str:
         return self.case_id

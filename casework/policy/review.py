@@ -46,6 +46,20 @@ class Expedited(_Strict):
     proceed_after: list[str] = Field(min_length=1)
 
 
+class ReversalApprovals(_Strict):
+    """How many distinct people must approve a reversal, by the length of the decision's
+    sign-off chain: a decision several levels signed is not undone by one person."""
+
+    single_level: int = Field(default=1, ge=1)
+    multi_level: int = Field(default=2, ge=1)
+
+    @model_validator(mode="after")
+    def _not_fewer_for_more_levels(self) -> Self:
+        if self.multi_level < self.single_level:
+            raise ValueError("multi_level may not be less than single_level")
+        return self
+
+
 class ReviewRules(_Strict):
     # Someone fluent in the decision's language must approve before it is published.
     language_gate: bool = True
@@ -56,5 +70,15 @@ class ReviewRules(_Strict):
     expedited: dict[str, Expedited] = Field(default_factory=dict)
     # Sign-off levels whose holders may reverse an approved decision.
     reversal_levels: list[str] = Field(default_factory=lambda: ["ts-manager", "director"])
+    # Distinct holders of a reversal level who must approve one reversal.
+    reversal_approvals: ReversalApprovals = Field(default_factory=ReversalApprovals)
     # How often the deadline duty scans the stored due times.
     deadline_scan_seconds: float = Field(default=30.0, gt=0)
+
+    def reversal_approvals_needed(self, chain_length: int) -> int:
+        """Distinct approvers a reversal of a decision with this many sign-off levels needs.
+
+        Review applies it before reversing; enforcement and notify check the approvals
+        a DecisionReversed carries against it."""
+        rule = self.reversal_approvals
+        return rule.multi_level if chain_length > 1 else rule.single_level

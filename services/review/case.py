@@ -140,6 +140,29 @@ class InquiryResponse(_Record):
     text: str
 
 
+ReversalGrounds = Literal["appeal-upheld", "error"]
+
+
+class PendingReversal(_Record):
+    """A reversal approved by fewer people than the policy needs: the decision stands
+    until enough distinct entitled people approve (services/review/reversal.py)."""
+
+    grounds: ReversalGrounds
+    reason: str = Field(description="The first approver's reason: the one published.")
+    appeal_case_id: str | None = None
+    requested_by: str
+    requested_at: AwareDatetime
+    # One per approving person, at the reversal level they hold; comment: their reason.
+    approvals: list[SignOff]
+    # The reversal levels each approver holds: approvals are spread over distinct levels.
+    levels_held: dict[str, list[str]] = {}
+    needed: int = Field(description="Distinct approvers the policy needs for this decision.")
+
+    @property
+    def missing(self) -> int:
+        return max(self.needed - len(self.approvals), 0)
+
+
 class Case(BaseModel):
     """The stored case file (staff level). Timeline entries are only ever appended."""
 
@@ -169,6 +192,7 @@ class Case(BaseModel):
     past_signoffs: list[SignOff] = []
     chain: list[str] = []
     published: bool = False
+    pending_reversal: PendingReversal | None = None
     deadline: Deadline | None = None
     waiting_for_requester: bool = False
     questions: list[str] = []
@@ -240,6 +264,9 @@ class CaseView(Case):
     determination_in_full: bool = Field(
         default=True,
         description="False: counsel's text is replaced by what its disclosure allows.",
+    )
+    reversal_approvals_missing: int = Field(
+        default=0, description="Approvals a pending reversal still needs before it takes effect."
     )
 
 

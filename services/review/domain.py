@@ -14,7 +14,8 @@ from services.review.decision import (
     record_determination,
 )
 from services.review.opening import case_id_for, open_case
-from services.review.signoff import ReversalForm, SignOffForm, reverse_decision, sign_off
+from services.review.reversal import ReversalForm, reverse_decision
+from services.review.signoff import SignOffForm, sign_off
 
 __all__ = [
     "FINAL_STATES",

@@ -11,12 +11,13 @@ from pydantic import BaseModel, ValidationError
 from casework.http import RequestRejected, field_errors, read_json
 from services.review import casefile, inquiries
 from services.review.auth.middleware import current_staff
-from services.review.case import Case, CaseView
+from services.review.case import Case, CaseState, CaseView
 from services.review.decision import DecisionForm, DeterminationForm
 from services.review.openapi import OPERATIONS, Operation, openapi_document
 from services.review.opening import MergeForm, StaffCaseForm
 from services.review.queue import QueuePage, QueueQuery
-from services.review.signoff import ReversalForm, SignOffForm
+from services.review.reversal import ReversalForm
+from services.review.signoff import SignOffForm
 from services.review.staff import StaffMember
 from services.review.usecases import ReviewCases
 
@@ -88,7 +89,16 @@ class ReviewRoutes:
                 200,
             ),
             ("post", CASE + "/signoffs", "Sign a level", SignOffForm, CaseView, 201),
-            ("post", CASE + "/reversal", "Reverse the decision", ReversalForm, CaseView, 201),
+            (
+                "post",
+                CASE + "/reversal",
+                "Approve reversing the decision: 201 once reversed, 202 while the policy "
+                "needs more approvers (pending_reversal says who approved and how many)",
+                ReversalForm,
+                CaseView,
+                201,
+            ),
+            ("delete", CASE + "/reversal", "Withdraw a pending reversal", None, CaseView, 200),
             (
                 "post",
                 CASE + "/inquiry-answers",
@@ -125,12 +135,13 @@ class ReviewRoutes:
             ("PUT", "/decision", DecisionForm, c.draft_decision, 200),
             ("PUT", "/determination", DeterminationForm, c.record_determination, 200),
             ("POST", "/signoffs", SignOffForm, c.sign_off, 201),
-            ("POST", "/reversal", ReversalForm, c.reverse, 201),
             ("POST", "/inquiry-answers", inquiries.InquiryForm, c.answer_inquiry, 201),
             ("POST", "/restorations", casefile.RestorationForm, c.order_restoration, 201),
         ]
         for method, suffix, form, use_case, status in writes:
             app.router.add_route(method, CASE + suffix, self._write(form, use_case, status))
+        app.router.add_post(CASE + "/reversal", self.reverse)
+        app.router.add_delete(CASE + "/reversal", self.withdraw_reversal)
 
     def staff_of(self, request: web.Request) -> StaffMember:
         """Who the access middleware identified (token or session)."""
@@ -162,6 +173,23 @@ class ReviewRoutes:
     async def get_case(self, request: web.Request) -> web.Response:
         staff = self.staff_of(request)
         case = await self.cases.read(staff, request.match_info["case_id"])
+        return web.json_response(
+            self.cases.view(staff, case).model_dump(mode="json", by_alias=True)
+        )
+
+    async def reverse(self, request: web.Request) -> web.Response:
+        """One approval of a reversal: 202 while it is pending, 201 once it took effect."""
+        staff = self.staff_of(request)
+        body = await read_json(request, ReversalForm, strict=True)
+        case = await self.cases.reverse(staff, request.match_info["case_id"], body)
+        status = 201 if case.state is CaseState.REVERSED else 202
+        return web.json_response(
+            self.cases.view(staff, case).model_dump(mode="json", by_alias=True), status=status
+        )
+
+    async def withdraw_reversal(self, request: web.Request) -> web.Response:
+        staff = self.staff_of(request)
+        case = await self.cases.withdraw_reversal(staff, request.match_info["case_id"])
         return web.json_response(
             self.cases.view(staff, case).model_dump(mode="json", by_alias=True)
         )

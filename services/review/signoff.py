@@ -1,5 +1,5 @@
-"""The sign-off chain, separation of duties, the language gate, expedited approval and
-reversal. Enforced here, on the server, whatever the client. Pure."""
+"""The sign-off chain, separation of duties, the language gate and expedited approval.
+Enforced here, on the server, whatever the client. Pure. (Reversal: reversal.py.)"""
 
 from __future__ import annotations
 
@@ -14,12 +14,11 @@ from casework.contract import (
     DecisionReversed,
     EventData,
     SignOff,
-    SubmissionKind,
     canonical_account,
 )
 from casework.errors import Kind, Rejected
 from casework.policy import Policy
-from services.review.case import Case, CaseState, LinkKind
+from services.review.case import Case, CaseState
 from services.review.staff import StaffMember
 
 SIGNING_STATES = {CaseState.AWAITING_SIGNOFF, CaseState.ENFORCING_AWAITING_SIGNOFF}
@@ -33,17 +32,8 @@ class SignOffForm(BaseModel):
     comment: Annotated[str, Field(min_length=1, max_length=10_000)]
 
 
-class ReversalForm(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    grounds: Literal["appeal-upheld", "error"]
-    reason: Annotated[str, Field(min_length=1, max_length=5000)] = Field(
-        description="Public-level reason, published with the reversal."
-    )
-    appeal_case_id: str | None = None
-
-
-def _duty(rule: str, message: str) -> Rejected:
+def duty_refusal(rule: str, message: str) -> Rejected:
+    """A separation-of-duty refusal (403) naming the rule the person broke."""
     return Rejected.one(Kind.FORBIDDEN, "separation_of_duties", "level", rule, message)
 
 
@@ -56,19 +46,21 @@ def check_may_sign(case: Case, staff: StaffMember) -> None:
     """Who may never sign this case: the separation-of-duty rules of the policy."""
     requester = case.submission.requester if case.submission else None
     if requester is not None and staff.email.casefold() == requester.email.casefold():
-        raise _duty("not_requester", "the requester cannot sign off their own request")
+        raise duty_refusal("not_requester", "the requester cannot sign off their own request")
     involved = set()
     if case.decision is not None:
         involved.add(canonical_account(case.decision.subject.account).casefold())
     if case.subject_account:
         involved.add(canonical_account(case.subject_account).casefold())
     if involved & {canonical_account(a).casefold() for a in staff.wiki_accounts}:
-        raise _duty("not_subject", "the subject of the case cannot sign off")
+        raise duty_refusal("not_subject", "the subject of the case cannot sign off")
     bar = case.is_barred(staff)
     if bar is not None and bar.reason == "named-in-report":
-        raise _duty("not_named_in_report", "staff named in the report cannot sign off")
+        raise duty_refusal("not_named_in_report", "staff named in the report cannot sign off")
     if bar is not None:
-        raise _duty("not_original_signer", "an appeal is decided by someone who did not sign")
+        raise duty_refusal(
+            "not_original_signer", "an appeal is decided by someone who did not sign"
+        )
 
 
 def sign_off(
@@ -100,7 +92,9 @@ def sign_off(
             f"{staff.id} may not sign as {form.level}",
         )
     if any(s.staff_id == staff.id for s in case.signoffs):
-        raise _duty("one_level_per_person", f"{staff.id} has already signed at another level")
+        raise duty_refusal(
+            "one_level_per_person", f"{staff.id} has already signed at another level"
+        )
     check_may_sign(case, staff)
     signoff = SignOff(
         level=form.level,
@@ -194,8 +188,11 @@ def _decline(
 ) -> tuple[Case, list[EventData]]:
     assert case.decision is not None
     if case.published:
-        # Expedited: enforcement already acted, so a later decline undoes it.
-        reversed_case = case.model_copy(update={"state": CaseState.REVERSED})
+        # Expedited: enforcement already acted, so a later decline undoes it. The chain
+        # itself declined: the one declining sign-off is the reversal's approval.
+        reversed_case = case.model_copy(
+            update={"state": CaseState.REVERSED, "pending_reversal": None}
+        )
         return reversed_case.with_entry(
             now, "system", "decision-reversed", "declined after expedited enforcement"
         ), [
@@ -205,6 +202,8 @@ def _decline(
                 reason="The decision was declined at a later level of review.",
                 reversed_by=staff.id,
                 reversed_at=now,
+                approvals=[case.signoffs[-1]],
+                grounds="declined-after-expedited",
             )
         ]
     declined = case.model_copy(update={"state": CaseState.DECLINED})
@@ -218,72 +217,3 @@ def _decline(
             requester=case.submission.requester if case.submission else None,
         )
     ]
-
-
-def reverse_decision(
-    case: Case,
-    form: ReversalForm,
-    staff: StaffMember,
-    policy: Policy,
-    now: datetime,
-    appeal: Case | None = None,
-) -> tuple[Case, list[EventData]]:
-    """Undo an approved decision (appeal upheld, error): enforcement and notify act on it."""
-    if case.state not in {CaseState.APPROVED, CaseState.ENFORCING_AWAITING_SIGNOFF}:
-        raise Rejected.one(
-            Kind.CONFLICT,
-            "not_approved",
-            "state",
-            "approved",
-            f"the case is {case.state}; only an approved decision can be reversed",
-        )
-    assert case.decision is not None
-    if not set(staff.levels) & set(policy.review.reversal_levels):
-        raise Rejected.one(
-            Kind.FORBIDDEN,
-            "not_entitled",
-            "staff",
-            "reversal_level",
-            f"reversal needs one of the levels {', '.join(policy.review.reversal_levels)}",
-        )
-    if form.grounds == "appeal-upheld":
-        if appeal is None:
-            raise Rejected.one(
-                Kind.INVALID,
-                "validation_failed",
-                "appeal_case_id",
-                "appeal_of_case",
-                "name the appeal case when an appeal is upheld",
-            )
-        if appeal.kind is not SubmissionKind.APPEAL or appeal.linked(LinkKind.APPEAL_OF) != case.id:
-            raise Rejected.one(
-                Kind.INVALID,
-                "validation_failed",
-                "appeal_case_id",
-                "appeal_of_case",
-                f"{appeal.id} is not an appeal of {case.id}",
-            )
-        if any(s.staff_id == staff.id for s in [*case.signoffs, *case.past_signoffs]):
-            raise _duty("not_original_signer", "an appeal is decided by someone who did not sign")
-        check_may_sign(appeal, staff)
-    reversed_case = case.model_copy(update={"state": CaseState.REVERSED}).with_entry(
-        now, staff.id, "decision-reversed", f"{form.grounds}: {form.reason}"
-    )
-    return reversed_case, [
-        DecisionReversed(
-            case_id=case.id,
-            decision=case.decision,
-            reason=form.reason,
-            reversed_by=staff.id,
-            appeal_case_id=appeal.id if appeal else None,
-            reversed_at=now,
-        )
-    ]
-
-
-def close_appeal(appeal: Case, original_id: str, actor: str, now: datetime) -> Case:
-    """The appeal case once its original was reversed. Idempotent."""
-    if appeal.state is CaseState.CLOSED:
-        return appeal
-    closed = appeal.model_copy(update={"state": CaseState.CLOSED})
-    return closed.with_entry(now, actor, "appeal-upheld", f"{original_id} reversed")

@@ -32,7 +32,7 @@ from casework.store import (
 from casework.updates import NotFound, update_document
 from services.review import casefile, inquiries
 from services.review.auth.policy import authorize
-from services.review.case import Case, CaseView
+from services.review.case import Case, CaseState, CaseView
 from services.review.deadlines import calendar_for, set_waiting
 from services.review.decision import (
     LEGAL_LEVEL,
@@ -51,13 +51,13 @@ from services.review.opening import (
 )
 from services.review.permissions import Action
 from services.review.queue import ORDER, CaseSummary, QueuePage, QueueQuery, cursor_for
-from services.review.signoff import (
+from services.review.reversal import (
     ReversalForm,
-    SignOffForm,
     close_appeal,
     reverse_decision,
-    sign_off,
+    withdraw_reversal,
 )
+from services.review.signoff import SignOffForm, sign_off
 from services.review.staff import StaffMember
 
 log = logging.getLogger(__name__)
@@ -155,6 +155,9 @@ class ReviewCases:
                 "next_level": case.next_level(self.policy) if case.decision else None,
                 "outstanding_levels": case.outstanding_levels() if case.decision else [],
                 "determination_in_full": shown,
+                "reversal_approvals_missing": (
+                    case.pending_reversal.missing if case.pending_reversal else 0
+                ),
             }
         )
 
@@ -303,16 +306,20 @@ class ReviewCases:
             appeal = await self._load(form.appeal_case_id, field="appeal_case_id")
             self._check_access(staff, Action.REVERSE_DECISION, appeal)
         now = self.clock()
-        # One write decides: the original reversed with DecisionReversed in its outbox.
-        # The appeal is closed from that event (review consumes its own topic), so a
-        # crash or a failed write after this point still closes it; closing it here
-        # too only makes the answer current for the caller, and is idempotent.
+        # One approval per call: while the policy needs more people the reversal is only
+        # recorded as pending. The last approval's one write decides: the original
+        # reversed with DecisionReversed in its outbox. The appeal is closed from that
+        # event (review consumes its own topic), so a crash or a failed write after this
+        # point still closes it; closing it here too only makes the answer current for
+        # the caller, and is idempotent.
         reversed_case = await self._change(
             staff,
             Action.REVERSE_DECISION,
             case_id,
             lambda c: reverse_decision(c, form, staff, self.policy, now, appeal),
         )
+        if reversed_case.state is not CaseState.REVERSED:
+            return reversed_case  # pending: more approvals needed
         crash_point("review.reversal.before-appeal-closed")
         if appeal is not None:
             try:
@@ -320,6 +327,15 @@ class ReviewCases:
             except StoreError:
                 log.warning("closing appeal %s left to its DecisionReversed event", appeal.id)
         return reversed_case
+
+    async def withdraw_reversal(self, staff: StaffMember, case_id: str) -> Case:
+        now = self.clock()
+        return await self._change(
+            staff,
+            Action.REVERSE_DECISION,
+            case_id,
+            lambda c: (withdraw_reversal(c, staff, self.policy, now), []),
+        )
 
     async def decision_reversed(self, event: DecisionReversed) -> None:
         if event.appeal_case_id is not None:

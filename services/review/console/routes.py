@@ -35,17 +35,21 @@ from services.review.inquiries import InquiryForm
 from services.review.opening import MergeForm
 from services.review.permissions import Action
 from services.review.queue import FILTER_FIELDS, QueueQuery
-from services.review.signoff import SIGNING_STATES, ReversalForm, SignOffForm
+from services.review.reversal import REVERSIBLE_STATES, ReversalForm, may_approve_reversal
+from services.review.signoff import SIGNING_STATES, SignOffForm
 from services.review.staff import StaffMember
 from services.review.usecases import ReviewCases
 
 PAGE = "/console/cases/{case_id}"
-REVERSIBLE_STATES = {CaseState.APPROVED, CaseState.ENFORCING_AWAITING_SIGNOFF}
 # Who a disclosure can name: staff and counsel see what they see by role, not by plan.
 DISCLOSABLE = (Audience.PUBLIC, Audience.AFFECTED_USER, Audience.REQUESTER, Audience.FUNCTIONARIES)
 # Links staff make by hand; the others are made when a case is opened or merged.
 MANUAL_LINKS = (LinkKind.APPEAL_OF, LinkKind.BREACH_OF, LinkKind.DUPLICATE_OF, LinkKind.RELATED)
 UseCase = Callable[[StaffMember, str, Any], Awaitable[Case]]
+
+
+class NoFields(BaseModel):
+    """A form that is only a button (and its CSRF token)."""
 
 
 class ConsoleRoutes:
@@ -77,6 +81,12 @@ class ConsoleRoutes:
             ("/merge", MergeForm, forms.merge_fields, self.cases.merge),
             ("/waiting", WaitingForm, forms.waiting_fields, self.cases.set_waiting),
             ("/reversal", ReversalForm, forms.reversal_fields, self.cases.reverse),
+            (
+                "/reversal/withdraw",
+                NoFields,
+                lambda f: {},
+                lambda staff, case_id, _: self.cases.withdraw_reversal(staff, case_id),
+            ),
             ("/inquiry-answers", InquiryForm, forms.inquiry_fields, self.cases.answer_inquiry),
             (
                 "/restorations",
@@ -176,8 +186,11 @@ class ConsoleRoutes:
             show_merge_form=may["merge_duplicate"] and is_open,
             show_waiting_form=may["set_waiting"] and is_open,
             show_reversal_form=may["reverse_decision"]
+            and may_approve_reversal(case, staff, self.policy),
+            show_withdraw_reversal=may["reverse_decision"]
             and case.state in REVERSIBLE_STATES
             and bool(set(staff.levels) & set(self.policy.review.reversal_levels)),
+            reversal_needed=self.policy.review.reversal_approvals_needed(len(case.chain)),
             show_inquiry_form=may["answer_inquiry"]
             and is_open
             and case.kind is SubmissionKind.INQUIRY,
