@@ -256,7 +256,7 @@ async def test_a_reversal_takes_two_people_over_the_api(api: Api) -> None:
     nothing published); the same person twice is refused; bob, who signed, may confirm
     beside dave, who did not (201, DecisionReversed with both approvals)."""
     case_id = await staff_case(api, action_type="interaction-ban")
-    decision = {**DECISION, "interaction_ban": {"counterparties": ["Victim One"]}}
+    decision = {**DECISION, "evidence": [], "interaction_ban": {"counterparties": ["Victim One"]}}
     status, body = await api.call("PUT", f"/api/v1/cases/{case_id}/decision", body=decision)
     assert status == 200, body
     for who, level in [("alice", "case-handler"), ("bob", "ts-manager")]:
