@@ -34,6 +34,7 @@ from deploy.stack import Ports, ServiceProcess, service_environment
 from services.review.case import CaseState
 from services.review.decision import DecisionForm
 from services.review.opening import case_id_for
+from services.review.reversal import ReversalForm
 from services.review.settings import ReviewSettings
 from services.review.signoff import SignOffForm
 from services.review.staff import load_staff
@@ -68,7 +69,8 @@ def submission(submission_id: str, **fields: Any) -> SubmissionReceived:
 
 
 async def approved_with_an_appeal(data_dir: Path, run: str) -> tuple[str, str]:
-    """An approved interaction ban (signed by alice and bob) and an appeal of it, stored
+    """An approved interaction ban (signed by alice and bob), an appeal of it, and carol's
+    approval of upholding the appeal (pending: the policy needs two people), stored
     before review runs."""
     settings = ReviewSettings(data_dir=data_dir)
     store = await open_store(settings.store_url)
@@ -97,7 +99,15 @@ async def approved_with_an_appeal(data_dir: Path, run: str) -> tuple[str, str]:
             await cases.sign_off(staff[who], original_id, sign)
         appeal = submission(f"R-KILLAPPL{run}", kind=SubmissionKind.APPEAL, refers_to=original_id)
         await cases.submission_received(appeal)
-        return original_id, case_id_for(appeal.submission_id)
+        appeal_id = case_id_for(appeal.submission_id)
+        upheld = ReversalForm(
+            grounds="appeal-upheld",
+            reason="The ban was out of proportion.",
+            appeal_case_id=appeal_id,
+        )
+        pending = await cases.reverse(staff["carol"], original_id, upheld)
+        assert pending.state is CaseState.APPROVED and pending.pending_reversal is not None
+        return original_id, appeal_id
     finally:
         await store.close()
 
@@ -169,5 +179,7 @@ async def test_an_appeal_upheld_before_a_crash_is_closed_after_restart(
         [event] = await eventually(reversals, what="the reversal on the broker")
         assert event.data["appeal_case_id"] == appeal_id
         assert event.data["reversed_by"] == "dave"
+        approvers = [a["staff_id"] for a in event.data["approvals"]]
+        assert approvers == ["carol", "dave"]
     finally:
         restarted.stop()
