@@ -16,6 +16,7 @@ class AlertKind(StrEnum):
     NOTIFICATION_FAILED = "notification-failed"
     DEAD_LETTERED = "dead-lettered"
     TAMPERING_DETECTED = "tampering-detected"
+    UNTRUSTED_EVENT = "untrusted-event"
 
 
 class AlertRaised(EventData):

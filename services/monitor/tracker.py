@@ -36,6 +36,7 @@ def parked_letter(
         event_type=found.get("ce_type"),
         case_id=found.get("ce_subject") or (key.decode("utf-8", "replace") if key else None),
         error=found.get("dlq_error", ""),
+        error_type=found.get("dlq_error_type", ""),
         at=at,
     )
 
