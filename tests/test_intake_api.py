@@ -24,6 +24,7 @@ from casework.cloudevents import CloudEvent
 from casework.contract import SubmissionKind, topic_of
 from casework.store import open_store
 from deploy.broker import TansuBroker
+from deploy.credentials import BusCredentials
 from services.intake.app import wire
 from services.intake.examples import examples
 from services.intake.forms import FORMS
@@ -78,6 +79,8 @@ def settings_for(
         wiki_farm=WIKI_FARM,
         form_secret="test-form-secret",
         mail_port=free_port(),
+        # Signed in to the test broker as intake (SASL SCRAM, deploy.credentials).
+        **BusCredentials.default().service_environment("intake"),
     )
 
 

@@ -198,6 +198,8 @@ def test_an_inquiry_deadline_runs_on_business_days_and_a_reply_resumes_it() -> N
         sender="r@example.org",
         summary="Here it is.",
         received_at=MONDAY_10,
+        from_requester=True,
+        sender_verified_by="address",
     )
     resumed = record_correspondence(paused, reply, "event-1", MONDAY_10, calendar)
     assert not resumed.waiting_for_requester

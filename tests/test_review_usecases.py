@@ -488,6 +488,8 @@ async def test_correspondence_resumes_a_paused_deadline(
         sender="reporter@example.org",
         summary="Here are the diffs.",
         received_at=clock.now,
+        from_requester=True,
+        sender_verified_by="address",
     )
     await cases.correspondence_received(reply, "event-1")
     await cases.correspondence_received(reply, "event-1")

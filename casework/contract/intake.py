@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field
 
@@ -175,7 +175,12 @@ class SubmissionIncomplete(EventData):
 
 
 class CorrespondenceReceived(EventData):
-    """A later message about an existing submission (a reply threaded by reference)."""
+    """A later message about an existing submission (a reply threaded by reference).
+
+    Only a message intake could tie to the requester (`from_requester`) speaks for them;
+    anyone else's (a third party quoting the reference) is filed for staff, flagged. An
+    event without the field is from a third party: a tolerant reader must not trust it.
+    """
 
     TYPE = f"{NAMESPACE}.intake.correspondence-received.v1"
     PRODUCER = "intake"
@@ -187,6 +192,15 @@ class CorrespondenceReceived(EventData):
     message_id: str = ""
     attachments: list[Attachment] = Field(default_factory=list)
     received_at: AwareDatetime
+    from_requester: bool = Field(
+        default=False,
+        description="True only when intake verified the sender is the requester.",
+    )
+    sender_verified_by: Literal["address", "thread"] | None = Field(
+        default=None,
+        description="How: the address the submission was made with, or a reply naming a "
+        "message of the requester's that intake stored. None for a third party.",
+    )
 
     def event_subject(self) -> str:
         return self.submission_id

@@ -78,6 +78,13 @@ class Limit(_Strict):
 class RateLimits(_Strict):
     per_sender: Limit = Field(default_factory=lambda: Limit(max=60, per_seconds=3600))
     per_client: Limit = Field(default_factory=lambda: Limit(max=600, per_seconds=3600))
+    # Mail per connecting client (the SMTP/LMTP peer), counted apart from the web's.
+    mail_per_client: Limit = Field(default_factory=lambda: Limit(max=300, per_seconds=3600))
+    # Answers to incomplete mail: per connecting client (over → the mail is deferred) and
+    # at most one per address in a rolling window (later ones are recorded, not answered),
+    # so forged mail cannot make intake flood someone else's mailbox.
+    incomplete_per_client: Limit = Field(default_factory=lambda: Limit(max=30, per_seconds=3600))
+    incomplete_answer_window_seconds: int = Field(default=86400, gt=0)
 
 
 class Attachments(_Strict):

@@ -15,14 +15,10 @@ from services.intake.forms import Form
 from services.intake.rules import Rules
 
 
-def new_submission_id(idempotency_key: str | None) -> str:
-    """Random, or derived from the client's idempotency key so a retried POST finds its twin."""
-    raw = (
-        hashlib.sha256(idempotency_key.encode()).digest()
-        if idempotency_key
-        else secrets.token_bytes(16)
-    )
-    return "R-" + base64.b32encode(raw).decode().rstrip("=")[:12]
+def new_submission_id() -> str:
+    """Random (60 bits): a reference tells nothing about the submitter and cannot be guessed.
+    A retried POST finds its first reference through its idempotency record instead."""
+    return "R-" + base64.b32encode(secrets.token_bytes(10)).decode()[:12]
 
 
 def fingerprint(form: Form) -> str:

@@ -9,7 +9,15 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from casework.contract import (
@@ -19,8 +27,12 @@ from casework.contract import (
     Subject,
     SubmissionKind,
 )
-from casework.contract.common import Url, canonical_account
+from casework.contract.common import Account, Email
+from casework.contract.common import Url as UrlShape
 from casework.contract.intake import BannedEventRef, DmcaNotice
+from services.intake.accounts import account_problem, skeleton
+from services.intake.addresses import AddressError, normalised
+from services.intake.urls import url_problem
 
 # Free text: any printable text, line breaks and tabs; no other control characters.
 TEXT_PATTERN = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
@@ -31,8 +43,41 @@ Question = Annotated[str, Field(min_length=1, max_length=2000, pattern=TEXT_PATT
 ActionName = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9-]+$")]
 # A reference (R-…) or the case id review derived from it (OA-…).
 CaseRef = Annotated[str, Field(pattern=r"^[A-Z]{1,4}-[A-Z2-7]{12}$")]
+
+
+def _url(value: str) -> str:
+    problem = url_problem(value)
+    if problem is not None:
+        raise PydanticCustomError("url", problem)
+    return value
+
+
+def _email(value: str) -> str:
+    try:
+        return normalised(value)
+    except AddressError as exc:
+        raise PydanticCustomError(
+            "email", "not an address mail can be sent to: {reason}", {"reason": str(exc)}
+        ) from None
+
+
+def _account(value: str) -> str:
+    problem = account_problem(value)
+    if problem is not None:
+        raise PydanticCustomError("account_name", problem)
+    return value
+
+
+# A link read the same by browsers and by intake (services/intake/urls.py).
+Url = Annotated[UrlShape, AfterValidator(_url)]
+# An address mail can be sent to (email-validator), kept normalised.
+MailAddress = Annotated[Email, AfterValidator(_email)]
+# A user name MediaWiki would accept (services/intake/accounts.py).
+AccountName = Annotated[Account, AfterValidator(_account)]
 StaffName = Annotated[
-    str, Field(min_length=1, max_length=255, pattern=r"^[^#<>\[\]|{}\x00-\x1f\x7f]+$")
+    str,
+    Field(min_length=1, max_length=255, pattern=r"^[^#<>\[\]|{}\x00-\x1f\x7f]+$"),
+    AfterValidator(_account),
 ]
 
 
@@ -42,16 +87,19 @@ class _Input(BaseModel):
 
 class SubjectInput(Subject):
     model_config = ConfigDict(extra="forbid", frozen=True)
+    account: AccountName
 
 
 class EvidenceInput(EvidenceItem):
     model_config = ConfigDict(extra="forbid", frozen=True)
+    url: Url
     description: Annotated[str, Field(min_length=1, max_length=2000, pattern=TEXT_PATTERN)]
 
 
 class RequesterInput(Requester):
     model_config = ConfigDict(extra="forbid", frozen=True)
     name: ShortText
+    email: MailAddress
 
 
 class BannedEventInput(BannedEventRef):
@@ -133,7 +181,7 @@ class RequestForm(Form):
         return self.action
 
     def target(self) -> str | None:
-        return f"{self.action}|{canonical_account(self.subject.account)}"
+        return f"{self.action}|{skeleton(self.subject.account)}"
 
     def event_fields(self) -> dict[str, Any]:
         return {
@@ -153,8 +201,8 @@ class DmcaForm(Form):
     locations: Links = []
     contact_address: Annotated[str, Field(max_length=1000, pattern=TEXT_PATTERN)] | None = None
     contact_phone: Annotated[str, Field(max_length=50, pattern=TEXT_PATTERN)] = ""
-    good_faith_statement: bool = False
-    accuracy_statement: bool = False
+    good_faith_statement: StrictBool = False
+    accuracy_statement: StrictBool = False
     signature: ShortText | None = None
     summary: Text | None = None
     requester: RequesterInput
@@ -240,7 +288,7 @@ class BreachForm(Form):
     requester: RequesterInput
 
     def target(self) -> str | None:
-        return f"breach|{self.refers_to}|{canonical_account(self.subject.account)}"
+        return f"breach|{self.refers_to}|{skeleton(self.subject.account)}"
 
     def event_fields(self) -> dict[str, Any]:
         return {

@@ -13,6 +13,8 @@ from services.intake.examples import examples
 from services.intake.forms import FORMS
 
 REF = "#/components/schemas/{model}"
+# A reference intake hands out (services/intake/domain.py new_submission_id).
+REFERENCE_PATTERN = "R-[A-Z2-7]{12}"
 
 
 def _errors(*statuses: str) -> dict[str, Any]:
@@ -71,6 +73,27 @@ def _submit_operation(kind: SubmissionKind, schema_name: str, example: Any) -> d
     }
 
 
+def _declare_policy(components: dict[str, Any], policy: Policy) -> None:
+    """The policy's rules that a schema can say: which action types a request or an appeal
+    may name, and which request types must link to earlier attempts (prior_attempts)."""
+    actions = sorted(policy.action_types)
+    appealable = sorted(n for n, a in policy.action_types.items() if a.appealable)
+    need_prior = sorted(n for n, a in policy.action_types.items() if a.requires_prior_attempts)
+    request = components["RequestForm"]
+    request["properties"]["action"]["enum"] = actions
+    if need_prior:
+        request["allOf"] = [
+            {
+                "if": {"properties": {"action": {"enum": need_prior}}, "required": ["action"]},
+                "then": {
+                    "required": ["prior_attempts"],
+                    "properties": {"prior_attempts": {"minItems": 1}},
+                },
+            }
+        ]
+    components["AppealForm"]["properties"]["action"]["enum"] = appealable
+
+
 def openapi_document(policy: Policy, wiki_base: str) -> dict[str, Any]:
     _, schemas = models_json_schema(
         [(model, "validation") for model in FORMS.values()], ref_template=REF
@@ -84,6 +107,7 @@ def openapi_document(policy: Policy, wiki_base: str) -> dict[str, Any]:
             target = summary if "anyOf" not in summary else summary["anyOf"][0]
             target["minLength"] = bounds.min_chars
             target["maxLength"] = bounds.max_chars
+    _declare_policy(components, policy)
     components["Error"] = ERROR_SCHEMA
     components["Received"] = {
         "type": "object",
@@ -119,7 +143,12 @@ def openapi_document(policy: Policy, wiki_base: str) -> dict[str, Any]:
             "summary": "The status of a submission, by its reference",
             "operationId": "submission_status",
             "parameters": [
-                {"name": "reference", "in": "path", "required": True, "schema": {"type": "string"}}
+                {
+                    "name": "reference",
+                    "in": "path",
+                    "required": True,
+                    "schema": {"type": "string", "pattern": f"^{REFERENCE_PATTERN}$"},
+                }
             ],
             "responses": {
                 "200": {

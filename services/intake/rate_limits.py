@@ -34,13 +34,28 @@ class RateLimiter:
         self.counters = WindowCounters(store, COUNTERS)
         self.limits = limits
 
-    async def consume(self, *, sender: str | None, client: str | None, now: datetime) -> None:
-        """Count one submission against each given key, or raise RateLimited counting none."""
+    async def consume(
+        self, *, sender: str | None, client: str | None, now: datetime, mail: bool = False
+    ) -> None:
+        """Count one submission against each given key, or raise RateLimited counting none.
+        ``mail``: the client is an SMTP/LMTP peer, counted against the mail channel's limit."""
         windows = []
         if sender:
             windows.append(_window("sender", sender, self.limits.per_sender, now))
         if client:
-            windows.append(_window("client", client, self.limits.per_client, now))
+            if mail:
+                windows.append(_window("mail-client", client, self.limits.mail_per_client, now))
+            else:
+                windows.append(_window("client", client, self.limits.per_client, now))
+        await self._consume(windows, now)
+
+    async def consume_answer(self, *, client: str | None, now: datetime) -> None:
+        """Count one answer to incomplete mail against the connecting client's limit."""
+        if client:
+            limit = self.limits.incomplete_per_client
+            await self._consume([_window("incomplete-client", client, limit, now)], now)
+
+    async def _consume(self, windows: list[Window], now: datetime) -> None:
         for window in windows:
             if await self.counters.full(window):
                 raise RateLimited(window.scope, window.retry_after(now))

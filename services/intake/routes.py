@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
@@ -14,7 +15,9 @@ from services.intake.openapi import openapi_document
 from services.intake.submissions import RateLimited, Submissions, retry_after_header
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
+REFERENCE_PATTERN = "R-[A-Z2-7]{12}"
 KINDS = {kind.value: kind for kind in SubmissionKind}
+Handler = Callable[[web.Request], Awaitable[web.Response]]
 
 
 class IntakeRoutes:
@@ -23,24 +26,30 @@ class IntakeRoutes:
         self.wiki_base = wiki_base
 
     def register(self, app: web.Application) -> None:
+        """One fixed path per kind (POST only), references by their own pattern (GET only),
+        so no path answers (or advertises in Allow) another path's methods."""
         app.router.add_post("/api/v1/requests", self.submit_request)
-        app.router.add_post("/api/v1/submissions/{kind}", self.submit)
-        app.router.add_get("/api/v1/submissions/{reference}", self.status)
+        for kind in SubmissionKind:
+            app.router.add_post(f"/api/v1/submissions/{kind.value}", self.submit_of(kind))
+        app.router.add_get(f"/api/v1/submissions/{{reference:{REFERENCE_PATTERN}}}", self.status)
+        # Any other lower-case name: an unknown kind, answered with the list of kinds.
+        app.router.add_post("/api/v1/submissions/{name:[a-z0-9-]+}", self.unknown_kind)
         app.router.add_get("/api/v1/openapi.json", self.openapi)
 
     async def submit_request(self, request: web.Request) -> web.Response:
         """The original route for requests, kept as an alias of /submissions/request."""
         return await self._submit(request, SubmissionKind.REQUEST)
 
-    async def submit(self, request: web.Request) -> web.Response:
-        kind = KINDS.get(request.match_info["kind"])
-        if kind is None:
-            raise RequestRejected(
-                404,
-                "not_found",
-                [FieldError("kind", "one_of", f"one of: {', '.join(KINDS)}")],
-            )
-        return await self._submit(request, kind)
+    def submit_of(self, kind: SubmissionKind) -> Handler:
+        async def submit(request: web.Request) -> web.Response:
+            return await self._submit(request, kind)
+
+        return submit
+
+    async def unknown_kind(self, request: web.Request) -> web.Response:
+        raise RequestRejected(
+            404, "not_found", [FieldError("kind", "one_of", f"one of: {', '.join(KINDS)}")]
+        )
 
     async def _submit(self, request: web.Request, kind: SubmissionKind) -> web.Response:
         payload = await read_payload(request)

@@ -6,13 +6,13 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from urllib.parse import urlsplit
 
 from casework.contract.intake import ScreeningFlag
 from casework.errors import FieldError
 from casework.policy import Policy
 from casework.policy.intake import IntakeRules, KindRules
 from services.intake.forms import AppealForm, BreachForm, DmcaForm, Form, RequestForm
+from services.intake.urls import whatwg_host
 
 
 @dataclass(frozen=True)
@@ -89,8 +89,8 @@ def _evidence(form: Form, rules: Rules) -> list[FieldError]:
             )
             continue
         if item.where.value in limits.on_wiki and rules.wiki_hosts:
-            host = urlsplit(item.url).hostname or ""
-            if host.lower() not in rules.wiki_hosts:
+            # The host a browser visits; forms.py refused links other readers take elsewhere.
+            if whatwg_host(item.url) not in rules.wiki_hosts:
                 errors.append(
                     FieldError(
                         field,

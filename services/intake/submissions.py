@@ -9,7 +9,7 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import ValidationError
 
@@ -27,6 +27,8 @@ from casework.faults import crash_point
 from casework.http import field_errors
 from casework.outbox import OutboxRelay
 from casework.store import DocumentStore, DuplicateDocument, OutboxMessage
+from services.intake.addresses import AddressError, normalised, same_mailbox
+from services.intake.backscatter import AnswerWindow
 from services.intake.domain import accept, fingerprint, new_submission_id
 from services.intake.forms import FORMS, Form
 from services.intake.rate_limits import RateLimited, RateLimiter
@@ -37,12 +39,14 @@ __all__ = [
     "Accepted",
     "IncomingAttachment",
     "RateLimited",
+    "Recorded",
     "Submissions",
 ]
 
 SUBMISSIONS = "submissions"
 INCOMPLETE = "incomplete"
 CORRESPONDENCE = "correspondence"
+IDEMPOTENCY = "idempotency"
 IDEMPOTENCY_FIELD = "Idempotency-Key"
 TOPIC = topic_of("intake")
 
@@ -60,6 +64,14 @@ class IncomingAttachment:
 class Accepted:
     reference: str
     replayed: bool
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """An incomplete submission recorded; ``answered`` when notify is asked to answer it."""
+
+    reference: str
+    answered: bool
 
 
 def _utc_now() -> datetime:
@@ -88,6 +100,8 @@ class Submissions:
         self.rules = rules
         self.clock = clock
         self.limiter = RateLimiter(store, rules.intake.rate_limits)
+        limits = rules.intake.rate_limits
+        self.answers = AnswerWindow(store, limits.incomplete_answer_window_seconds)
         self._context = {
             "summary_bounds": {
                 kind: (bounds.summary.min_chars, bounds.summary.max_chars)
@@ -100,6 +114,7 @@ class Submissions:
         await self.store.ensure_index(SUBMISSIONS, "target", "received_at")  # duplicates
         await self.store.ensure_index(SUBMISSIONS, "message_id")
         await self.store.ensure_index(CORRESPONDENCE, "message_id")
+        await self.store.ensure_index(CORRESPONDENCE, "submission_id")
 
     # -- submissions -----------------------------------------------------------------
 
@@ -146,18 +161,32 @@ class Submissions:
         )
         if attachment_errors:
             raise Rejected(Kind.INVALID, "validation_failed", attachment_errors)
-        submission_id = new_submission_id(idempotency_key)
         print_ = fingerprint(form)
-        existing = await self.store.get(SUBMISSIONS, submission_id)
-        if existing is not None:
-            return self._replay(existing, print_, submission_id)
-
         requester = form.requester_of()
+        claim_id = (
+            _claim_id("submission", _scope(channel, sender, client), idempotency_key)
+            if idempotency_key
+            else None
+        )
+        submission_id = None
+        if claim_id is not None:
+            claimed = await self._claimed(claim_id, print_)
+            if claimed is not None and await self.store.get(SUBMISSIONS, claimed):
+                return Accepted(claimed, replayed=True)
+            submission_id = claimed  # claimed, then not stored (a crash): finish it
+
         await self.limiter.consume(
             sender=sender or (requester.email if requester else None),
             client=client,
             now=self.clock(),
+            mail=channel is Channel.EMAIL,
         )
+        if submission_id is None:
+            submission_id = new_submission_id()
+            if claim_id is not None:
+                first = await self._claim(claim_id, submission_id, print_)
+                if first != submission_id:  # a twin request claimed the key first
+                    return Accepted(first, replayed=True)
         now = self.clock()
         target = form.target()
         duplicate = await self._duplicate(target, now) if target else None
@@ -180,6 +209,11 @@ class Submissions:
             "received_at": now.isoformat(),
             "target": target,
             "message_id": message_id,
+            # The address the submission was made with: mail from it speaks for the requester.
+            "requester_address": _address_of(
+                sender if channel is Channel.EMAIL else None,
+                requester.email if requester else None,
+            ),
             "submission": event.model_dump(mode="json"),
             "attachment_data": [data for _, data in kept],
         }
@@ -195,15 +229,37 @@ class Submissions:
         self.relay.wake()
         return Accepted(submission_id, replayed=False)
 
+    async def _claimed(self, claim_id: str, print_: str) -> str | None:
+        """The reference an earlier use of this idempotency key claimed; 409 when that
+        use was for a different submission."""
+        claim = await self.store.get(IDEMPOTENCY, claim_id)
+        if claim is None:
+            return None
+        if claim["fingerprint"] != print_:
+            raise _key_reused()
+        return str(claim["reference"])
+
+    async def _claim(self, claim_id: str, reference: str, print_: str) -> str:
+        """Tie the key to ``reference``; the reference already tied to it when a twin won."""
+        try:
+            await self.store.insert(
+                IDEMPOTENCY,
+                {
+                    "_id": claim_id,
+                    "reference": reference,
+                    "fingerprint": print_,
+                    "at": self.clock().isoformat(),
+                },
+            )
+        except DuplicateDocument:
+            claimed = await self._claimed(claim_id, print_)
+            assert claimed is not None
+            return claimed
+        return reference
+
     def _replay(self, existing: Mapping[str, Any], print_: str, submission_id: str) -> Accepted:
         if existing.get("fingerprint") != print_:
-            raise Rejected.one(
-                Kind.CONFLICT,
-                "idempotency_key_reused",
-                IDEMPOTENCY_FIELD,
-                "same_body",
-                "this key was already used for a different submission",
-            )
+            raise _key_reused()
         return Accepted(submission_id, replayed=True)
 
     async def _duplicate(self, target: str, now: datetime) -> str | None:
@@ -239,16 +295,29 @@ class Submissions:
         requester_name: str = "",
         language: str = "en",
         message_id: str | None = None,
-    ) -> str:
-        """Record that a submission lacked ``missing`` and ask notify to say so; once per
-        message. Returns the reference the requester quotes when replying."""
-        reference = (
-            _hashed_id("R-", "incomplete", message_id) if message_id else new_submission_id(None)
+        client: str | None = None,
+        answer: bool = True,
+    ) -> Recorded:
+        """Record that a submission lacked ``missing`` and, when it may, ask notify to say so;
+        once per message and sender. Returns the reference the requester quotes when replying.
+
+        Answered at most once per address in the policy's rolling window (later ones are
+        recorded unanswered), never when ``answer`` is False (automated or list mail), and
+        within the connecting client's limit (else RateLimited: deliver again later)."""
+        claim_id = (
+            _claim_id("incomplete", requester_email.casefold(), message_id) if message_id else None
         )
+        reference = None
+        if claim_id is not None:
+            reference = await self._claimed(claim_id, kind.value)
+            if reference is not None:
+                stored = await self.store.get(INCOMPLETE, reference)
+                if stored is not None:
+                    return Recorded(reference, bool(stored.get("answered", True)))
         now = self.clock()
-        try:
+        try:  # checked before anything is counted or claimed; the reference comes after
             event = SubmissionIncomplete(
-                reference=reference,
+                reference="",
                 kind=kind,
                 channel=channel,
                 missing=[
@@ -262,20 +331,30 @@ class Submissions:
             )
         except ValidationError as exc:
             raise Rejected(Kind.INVALID, "validation_failed", field_errors(exc)) from exc
+        if answer:
+            await self.limiter.consume_answer(client=client, now=now)
+        if reference is None:
+            reference = new_submission_id()
+            if claim_id is not None:
+                reference = await self._claim(claim_id, reference, kind.value)
+        event = event.model_copy(update={"reference": reference})
+        answered = answer and await self.answers.claim(requester_email, now)
         document = {
             "_id": reference,
             "message_id": message_id,
             "received_at": now.isoformat(),
+            "answered": answered,
             "incomplete": event.model_dump(mode="json"),
         }
+        outbox = [OutboxMessage(TOPIC, to_cloudevent(event))] if answered else []
         try:
-            await self.store.insert(
-                INCOMPLETE, document, outbox=[OutboxMessage(TOPIC, to_cloudevent(event))]
-            )
+            await self.store.insert(INCOMPLETE, document, outbox=outbox)
         except DuplicateDocument:
-            return reference
-        self.relay.wake()
-        return reference
+            stored = await self.store.get(INCOMPLETE, reference)
+            return Recorded(reference, bool(stored and stored.get("answered", True)))
+        if answered:
+            self.relay.wake()
+        return Recorded(reference, answered)
 
     async def add_correspondence(
         self,
@@ -286,10 +365,16 @@ class Submissions:
         text: str,
         message_id: str | None = None,
         attachments: Sequence[IncomingAttachment] = (),
+        answered: Sequence[str] = (),
     ) -> bool:
         """A later message about submission ``reference``; False when there is no such one.
-        Announced once per message id."""
-        if await self.store.get(SUBMISSIONS, reference) is None:
+        Announced once per message id and sender.
+
+        It speaks for the requester only from the address the submission was made with, or
+        as a reply (``answered``: its In-Reply-To and References) to a message of the
+        requester's that intake stored; anyone else's is filed as a third party's."""
+        submission = await self.store.get(SUBMISSIONS, reference)
+        if submission is None:
             return False
         _require_utf8(text, "text")
         _require_utf8(sender, "sender")
@@ -298,6 +383,7 @@ class Submissions:
         )
         if attachment_errors:
             raise Rejected(Kind.INVALID, "validation_failed", attachment_errors)
+        verified_by = await self._verified_by(submission, sender, answered)
         now = self.clock()
         kept = [_kept(a) for a in attachments]
         try:
@@ -309,14 +395,21 @@ class Submissions:
                 message_id=message_id or "",
                 attachments=[meta for meta, _ in kept],
                 received_at=now,
+                from_requester=verified_by is not None,
+                sender_verified_by=verified_by,
             )
         except ValidationError as exc:
             raise Rejected(Kind.INVALID, "validation_failed", field_errors(exc)) from exc
-        doc_id = _hashed_id("C-", reference, message_id) if message_id else new_submission_id(None)
+        doc_id = (
+            _hashed_id("C-", reference, sender.casefold(), message_id)
+            if message_id
+            else "C-" + new_submission_id().removeprefix("R-")
+        )
         document = {
             "_id": doc_id,
             "submission_id": reference,
             "message_id": message_id,
+            "from_requester": verified_by is not None,
             "received_at": now.isoformat(),
             "correspondence": event.model_dump(mode="json"),
             "attachment_data": [data for _, data in kept],
@@ -330,6 +423,24 @@ class Submissions:
         self.relay.wake()
         return True
 
+    async def _verified_by(
+        self, submission: Mapping[str, Any], sender: str, answered: Sequence[str]
+    ) -> Literal["address", "thread"] | None:
+        address = submission.get("requester_address") or _address_of(
+            None, ((submission.get("submission") or {}).get("requester") or {}).get("email")
+        )
+        if address and same_mailbox(sender, address):
+            return "address"
+        wanted = {a for a in answered if a}
+        if not wanted:
+            return None
+        own = {submission.get("message_id")}
+        earlier = await self.store.find(
+            CORRESPONDENCE, {"submission_id": submission["_id"]}, limit=500
+        )
+        own |= {c.get("message_id") for c in earlier if c.get("from_requester")}
+        return "thread" if wanted & {m for m in own if m} else None
+
     async def reference_for_message(self, message_ids: Sequence[str]) -> str | None:
         """The submission an earlier message (its Message-ID, or one of a reply's) belongs to."""
         for message_id in message_ids:
@@ -342,6 +453,39 @@ class Submissions:
             if replies:
                 return str(replies[0]["submission_id"])
         return None
+
+
+def _scope(channel: Channel, sender: str | None, client: str | None) -> str:
+    """Whose idempotency keys these are: the sender's address for mail, else the client's
+    network address; one client's key never answers (or blocks) another's."""
+    if channel is Channel.EMAIL and sender:
+        return f"mail:{sender.casefold()}"
+    return f"{channel.value}:{client or 'unknown'}"
+
+
+def _claim_id(what: str, scope: str, key: str) -> str:
+    return "K-" + hashlib.sha256("\x1f".join((what, scope, key)).encode()).hexdigest()[:40]
+
+
+def _address_of(*candidates: str | None) -> str | None:
+    """The first candidate that is a valid address, normalised."""
+    for candidate in candidates:
+        if candidate:
+            try:
+                return normalised(candidate)
+            except AddressError:
+                continue
+    return None
+
+
+def _key_reused() -> Rejected:
+    return Rejected.one(
+        Kind.CONFLICT,
+        "idempotency_key_reused",
+        IDEMPOTENCY_FIELD,
+        "same_body",
+        "this key was already used for a different submission",
+    )
 
 
 def _require_utf8(value: Any, field: str) -> None:

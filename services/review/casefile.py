@@ -126,10 +126,18 @@ def record_correspondence(
     now: datetime,
     calendar: Calendar,
 ) -> Case:
-    """A later message from outside: on the timeline; it ends a wait for the requester."""
+    """A later message from outside: on the timeline. Only the requester's (as intake
+    verified it) ends a wait for the requester; a third party's is shown as such."""
     if event_id in case.seen_messages:
         return case
     updated = case.model_copy(update={"seen_messages": [*case.seen_messages, event_id]})
+    if not message.from_requester:
+        return updated.with_entry(
+            message.received_at,
+            message.sender,
+            "third-party-correspondence",
+            message.summary[:2000],
+        )
     updated = updated.with_entry(
         message.received_at, message.sender, "correspondence", message.summary[:2000]
     )

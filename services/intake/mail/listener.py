@@ -44,14 +44,26 @@ class MailHandler:
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         raw = envelope.original_content or b""
-        status = await self._status(raw, list(envelope.rcpt_tos))
+        peer = session.peer[0] if isinstance(session.peer, tuple) and session.peer else None
+        status = await self._status(
+            raw, list(envelope.rcpt_tos), client=peer, envelope_sender=envelope.mail_from
+        )
         if self.lmtp:  # LMTP answers once per recipient (RFC 2033 §4.2)
             return "\r\n".join([status] * max(1, len(envelope.rcpt_tos)))
         return status
 
-    async def _status(self, raw: bytes, recipients: list[str]) -> str:
+    async def _status(
+        self,
+        raw: bytes,
+        recipients: list[str],
+        *,
+        client: str | None = None,
+        envelope_sender: str | None = None,
+    ) -> str:
         try:
-            delivered = await self.pipeline.deliver(raw, recipients)
+            delivered = await self.pipeline.deliver(
+                raw, recipients, client=client, envelope_sender=envelope_sender
+            )
         except MailRefused as exc:
             log.info("mail refused: %s %s", exc.code, exc.message)
             return f"{exc.code} {exc.status} {_ascii(exc.message)}"

@@ -13,7 +13,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
@@ -22,6 +21,7 @@ from casework.contract.common import EvidenceLocation
 from casework.errors import FieldError
 from services.intake.mail.labels import ASK, BREACH_WORDS, LABELS, YES
 from services.intake.mail.parse import InboundMail
+from services.intake.urls import whatwg_host
 
 REFERENCE = re.compile(r"\bR-[A-Z2-7]{12}\b")
 CASE_REFERENCE = re.compile(r"\b(?:R|OA)-[A-Z2-7]{12}\b")
@@ -312,8 +312,7 @@ def _evidence(t: Template, r: Routing) -> list[dict[str, str]]:
 
 
 def _default_class(url: str, r: Routing) -> str:
-    host = (urlsplit(url).hostname or "").lower()
-    on_wiki = host in r.wiki_hosts
+    on_wiki = whatwg_host(url) in r.wiki_hosts
     return (EvidenceLocation.ON_WIKI_PUBLIC if on_wiki else EvidenceLocation.OFF_WIKI_PUBLIC).value
 
 

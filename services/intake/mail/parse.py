@@ -17,6 +17,7 @@ from email import policy
 from email.message import EmailMessage, Message
 from email.parser import BytesParser
 
+from services.intake.addresses import AddressError, normalised
 from services.intake.mail.html_text import html_to_text
 
 DEFAULT_ATTACHMENT_TYPES = frozenset(
@@ -103,6 +104,9 @@ class InboundMail:
     text: str
     attachments: tuple[MailAttachment, ...] = ()
     forwarded: tuple[str, ...] = ()
+    # Why the mail was sent by a machine or to a list (RFC 3834 and list headers), so that
+    # no answer must go back; None for mail a person sent.
+    automated: str | None = None
 
 
 @dataclass
@@ -180,7 +184,26 @@ def _read(message: EmailMessage, limits: MailLimits) -> InboundMail:
         text=text.strip(),
         attachments=tuple(collected.attachments),
         forwarded=tuple(collected.forwarded),
+        automated=_automated(message),
     )
+
+
+_BULK_PRECEDENCE = frozenset({"bulk", "list", "junk"})
+
+
+def _automated(message: Message) -> str | None:
+    auto = str(message.get("Auto-Submitted", "")).strip().lower()
+    if auto and auto.split(";")[0].strip() != "no":
+        return f"Auto-Submitted: {auto[:40]}"
+    precedence = str(message.get("Precedence", "")).strip().lower()
+    if precedence in _BULK_PRECEDENCE:
+        return f"Precedence: {precedence}"
+    if message.get("List-Id") is not None:
+        return "List-Id"
+    return_path = message.get_all("Return-Path", [])
+    if any(str(value).strip() in ("<>", "") for value in return_path):
+        return "Return-Path: <>"
+    return None
 
 
 def _header_text(message: Message, name: str) -> str:
@@ -200,7 +223,11 @@ def _sender(message: Message) -> tuple[str, str]:
     name = valid[0].display_name or ""
     if _CONTROL.search(name) or _CONTROL.search(valid[0].addr_spec):
         raise ParseError("control_characters", "the From header contains control characters")
-    return valid[0].addr_spec.lower(), name
+    try:
+        address = normalised(valid[0].addr_spec)
+    except AddressError as exc:
+        raise ParseError("from", f"the From address cannot be mailed: {exc}") from None
+    return address, name
 
 
 def _addresses(message: Message, names: Iterable[str]) -> Iterable[str]:

@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Delivered:
-    outcome: str  # submitted | replayed | threaded | incomplete
+    outcome: str  # submitted | replayed | threaded | incomplete | unanswered
     reference: str
     kind: SubmissionKind | None = None
 
@@ -60,8 +60,17 @@ class MailPipeline:
         self.limits = limits or MailLimits()
         self.default_kind = default_kind
 
-    async def deliver(self, raw: bytes, recipients: Sequence[str] | None = None) -> list[Delivered]:
-        """``recipients``: the envelope's (SMTP/LMTP); None reads them from the headers."""
+    async def deliver(
+        self,
+        raw: bytes,
+        recipients: Sequence[str] | None = None,
+        *,
+        client: str | None = None,
+        envelope_sender: str | None = None,
+    ) -> list[Delivered]:
+        """``recipients``: the envelope's (SMTP/LMTP); None reads them from the headers.
+        ``client``: the connecting peer's address, for its rate limits. ``envelope_sender``:
+        MAIL FROM, empty for a bounce (which is never answered)."""
         try:
             mail = parse_mail(raw, self.limits)
         except ParseError as exc:
@@ -71,6 +80,7 @@ class MailPipeline:
         if not kinds:
             raise MailRefused(550, "5.1.1", "no recipient address of this service")
         message_key = mail.message_id or "sha256:" + hashlib.sha256(raw).hexdigest()
+        arrival = _Arrival(client, _no_answer(mail, envelope_sender))
         results = []
         try:
             for kind in kinds:
@@ -78,13 +88,15 @@ class MailPipeline:
                 try:
                     threaded = await self._thread(mail, mapped)
                 except Rejected as exc:  # e.g. an attachment the policy does not accept
-                    results.append(await self._incomplete(mail, mapped, exc.errors))
+                    results.append(await self._incomplete(mail, mapped, exc.errors, arrival))
                     continue
                 if threaded is not None:
                     return [Delivered("threaded", threaded)]
-                results.append(await self._submit(mail, mapped, message_key))
+                results.append(await self._submit(mail, mapped, message_key, arrival))
         except Rejected as exc:  # not even the answer can be recorded (e.g. the sender)
             raise MailRefused(550, "5.6.0", str(exc)) from exc
+        except RateLimited as exc:  # over the client's limit of answers: deliver again later
+            raise MailDeferred(str(exc), exc.retry_after) from exc
         return results
 
     def _kinds(self, recipients: Sequence[str]) -> list[SubmissionKind]:
@@ -100,6 +112,7 @@ class MailPipeline:
         reference = reference_in(mail.subject)
         port = self.submissions
         attachments = _attachments(mail)
+        answered = [*mail.in_reply_to, *mail.references]
         if reference and not (mapped.kind in REFERRING_KINDS and mapped.explicit_case == reference):
             if await port.add_correspondence(
                 reference,
@@ -108,9 +121,9 @@ class MailPipeline:
                 text=_correspondence_text(mail),
                 message_id=mail.message_id,
                 attachments=attachments,
+                answered=answered,
             ):
                 return reference
-        answered = [*mail.in_reply_to, *mail.references]
         if answered:
             found = await port.reference_for_message(answered)
             if found and await port.add_correspondence(
@@ -120,13 +133,16 @@ class MailPipeline:
                 text=_correspondence_text(mail),
                 message_id=mail.message_id,
                 attachments=attachments,
+                answered=answered,
             ):
                 return found
         return None
 
-    async def _submit(self, mail: InboundMail, mapped: Mapped, message_key: str) -> Delivered:
+    async def _submit(
+        self, mail: InboundMail, mapped: Mapped, message_key: str, arrival: _Arrival
+    ) -> Delivered:
         if mapped.missing:
-            return await self._incomplete(mail, mapped, mapped.missing)
+            return await self._incomplete(mail, mapped, mapped.missing, arrival)
         attachments = _attachments(mail)
         if mapped.full_text is not None:
             full = IncomingAttachment("message.txt", "text/plain", mapped.full_text.encode())
@@ -138,11 +154,12 @@ class MailPipeline:
                 channel=Channel.EMAIL,
                 idempotency_key=f"mail:{mapped.kind.value}:{message_key}"[:200],
                 sender=mail.sender,
+                client=arrival.client,
                 message_id=mail.message_id,
                 attachments=attachments,
             )
         except Rejected as exc:
-            return await self._incomplete(mail, mapped, exc.errors)
+            return await self._incomplete(mail, mapped, exc.errors, arrival)
         except RateLimited as exc:
             raise MailDeferred(str(exc), exc.retry_after) from exc
         outcome = "replayed" if accepted.replayed else "submitted"
@@ -150,9 +167,9 @@ class MailPipeline:
         return Delivered(outcome, accepted.reference, mapped.kind)
 
     async def _incomplete(
-        self, mail: InboundMail, mapped: Mapped, missing: Sequence[FieldError]
+        self, mail: InboundMail, mapped: Mapped, missing: Sequence[FieldError], arrival: _Arrival
     ) -> Delivered:
-        reference = await self.submissions.report_incomplete(
+        recorded = await self.submissions.report_incomplete(
             mapped.kind,
             missing,
             channel=Channel.EMAIL,
@@ -160,14 +177,33 @@ class MailPipeline:
             requester_name=mail.sender_name[:200],
             language=mapped.language,
             message_id=mail.message_id,
+            client=arrival.client,
+            answer=arrival.no_answer is None,
         )
+        outcome = "incomplete" if recorded.answered else "unanswered"
         log.info(
-            "mail %s: incomplete %s (%s)",
+            "mail %s: %s %s (%s)%s",
             mail.message_id,
-            reference,
+            outcome,
+            recorded.reference,
             ", ".join(f"{m.field}: {m.rule}" for m in missing),
+            f"; not answered: {arrival.no_answer}" if arrival.no_answer else "",
         )
-        return Delivered("incomplete", reference, mapped.kind)
+        return Delivered(outcome, recorded.reference, mapped.kind)
+
+
+@dataclass(frozen=True)
+class _Arrival:
+    client: str | None
+    no_answer: str | None  # why no answer may go back to the sender
+
+
+def _no_answer(mail: InboundMail, envelope_sender: str | None) -> str | None:
+    if mail.automated is not None:
+        return mail.automated
+    if envelope_sender is not None and envelope_sender.strip() in ("", "<>"):
+        return "null envelope sender"
+    return None
 
 
 def _attachments(mail: InboundMail) -> list[IncomingAttachment]:

@@ -8,9 +8,9 @@ from typing import Any, Protocol
 from casework.contract import Channel, SubmissionKind
 from casework.errors import FieldError
 from services.intake.rate_limits import RateLimited
-from services.intake.submissions import Accepted, IncomingAttachment
+from services.intake.submissions import Accepted, IncomingAttachment, Recorded
 
-__all__ = ["Accepted", "IncomingAttachment", "RateLimited", "SubmissionPort"]
+__all__ = ["Accepted", "IncomingAttachment", "RateLimited", "Recorded", "SubmissionPort"]
 
 
 class SubmissionPort(Protocol):
@@ -37,7 +37,9 @@ class SubmissionPort(Protocol):
         requester_name: str = "",
         language: str = "en",
         message_id: str | None = None,
-    ) -> str: ...
+        client: str | None = None,
+        answer: bool = True,
+    ) -> Recorded: ...
 
     async def add_correspondence(
         self,
@@ -48,6 +50,7 @@ class SubmissionPort(Protocol):
         text: str,
         message_id: str | None = None,
         attachments: Sequence[IncomingAttachment] = (),
+        answered: Sequence[str] = (),
     ) -> bool: ...
 
     async def reference_for_message(self, message_ids: Sequence[str]) -> str | None: ...
