@@ -51,6 +51,7 @@ ROLES_TO_STAFF = {
     "director": "dave",
     "auditor": "otto",
     "admin": "adam",
+    "ops": "olga",
 }
 
 

@@ -8,6 +8,7 @@ that every name is one it knows, since this kernel module cannot import it.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from enum import StrEnum
 from typing import Self
 
@@ -24,6 +25,7 @@ class Role(StrEnum):
     DIRECTOR = "director"
     AUDITOR = "auditor"
     ADMIN = "admin"
+    OPS = "ops"  # the monitor's dashboard; no action in review
 
 
 class _Strict(BaseModel):
@@ -32,7 +34,7 @@ class _Strict(BaseModel):
 
 class RoleRules(_Strict):
     title: str = Field(min_length=1)
-    actions: list[str] = Field(min_length=1)
+    actions: list[str] = Field(default_factory=list)  # empty: nothing in review (ops)
 
     @model_validator(mode="after")
     def _names(self) -> Self:
@@ -66,6 +68,19 @@ class AccessRules(_Strict):
     purge_seconds: int = Field(
         default=3600, gt=0, description="How often expired sessions and counters are removed."
     )
+    # Who may be issued a staff assertion for another service (casework.assertions):
+    # audience ("monitor", "notify") → roles.
+    audiences: dict[str, list[Role]] = Field(default_factory=dict)
+    # Outside review, the details of cases of these action types (page titles, failure
+    # texts, subjects) are shown only to `confidential_roles`.
+    confidential_action_types: list[str] = Field(default_factory=list)
+    confidential_roles: list[Role] = Field(default_factory=list)
+
+    def may_use(self, audience: str, roles: Iterable[str]) -> bool:
+        return bool(set(self.audiences.get(audience, [])) & set(roles))
+
+    def may_see_confidential(self, roles: Iterable[str]) -> bool:
+        return bool(set(self.confidential_roles) & set(roles))
 
     def actions_of(self, role: Role) -> frozenset[str]:
         rules = self.roles.get(role)

@@ -1,0 +1,109 @@
+"""Staff assertions for the services that have no staff directory (the monitor, notify):
+review signs a short-lived token naming the signed-in staff member and their roles, and
+those services verify it offline with review's public key (casework.assertions).
+
+- ``POST /api/v1/assertions {"audience": "monitor"}`` (bearer token or console session)
+  → ``{"token", "expires_at", "audience"}``, for roles the policy's ``access.audiences``
+  allows for that audience;
+- ``GET /console/handoff?audience=monitor&return=<url>`` (console session): a redirect to
+  the monitor's ``/auth/callback`` with a token; ``return`` must be on the monitor's
+  public URL (``MONITOR_PUBLIC_URL``), so the hand-off is no open redirect.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Literal
+from urllib.parse import urlencode
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict
+
+from casework import assertions
+from casework.assertion_auth import on_site
+from casework.errors import Kind, Rejected
+from casework.http import read_json
+from casework.policy.access import AccessRules
+from casework.signing import Signer
+from services.review.auth.middleware import current_staff
+from services.review.staff import StaffMember
+
+ASSERTIONS_PATH = "/api/v1/assertions"
+HANDOFF_PATH = "/console/handoff"
+CALLBACK_PATH = "/auth/callback"
+NO_STORE = {"Cache-Control": "no-store"}
+
+
+class AssertionRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    audience: Literal["monitor", "notify"]
+
+
+class AssertionRoutes:
+    def __init__(
+        self,
+        signer: Signer,
+        rules: AccessRules,
+        monitor_public_url: str,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self.signer = signer
+        self.rules = rules
+        self.monitor_url = monitor_public_url.rstrip("/")
+        self.clock = clock
+
+    def register(self, app: web.Application) -> None:
+        app.router.add_post(ASSERTIONS_PATH, self.issue)
+        app.router.add_get(HANDOFF_PATH, self.handoff)
+
+    def _token(self, staff: StaffMember, audience: str) -> tuple[str, datetime]:
+        if not self.rules.may_use(audience, staff.roles):
+            allowed = ", ".join(self.rules.audiences.get(audience, [])) or "none"
+            raise Rejected.one(
+                Kind.FORBIDDEN,
+                "forbidden",
+                "audience",
+                "role_allows",
+                f"{audience}: not for {staff.id}'s roles "
+                f"({', '.join(staff.roles) or 'none'}; allowed: {allowed})",
+            )
+        return assertions.issue(
+            self.signer.private_key,
+            staff_id=staff.id,
+            roles=[str(r) for r in staff.roles],
+            audience=audience,
+            now=self.clock(),
+        )
+
+    async def issue(self, request: web.Request) -> web.Response:
+        asked = await read_json(request, AssertionRequest, strict=True)
+        token, expires = self._token(current_staff(request), asked.audience)
+        return web.json_response(
+            {"token": token, "expires_at": expires.isoformat(), "audience": asked.audience},
+            headers=NO_STORE,
+        )
+
+    async def handoff(self, request: web.Request) -> web.Response:
+        audience = request.query.get("audience", "")
+        if audience != "monitor":
+            raise Rejected.one(
+                Kind.INVALID,
+                "invalid_handoff",
+                "audience",
+                "one_of",
+                "only the monitor has pages to hand off to",
+            )
+        back = request.query.get("return") or f"{self.monitor_url}/"
+        if not on_site(back, self.monitor_url):
+            raise Rejected.one(
+                Kind.INVALID,
+                "invalid_handoff",
+                "return",
+                "on_monitor",
+                f"must be a page of the monitor ({self.monitor_url})",
+            )
+        token, _ = self._token(current_staff(request), audience)
+        query = urlencode({"token": token, "return": back})
+        raise web.HTTPSeeOther(f"{self.monitor_url}{CALLBACK_PATH}?{query}", headers=NO_STORE)
