@@ -263,20 +263,17 @@ async def test_waiting_for_the_requester_pauses_and_resumes_the_deadline(
 
 
 async def approve_over_the_api(review: Review, case_id: str) -> None:
+    """An interaction ban signed by alice (case handler) and bob (manager)."""
     draft = {
-        "action_type": "global-ban",
+        "action_type": "interaction-ban",
         "subject": {"account": "Troublesome Editor"},
         "grounds": ["tou-4-harassment"],
         "public_rationale": "Sustained harassment.",
+        "interaction_ban": {"counterparties": ["Victim One"]},
     }
     status, body = await api(review, "PUT", f"/api/v1/cases/{case_id}/decision", "alice", draft)
     assert status == 200, body
-    for staff_id, level in [
-        ("alice", "case-handler"),
-        ("bob", "ts-manager"),
-        ("carol", "legal-counsel"),
-        ("dave", "director"),
-    ]:
+    for staff_id, level in [("alice", "case-handler"), ("bob", "ts-manager")]:
         sign = {"level": level, "verdict": "approve", "comment": "ok"}
         status, body = await api(
             review, "POST", f"/api/v1/cases/{case_id}/signoffs", staff_id, sign
@@ -285,7 +282,7 @@ async def approve_over_the_api(review: Review, case_id: str) -> None:
     assert (await read(review, case_id))["state"] == "approved"
 
 
-async def test_a_manager_reverses_an_approved_decision_in_error(
+async def test_a_reversal_in_error_is_started_by_one_manager_and_confirmed_by_another(
     review: Review, browser: Browser
 ) -> None:
     case_id = await new_case(review, "R-PAGESREVERSE")
@@ -306,6 +303,7 @@ async def test_a_manager_reverses_an_approved_decision_in_error(
     context, page = await sign_in(browser, review, "bob")
     try:
         await case_page(page, review, case_id)
+        assert await page.locator("#reversal-needed").count() == 1  # two people needed
         await page.check('#reversal-form input[value="appeal-upheld"]')
         await page.fill('#reversal-form textarea[name="reason"]', "The ban named the wrong user.")
         await page.click("#reverse")
@@ -315,12 +313,38 @@ async def test_a_manager_reverses_an_approved_decision_in_error(
         assert (await read(review, case_id))["state"] == "approved"
         await page.check('#reversal-form input[value="error"]')
         await page.click("#reverse")
+        # One person: pending, the decision stands; bob is not offered a second approval.
+        await page.wait_for_selector("#pending-reversal")
+        assert await page.inner_text("#state") == "approved"
+        assert await page.locator("#reversal-approvals .approver").all_inner_texts() == ["bob"]
+        assert await page.locator("#reversal-form").count() == 0
+        # Withdrawn, and started again.
+        await page.click("#withdraw-reversal")
+        await page.wait_for_selector("#reversal-form input[value='error']")
+        assert (await read(review, case_id))["pending_reversal"] is None
+        await page.check('#reversal-form input[value="error"]')
+        await page.fill('#reversal-form textarea[name="reason"]', "The ban named the wrong user.")
+        await page.click("#reverse")
+        await page.wait_for_selector("#pending-reversal")
+    finally:
+        await context.close()
+    assert await outbox(review, DecisionReversed, case_id) == []
+    context, page = await sign_in(browser, review, "carol")
+    try:
+        await page.goto(f"{review.url}/console/cases/{case_id}?lang=ru")
+        assert "ещё 1 из 2" in await page.inner_text("#pending-reversal")
+        await page.fill('#reversal-form textarea[name="reason"]', "Agreed: the wrong user.")
+        await page.click("#reverse")
         await page.wait_for_selector("#state:text('reversed')")
     finally:
         await context.close()
     [reversed_] = await outbox(review, DecisionReversed, case_id)
     assert reversed_["reason"] == "The ban named the wrong user."
-    assert reversed_["reversed_by"] == "bob"
+    assert reversed_["reversed_by"] == "carol" and reversed_["grounds"] == "error"
+    assert [(a["staff_id"], a["comment"]) for a in reversed_["approvals"]] == [
+        ("bob", "The ban named the wrong user."),
+        ("carol", "Agreed: the wrong user."),
+    ]
 
 
 async def test_an_inquiry_is_answered_question_by_question(
