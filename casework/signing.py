@@ -70,6 +70,9 @@ class Signer:
     def key_id(self) -> str:
         return key_id(self.private_key.public_key())
 
+    def public_key(self) -> Ed25519PublicKey:
+        return self.private_key.public_key()
+
     def sign(self, purpose: str, payload: Mapping[str, Any]) -> dict[str, str]:
         value = self.private_key.sign(signed_bytes(purpose, payload))
         return {

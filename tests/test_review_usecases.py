@@ -25,7 +25,6 @@ from casework.contract import (
     SubmissionReceived,
     TamperingDetected,
     from_cloudevent,
-    to_cloudevent,
 )
 from casework.errors import Kind, Rejected
 from casework.outbox import OutboxRelay
@@ -42,6 +41,7 @@ from services.review.reversal import ReversalForm
 from services.review.signoff import SignOffForm
 from services.review.staff import StaffMember, load_staff
 from services.review.usecases import ReviewCases
+from tests.fixtures.keys import authority, reversal_approvals, signed, test_signer
 from tests.fixtures.stores import nx27017, reopen, store  # noqa: F401
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -69,7 +69,7 @@ async def _never(topic: str, event: CloudEvent) -> None:
 
 
 def review(opened: DocumentStore, clock: Clock) -> ReviewCases:
-    return ReviewCases(opened, OutboxRelay(opened, _never), POLICY, BY_ID.get, clock)
+    return ReviewCases(opened, OutboxRelay(opened, _never), POLICY, BY_ID.get, test_signer(), clock)
 
 
 @pytest.fixture
@@ -341,7 +341,7 @@ async def test_an_appeal_left_open_by_a_failed_second_write_is_closed_by_the_rev
     [entry] = [
         e for e in await store.pending_outbox(limit=1000) if e.event.type == DecisionReversed.TYPE
     ]
-    handlers = ReviewHandlers(cases)
+    handlers = ReviewHandlers(cases, authority(POLICY))
     clock.now += timedelta(minutes=1)
     for _ in range(2):  # delivered at least once
         await handlers.handle(entry.event)
@@ -431,8 +431,10 @@ async def test_a_reversal_without_an_appeal_closes_nothing(
         reason="Error.",
         reversed_by="bob",
         reversed_at=START,
+        grounds="error",
+        approvals=reversal_approvals(POLICY, 4, START),
     )
-    await ReviewHandlers(cases).handle(to_cloudevent(reversed_))
+    await ReviewHandlers(cases, authority(POLICY)).handle(signed(reversed_))
     assert await cases.read(staff("alice"), "OA-TEST00000011") == before
 
 

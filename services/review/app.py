@@ -14,7 +14,9 @@ from casework.http import HealthCheck, make_app
 from casework.outbox import OutboxRelay
 from casework.policy import Policy, PolicyError
 from casework.runtime import Kit, Wiring
+from casework.signing import Signer, TrustedKeys, load_signer
 from casework.store import DocumentStore
+from casework.trust import ReviewAuthority
 from services.review.auth.setup import add_staff_access, open_staff
 from services.review.deadlines_duty import DeadlineDuty
 from services.review.handlers import CONSUMES, ReviewHandlers
@@ -41,6 +43,8 @@ async def build(
     *,
     registry: CollectorRegistry,
     health_checks: dict[str, HealthCheck],
+    signer: Signer,
+    authority: ReviewAuthority | None = None,
     scan_seconds: float | None = None,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> Review:
@@ -48,7 +52,7 @@ async def build(
     if problems:
         raise PolicyError("; ".join(problems))
     by_id = {member.id: member for member in staff.staff}
-    cases = ReviewCases(store, relay, policy, by_id.get, clock)
+    cases = ReviewCases(store, relay, policy, by_id.get, signer, clock)
     await cases.ensure_indexes()
     app = make_app(registry=registry, health_checks=health_checks)
     ReviewRoutes(cases).register(app)
@@ -59,7 +63,14 @@ async def build(
     ):
         gauge = Gauge(f"review_deadline_{attr}", doc, registry=registry)
         gauge.set_function(_reader(duty, attr))
-    return Review(app=app, cases=cases, handlers=ReviewHandlers(cases), duty=duty)
+    return Review(
+        app=app,
+        cases=cases,
+        handlers=ReviewHandlers(
+            cases, authority or ReviewAuthority(TrustedKeys.of(signer.public_key()), policy)
+        ),
+        duty=duty,
+    )
 
 
 def _reader(source: object, attr: str) -> Callable[[], float]:
@@ -77,6 +88,8 @@ async def wire(kit: Kit) -> Wiring:
             staff.current(),
             registry=kit.registry,
             health_checks=kit.health_checks,
+            signer=load_signer(kit.settings.signing_key_file),
+            authority=ReviewAuthority.from_settings(kit.settings, kit.policy),
             scan_seconds=kit.settings.deadline_scan_seconds,
         )
     except PolicyError as exc:

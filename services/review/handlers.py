@@ -8,8 +8,8 @@ from casework.contract import (
     DecisionReversed,
     SubmissionReceived,
     TamperingDetected,
-    from_cloudevent,
 )
+from casework.trust import ReviewAuthority
 from services.review.usecases import ReviewCases
 
 # Its own topic too: an upheld appeal is closed from the DecisionReversed it caused.
@@ -17,11 +17,14 @@ CONSUMES = ("intake", "enforcement", "review")
 
 
 class ReviewHandlers:
-    def __init__(self, cases: ReviewCases) -> None:
+    def __init__(self, cases: ReviewCases, authority: ReviewAuthority) -> None:
         self.cases = cases
+        self.authority = authority
 
     async def handle(self, event: CloudEvent) -> None:
-        data = from_cloudevent(event)
+        # Its own topic is writable by others too: a reversal closes an appeal only when
+        # review's signature and the policy's approvals hold (EventRefused: dead-lettered).
+        data = self.authority.admit(event)
         if isinstance(data, SubmissionReceived):
             await self.cases.submission_received(data)
         elif isinstance(data, CorrespondenceReceived):
