@@ -35,8 +35,11 @@ def openapi_document(operations: list[Operation]) -> dict[str, Any]:
                 str(status): _content(refs[response]) | {"description": "OK"}
                 if response
                 else {"description": "OK"},
-                "default": _content({"$ref": "#/components/schemas/Error"})
-                | {"description": "An error naming each field and the rule it broke"},
+                **{
+                    str(code): _content({"$ref": "#/components/schemas/Error"})
+                    | {"description": ERRORS[code]}
+                    for code in _error_statuses(method, path, request is not None)
+                },
             },
         }
         params = [
@@ -59,6 +62,31 @@ def openapi_document(operations: list[Operation]) -> dict[str, Any]:
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },
     }
+
+
+# Every status an operation can answer besides its success, each with the JSON error
+# body; the fuzz test (tests/test_fuzz_review.py) checks nothing else is ever answered.
+ERRORS = {
+    400: "The body is not JSON, or nested too deep (field `body`)",
+    401: "No valid staff token or session",
+    403: "The role or the case does not allow it",
+    404: "No such case or staff member",
+    409: "Conflicts with the case's or the member's state",
+    413: "The body is too large",
+    415: "The body is not application/json",
+    422: "A field breaks a rule: each one named with the rule",
+}
+
+
+def _error_statuses(method: str, path: str, has_body: bool) -> list[int]:
+    codes = {401, 403}
+    if "{" in path:
+        codes |= {404, 409, 422}
+    if has_body:
+        codes |= {400, 409, 413, 415, 422}
+    if method == "get" and path == "/api/v1/cases":
+        codes.add(422)
+    return sorted(codes)
 
 
 def _content(schema: dict[str, Any]) -> dict[str, Any]:

@@ -164,7 +164,7 @@ class ReviewRoutes:
 
     async def open_case(self, request: web.Request) -> web.Response:
         staff = self.staff_of(request)
-        form = await read_json(request, StaffCaseForm)
+        form = await read_json(request, StaffCaseForm, strict=True)
         case = await self.cases.open_by_staff(staff, form)
         return web.json_response(
             self.cases.view(staff, case).model_dump(mode="json", by_alias=True), status=201
@@ -199,7 +199,7 @@ class ReviewRoutes:
     ) -> Callable[[web.Request], Awaitable[web.Response]]:
         async def handler(request: web.Request) -> web.Response:
             staff = self.staff_of(request)
-            body = await read_json(request, form)
+            body = await read_json(request, form, strict=True)
             case = await use_case(staff, request.match_info["case_id"], body)
             return web.json_response(
                 self.cases.view(staff, case).model_dump(mode="json", by_alias=True), status=status
