@@ -81,3 +81,21 @@ class BusCredentials:
 def bus_settings(bootstrap: str, principal: str = OPS, **overrides: object) -> KafkaSettings:
     """:meth:`BusCredentials.settings` on the default secrets directory."""
     return BusCredentials.default().settings(bootstrap, principal, **overrides)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m deploy.credentials [DIR]``: write any missing password file."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("directory", nargs="?", type=Path, help="default: the stack's")
+    args = parser.parse_args(argv)
+    credentials = BusCredentials(args.directory) if args.directory else BusCredentials.default()
+    credentials.ensure()
+    for principal in PRINCIPALS:
+        print(f"{principal:12} {credentials.password_file(principal)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
