@@ -288,6 +288,9 @@ async def test_a_reversal_takes_two_people_over_the_api(api: Api) -> None:
         ("dave", "director"),
         ("bob", "ts-manager"),
     ]
+    async with api.http.get(f"{api.url}/api/v1/openapi.json") as reply:
+        described = (await reply.json())["paths"]["/api/v1/cases/{case_id}/reversal"]
+    assert {"201", "202"} <= set(described["post"]["responses"]) and "delete" in described
 
 
 async def test_an_inquiry_is_answered_over_the_api(api: Api) -> None:

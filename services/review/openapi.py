@@ -18,6 +18,14 @@ Operation = tuple[str, str, str, type[BaseModel] | None, type[BaseModel] | None,
 OPERATIONS: web.AppKey[list[Operation]] = web.AppKey("openapi_operations", list)
 
 
+# Successes besides an operation's own status (same response body).
+ALSO_SUCCEEDS: dict[tuple[str, str], list[tuple[int, str]]] = {
+    ("post", "/api/v1/cases/{case_id}/reversal"): [
+        (202, "Approval recorded; the reversal is pending until enough people approved")
+    ],
+}
+
+
 def openapi_document(operations: list[Operation]) -> dict[str, Any]:
     models = {m for op in operations for m in (op[3], op[4]) if m is not None}
     keys, schema = models_json_schema(
@@ -52,6 +60,9 @@ def openapi_document(operations: list[Operation]) -> dict[str, Any]:
             operation["parameters"] = params
         if request is not None:
             operation["requestBody"] = {"required": True} | _content(refs[request])
+        for code, text in ALSO_SUCCEEDS.get((method, path), []):
+            reply = _content(refs[response]) if response else {}
+            operation["responses"][str(code)] = reply | {"description": text}
         paths.setdefault(path, {})[method] = operation
     return {
         "openapi": "3.1.0",
