@@ -159,7 +159,8 @@ class ReviewAuthority:
         approvals = reversed_.approvals
         if not approvals:
             raise EventRefused("reversal", "a reversal names who approved it")
-        _distinct(approvals)
+        # Distinct people; two holders of one reversal level may both approve.
+        _distinct_people(approvals)
         if reversed_.grounds == "declined-after-expedited":
             if len(approvals) != 1 or approvals[0].level not in chain:
                 raise EventRefused(
@@ -185,6 +186,10 @@ def _distinct(signoffs: list[SignOff]) -> None:
     levels = [s.level for s in signoffs]
     if len(set(levels)) != len(levels):
         raise EventRefused("chain", f"a level signed twice: {levels}")
+    _distinct_people(signoffs)
+
+
+def _distinct_people(signoffs: list[SignOff]) -> None:
     people = [s.staff_id.casefold() for s in signoffs]
     if len(set(people)) != len(people):
         raise EventRefused("chain", "one person signed more than one level")

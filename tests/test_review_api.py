@@ -37,7 +37,7 @@ from services.review.app import Review, build
 from services.review.auth.setup import add_staff_access
 from services.review.settings import ReviewSettings
 from services.review.staff import load_staff
-from tests.fixtures.keys import test_signer
+from tests.fixtures.keys import install_keys, test_signer
 from tests.support import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -87,6 +87,7 @@ async def api(tmp_path: Path) -> AsyncIterator[Api]:
         signer=test_signer(),
     )
     # The access middleware as the service installs it: tokens, sessions, rules.
+    install_keys(tmp_path)
     settings = ReviewSettings(
         CASEWORK_DATA_DIR=tmp_path,
         REVIEW_STAFF_FILE=DEMO_STAFF,

@@ -264,6 +264,12 @@ def test_a_reversal_of_a_multi_level_decision_needs_enough_distinct_people() -> 
     refused(signed(reversal([])), "reversal")
 
 
+def test_two_people_at_one_reversal_level_may_reverse_together() -> None:
+    first = reversal_approvals(POLICY, 4, NOW)[0]
+    colleague = first.model_copy(update={"staff_id": "erin"})
+    assert AUTHORITY.admit(signed(reversal([first, colleague])))
+
+
 def test_a_reversal_approval_must_come_from_a_reversal_level() -> None:
     enough = reversal_approvals(POLICY, 4, NOW)
     handler = enough[1].model_copy(update={"level": "case-handler", "staff_id": "alice"})
