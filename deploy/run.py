@@ -14,6 +14,7 @@ import threading
 from pathlib import Path
 
 from deploy.broker import TansuBroker
+from deploy.credentials import BusCredentials
 from deploy.sandbox_wiki import DEMO_USERS, SandboxWiki
 from deploy.stack import (
     REPO_ROOT,
@@ -36,7 +37,10 @@ def main() -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
 
-    broker = TansuBroker(ports.broker)
+    # Clients sign in (SASL SCRAM): one user per service plus ops, passwords generated
+    # on first start and kept under var/secrets (deploy/credentials.py).
+    credentials = BusCredentials.default()
+    broker = TansuBroker(ports.broker, users=credentials.ensure())
     wiki = SandboxWiki(data_dir / "wiki", ports.wiki)
     sink = mail_sink_process(ports.smtp, data_dir / "mail", logs)
     services: list[ServiceProcess] = []
@@ -58,7 +62,7 @@ def main() -> int:
             started.append(service)
         for service in services:
             service.wait_healthy(90)
-        _print_banner(ports, data_dir, wiki)
+        _print_banner(ports, data_dir, wiki, credentials)
         while not stop.is_set():
             for child in started:
                 if not child.running:
@@ -78,7 +82,9 @@ def main() -> int:
         print("stopped", flush=True)
 
 
-def _print_banner(ports: Ports, data_dir: Path, wiki: SandboxWiki) -> None:
+def _print_banner(
+    ports: Ports, data_dir: Path, wiki: SandboxWiki, credentials: BusCredentials
+) -> None:
     users = ", ".join(u.name for u in DEMO_USERS)
     print(
         f"""
@@ -90,7 +96,12 @@ Office actions pipeline is up (Ctrl-C stops everything).
   notify       http://127.0.0.1:{ports.notify}   /healthz /metrics
   monitor      http://127.0.0.1:{ports.monitor}   ops dashboard; CLI: python -m services.monitor -h
   wiki         {wiki.url}/index.php   demo accounts: {users}
-  broker       127.0.0.1:{ports.broker}   (Kafka protocol, Tansu)
+  broker       127.0.0.1:{ports.broker}   (Kafka protocol, Tansu; SASL SCRAM-SHA-512 sign-in)
+               users intake review enforcement notify monitor ops, passwords in
+               {credentials.directory}/kafka-<user>.password; the CLI as ops:
+               KAFKA_SECURITY_PROTOCOL=SASL_PLAINTEXT KAFKA_SASL_USERNAME=ops \\
+               KAFKA_SASL_PASSWORD_FILE={credentials.password_file("ops")} \\
+               python -m services.monitor lag
   smtp sink    127.0.0.1:{ports.smtp}   mail kept in {data_dir / "mail"}/new/
   logs         {data_dir / "logs"}/
 """,
