@@ -16,6 +16,8 @@ from services.intake.submissions import RateLimited, Submissions, retry_after_he
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 REFERENCE_PATTERN = "R-[A-Z2-7]{12}"
+# Neither a kind nor a reference: one path segment that is no fixed route's.
+UNKNOWN_KIND = "(?!(?:" + "|".join(k.value for k in SubmissionKind) + ")$)(?!R-[A-Z2-7]{12}$)[^/]+"
 KINDS = {kind.value: kind for kind in SubmissionKind}
 Handler = Callable[[web.Request], Awaitable[web.Response]]
 
@@ -32,8 +34,8 @@ class IntakeRoutes:
         for kind in SubmissionKind:
             app.router.add_post(f"/api/v1/submissions/{kind.value}", self.submit_of(kind))
         app.router.add_get(f"/api/v1/submissions/{{reference:{REFERENCE_PATTERN}}}", self.status)
-        # Any other lower-case name: an unknown kind, answered with the list of kinds.
-        app.router.add_post("/api/v1/submissions/{name:[a-z0-9-]+}", self.unknown_kind)
+        # Any other name (not a kind, not a reference): no such kind, whatever the method.
+        app.router.add_route("*", f"/api/v1/submissions/{{name:{UNKNOWN_KIND}}}", self.unknown_kind)
         app.router.add_get("/api/v1/openapi.json", self.openapi)
 
     async def submit_request(self, request: web.Request) -> web.Response:
@@ -47,9 +49,11 @@ class IntakeRoutes:
         return submit
 
     async def unknown_kind(self, request: web.Request) -> web.Response:
-        raise RequestRejected(
-            404, "not_found", [FieldError("kind", "one_of", f"one of: {', '.join(KINDS)}")]
-        )
+        if request.method in ("GET", "HEAD"):
+            error = FieldError("reference", "exists", "no such submission")
+        else:
+            error = FieldError("kind", "one_of", f"one of: {', '.join(KINDS)}")
+        raise RequestRejected(404, "not_found", [error])
 
     async def _submit(self, request: web.Request, kind: SubmissionKind) -> web.Response:
         payload = await read_payload(request)
