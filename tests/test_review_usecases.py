@@ -270,7 +270,7 @@ async def test_the_queue_filters_sorts_by_urgency_and_pages(
 async def test_a_bad_cursor_is_refused(setup: tuple[ReviewCases, Clock]) -> None:
     cases, _ = setup
     error = await refused(cases.queue, staff("alice"), QueueQuery(cursor="not-a-cursor"))
-    assert [(e.field, e.rule) for e in error.errors] == [("cursor", "from_previous_page")]
+    assert [(e.field, e.rule) for e in error.errors] == [("cursor", "valid_cursor")]
 
 
 # --- reversal of an appeal ------------------------------------------------------------------

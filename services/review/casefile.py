@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from casework.contract import (
     Audience,
@@ -18,6 +18,7 @@ from casework.contract import (
     Url,
 )
 from casework.errors import Kind, Rejected
+from casework.text import NO_CONTROL
 from services.review.case import (
     FINAL_STATES,
     Case,
@@ -40,13 +41,13 @@ class AssignForm(BaseModel):
 class NoteForm(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    text: Annotated[str, Field(min_length=1, max_length=20_000)]
+    text: Annotated[str, Field(min_length=1, max_length=20_000), NO_CONTROL]
 
 
 class EvidenceForm(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    description: Annotated[str, Field(min_length=1, max_length=2000)]
+    description: Annotated[str, Field(min_length=1, max_length=2000), NO_CONTROL]
     url: Url | None = None
     where: EvidenceLocation
     audiences: list[Audience] = []
@@ -62,8 +63,8 @@ class LinkForm(BaseModel):
 class WaitingForm(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    waiting: bool
-    reason: Annotated[str, Field(max_length=2000)] = ""
+    waiting: StrictBool
+    reason: Annotated[str, Field(max_length=2000), NO_CONTROL] = ""
 
 
 class RestorationForm(BaseModel):

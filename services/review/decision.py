@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from casework.contract import (
     AffectedUser,
@@ -27,6 +27,7 @@ from casework.contract import (
 )
 from casework.errors import FieldError, Kind, Rejected
 from casework.policy import Policy
+from casework.text import NO_CONTROL
 from services.review.case import Case, CaseState
 from services.review.staff import StaffMember
 
@@ -65,11 +66,11 @@ class DecisionForm(BaseModel):
     wikis: list[WikiId] = []
     expires_at: AwareDatetime | None = None
     grounds: Annotated[list[str], Field(min_length=1, max_length=20)]
-    statement_of_facts: Annotated[str, Field(max_length=50_000)] = Field(
+    statement_of_facts: Annotated[str, Field(max_length=50_000), NO_CONTROL] = Field(
         default="", description="Staff only: stays in review."
     )
-    public_rationale: Annotated[str, Field(min_length=1, max_length=5000)]
-    appealable: bool | None = None
+    public_rationale: Annotated[str, Field(min_length=1, max_length=5000), NO_CONTROL]
+    appealable: StrictBool | None = None
     appeal_until: AwareDatetime | None = Field(
         default=None, description="Defaults to the policy's appeal window from approval."
     )
@@ -86,10 +87,10 @@ class DecisionForm(BaseModel):
 class DeterminationForm(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    text: Annotated[str, Field(min_length=1, max_length=50_000)]
+    text: Annotated[str, Field(min_length=1, max_length=50_000), NO_CONTROL]
     disclosure: Disclosure
-    redacted_text: str | None = None
-    grounds: str = ""
+    redacted_text: Annotated[str, Field(max_length=50_000), NO_CONTROL] | None = None
+    grounds: Annotated[str, Field(max_length=5000), NO_CONTROL] = ""
 
 
 def _invalid(errors: list[FieldError]) -> Rejected:

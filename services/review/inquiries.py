@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from casework.contract import EventData, InquiryAnswer, InquiryAnswered, SubmissionKind
 from casework.errors import FieldError, Kind, Rejected
+from casework.text import NO_CONTROL
 from services.review.case import Case, CaseState, InquiryResponse, LinkKind
 from services.review.staff import StaffMember
 
@@ -17,7 +18,7 @@ class AnswerInput(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     outcome: Literal["answered", "refused"]
-    text: Annotated[str, Field(min_length=1, max_length=20_000)] = Field(
+    text: Annotated[str, Field(min_length=1, max_length=20_000), NO_CONTROL] = Field(
         description="The answer, or the grounds of the refusal."
     )
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from casework.contract import (
     CaseOpened,
@@ -15,6 +15,7 @@ from casework.contract import (
 )
 from casework.errors import Kind, Rejected
 from casework.policy import Policy
+from casework.text import NO_CONTROL, ONE_LINE
 from services.review.case import (
     Barred,
     Case,
@@ -173,10 +174,10 @@ class StaffCaseForm(BaseModel):
 
     kind: SubmissionKind = SubmissionKind.REQUEST
     action_type: str | None = None
-    summary: Annotated[str, Field(min_length=1, max_length=20_000)]
-    subject_account: Annotated[str, Field(min_length=1, max_length=255)] | None = None
+    summary: Annotated[str, Field(min_length=1, max_length=20_000), NO_CONTROL]
+    subject_account: Annotated[str, Field(min_length=1, max_length=255), ONE_LINE] | None = None
     language: Language = "en"
-    urgent: bool = False
+    urgent: StrictBool = False
     refers_to: str | None = None
 
 

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from casework.contract import DecisionReversed, EventData, SignOff, SubmissionKind
 from casework.errors import Kind, Rejected
 from casework.policy import Policy
+from casework.text import NO_CONTROL
 from services.review.case import Case, CaseState, LinkKind, PendingReversal, ReversalGrounds
 from services.review.signoff import check_may_sign, duty_refusal
 from services.review.staff import StaffMember
@@ -31,7 +32,7 @@ class ReversalForm(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     grounds: ReversalGrounds
-    reason: Annotated[str, Field(min_length=1, max_length=5000)] = Field(
+    reason: Annotated[str, Field(min_length=1, max_length=5000), NO_CONTROL] = Field(
         description="Public-level reason, published with the reversal. A later approver's "
         "reason is kept with their approval; the first approver's is the one published."
     )

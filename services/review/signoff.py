@@ -18,6 +18,7 @@ from casework.contract import (
 )
 from casework.errors import Kind, Rejected
 from casework.policy import Policy
+from casework.text import NO_CONTROL
 from services.review.case import Case, CaseState
 from services.review.staff import StaffMember
 
@@ -29,7 +30,7 @@ class SignOffForm(BaseModel):
 
     level: str
     verdict: Literal["approve", "decline", "send-back"]
-    comment: Annotated[str, Field(min_length=1, max_length=10_000)]
+    comment: Annotated[str, Field(min_length=1, max_length=10_000), NO_CONTROL]
 
 
 def duty_refusal(rule: str, message: str) -> Rejected:
