@@ -163,6 +163,39 @@ async def test_control_characters_and_loose_booleans_are_refused(review: Review)
     assert await stored_staff(review) == before
 
 
+async def test_case_notes_comments_and_rationales_refuse_nul(review: Review) -> None:
+    """Item 14: a note with NUL was stored. Every free-text field of the case forms now
+    refuses control characters (tabs and line breaks stay allowed) and stores nothing."""
+    version = await case_version(review)
+    for path, body, field in (
+        (f"/api/v1/cases/{CASE}/notes", {"text": "seen\x00hidden"}, "text"),
+        (
+            f"/api/v1/cases/{CASE}/evidence",
+            {"url": "https://example.org/x", "description": "a\x00b", "where": "off-wiki-public"},
+            "description",
+        ),
+        (
+            f"/api/v1/cases/{CASE}/waiting",
+            {"waiting": True, "reason": "diffs\x1b[2J"},
+            "reason",
+        ),
+    ):
+        status, answer, _ = await send(
+            review, "POST" if "waiting" not in path else "PUT", path, _json(body), ALICE
+        )
+        assert status == 422, (path, answer)
+        assert (field, "control_characters") in rules(answer), (path, answer)
+    assert await case_version(review) == version
+    status, _, _ = await send(
+        review,
+        "POST",
+        f"/api/v1/cases/{CASE}/notes",
+        _json({"text": "line one\n\tline two"}),
+        ALICE,
+    )
+    assert status in (200, 201)
+
+
 def _json(value: Any) -> bytes:
     import json
 
