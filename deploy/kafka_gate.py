@@ -55,6 +55,7 @@ SCRAM_ITERATIONS = 4096  # Kafka's minimum for SCRAM credentials
 _API_VERSIONS, _SASL_HANDSHAKE, _SASL_AUTHENTICATE = 18, 17, 36
 _UNSUPPORTED_SASL_MECHANISM, _SASL_AUTHENTICATION_FAILED = 33, 58
 _MAX_PRE_AUTH_FRAME = 64 * 1024
+SIGN_IN_SECONDS = 30.0  # a connection that has not signed in by then is closed
 _PIPE_CHUNK = 256 * 1024
 
 AuthInfo = tuple[bytes, bytes, bytes, int]  # salt, stored key, server key, iterations
@@ -134,43 +135,43 @@ class Gate:
 
     async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         peer = writer.get_extra_info("peername")
-        upstream: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+        upstream = _Upstream(self.upstream)
         try:
-            principal, upstream = await self._authenticate(reader, writer)
+            async with asyncio.timeout(SIGN_IN_SECONDS):
+                principal = await self._authenticate(reader, writer, upstream)
             if principal is None:
                 return
             log.info("%s authenticated as %s", peer, principal)
-            if upstream is None:
-                upstream = await asyncio.open_connection(*self.upstream)
-            await _pipe(reader, writer, *upstream)
-        except (ConnectionError, OSError) as exc:
+            await _pipe(reader, writer, *await upstream.open())
+        except (ConnectionError, OSError, TimeoutError) as exc:
             log.debug("%s: %r", peer, exc)
+        except Exception as exc:  # a malformed request: drop the connection, keep serving
+            log.warning("%s: closing after %r", peer, exc)
         finally:
-            for w in (writer, upstream[1] if upstream else None):
+            for w in (writer, upstream.writer):
                 if w is not None:
                     w.close()
                     with contextlib.suppress(Exception):
                         await w.wait_closed()
 
     async def _authenticate(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-    ) -> tuple[str | None, tuple[asyncio.StreamReader, asyncio.StreamWriter] | None]:
-        upstream: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, upstream: _Upstream
+    ) -> str | None:
+        """The principal once the client signed in; None when the connection must close."""
         mechanism: str | None = None
         exchange: _ScramExchange | None = None
         while True:
             frame = await _read_frame(reader, _MAX_PRE_AUTH_FRAME)
             if frame is None:
-                return None, upstream
+                return None
             request = _parse_request(frame)
             if request.api_key == _API_VERSIONS:
-                if upstream is None:
-                    upstream = await asyncio.open_connection(*self.upstream)
-                upstream[1].write(_frame(frame))
-                await upstream[1].drain()
-                answer = await _read_frame(upstream[0], 1 << 20)
+                up_reader, up_writer = await upstream.open()
+                up_writer.write(_frame(frame))
+                await up_writer.drain()
+                answer = await _read_frame(up_reader, 1 << 20)
                 if answer is None:
-                    return None, upstream
+                    return None
                 writer.write(_frame(answer))
                 await writer.drain()
             elif request.api_key == _SASL_HANDSHAKE and request.api_version == 1:
@@ -179,13 +180,13 @@ class Gate:
                 code = 0 if ok else _UNSUPPORTED_SASL_MECHANISM
                 await _answer(writer, request, SaslHandShakeResponse_v1(code, list(MECHANISMS)))
                 if not ok:
-                    return None, upstream
+                    return None
                 mechanism = wanted
             elif request.api_key == _SASL_AUTHENTICATE and request.api_version in (0, 1):
                 token = SaslAuthenticateRequest_v0.decode(request.body).sasl_auth_bytes
                 if mechanism is None:
                     await _fail(writer, request, "SaslAuthenticate before SaslHandshake")
-                    return None, upstream
+                    return None
                 if exchange is None:
                     exchange = _ScramExchange(mechanism, self.credentials.get(mechanism, {}))
                 try:
@@ -199,17 +200,31 @@ class Gate:
                         f"credentials with SASL mechanism {mechanism}"
                     )
                     await _fail(writer, request, message)
-                    return None, upstream
+                    return None
                 await _answer(writer, request, _auth_response(request, 0, None, reply.encode()))
                 if exchange.done:
-                    return exchange.user, upstream
+                    return exchange.user
             else:
                 log.warning(
                     "closing an unauthenticated connection that sent api %d v%d",
                     request.api_key,
                     request.api_version,
                 )
-                return None, upstream
+                return None
+
+
+class _Upstream:
+    """The connection to Tansu, opened on the first request that needs it."""
+
+    def __init__(self, address: tuple[str, int]) -> None:
+        self.address = address
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def open(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        if self.reader is None or self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection(*self.address)
+        return self.reader, self.writer
 
 
 class _ScramExchange:

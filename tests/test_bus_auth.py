@@ -12,6 +12,7 @@ import datetime
 import ipaddress
 import ssl
 import stat
+import struct
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -20,7 +21,12 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.conn import create_conn
-from aiokafka.errors import KafkaConnectionError, KafkaError, SaslAuthenticationFailed
+from aiokafka.errors import (
+    KafkaConnectionError,
+    KafkaError,
+    SaslAuthenticationFailed,
+    UnsupportedSaslMechanismError,
+)
 from aiokafka.protocol.metadata import MetadataRequest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -198,6 +204,36 @@ async def test_the_broker_answers_sasl_failures_and_unauthenticated_requests_lik
         assert metadata.brokers
     finally:
         good.close()
+
+
+async def test_garbage_or_another_mechanism_before_sign_in_closes_only_that_connection(
+    signed_in: KafkaSettings,
+) -> None:
+    host, port = signed_in.bootstrap_servers.split(":")
+    junk = [
+        struct.pack(">i", 0x7FFFFFFF),  # a frame too big to be a sign-in request
+        struct.pack(">i", 4) + b"abcd",  # too short for a request header
+        # a SaslAuthenticate whose body is cut short
+        struct.pack(">i", 12) + struct.pack(">hhih", 36, 1, 7, -1) + b"\0\0",
+    ]
+    for data in junk:
+        reader, writer = await asyncio.open_connection(host, int(port))
+        writer.write(data)
+        await writer.drain()
+        async with asyncio.timeout(5):
+            assert await reader.read() == b""  # closed by the broker
+        writer.close()
+    with pytest.raises(UnsupportedSaslMechanismError):
+        await create_conn(
+            host,
+            int(port),
+            request_timeout_ms=3000,
+            security_protocol="SASL_PLAINTEXT",
+            sasl_mechanism="PLAIN",
+            sasl_plain_username="ops",
+            sasl_plain_password=signed_in.sasl_password,
+        )
+    assert await round_trip(signed_in) == [b"signed in"]
 
 
 @pytest.fixture(scope="module")
