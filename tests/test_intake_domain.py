@@ -406,12 +406,14 @@ def test_duplicate_target_is_action_and_canonical_account() -> None:
     assert form(R, (("action",), "global-lock")).target() != other.target()
     # Look-alikes are one target: Cyrillic а, fullwidth letters, a capital I for an l.
     for alike in ("Vаndal1", "Ｖａｎｄａｌ１", "VandaI1"):
-        assert form(R, (("subject", "account"), alike)).target() == form(
-            R, (("subject", "account"), "Vandal1")
-        ).target(), alike
-    assert form(R, (("subject", "account"), "Vandal2")).target() != form(
-        R, (("subject", "account"), "Vandal1")
-    ).target()
+        assert (
+            form(R, (("subject", "account"), alike)).target()
+            == form(R, (("subject", "account"), "Vandal1")).target()
+        ), alike
+    assert (
+        form(R, (("subject", "account"), "Vandal2")).target()
+        != form(R, (("subject", "account"), "Vandal1")).target()
+    )
 
 
 # --- ids, fingerprint, the event -------------------------------------------------------------

@@ -462,7 +462,13 @@ def test_a_third_partys_mail_does_not_end_the_wait_for_the_requester() -> None:
 
 
 async def test_a_from_address_that_cannot_be_mailed_is_refused(mail: Mail) -> None:
-    for sender in ("<rita\x1c@example.org>", "rita@[127.0.0.1]", "rita@host.test"):
+    for sender in (
+        "<rita\x1c@example.org>",
+        "rita@[127.0.0.1]",
+        "rita@host.test",
+        "rita@example.org, mallory@evil.example",
+        "rita@example.org\r\nFrom: mallory@evil.example",  # two From headers
+    ):
         code, text = await mail.send(letter(INQUIRY, sender=sender), "inquiries@" + DOMAIN)
         assert code == 550, (sender, code, text)
     assert await mail.store.find(SUBMISSIONS) == []

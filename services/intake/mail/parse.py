@@ -215,6 +215,8 @@ def _header_text(message: Message, name: str) -> str:
 
 
 def _sender(message: Message) -> tuple[str, str]:
+    if len(message.get_all("From", [])) != 1:
+        raise ParseError("from", "the message must have exactly one From header")
     header = message.get("From")
     addresses = getattr(header, "addresses", ()) if header is not None else ()
     valid = [a for a in addresses if a.username and a.domain and "." in a.domain]
