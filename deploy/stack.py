@@ -88,6 +88,7 @@ def service_environment(
             "SMTP_HOST": "127.0.0.1",
             "SMTP_PORT": str(ports.smtp),
             "REVIEW_PUBLIC_URL": f"http://127.0.0.1:{ports.review}",
+            "MONITOR_PUBLIC_URL": f"http://127.0.0.1:{ports.monitor}",
             "FUNCTIONARIES_FILE": str(REPO_ROOT / "deploy" / "functionaries.yaml"),
             "PYTHONUNBUFFERED": "1",
         }

@@ -13,11 +13,13 @@ from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import aiohttp
 import pytest
 from playwright.async_api import Page
 
+from casework import assertions
 from casework.cloudevents import CloudEvent, from_kafka, to_kafka
 from casework.contract import (
     EventData,
@@ -31,6 +33,7 @@ from deploy.broker import TansuBroker
 from deploy.stack import ServiceProcess
 from services.monitor.reader import read_all
 from tests.fixtures.browser import artefact_path
+from tests.fixtures.keys import install_keys, test_signer
 from tests.support import commit_at_start, eventually, free_port
 from tests.test_contract import EXAMPLES
 
@@ -53,11 +56,14 @@ def monitor(
     broker: TansuBroker, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ServiceProcess]:
     data_dir = tmp_path_factory.mktemp("monitor")
+    install_keys(data_dir)  # the monitor trusts the test session's review key
+    port = free_port()
     env = {
         "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap,
         "KAFKA_SESSION_TIMEOUT_MS": "1500",
         "CASEWORK_DATA_DIR": str(data_dir),
-        "MONITOR_PORT": str(free_port()),
+        "MONITOR_PORT": str(port),
+        "MONITOR_PUBLIC_URL": f"http://127.0.0.1:{port}",
         "REVIEW_PUBLIC_URL": REVIEW_URL,
         "MONITOR_OPS_EMAIL": "ops@example.org",
         "MONITOR_TICK_SECONDS": "0.5",
@@ -101,9 +107,25 @@ async def publish(pub: EventPublisher, data: EventData) -> CloudEvent:
     return event
 
 
+def ops_token(roles: tuple[str, ...] = ("ops",), staff_id: str = "olga") -> str:
+    """What review's POST /api/v1/assertions answers an ops member (same key, same claims)."""
+    token, _ = assertions.issue(
+        test_signer().private_key,
+        staff_id=staff_id,
+        roles=roles,
+        audience="monitor",
+        now=datetime.now(UTC),
+    )
+    return token
+
+
+def as_ops() -> dict[str, str]:
+    return {"Authorization": f"Bearer {ops_token()}"}
+
+
 async def summary(monitor: ServiceProcess) -> dict[str, Any]:
     async with aiohttp.ClientSession() as http:
-        async with http.get(f"{monitor.url}/api/summary") as reply:
+        async with http.get(f"{monitor.url}/api/summary", headers=as_ops()) as reply:
             assert reply.status == 200
             body: dict[str, Any] = await reply.json()
             return body
@@ -162,7 +184,7 @@ async def lifecycle(pub: EventPublisher, now: datetime) -> str:
 
 async def case_view(monitor: ServiceProcess, case_id: str) -> dict[str, Any] | None:
     async with aiohttp.ClientSession() as http:
-        async with http.get(f"{monitor.url}/api/cases/{case_id}") as reply:
+        async with http.get(f"{monitor.url}/api/cases/{case_id}", headers=as_ops()) as reply:
             if reply.status == 404:
                 return None
             assert reply.status == 200
@@ -543,7 +565,11 @@ async def test_the_dashboard_updates_live_in_chromium(
     monitor: ServiceProcess, publisher: EventPublisher, page: Page
 ) -> None:
     await lifecycle(publisher, datetime.now(UTC))
-    await page.goto(f"{monitor.url}/?lang=en")
+    # Signed in as review's hand-off would: the callback keeps the assertion as the session.
+    await page.goto(
+        f"{monitor.url}/auth/callback?"
+        + urlencode({"token": ops_token(), "return": f"{monitor.url}/?lang=en"})
+    )
     await page.wait_for_selector("#connection.on", timeout=15000)
     await page.evaluate("window.loadedOnce = true")
     assert await page.locator("#chart rect.submissions").count() == 24

@@ -6,9 +6,12 @@ import asyncio
 import logging
 from datetime import UTC, datetime
 
+from casework.assertion_auth import AssertionGate
 from casework.contract import SERVICES, dead_letter_topic_of, topic_of
 from casework.http import make_app
 from casework.runtime import Kit, Wiring
+from casework.signing import load_public_keys
+from services.monitor.access import MonitorAccess
 from services.monitor.alert_book import AlertBook
 from services.monitor.dashboard import Dashboard
 from services.monitor.lag import consumer_lag
@@ -69,8 +72,26 @@ async def wire(kit: Kit) -> Wiring:
     app = make_app(
         registry=kit.registry, health_checks={**kit.health_checks, "streams": streams_answer}
     )
+    access = kit.policy.access
+    MonitorAccess(
+        AssertionGate(
+            load_public_keys(settings.review_public_key_files),
+            audience="monitor",
+            allowed=lambda roles: access.may_use("monitor", roles),
+            clock=now,
+        ),
+        public_url=settings.public_url,
+        handoff_url=settings.handoff_url,
+        secure_cookies=settings.secure_cookies,
+        clock=now,
+    ).install(app)
     Dashboard(
-        tracker, clock=now, at_risk_window=settings.at_risk_window, case_url=settings.case_url
+        tracker,
+        clock=now,
+        at_risk_window=settings.at_risk_window,
+        case_url=settings.case_url,
+        confidential_types=access.confidential_action_types,
+        may_see_confidential=access.may_see_confidential,
     ).routes(app)
 
     async def run_streams() -> None:

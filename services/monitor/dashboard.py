@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -13,6 +13,8 @@ from typing import Any
 import jinja2
 from aiohttp import web
 
+from casework.assertion_auth import ASSERTION
+from services.monitor.redaction import redact
 from services.monitor.summary import summarise
 from services.monitor.texts import LANGUAGES, texts
 from services.monitor.tracker import Tracker
@@ -59,8 +61,12 @@ class Dashboard:
         clock: Callable[[], datetime],
         at_risk_window: timedelta,
         case_url: Callable[[str], str],
+        confidential_types: Collection[str] = (),
+        may_see_confidential: Callable[[Iterable[str]], bool] = lambda roles: False,
     ) -> None:
         self._tracker = tracker
+        self._confidential = frozenset(confidential_types)
+        self._may_see = may_see_confidential
         self._clock = clock
         self._window = at_risk_window
         self._case_url = case_url
@@ -81,25 +87,33 @@ class Dashboard:
         self._closing = True
         self._tracker.changed()
 
-    def summary(self) -> dict[str, Any]:
-        return summarise(self._tracker.views, self._clock(), self._window, self._case_url)
+    def summary(self, request: web.Request) -> dict[str, Any]:
+        """What the caller may see: confidential cases' details only for the roles the
+        policy names (an unauthenticated caller never gets this far)."""
+        views = self._tracker.views
+        whole = summarise(views, self._clock(), self._window, self._case_url)
+        assertion = request.get(ASSERTION)
+        if assertion is not None and self._may_see(assertion.roles):
+            return whole
+        return redact(whole, views, self._confidential)
 
-    def _render(self, template: str, lang: str) -> str:
+    def _render(self, request: web.Request, template: str, lang: str) -> str:
         return self._env.get_template(template).render(
-            s=self.summary(), t=texts(lang)["dashboard"], lang=lang
+            s=self.summary(request), t=texts(lang)["dashboard"], lang=lang
         )
 
     async def page(self, request: web.Request) -> web.Response:
-        html = self._render("dashboard.html.j2", _language(request))
+        html = self._render(request, "dashboard.html.j2", _language(request))
         return web.Response(text=html, content_type="text/html")
 
     async def fragment(self, request: web.Request) -> web.Response:
         return web.Response(
-            text=self._render("live.html.j2", _language(request)), content_type="text/html"
+            text=self._render(request, "live.html.j2", _language(request)),
+            content_type="text/html",
         )
 
     async def summary_json(self, request: web.Request) -> web.Response:
-        return web.json_response(self.summary())
+        return web.json_response(self.summary(request))
 
     async def case_json(self, request: web.Request) -> web.Response:
         case_id = request.match_info["case_id"]
@@ -130,17 +144,21 @@ class Dashboard:
         )
         await response.prepare(request)
         sent = None
-        while not self._closing:
+        assertion = request.get(ASSERTION)
+        # The stream ends with the caller's assertion: the page then signs in again.
+        until = assertion.expires_at if assertion is not None else self._clock()
+        while not self._closing and self._clock() < until:
             version = self._tracker.views.version
             if version != sent:
-                html = self._render("live.html.j2", lang)
+                html = self._render(request, "live.html.j2", lang)
                 payload = json.dumps({"version": version, "html": html})
                 await response.write(f"event: update\ndata: {payload}\n\n".encode())
                 sent = version
                 await asyncio.sleep(MIN_INTERVAL_SECONDS)  # throttle: a busy stream re-renders
             else:
                 await response.write(b": keep-alive\n\n")
-            await self._tracker.wait_changed(KEEPALIVE_SECONDS)
+            left = (until - self._clock()).total_seconds()
+            await self._tracker.wait_changed(max(0.0, min(KEEPALIVE_SECONDS, left)))
         return response
 
 

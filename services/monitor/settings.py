@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from typing import Literal
+from urllib.parse import urlencode
 
 from pydantic import Field
 
@@ -19,6 +20,13 @@ class MonitorSettings(ServiceSettings):
         pattern=r"^https?://\S+$",
         validation_alias="REVIEW_PUBLIC_URL",
     )
+    # Where people reach the monitor: the review hand-off sends browsers back here, and
+    # https makes the session cookie `Secure`.
+    public_url: str = Field(
+        "http://127.0.0.1:8085",
+        pattern=r"^https?://[^/\s]+(/\S*)?$",
+        validation_alias="MONITOR_PUBLIC_URL",
+    )
     ops_address: Email | None = Field(None, validation_alias="MONITOR_OPS_EMAIL")
     ops_language: Literal["en", "ru"] = Field("en", validation_alias="MONITOR_OPS_LANGUAGE")
     # rebuild: re-read every source topic from the start on each start (Tansu: its
@@ -35,6 +43,15 @@ class MonitorSettings(ServiceSettings):
     @property
     def at_risk_window(self) -> timedelta:
         return timedelta(hours=self.at_risk_hours)
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.public_url.startswith("https://")
+
+    def handoff_url(self, back: str) -> str:
+        """Review's console hand-off, which signs the staff member in here."""
+        query = urlencode({"audience": "monitor", "return": back})
+        return f"{self.review_public_url.rstrip('/')}/console/handoff?{query}"
 
     def case_url(self, case_id: str) -> str:
         return f"{self.review_public_url.rstrip('/')}/console/cases/{case_id}"

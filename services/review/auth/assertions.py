@@ -5,13 +5,14 @@ those services verify it offline with review's public key (casework.assertions).
 - ``POST /api/v1/assertions {"audience": "monitor"}`` (bearer token or console session)
   → ``{"token", "expires_at", "audience"}``, for roles the policy's ``access.audiences``
   allows for that audience;
-- ``GET /console/handoff?audience=monitor&return=<url>`` (console session): a redirect to
-  the monitor's ``/auth/callback`` with a token; ``return`` must be on the monitor's
-  public URL (``MONITOR_PUBLIC_URL``), so the hand-off is no open redirect.
+- ``GET /console/handoff?audience=monitor&return=<url>`` (console session): a page that
+  goes on at once to the monitor's ``/auth/callback`` with a token; ``return`` must be on
+  the monitor's public URL (``MONITOR_PUBLIC_URL``), so the hand-off is no open redirect.
 """
 
 from __future__ import annotations
 
+import html
 from collections.abc import Callable
 from datetime import datetime
 from typing import Literal
@@ -105,5 +106,27 @@ class AssertionRoutes:
                 f"must be a page of the monitor ({self.monitor_url})",
             )
         token, _ = self._token(current_staff(request), audience)
-        query = urlencode({"token": token, "return": back})
-        raise web.HTTPSeeOther(f"{self.monitor_url}{CALLBACK_PATH}?{query}", headers=NO_STORE)
+        target = f"{self.monitor_url}{CALLBACK_PATH}?{urlencode({'token': token, 'return': back})}"
+        return handoff_page(target)
+
+
+def handoff_page(target: str) -> web.Response:
+    """A page that goes on to ``target`` at once (meta refresh, and a link). Not an HTTP
+    redirect: after the sign-in form, the console's CSP (form-action 'self') would block a
+    redirect to another origin. The token is in it, so: never cached, no referrer."""
+    url = html.escape(target, quote=True)
+    return web.Response(
+        content_type="text/html",
+        text=(
+            '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+            f'<meta http-equiv="refresh" content="0;url={url}">'
+            "<title>Signing in to the monitor</title></head><body>"
+            f'<p><a id="continue" href="{url}">Continue to the monitor</a></p></body></html>'
+        ),
+        headers={
+            **NO_STORE,
+            "Referrer-Policy": "no-referrer",
+            "X-Frame-Options": "DENY",
+            "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
+        },
+    )
