@@ -21,6 +21,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from casework import wikitext
 from casework.contract import ActionEnforced, Audience, DecisionApproved, Question
 from casework.policy import load_policy
 from services.notify import dsa, lumen
@@ -342,14 +343,14 @@ def test_public_statement_shows_the_public_facts(sample: Sample) -> None:
     event = sample.enforced
     statement = public_statement(ENV, public_view(event, POLICY, sample.approved.signoffs))
     assert CASE in statement
-    assert f"[[User:{event.decision.subject.account}|" in statement
+    assert wikitext.link_to_user(event.decision.subject.account) in statement
     rationale = html.escape(event.decision.public_rationale, quote=False)
     assert f"<nowiki>{rationale}</nowiki>" in statement
     for g in event.decision.grounds:
-        assert g.section in statement
-        assert g.id in statement
+        assert wikitext.escape(g.section) in statement
+        assert wikitext.escape(g.id) in statement
     for op in event.operations:
-        assert op.wiki in statement
+        assert wikitext.escape(op.wiki) in statement
     assert statement.count("not disclosed") == sum(
         1 for a in public_view(event, POLICY, sample.approved.signoffs).answers if not a.disclosed
     )

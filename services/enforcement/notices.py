@@ -6,12 +6,12 @@ reference, the end date, the public log page), never from grounds, evidence or a
 
 from __future__ import annotations
 
-import html
 from datetime import UTC, datetime
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
+from casework import wikitext
 from casework.contract import Decision
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -23,10 +23,6 @@ def notice_marker(case_id: str) -> str:
     return f"<!-- casework-notice:{case_id} -->"
 
 
-def _nowiki(value: str) -> str:
-    return "<nowiki>" + html.escape(value, quote=False) + "</nowiki>"
-
-
 def _date(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
@@ -35,12 +31,14 @@ def _environment() -> Environment:
     env = Environment(
         loader=FileSystemLoader(TEMPLATES),
         undefined=StrictUndefined,
-        autoescape=False,  # wikitext: values are escaped with |nowiki
+        autoescape=False,  # wikitext: values are escaped with |nowiki, |w, |page_link
         keep_trailing_newline=True,
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters["nowiki"] = _nowiki
+    env.filters["nowiki"] = wikitext.nowiki
+    env.filters["w"] = wikitext.escape
+    env.filters["page_link"] = wikitext.link_to_page
     env.filters["date"] = _date
     return env
 

@@ -8,7 +8,6 @@ English.
 
 from __future__ import annotations
 
-import html
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -18,6 +17,7 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from pydantic import BaseModel
 
+from casework import wikitext
 from services.notify.views import AffectedUserView, PublicView, ReversalView
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -36,11 +36,6 @@ def _date(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
-def _nowiki(value: str) -> str:
-    """Wikitext-inert text: entities cannot open tags, links or templates."""
-    return "<nowiki>" + html.escape(value, quote=False) + "</nowiki>"
-
-
 def _label(key: str, table: Mapping[str, str]) -> str:
     return table.get(key, key)
 
@@ -57,7 +52,10 @@ def environment() -> Environment:
         lstrip_blocks=True,
     )
     env.filters["date"] = _date
-    env.filters["nowiki"] = _nowiki
+    # Wikitext: every value through one of these (casework.wikitext), never raw.
+    env.filters["nowiki"] = wikitext.nowiki
+    env.filters["w"] = wikitext.escape
+    env.filters["user_link"] = wikitext.link_to_user
     env.filters["label"] = _label
     return env
 
