@@ -11,8 +11,10 @@ itself with its own password.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,13 +49,17 @@ class BusCredentials:
 
     def _password(self, principal: str) -> str:
         path = self.password_file(principal)
-        try:
-            # O_EXCL: two starts racing to create it agree on the first one's password.
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            return path.read_text().strip()
-        with os.fdopen(fd, "w") as out:
-            out.write(secrets.token_urlsafe(32) + "\n")
+        if not path.exists():
+            # Written whole under a private name, then linked into place: two starts
+            # racing agree on the first one's password and never read a partial file.
+            fd, temporary = tempfile.mkstemp(dir=self.directory, prefix=f".{path.name}.")
+            try:
+                with os.fdopen(fd, "w") as out:  # mkstemp: mode 0600
+                    out.write(secrets.token_urlsafe(32) + "\n")
+                with contextlib.suppress(FileExistsError):
+                    os.link(temporary, path)
+            finally:
+                os.unlink(temporary)
         return path.read_text().strip()
 
     def service_environment(self, principal: str) -> dict[str, str]:

@@ -13,10 +13,13 @@ import ipaddress
 import ssl
 import stat
 import struct
+import threading
 from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
+import faust
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
@@ -320,9 +323,11 @@ def test_tls_settings_give_aiokafka_and_faust_a_verifying_context(tmp_path: Path
     assert isinstance(context, ssl.SSLContext)
     assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
     credentials = broker_credentials(kafka)
-    assert credentials is not None
+    assert isinstance(credentials, faust.SASLCredentials)
     assert credentials.protocol.value == "SASL_SSL"
     assert credentials.mechanism.value == "SCRAM-SHA-512"
+    assert (credentials.username, credentials.password) == ("monitor", "pw")
+    assert isinstance(credentials.ssl_context, ssl.SSLContext)
     assert broker_credentials(KafkaSettings("127.0.0.1:9092")) is None
     with pytest.raises(ValueError, match="SASL username and password"):
         KafkaSettings("h:1", security_protocol="SASL_PLAINTEXT", sasl_username="x")
@@ -340,3 +345,20 @@ def test_generated_credentials_are_private_stable_and_per_principal(tmp_path: Pa
     env = credentials.service_environment("notify")
     assert env["KAFKA_SASL_USERNAME"] == "notify"
     assert Path(env["KAFKA_SASL_PASSWORD_FILE"]).read_text().strip() == first["notify"]
+
+
+def test_starts_racing_to_generate_the_passwords_agree(tmp_path: Path) -> None:
+    credentials = BusCredentials(tmp_path / "secrets")
+    barrier = threading.Barrier(16)
+
+    def start() -> dict[str, str]:
+        barrier.wait(timeout=10)
+        return credentials.ensure()
+
+    with ThreadPoolExecutor(16) as pool:
+        seen = list(pool.map(lambda _: start(), range(16)))
+    assert all(found == seen[0] for found in seen)
+    assert all(seen[0].values())
+    assert sorted(p.name for p in credentials.directory.iterdir()) == sorted(
+        credentials.password_file(p).name for p in PRINCIPALS
+    )
