@@ -605,6 +605,33 @@ class MediaWikiClient:
         (page,) = reply["query"]["pages"]
         return [_revision_flags(r) for r in page.get("revisions", [])]
 
+    @property
+    def account(self) -> str:
+        """The wiki user the client edits as (a bot password's ``User@bot`` is ``User``)."""
+        return self.username.split("@", 1)[0]
+
+    async def own_edit(self, title: str, summary: str) -> int | None:
+        """The newest revision of ``title`` made by this client's account with exactly
+        ``summary``, or None: what the page's text says does not count, only who edited."""
+        params: dict[str, Any] = {
+            "action": "query",
+            "prop": "revisions",
+            "titles": title,
+            "rvprop": "ids|comment|user",
+            "rvuser": self.account,
+            "rvlimit": "max",
+        }
+        while True:
+            reply = await self._read(params)
+            (page,) = reply["query"]["pages"]
+            for revision in page.get("revisions", []):
+                if revision.get("comment") == summary and not revision.get("commenthidden"):
+                    return int(revision["revid"])
+            more = reply.get("continue", {}).get("rvcontinue")
+            if not more:
+                return None
+            params = {**params, "rvcontinue": more}
+
     async def revision_flags(self, revids: Sequence[int]) -> dict[int, RevisionFlags]:
         """Visibility of live revisions by id; ids of deleted or unknown revisions are absent."""
         reply = await self._read(

@@ -5,17 +5,21 @@ from __future__ import annotations
 import asyncio
 import logging
 from contextlib import AsyncExitStack
+from datetime import UTC, datetime
 
 import aiohttp
 from aiohttp import web
 
+from casework.assertion_auth import AssertionGate
 from casework.contract import topic_of
 from casework.http import make_app
 from casework.mediawiki import MediaWikiClient
 from casework.runtime import Duty, Kit, Wiring
-from services.notify.deliveries import DELIVERIES, Deliveries
+from casework.signing import load_public_keys
+from services.notify.deliveries import DELIVERIES, Deliveries, address_free_key
 from services.notify.functionaries import load_functionaries
 from services.notify.handlers import EARLY_ENFORCED, LUMEN_NOTICES, STATEMENTS, Notifier
+from services.notify.log_page import keep_protected
 from services.notify.mailer import Mailer, SmtpSettings
 from services.notify.render import environment
 from services.notify.settings import NotifySettings
@@ -45,6 +49,7 @@ def delivery_routes(deliveries: Deliveries) -> web.RouteTableDef:
                         "permanent": d.get("permanent", False),
                     }
                     for d in docs
+                    if address_free_key(d["_id"]) is None  # an old copy not yet removed
                 ]
             }
         )
@@ -90,6 +95,8 @@ async def wire(kit: Kit) -> Wiring:
         load_functionaries(settings.functionaries_file),
     )
     notifier.owns = kit.ownership.owns
+    # Keys once named functionaries' addresses; move stored ones before any event is read.
+    await notifier.deliveries.rekey_addresses(list(notifier.functionaries.wikis))
 
     async def release_overdue() -> None:
         while True:
@@ -100,6 +107,7 @@ async def wire(kit: Kit) -> Wiring:
                 log.exception("releasing overdue enforcements failed; next try in 60 s")
 
     duties: list[Duty] = [release_overdue]  # each instance, for the cases it owns
+    duties.append(keep_protected(wiki, settings.public_log_page))
     once: dict[str, Duty] = {}
     if settings.dsa_api_url or settings.lumen_api_url:
         session = await resources.enter_async_context(aiohttp.ClientSession())
@@ -123,6 +131,15 @@ async def wire(kit: Kit) -> Wiring:
         "wiki": wiki.ping,
     }
     app = make_app(registry=kit.registry, health_checks=checks)
+    # The API is for staff: a review-signed assertion for "notify" with a role that may
+    # read cases (policy access.audiences.notify).
+    gate = AssertionGate(
+        load_public_keys(settings.review_public_key_files),
+        audience="notify",
+        allowed=lambda roles: kit.policy.access.may_use("notify", roles),
+        clock=lambda: datetime.now(UTC),
+    )
+    app.middlewares.append(gate.middleware(lambda request: request.path.startswith("/api/")))
     app.add_routes(delivery_routes(notifier.deliveries))
 
     return Wiring(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
@@ -22,7 +23,13 @@ from casework.contract import (
     to_cloudevent,
     topic_of,
 )
-from casework.store import Document, DocumentStore, DuplicateDocument, OutboxMessage
+from casework.store import (
+    Document,
+    DocumentStore,
+    DuplicateDocument,
+    OutboxMessage,
+    OutboxPending,
+)
 from casework.updates import update_document
 
 DELIVERIES = "deliveries"
@@ -33,6 +40,38 @@ MESSAGE_ID_DOMAIN = "officeactions.casework"
 def idempotency_key(case_id: str, audience: Audience | str, channel: str, version: str) -> str:
     """One message: which case, to whom, how, for which decision revision (or event)."""
     return f"{case_id}:{audience}:{channel}:{version}"
+
+
+def recipient_tag(address: str) -> str:
+    """A recipient named in a key without its address: a digest of the address."""
+    return "to-" + hashlib.sha256(address.strip().lower().encode()).hexdigest()[:16]
+
+
+def functionary_channel(wiki: str, address: str) -> str:
+    """The channel of one functionary's brief: the wiki and the recipient's tag."""
+    return f"email-{wiki}-{recipient_tag(address)}"
+
+
+# Keys written before keys carried no addresses: `case:functionaries:email-<wiki>-<address>:rN`.
+_ADDRESS_KEY = re.compile(
+    r"^(?P<head>[^:]+:functionaries:)email-(?P<rest>[^:@]+@[^:]+):(?P<v>[^:]+)$"
+)
+
+
+def address_free_key(key: str, wikis: Collection[str] = ()) -> str | None:
+    """The key an old address-bearing key has now, or None for a key naming no address.
+    ``wikis`` (the functionaries file's) settle where a hyphenated wiki id ends."""
+    match = _ADDRESS_KEY.match(key)
+    if match is None:
+        return None
+    rest = match["rest"]
+    for wiki in sorted(wikis, key=len, reverse=True):
+        if rest.startswith(f"{wiki}-"):
+            address = rest[len(wiki) + 1 :]
+            break
+    else:
+        wiki, _, address = rest.partition("-")
+    return f"{match['head']}{functionary_channel(wiki, address)}:{match['v']}"
 
 
 def message_id(key: str) -> str:
@@ -126,6 +165,30 @@ class Deliveries:
                 },
                 outbox=outbox,
             )
+
+    async def rekey_addresses(self, wikis: Collection[str] = ()) -> int:
+        """Move records stored under address-bearing keys to their address-free keys (at
+        start-up, before any event is handled), so a redelivered event still finds its
+        record and sends nothing twice. A record whose events are not yet published
+        keeps its old copy until a later start; the new key is written either way."""
+        moved = 0
+        for doc in await self.store.find(
+            DELIVERIES, {"audience": str(Audience.FUNCTIONARIES)}, order_by="_id"
+        ):
+            new_key = address_free_key(doc["_id"], wikis)
+            if new_key is None:
+                continue
+            fields = {k: v for k, v in doc.items() if not k.startswith("_")}
+            try:
+                await self.store.insert(DELIVERIES, {"_id": new_key, **fields})
+            except DuplicateDocument:
+                pass
+            try:
+                await self.store.delete(DELIVERIES, doc["_id"])
+            except OutboxPending:
+                continue
+            moved += 1
+        return moved
 
     async def of_case(self, case_id: str) -> list[Document]:
         return await self.store.find(DELIVERIES, {"case_id": case_id}, order_by="_id")

@@ -41,7 +41,12 @@ from casework.store import DocumentStore, DuplicateDocument, OutboxMessage
 from casework.trust import EventRefused, ReviewAuthority
 from casework.updates import update_document
 from services.notify import dsa, lumen
-from services.notify.deliveries import Deliveries, idempotency_key, message_id
+from services.notify.deliveries import (
+    Deliveries,
+    functionary_channel,
+    idempotency_key,
+    message_id,
+)
 from services.notify.functionaries import Functionaries
 from services.notify.mailer import DeliveryFailed, Mailer, build_message
 from services.notify.render import (
@@ -49,7 +54,6 @@ from services.notify.render import (
     email,
     public_reversal,
     public_statement,
-    statement_marker,
 )
 from services.notify.views import (
     AcknowledgementView,
@@ -84,6 +88,8 @@ Clock = Callable[[], datetime]
 
 class StatementWiki(Protocol):
     async def page(self, title: str) -> PageRevision | None: ...
+
+    async def own_edit(self, title: str, summary: str) -> int | None: ...
 
     async def edit(
         self,
@@ -350,9 +356,8 @@ class Notifier:
             view = functionary_brief_view(approved, self.policy, wiki)
             rendered = email(self.templates, "functionary_brief", view, listing.language)
             for address in listing.addresses:
-                key = idempotency_key(
-                    approved.case_id, Audience.FUNCTIONARIES, f"email-{wiki}-{address}", revision
-                )
+                channel = functionary_channel(wiki, address)  # no address in the key
+                key = idempotency_key(approved.case_id, Audience.FUNCTIONARIES, channel, revision)
                 await self._send(
                     Outgoing(key, approved.case_id, Audience.FUNCTIONARIES, address, rendered)
                 )
@@ -408,34 +413,43 @@ class Notifier:
         done = await self.deliveries.get(key)
         if done is not None and done["state"] != "sending":
             return
-        current = await self.wiki.page(self.public_log_page)
-        if current is None or statement_marker(case_id) not in current.text:
+        if not await self._statement_published(case_id):
             return
         await self._append_to_log(
             key,
             case_id,
-            current,
-            marker=f"<!-- casework:{case_id}:reversed -->",
+            resumed=done is not None,
             text=lambda: "\n" + public_reversal(self.templates, view),
             summary=f"Office action {case_id}: reversed",
+        )
+
+    async def _statement_published(self, case_id: str) -> bool:
+        """By our own delivery records, not by what anyone may have written on the page."""
+        return any(
+            d.get("channel") == "wiki-page"
+            and d.get("state") == "sent"
+            and not str(d["_id"]).endswith(":reversed")
+            for d in await self.deliveries.of_case(case_id)
         )
 
     async def _append_to_log(
         self,
         key: str,
         case_id: str,
-        current: PageRevision | None,
         *,
-        marker: str,
+        resumed: bool,
         text: Callable[[], str],
         summary: str,
     ) -> None:
-        """Append to the public log page once: the marker in the text is the edit's key."""
+        """Append to the public log page once. Already there means our own edit: after a
+        crash between the edit and its record (``resumed``), a revision by the role account
+        with this summary; never a marker in the text, which anyone can add."""
         await self.deliveries.begin(
             key, {"case_id": case_id, "audience": str(Audience.PUBLIC), "channel": "wiki-page"}
         )
-        if current is not None and marker in current.text:
-            reference = f"{self.public_log_page}?oldid={current.revid}"
+        earlier = await self.wiki.own_edit(self.public_log_page, summary) if resumed else None
+        if earlier is not None:
+            reference = f"{self.public_log_page}?oldid={earlier}"
         else:
             result = await self.wiki.edit(self.public_log_page, appendtext=text(), summary=summary)
             reference = f"{self.public_log_page}?oldid={result.newrevid}"
@@ -608,8 +622,7 @@ class Notifier:
         await self._append_to_log(
             key,
             case_id,
-            current,
-            marker=statement_marker(case_id),
+            resumed=done is not None,
             text=lambda: (
                 ("\n\n" if current is not None else "")
                 + public_statement(self.templates, public_view(enforced, self.policy, signoffs))
