@@ -45,7 +45,7 @@ def link_to_user(name: str) -> str:
 def link_to_page(title: str) -> str:
     """A link to a page by its title (a configured one, such as the public log)."""
     safe = escape(title)
-    return f"[[{safe}|{safe}]]" if titled(title) else safe
+    return f"[[{safe}]]" if titled(title) else safe
 
 
 def titled(text: str) -> bool:

@@ -13,6 +13,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from casework import wikitext
 from casework.mediawiki import MediaWikiClient
 from services.review.domain import case_id_for
 from tests.fixtures.stack import Stack
@@ -178,7 +179,7 @@ async def assert_banned_and_told(
         return page if page is not None and case_id in page.text else None
 
     page = await eventually(statement, what="the public statement on the wiki")
-    assert f"[[User:{account}|<nowiki>{account}</nowiki>]]" in page.text
+    assert wikitext.link_to_user(account) in page.text
     assert "Terms of Use" in page.text and "Universal Code of Conduct" in page.text
     for private in (REQUESTER["email"], REQUESTER["name"], address, "SECRET"):
         assert private not in page.text
