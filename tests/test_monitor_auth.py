@@ -427,3 +427,35 @@ async def test_review_handoff_goes_only_to_the_monitor(tmp_path: Path) -> None:
             assert "on_monitor" in page and "token" not in page
         status, _, page = await handoff("alice", f"{monitor}/")
         assert status == 403 and "auth/callback" not in page
+
+
+@pytest.mark.timeout(60)
+async def test_the_dashboard_signs_in_again_when_its_assertion_ends(
+    monitor: ServiceProcess, browser: Browser
+) -> None:
+    """The live stream ends with the assertion; the page then goes back through review's
+    hand-off instead of showing stale figures as if they were live."""
+    short, _ = assertions.issue(
+        review_signer().private_key,
+        staff_id="olga",
+        roles=["ops"],
+        audience="monitor",
+        now=datetime.now(UTC),
+        lifetime=timedelta(seconds=4),
+    )
+    context = await browser.new_context(locale="en-GB")
+    try:
+        page = await context.new_page()
+        await page.goto(f"{monitor.url}/auth/callback?" + urlencode({"token": short}))
+        await page.wait_for_selector("#connection.on", timeout=15_000)
+        async with page.expect_request(
+            lambda r: (
+                r.is_navigation_request() and r.url.startswith(f"{REVIEW_URL}/console/handoff")
+            ),
+            timeout=30_000,
+        ) as handoff:
+            pass
+        request = await handoff.value
+        assert parse_qs(urlsplit(request.url).query)["return"] == [f"{monitor.url}/"]
+    finally:
+        await context.close()

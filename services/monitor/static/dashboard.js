@@ -11,6 +11,11 @@
   source.addEventListener("error", function () {
     status.textContent = status.dataset.offline;
     status.className = "off";
+    if (source.readyState === EventSource.CLOSED) {
+      // Refused rather than dropped: the session ended with its assertion. Reloading
+      // the page signs in again through review's hand-off.
+      window.location.reload();
+    }
   });
   source.addEventListener("update", function (message) {
     live.innerHTML = JSON.parse(message.data).html;
