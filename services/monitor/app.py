@@ -110,9 +110,7 @@ async def wire(kit: Kit) -> Wiring:
         services = [topic_of(s) for s in SERVICES]
         while True:
             try:
-                lag = await consumer_lag(
-                    settings.kafka(), services, floors=dict(views.read_up_to)
-                )
+                lag = await consumer_lag(settings.kafka(), services, floors=dict(views.read_up_to))
                 views.set_lag(lag)
                 tracker.changed()
             except Exception:
