@@ -28,6 +28,7 @@ from deploy.broker import TansuBroker
 from deploy.stack import ServiceProcess
 from services.monitor.access import PAGE_HEADERS, SESSION_COOKIE
 from services.monitor.redaction import WITHHELD
+from services.monitor.settings import MonitorSettings
 from tests.fixtures.browser import artefact_path
 from tests.fixtures.keys import install_keys, trusted_keys, untrusted_signer
 from tests.fixtures.keys import test_signer as review_signer
@@ -459,3 +460,18 @@ async def test_the_dashboard_signs_in_again_when_its_assertion_ends(
         assert parse_qs(urlsplit(request.url).query)["return"] == [f"{monitor.url}/"]
     finally:
         await context.close()
+
+
+async def test_logout_clears_the_session_and_https_makes_it_secure(
+    monitor: ServiceProcess, http: aiohttp.ClientSession
+) -> None:
+    async with http.post(f"{monitor.url}/auth/logout", allow_redirects=False) as reply:
+        assert reply.status == 303 and reply.headers["Location"] == "/"
+        cleared = reply.headers["Set-Cookie"]
+    assert cleared.startswith(f'{SESSION_COOKIE}=""') and "Max-Age=0" in cleared
+    secure = MonitorSettings(MONITOR_PUBLIC_URL="https://monitor.example.org")
+    assert secure.secure_cookies is True
+    assert MonitorSettings(MONITOR_PUBLIC_URL="http://127.0.0.1:8085").secure_cookies is False
+    assert secure.handoff_url("https://monitor.example.org/?lang=ru").startswith(
+        f"{secure.review_public_url}/console/handoff?audience=monitor&return=https%3A%2F%2F"
+    )
