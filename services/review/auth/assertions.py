@@ -28,6 +28,7 @@ from casework.http import read_json
 from casework.policy.access import AccessRules
 from casework.signing import Signer
 from services.review.auth.middleware import current_staff
+from services.review.openapi import OPERATIONS, Operation
 from services.review.staff import StaffMember
 
 ASSERTIONS_PATH = "/api/v1/assertions"
@@ -40,6 +41,22 @@ class AssertionRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     audience: Literal["monitor", "notify"]
+
+
+class AssertionIssued(BaseModel):
+    token: str
+    expires_at: datetime
+    audience: Literal["monitor", "notify"]
+
+
+OPERATION: Operation = (
+    "post",
+    ASSERTIONS_PATH,
+    "A short-lived signed staff assertion for the monitor or notify (casework.assertions)",
+    AssertionRequest,
+    AssertionIssued,
+    200,
+)
 
 
 class AssertionRoutes:
@@ -58,6 +75,8 @@ class AssertionRoutes:
     def register(self, app: web.Application) -> None:
         app.router.add_post(ASSERTIONS_PATH, self.issue)
         app.router.add_get(HANDOFF_PATH, self.handoff)
+        if OPERATIONS in app:
+            app[OPERATIONS].append(OPERATION)
 
     def _token(self, staff: StaffMember, audience: str) -> tuple[str, datetime]:
         if not self.rules.may_use(audience, staff.roles):
@@ -81,10 +100,8 @@ class AssertionRoutes:
     async def issue(self, request: web.Request) -> web.Response:
         asked = await read_json(request, AssertionRequest, strict=True)
         token, expires = self._token(current_staff(request), asked.audience)
-        return web.json_response(
-            {"token": token, "expires_at": expires.isoformat(), "audience": asked.audience},
-            headers=NO_STORE,
-        )
+        issued = AssertionIssued(token=token, expires_at=expires, audience=asked.audience)
+        return web.json_response(issued.model_dump(mode="json"), headers=NO_STORE)
 
     async def handoff(self, request: web.Request) -> web.Response:
         audience = request.query.get("audience", "")
