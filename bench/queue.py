@@ -14,6 +14,7 @@ from bench.stats import percentile
 from casework.cloudevents import CloudEvent
 from casework.outbox import OutboxRelay
 from casework.policy import load_policy
+from casework.signing import Signer
 from casework.store import open_store
 from services.review.case import CaseState
 from services.review.opening import open_case
@@ -25,6 +26,13 @@ REPO = Path(__file__).resolve().parent.parent
 STATES = [CaseState.OPEN, CaseState.AWAITING_SIGNOFF, CaseState.APPROVED, CaseState.DECLINED]
 ASSIGNEES = ["alice", "bob", "carol", "dave", None]
 LANGUAGES = ["en", "ru", "de", "fr", "es"]
+
+
+def _bench_signer() -> Signer:
+    """The queue bench publishes nothing: an ephemeral key is enough."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    return Signer(Ed25519PrivateKey.generate())
 
 
 def _documents(count: int, action_types: list[str]) -> list[tuple[str, str]]:
@@ -67,7 +75,7 @@ async def queue_page(root: Path, count: int = 100_000, queries: int = 300) -> di
     store = await open_store(f"sqlite:///{path}")
     policy = load_policy(REPO / "policy" / "office-actions.yaml")
     staff = {m.id: m for m in load_staff(REPO / "deploy" / "demo-staff.yaml", policy).staff}
-    cases = ReviewCases(store, OutboxRelay(store, _never), policy, staff.get)
+    cases = ReviewCases(store, OutboxRelay(store, _never), policy, staff.get, _bench_signer())
     await cases.ensure_indexes()  # creates the table and the queue's indexes
     rows = _documents(count, sorted(policy.action_types))
     with sqlite3.connect(path) as db:  # bulk load: set-up only, not what is measured

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from casework.signing import ensure_key_pair
 from deploy.credentials import BusCredentials
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -72,6 +73,8 @@ def service_environment(
     ports: Ports, data_dir: Path, extra: dict[str, str] | None = None
 ) -> dict[str, str]:
     """The environment every service process gets on the embedded stack."""
+    # Review's demo key pair: generated on first start, kept under the data directory.
+    signing_key, public_key = ensure_key_pair(data_dir / "keys")
     env = dict(os.environ)
     env.update(
         {
@@ -91,6 +94,8 @@ def service_environment(
             "MONITOR_PUBLIC_URL": f"http://127.0.0.1:{ports.monitor}",
             "FUNCTIONARIES_FILE": str(REPO_ROOT / "deploy" / "functionaries.yaml"),
             "PYTHONUNBUFFERED": "1",
+            "REVIEW_SIGNING_KEY_FILE": str(signing_key),
+            "CASEWORK_REVIEW_PUBLIC_KEYS": str(public_key),
         }
     )
     env.update(extra or {})

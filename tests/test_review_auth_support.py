@@ -38,6 +38,7 @@ from casework.store import DocumentStore, open_store
 from services.review.app import wire
 from services.review.auth.directory import STAFF
 from services.review.settings import ReviewSettings
+from tests.fixtures.keys import install_keys
 from tests.support import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -77,6 +78,7 @@ async def review_in_process(
     staff_file = tmp_path / "staff.yaml"
     if not staff_file.exists():
         shutil.copy(DEMO_STAFF, staff_file)
+    install_keys(tmp_path)
     settings = ReviewSettings(
         CASEWORK_DATA_DIR=tmp_path,
         REVIEW_STAFF_FILE=staff_file,

@@ -118,6 +118,7 @@ class ParkedLetter:
     case_id: str | None
     error: str
     at: datetime
+    error_type: str = ""
 
     @property
     def place(self) -> tuple[str, int, int]:

@@ -16,6 +16,7 @@ from casework.http import make_app
 from casework.mediawiki import MediaWikiClient
 from casework.runtime import Duty, Kit, Wiring
 from casework.signing import load_public_keys
+from casework.trust import ReviewAuthority
 from services.notify.deliveries import DELIVERIES, Deliveries, address_free_key
 from services.notify.functionaries import load_functionaries
 from services.notify.handlers import EARLY_ENFORCED, LUMEN_NOTICES, STATEMENTS, Notifier
@@ -92,6 +93,7 @@ async def wire(kit: Kit) -> Wiring:
         mailer,
         wiki,
         settings.public_log_page,
+        ReviewAuthority.from_settings(settings, kit.policy),
         load_functionaries(settings.functionaries_file),
     )
     notifier.owns = kit.ownership.owns

@@ -22,6 +22,7 @@ from casework.errors import Kind, Rejected
 from casework.faults import crash_point
 from casework.outbox import OutboxRelay
 from casework.policy import Policy
+from casework.signing import Signer
 from casework.store import (
     Document,
     DocumentStore,
@@ -29,6 +30,7 @@ from casework.store import (
     OutboxMessage,
     StoreError,
 )
+from casework.trust import sign_event
 from casework.updates import NotFound, update_document
 from services.review import casefile, inquiries
 from services.review.auth.policy import authorize
@@ -80,8 +82,9 @@ def not_found(case_id: str) -> Rejected:
     return Rejected.one(Kind.NOT_FOUND, "not_found", "case_id", "exists", f"no case {case_id!r}")
 
 
-def _outbox(events: list[EventData]) -> list[OutboxMessage]:
-    return [OutboxMessage(topic_of("review"), to_cloudevent(e)) for e in events]
+def _outbox(events: list[EventData], signer: Signer) -> list[OutboxMessage]:
+    """Review's events as stored for the relay, those that act on wikis or publish signed."""
+    return [OutboxMessage(topic_of("review"), sign_event(to_cloudevent(e), signer)) for e in events]
 
 
 class ReviewCases:
@@ -91,8 +94,10 @@ class ReviewCases:
         relay: OutboxRelay,
         policy: Policy,
         staff_by_id: StaffLookup,
+        signer: Signer,
         clock: Clock = lambda: datetime.now(UTC),
     ) -> None:
+        self.signer = signer
         self.store = store
         self.relay = relay
         self.policy = policy
@@ -170,7 +175,9 @@ class ReviewCases:
             original = Case.from_document(doc) if doc else None
         case, opened = open_case(submission, self.policy, self.clock(), original)
         try:
-            await self.store.insert(CASES, case.to_document(), outbox=_outbox([opened]))
+            await self.store.insert(
+                CASES, case.to_document(), outbox=_outbox([opened], self.signer)
+            )
         except DuplicateDocument:
             doc = await self.store.get(CASES, case.id)
             assert doc is not None
@@ -181,7 +188,7 @@ class ReviewCases:
         authorize(staff, Action.OPEN_CASE, None, self.policy.access)
         case_id = "OA-S" + secrets.token_hex(6).upper()
         case, opened = open_staff_case(case_id, form, staff, self.policy, self.clock())
-        await self.store.insert(CASES, case.to_document(), outbox=_outbox([opened]))
+        await self.store.insert(CASES, case.to_document(), outbox=_outbox([opened], self.signer))
         self.relay.wake()
         return case
 
@@ -413,7 +420,7 @@ class ReviewCases:
             case = Case.from_document(doc)
             self._check_access(staff, action, case)
             updated, events = change(case)
-            return updated.to_document(), _outbox(events)
+            return updated.to_document(), _outbox(events, self.signer)
 
         try:
             stored = await update_document(self.store, CASES, case_id, apply)
@@ -427,7 +434,7 @@ class ReviewCases:
 
         def apply(doc: Document) -> tuple[Document, list[OutboxMessage]]:
             updated, events = change(Case.from_document(doc))
-            return updated.to_document(), _outbox(events)
+            return updated.to_document(), _outbox(events, self.signer)
 
         try:
             await update_document(self.store, CASES, case_id, apply)
