@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from casework.contract import Audience
-from services.notify.deliveries import idempotency_key, message_id
+from services.notify.deliveries import functionary_channel, idempotency_key, message_id
 
 BAN_CHAIN = [
     ("case-handler", "alice"),
@@ -88,7 +88,7 @@ class ScaleCase:
             "affected-user notice": idempotency_key(case_id, Audience.AFFECTED_USER, "email", r),
         }
         if self.ban:
-            channel = f"email-betawiki-{FUNCTIONARIES_ADDRESS}"
+            channel = functionary_channel("betawiki", FUNCTIONARIES_ADDRESS)
             keys["functionary brief"] = idempotency_key(case_id, Audience.FUNCTIONARIES, channel, r)
         return {message_id(key): f"{case_id} {what}" for what, key in keys.items()}
 
