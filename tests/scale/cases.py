@@ -37,7 +37,7 @@ class ScaleCase:
 
     @property
     def requester_email(self) -> str:
-        return f"requester{self.n}@scale.test"
+        return f"requester{self.n}@scale.example.org"  # .test is never mailable: intake refuses it
 
     @property
     def subject_email(self) -> str:
