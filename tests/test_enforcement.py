@@ -43,7 +43,7 @@ from casework.mediawiki import MediaWikiClient
 from casework.outbox import OutboxRelay
 from casework.store.sqlite import SqliteStore
 from deploy.sandbox_wiki import BOT_PASSWORD, ROLE_ACCOUNT, SandboxWiki
-from services.enforcement.domain import EnforcementRecord, OpKind, OpState
+from services.enforcement.domain import EnforcementRecord, OpKind, OpState, action_reason
 from services.enforcement.handlers import ENFORCEMENTS, Enforcer
 from services.enforcement.notices import notice_marker
 from services.enforcement.settings import EnforcementSettings
@@ -397,6 +397,28 @@ async def test_time_limited_actions_end_on_time_across_a_restart(
 async def _both(store: SqliteStore) -> list[ActionExpired] | None:
     events = await published(store, ActionExpired)
     return events if len(events) == 2 else None
+
+
+async def test_a_notice_marker_written_by_someone_else_does_not_suppress_the_notice(
+    enforcer: Enforcer, clients: dict[str, MediaWikiClient], steward: dict[str, MediaWikiClient]
+) -> None:
+    """Issue 14's log-page bug, on user pages: 'already placed' is the role account's own
+    edit for the case, never a marker in the text that anyone can write."""
+    approved = approval(
+        "conduct-warning", "Harasser2", notices=NoticePlan(user_page=True), wikis=[ALPHA]
+    )
+    case = approved.case_id
+    forged = f"Nothing to see here. {notice_marker(case)}"
+    await clients[ALPHA].edit("User:Harasser2", text="Harasser2's page.", summary="setup")
+    await steward[ALPHA].edit("User:Harasser2", appendtext=forged, summary="pre-empting")
+    await enforcer.handle(signed(approved))
+    await enforcer.handle(signed(approved))  # redelivered: still one notice
+    reason = action_reason(case, POLICY.action("conduct-warning").title, LOG_PAGE)
+    mine = await clients[ALPHA].own_edit("User:Harasser2", reason)
+    assert mine is not None
+    page = await clients[ALPHA].page("User:Harasser2")
+    assert page is not None and page.revid == mine
+    assert page.text.count(notice_marker(case)) == 2  # the forged one and ours
 
 
 # --- content --------------------------------------------------------------------------------

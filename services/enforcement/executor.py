@@ -21,7 +21,6 @@ from services.enforcement.domain import (
     OpState,
     undo_reason,
 )
-from services.enforcement.notices import notice_marker
 
 log = logging.getLogger(__name__)
 
@@ -346,9 +345,12 @@ async def _lift_protect(
 
 
 async def _notice(op: Operation, case_id: str, wiki: MediaWikiClient, restoring: bool) -> None:
-    page = await wiki.page(op.target)
-    if page is not None and notice_marker(case_id) in page.text:
-        raise _done(result_id=page.revid)
+    # Placed already only if the role account made that edit (its summary names the case):
+    # a marker in the text proves nothing, anyone can write one to suppress the notice.
+    # When restoring, the notice someone removed goes back in.
+    ours = None if restoring else await wiki.own_edit(op.target, op.reason)
+    if ours is not None:
+        raise _done(result_id=ours)
     result = await wiki.edit(op.target, appendtext=op.text, summary=op.reason)
     raise _done(result_id=result.newrevid)
 
