@@ -537,11 +537,35 @@ async def test_metrics_are_prometheus_text(
     assert re.search(r"^outbox_published \d", text, re.MULTILINE), text
 
 
+# Whose JSON API wants a staff assertion from review (audience): without one a caller
+# learns nothing, not even which routes exist.
+ASSERTION_AUDIENCE = {"notify": "notify", "monitor": "monitor"}
+# Someone each audience admits (access.audiences): a case handler for notify, ops for the monitor.
+ASSERTION_HOLDER = {"notify": "alice", "monitor": "olga"}
+
+
+async def _assertion(http: aiohttp.ClientSession, stack: Stack, audience: str) -> dict[str, str]:
+    async with http.post(
+        f"{stack.url('review')}/api/v1/assertions",
+        json={"audience": audience},
+        headers={"Authorization": f"Bearer demo-{ASSERTION_HOLDER[audience]}-token"},
+    ) as reply:
+        assert reply.status == 200, await reply.text()
+        return {"Authorization": f"Bearer {(await reply.json())['token']}"}
+
+
 @pytest.mark.parametrize("service", SERVICES)
 async def test_an_unknown_route_is_a_json_404(
     stack: Stack, http: aiohttp.ClientSession, service: str
 ) -> None:
-    async with http.get(f"{stack.url(service)}/api/v1/no-such-thing") as reply:
+    headers: dict[str, str] = {}
+    if service in ASSERTION_AUDIENCE:
+        async with http.get(f"{stack.url(service)}/api/v1/no-such-thing") as reply:
+            assert reply.status == 401, await reply.text()
+            assert reply.content_type == "application/json"
+            assert_error_body(await reply.json(), "unauthenticated")
+        headers = await _assertion(http, stack, ASSERTION_AUDIENCE[service])
+    async with http.get(f"{stack.url(service)}/api/v1/no-such-thing", headers=headers) as reply:
         assert reply.status == 404, await reply.text()
         assert reply.content_type == "application/json"
         body = await reply.json()

@@ -33,7 +33,7 @@ from deploy.broker import TansuBroker
 from deploy.stack import ServiceProcess
 from services.monitor.reader import read_all
 from tests.fixtures.browser import artefact_path
-from tests.fixtures.keys import install_keys, test_signer
+from tests.fixtures.keys import install_keys, session_signer
 from tests.support import commit_at_start, eventually, free_port
 from tests.test_contract import EXAMPLES
 
@@ -110,7 +110,7 @@ async def publish(pub: EventPublisher, data: EventData) -> CloudEvent:
 def ops_token(roles: tuple[str, ...] = ("ops",), staff_id: str = "olga") -> str:
     """What review's POST /api/v1/assertions answers an ops member (same key, same claims)."""
     token, _ = assertions.issue(
-        test_signer().private_key,
+        session_signer().private_key,
         staff_id=staff_id,
         roles=roles,
         audience="monitor",

@@ -31,7 +31,7 @@ from services.monitor.redaction import WITHHELD
 from services.monitor.settings import MonitorSettings
 from tests.fixtures.browser import artefact_path
 from tests.fixtures.keys import install_keys, trusted_keys, untrusted_signer
-from tests.fixtures.keys import test_signer as review_signer
+from tests.fixtures.keys import session_signer as review_signer
 from tests.fixtures.stack import Stack
 from tests.support import eventually, free_port
 from tests.test_monitor import like, publish

@@ -33,7 +33,7 @@ from services.notify.deliveries import (
 )
 from services.notify.functionaries import load_functionaries
 from services.notify.log_page import LEVELS, protect_log_page
-from tests.fixtures.keys import test_signer as review_signer
+from tests.fixtures.keys import session_signer as review_signer
 from tests.fixtures.stack import Stack
 from tests.test_end_to_end_notify import notify_token
 from tests.test_notify_delivery import (  # noqa: F401 (fixtures)

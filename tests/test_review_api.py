@@ -37,7 +37,7 @@ from services.review.app import Review, build
 from services.review.auth.setup import add_staff_access
 from services.review.settings import ReviewSettings
 from services.review.staff import load_staff
-from tests.fixtures.keys import install_keys, test_signer
+from tests.fixtures.keys import install_keys, session_signer
 from tests.support import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -84,7 +84,7 @@ async def api(tmp_path: Path) -> AsyncIterator[Api]:
         STAFF,
         registry=registry,
         health_checks={"store": store.ping},
-        signer=test_signer(),
+        signer=session_signer(),
     )
     # The access middleware as the service installs it: tokens, sessions, rules.
     install_keys(tmp_path)

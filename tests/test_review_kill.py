@@ -39,7 +39,7 @@ from services.review.settings import ReviewSettings
 from services.review.signoff import SignOffForm
 from services.review.staff import load_staff
 from services.review.usecases import ReviewCases
-from tests.fixtures.keys import test_signer
+from tests.fixtures.keys import session_signer
 from tests.support import eventually, free_port, topic_events
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -80,7 +80,7 @@ async def approved_with_an_appeal(data_dir: Path, run: str) -> tuple[str, str]:
         async def later(topic: str, event: CloudEvent) -> None:
             raise AssertionError("published by the service, not here")
 
-        cases = ReviewCases(store, OutboxRelay(store, later), POLICY, staff.get, test_signer())
+        cases = ReviewCases(store, OutboxRelay(store, later), POLICY, staff.get, session_signer())
         await cases.ensure_indexes()
         original = submission(f"R-KILLORIG{run}")
         await cases.submission_received(original)

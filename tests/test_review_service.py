@@ -33,7 +33,7 @@ from services.review.opening import case_id_for
 from services.review.settings import ReviewSettings
 from services.review.staff import load_staff
 from services.review.usecases import ReviewCases
-from tests.fixtures.keys import install_keys, test_signer
+from tests.fixtures.keys import install_keys, session_signer
 from tests.support import eventually, free_port, topic_events
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -128,7 +128,7 @@ async def test_deadline_events_are_published_once_across_a_restart(
             raise AssertionError("not relayed here")
 
         cases = ReviewCases(
-            store, OutboxRelay(store, never), POLICY, by_id.get, test_signer(), lambda: now
+            store, OutboxRelay(store, never), POLICY, by_id.get, session_signer(), lambda: now
         )
         ids = []
         for n, hours in enumerate([30, 20, 1]):

@@ -41,7 +41,7 @@ from services.review.reversal import ReversalForm
 from services.review.signoff import SignOffForm
 from services.review.staff import StaffMember, load_staff
 from services.review.usecases import ReviewCases
-from tests.fixtures.keys import authority, reversal_approvals, signed, test_signer
+from tests.fixtures.keys import authority, reversal_approvals, session_signer, signed
 from tests.fixtures.stores import nx27017, reopen, store  # noqa: F401
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -69,7 +69,9 @@ async def _never(topic: str, event: CloudEvent) -> None:
 
 
 def review(opened: DocumentStore, clock: Clock) -> ReviewCases:
-    return ReviewCases(opened, OutboxRelay(opened, _never), POLICY, BY_ID.get, test_signer(), clock)
+    return ReviewCases(
+        opened, OutboxRelay(opened, _never), POLICY, BY_ID.get, session_signer(), clock
+    )
 
 
 @pytest.fixture
