@@ -582,7 +582,22 @@ def compose_mongodb(c: Compose) -> list[str]:
     return problems
 
 
+def compose_signing_keys(c: Compose) -> list[str]:
+    """Review's private key is a secret of review alone; every service acting on review's
+    decisions is given review's public keys."""
+    problems = []
+    for name, svc in c.doc["services"].items():
+        secrets = set(svc.get("secrets", []))
+        if ("review-signing.pem" in secrets) != (name == "review"):
+            problems.append(f"{name}: review's signing key must be review's secret alone")
+        if name in ("review", "enforcement", "notify", "monitor"):
+            if "review-public.pem" not in secrets:
+                problems.append(f"{name}: is not given review's public keys")
+    return problems
+
+
 COMPOSE_CHECKS = [
+    compose_signing_keys,
     compose_env,
     compose_ports,
     compose_probes,
@@ -887,12 +902,26 @@ def test_kustomize_renders_the_manifests(tmp_path: Path) -> None:
     objects = [d for d in yaml.safe_load_all(rendered) if d]
     policy = [o for o in objects if o["kind"] == "ConfigMap" and "policy" in o["metadata"]["name"]]
     assert policy[0]["data"]["office-actions.yaml"] == POLICY_FILE.read_text(encoding="utf-8")
+    signing: dict[str, tuple[set[str], set[str]]] = {}
     for obj in objects:
         if obj["kind"] == "Deployment":
-            volumes = obj["spec"]["template"]["spec"]["volumes"]
+            pod = obj["spec"]["template"]["spec"]
+            volumes = pod["volumes"]
             names = [v["configMap"]["name"] for v in volumes if "configMap" in v]
-            assert names == [policy[0]["metadata"]["name"]]
+            # The generated policy, plus the operator's own ConfigMaps (secrets.example.yaml).
+            assert names[0] == policy[0]["metadata"]["name"]
+            assert set(names[1:]) <= {"casework-review-public-keys"}, names
+            secrets = {v["secret"]["secretName"] for v in volumes if "secret" in v}
+            env = {e["name"] for c in pod["containers"] for e in c.get("env", [])}
+            signing[obj["metadata"]["name"]] = (secrets, env)
         assert obj["kind"] == "Namespace" or obj["metadata"]["namespace"] == "casework"
+    # Review's private key reaches review alone; every service acting on review's
+    # decisions trusts review's public keys.
+    for name, (secrets, env) in signing.items():
+        assert ("casework-review-signing" in secrets) == (name == "review"), name
+        assert ("REVIEW_SIGNING_KEY_FILE" in env) == (name == "review"), name
+        if name in ("review", "enforcement", "notify", "monitor"):
+            assert "CASEWORK_REVIEW_PUBLIC_KEYS" in env, name
 
 
 # --- each check can fail -----------------------------------------------------------------------
@@ -911,6 +940,16 @@ def _drop_env(name: str, var: str) -> Callable[[Compose], None]:
 
 
 COMPOSE_MUTATIONS: list[tuple[str, Callable[[Compose], None], str]] = [
+    (
+        "signing key leaked",
+        lambda c: _svc(c.doc, "notify")["secrets"].append("review-signing.pem"),
+        "notify: review's signing key must be review's secret alone",
+    ),
+    (
+        "no public keys",
+        lambda c: _svc(c.doc, "enforcement")["secrets"].remove("review-public.pem"),
+        "enforcement: is not given review's public keys",
+    ),
     (
         "missing var",
         _drop_env("intake", "INTAKE_FORM_SECRET"),
