@@ -1,21 +1,24 @@
 """`make run`: the whole system on embedded defaults, in the foreground until Ctrl-C.
 
 Starts the Tansu broker, the sandbox MediaWiki (installed on first run), the
-SMTP sink (mail kept under var/mail) and the four services, each its own
-process; prints every URL; stops every child on SIGINT/SIGTERM.
+SMTP sink (mail kept under var/mail) and the five services, each its own
+process; prints every URL; then keeps them running (deploy/supervisor.py: a child
+that exits is restarted after a growing wait, with a line on the console) until
+SIGINT/SIGTERM, which stops every child in reverse start order.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
 import threading
 from pathlib import Path
 
-from deploy.broker import TansuBroker
+from deploy.broker import BrokerError, TansuBroker
 from deploy.credentials import BusCredentials
-from deploy.sandbox_wiki import DEMO_USERS, SandboxWiki
+from deploy.sandbox_wiki import DEMO_USERS, SandboxWiki, SandboxWikiError
 from deploy.stack import (
     REPO_ROOT,
     SERVICE_ORDER,
@@ -27,6 +30,7 @@ from deploy.stack import (
     service_environment,
     wait_port,
 )
+from deploy.supervisor import Handle, Supervisor
 
 
 def main() -> int:
@@ -38,48 +42,76 @@ def main() -> int:
         signal.signal(sig, lambda *_: stop.set())
 
     # Clients sign in (SASL SCRAM): one user per service plus ops, passwords generated
-    # on first start and kept under var/secrets (deploy/credentials.py).
+    # on first start and kept under var/secrets (deploy/credentials.py). The broker keeps
+    # them and seeds them again on every restart, on the same port.
     credentials = BusCredentials.default()
     broker = TansuBroker(ports.broker, users=credentials.ensure())
-    wiki = SandboxWiki(data_dir / "wiki", ports.wiki)
+    # The pristine wiki is built under var/wiki, or once in $CASEWORK_WIKI_CACHE if set.
+    cache = os.environ.get("CASEWORK_WIKI_CACHE")
+    wiki = SandboxWiki(data_dir / "wiki", ports.wiki, cache_dir=Path(cache) if cache else None)
     sink = mail_sink_process(ports.smtp, data_dir / "mail", logs)
     services: list[ServiceProcess] = []
-    started: list[ChildProcess] = []
+    started: list[Handle] = []  # in start order; stopped in reverse
     try:
         print(f"broker    starting on 127.0.0.1:{ports.broker} (Tansu, memory storage)", flush=True)
+        started.append(broker_handle(broker))
         broker.start()
         print("wiki      installing the sandbox MediaWiki if needed…", flush=True)
         wiki.install()
+        started.append(wiki_handle(wiki))
         wiki.start()
+        started.append(process_handle(sink))
         sink.start()
-        started.append(sink)
         wait_port(ports.smtp, 15, sink)
         env = service_environment(ports, data_dir)
         for name in SERVICE_ORDER:
             service = ServiceProcess(name, ports.of(name), env, logs)
+            started.append(process_handle(service))
             service.start()
             services.append(service)
-            started.append(service)
         for service in services:
             service.wait_healthy(90)
         _print_banner(ports, data_dir, wiki, credentials)
-        while not stop.is_set():
-            for child in started:
-                if not child.running:
-                    print(f"{child.name} exited; its log:\n{child.log_tail()}", file=sys.stderr)
-                    stop.set()
-            stop.wait(1.0)
+        Supervisor(started, stop).run()
         return 0
-    except StackError as exc:
+    except (StackError, BrokerError, SandboxWikiError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     finally:
         print("stopping…", flush=True)
-        for child in reversed(started):
-            child.stop()
-        wiki.stop()
-        broker.stop()
+        for handle in reversed(started):
+            handle.stop()
         print("stopped", flush=True)
+
+
+def process_handle(child: ChildProcess) -> Handle:
+    return Handle(child.name, child.start, child.stop, lambda: child.returncode, log=child.log_path)
+
+
+def broker_handle(broker: TansuBroker) -> Handle:
+    def exit_code() -> int | None:
+        if broker.running:
+            return None
+        return broker.wait() if broker.pid is not None else -1
+
+    def stop() -> None:
+        leader = broker.pid
+        broker.stop()
+        if leader is not None:  # Tansu itself, had the gate in front of it died alone
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(leader, signal.SIGKILL)
+
+    return Handle("broker", broker.start, stop, exit_code)
+
+
+def wiki_handle(wiki: SandboxWiki) -> Handle:
+    def exit_code() -> int | None:
+        if wiki.running:
+            return None
+        process = wiki._process  # SandboxWiki does not publish its server's exit status
+        return -1 if process is None else process.returncode
+
+    return Handle("wiki", wiki.start, wiki.stop, exit_code, log=wiki.log_path)
 
 
 def _print_banner(

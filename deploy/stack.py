@@ -114,6 +114,8 @@ class ChildProcess:
         self._log: IO[bytes] | None = None
 
     def start(self) -> None:
+        """Start the child; again after it exited, too (its log is appended to)."""
+        self._close_log()
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = self.log_path.open("ab")
         self.process = subprocess.Popen(
@@ -129,6 +131,11 @@ class ChildProcess:
     @property
     def running(self) -> bool:
         return self.process is not None and self.process.poll() is None
+
+    @property
+    def returncode(self) -> int | None:
+        """The exit status once the child has exited (negative: the signal), else None."""
+        return None if self.process is None else self.process.poll()
 
     def log_tail(self, lines: int = 40) -> str:
         if not self.log_path.exists():
