@@ -152,7 +152,8 @@ async def alerts_for(broker: TansuBroker, case_id: str) -> list[AlertRaised]:
 
 
 async def lifecycle(pub: EventPublisher, now: datetime) -> str:
-    """A case from submission to enforcement: 2 h to decision, 30 min to enforcement."""
+    """A case from submission to enforcement: 2 h to decision, 30 min to enforcement, and
+    the affected user told a minute later (else an enforced-not-told alert is due)."""
     case_id, submission_id = new_case()
     received = now - timedelta(hours=3)
     await publish(
@@ -177,6 +178,14 @@ async def lifecycle(pub: EventPublisher, now: datetime) -> str:
             "ActionEnforced",
             case_id=case_id,
             enforced_at=received + timedelta(hours=2, minutes=30),
+        ),
+    )
+    await publish(
+        pub,
+        like(
+            "NotificationSent",
+            case_id=case_id,
+            sent_at=received + timedelta(hours=2, minutes=31),
         ),
     )
     return case_id
@@ -279,6 +288,10 @@ async def test_views_follow_a_case_from_submission_to_enforcement(
             decision=decision,
             enforced_at=now - timedelta(minutes=20),
         ),
+    )
+    await publish(
+        publisher,
+        like("NotificationSent", case_id=case_id, sent_at=now - timedelta(minutes=19)),
     )
 
     async def enforced() -> dict[str, Any] | None:
@@ -421,7 +434,9 @@ async def test_the_monitors_clock_finds_late_cases_but_not_decided_ones(
         (late, "deadline-breached"),
         (soon, "deadline-at-risk"),
     }
-    assert await alerts_for(broker, decided) == []
+    # The deadline clock leaves the decided case alone (its approval was never enforced:
+    # that is the approved-not-enforced alert's business, tests/test_monitor_stalls.py).
+    assert [a for a in await alerts_for(broker, decided) if a.kind.startswith("deadline")] == []
     s = await summary(monitor)
     statuses = {c["case_id"]: c["status"] for c in s["late"]}
     assert statuses[late] == "breached"

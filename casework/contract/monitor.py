@@ -17,6 +17,8 @@ class AlertKind(StrEnum):
     DEAD_LETTERED = "dead-lettered"
     TAMPERING_DETECTED = "tampering-detected"
     UNTRUSTED_EVENT = "untrusted-event"
+    APPROVED_NOT_ENFORCED = "approved-not-enforced"
+    ENFORCED_NOT_TOLD = "enforced-not-told"
 
 
 class AlertRaised(EventData):

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from casework.policy.access import AccessRules
 from casework.policy.enforcement import EnforcementRules
 from casework.policy.intake import IntakeRules
+from casework.policy.monitor import MonitorRules
 from casework.policy.notify import NotifyRules
 from casework.policy.review import ReviewRules
 
@@ -111,6 +112,7 @@ class Policy(_Strict):
     enforcement: EnforcementRules = Field(default_factory=EnforcementRules)
     notify: NotifyRules = Field(default_factory=NotifyRules)
     access: AccessRules = Field(default_factory=AccessRules)
+    monitor: MonitorRules = Field(default_factory=MonitorRules)
 
     @model_validator(mode="after")
     def _references_resolve(self) -> Self:
@@ -130,6 +132,9 @@ class Policy(_Strict):
                         f"action_types.{name}.signoff[{i}]: unknown sign-off level {level!r} "
                         f"(known: {', '.join(sorted(self.signoff_levels))})"
                     )
+        for name in self.monitor.action_types:
+            if name not in self.action_types:
+                raise ValueError(f"monitor.action_types.{name}: unknown action type")
         return self
 
     def action(self, name: str) -> ActionType:

@@ -48,3 +48,8 @@ class NotifyRules(_Strict):
     baseline: dict[Question, list[Audience]] = Field(default_factory=dict)
     confidential_action_types: list[str] = Field(default_factory=list)
     dsa: DsaRules = Field(default_factory=DsaRules)
+
+    def statement_withheld(self, action_type: str, public_statement: bool) -> bool:
+        """No public statement of an enforcement: the decision's plan says none, or its type
+        is confidential here (review and the monitor expect nothing on the log page then)."""
+        return not public_statement or action_type in self.confidential_action_types

@@ -15,7 +15,8 @@ from casework.contract import (
     TamperingDetected,
 )
 from casework.contract.monitor import AlertKind, AlertRaised
-from services.monitor.views import DeadlineStatus, ParkedLetter, Views
+from casework.policy import Policy
+from services.monitor.views import DeadlineStatus, ParkedLetter, Stall, Views
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,10 @@ class Alert:
     case_id: str | None
     params: dict[str, str] = field(default_factory=dict)
     source_event_id: str | None = None
+
+
+def _utc(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def deadline_alert(
@@ -41,9 +46,7 @@ def deadline_alert(
         case_id=case_id,
         params={
             "action_type": action_type or "unknown",
-            "deadline": deadline.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
-            if deadline
-            else "unknown",
+            "deadline": _utc(deadline) if deadline else "unknown",
         },
     )
 
@@ -147,3 +150,31 @@ def clock_alerts(views: Views, now: datetime, at_risk_window: timedelta) -> list
         deadline_alert(case.case_id, status, case.action_type, case.deadline_at)
         for case, status in views.late(now, at_risk_window)
     ]
+
+
+STALL_KINDS = {
+    Stall.NOT_ENFORCED: AlertKind.APPROVED_NOT_ENFORCED,
+    Stall.NOT_TOLD: AlertKind.ENFORCED_NOT_TOLD,
+}
+
+
+def stall_alerts(views: Views, now: datetime, policy: Policy) -> list[Alert]:
+    """Cases the monitor's clock finds stuck between services past the policy's `monitor:`
+    limits, one key per case and kind. The parameters are the case's action type and times
+    only, never a page, an account or a failure text: nothing a confidential case withholds."""
+    alerts = []
+    for case, stall, since, limit in views.stalled(now, policy.monitor, policy.notify):
+        kind = STALL_KINDS[stall]
+        alerts.append(
+            Alert(
+                key=f"{kind}:{case.case_id}",
+                kind=kind,
+                case_id=case.case_id,
+                params={
+                    "action_type": case.action_type,
+                    "since": _utc(since),
+                    "minutes": f"{limit.total_seconds() / 60:g}",
+                },
+            )
+        )
+    return alerts

@@ -52,6 +52,7 @@ async def wire(kit: Kit) -> Wiring:
         at_risk_window=settings.at_risk_window,
         quiet_seconds=settings.quiet_seconds,
         clock=now,
+        policy=kit.policy,
     )
     streams = build_app(
         kafka=settings.kafka(),

@@ -12,8 +12,14 @@ from pydantic import ValidationError
 
 from casework.cloudevents import MalformedEvent, from_kafka
 from casework.contract import from_cloudevent
+from casework.policy import Policy
 from services.monitor.alert_book import AlertBook
-from services.monitor.alerts import alert_for_letter, alerts_for_event, clock_alerts
+from services.monitor.alerts import (
+    alert_for_letter,
+    alerts_for_event,
+    clock_alerts,
+    stall_alerts,
+)
 from services.monitor.views import ParkedLetter, Views
 
 log = logging.getLogger(__name__)
@@ -50,8 +56,10 @@ class Tracker:
         at_risk_window: timedelta,
         quiet_seconds: float,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        policy: Policy | None = None,
     ) -> None:
         self.views = views
+        self._policy = policy  # its `monitor:` limits; None: no alerts on stuck cases
         self._book = book
         self._window = at_risk_window
         self._quiet = quiet_seconds
@@ -91,15 +99,21 @@ class Tracker:
         self.changed()
 
     async def check_clock(self) -> int:
-        """Raise deadline alerts by the monitor's clock, once the streams are quiet.
+        """Raise deadline alerts and alerts on cases stuck between services (approved and
+        not enforced, enforced and not told) by the monitor's clock, once the streams are
+        quiet.
 
-        Waiting for a quiet moment keeps a rebuild from alerting on a case whose decision
-        is further down the topic than the reader has got.
+        Waiting for a quiet moment keeps a rebuild from alerting on a case whose decision,
+        enforcement or notification is further down its topic than the reader has got.
         """
         if time.monotonic() - self._last_record < self._quiet:
             return 0
         raised = 0
-        for alert in clock_alerts(self.views, self._clock(), self._window):
+        now = self._clock()
+        alerts = clock_alerts(self.views, now, self._window)
+        if self._policy is not None:
+            alerts += stall_alerts(self.views, now, self._policy)
+        for alert in alerts:
             raised += await self._book.raise_once(alert)
         self.changed()
         return raised

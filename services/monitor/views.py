@@ -17,19 +17,24 @@ from casework.contract import (
     ActionEnforced,
     ActionExpired,
     ActionReversed,
+    Audience,
     CaseOpened,
     DeadlineAtRisk,
     DeadlineBreached,
+    Decision,
     DecisionApproved,
     DecisionDeclined,
     DecisionReversed,
     EnforcementFailed,
     EventData,
     NotificationFailed,
+    NotificationSent,
     SubmissionReceived,
     TamperingDetected,
 )
 from casework.contract.monitor import AlertRaised, DeadLetterReplayed
+from casework.policy.monitor import MonitorRules
+from casework.policy.notify import NotifyRules
 
 UNKNOWN_ACTION = "unknown"
 HISTORY_HOURS = 24
@@ -63,6 +68,17 @@ class DeadlineStatus(StrEnum):
     BREACHED = "breached"
 
 
+class Stall(StrEnum):
+    """A case waiting too long between two services (limits: the policy's `monitor:`)."""
+
+    NOT_ENFORCED = "not-enforced"  # approved, enforcement has not reported it done
+    NOT_TOLD = "not-told"  # enforced, neither the affected user nor the public told
+
+
+# Whom notify tells of an enforcement: telling either (or failing for good) settles it.
+TOLD_OF_ENFORCEMENT = frozenset({Audience.AFFECTED_USER, Audience.PUBLIC})
+
+
 @dataclass
 class CaseView:
     case_id: str
@@ -75,6 +91,9 @@ class CaseView:
     enforced_at: datetime | None = None
     action_from_decision: bool = False
     reported: DeadlineStatus | None = None  # what review's own deadline events said
+    # From the decision: does notify tell the affected user (an address) or the public?
+    subject_email: bool = False
+    public_statement: bool = True
 
     def move_to(self, state: CaseState) -> None:
         if STATE_RANK[state] > STATE_RANK[self.state]:
@@ -83,6 +102,16 @@ class CaseView:
     def decided_by(self, action_type: str) -> None:
         self.action_type = action_type
         self.action_from_decision = True
+
+    def note_decision(self, decision: Decision) -> None:
+        self.decided_by(decision.action_type)
+        self.subject_email = decision.subject.email is not None
+        self.public_statement = decision.disclosure.public_statement
+
+    def told_expected(self, notify: NotifyRules) -> bool:
+        """Notify tells someone of the enforcement: the affected user or the public."""
+        withheld = notify.statement_withheld(self.action_type, self.public_statement)
+        return self.subject_email or not withheld
 
     def deadline_status(self, now: datetime, at_risk_window: timedelta) -> DeadlineStatus | None:
         """Late while a decision is still awaited: by review's word or by the monitor's clock."""
@@ -175,6 +204,10 @@ class Views:
     alerts: dict[str, RaisedAlert] = field(default_factory=dict)
     read_up_to: dict[tuple[str, int], int] = field(default_factory=dict)
     lag: dict[str, dict[str, int]] = field(default_factory=dict)
+    # Case → when the affected user or the public was first told (or given up on for good).
+    told: dict[str, datetime] = field(default_factory=dict)
+    # Cases enforcement gave up on (an enforcement-failed alert names each).
+    failed_for_good: set[str] = field(default_factory=set)
     events_seen: int = 0
     version: int = 0
     _seen: set[str] = field(default_factory=set)
@@ -227,7 +260,7 @@ class Views:
             case.deadline_at = data.deadline_at
         elif isinstance(data, DecisionApproved):
             case = self._case(data.case_id)
-            case.decided_by(data.decision.action_type)
+            case.note_decision(data.decision)
             case.move_to(CaseState.APPROVED)
             case.approved_at = data.approved_at
             self._decided(case, data.approved_at)
@@ -237,7 +270,7 @@ class Views:
             self._decided(case, data.declined_at)
         elif isinstance(data, ActionEnforced):
             case = self._case(data.case_id)
-            case.decided_by(data.decision.action_type)
+            case.note_decision(data.decision)
             case.move_to(CaseState.ENFORCED)
             case.enforced_at = case.enforced_at or data.enforced_at
         elif isinstance(data, DecisionReversed | ActionReversed):
@@ -255,6 +288,8 @@ class Views:
             if case.reported is not DeadlineStatus.BREACHED:
                 case.reported = status
         elif isinstance(data, EnforcementFailed):
+            if data.permanent:
+                self.failed_for_good.add(data.case_id)
             self.enforcement_failures[data.wiki] += 1
             self.failures_per_hour[hour_of(data.failed_at)] += 1
             what = f"{data.kind} {data.target}: {data.error_code} {data.error_info}".strip()
@@ -263,7 +298,12 @@ class Views:
                     data.case_id, "enforcement", data.wiki, what, data.permanent, data.failed_at
                 )
             )
+        elif isinstance(data, NotificationSent):
+            if data.audience in TOLD_OF_ENFORCEMENT:
+                self._told(data.case_id, data.sent_at)
         elif isinstance(data, NotificationFailed):
+            if data.permanent and data.audience in TOLD_OF_ENFORCEMENT:
+                self._told(data.case_id, data.failed_at)
             where = f"{data.audience}/{data.channel}"
             self.notification_failures[where] += 1
             self.failures_per_hour[hour_of(data.failed_at)] += 1
@@ -299,6 +339,10 @@ class Views:
 
     def _fail(self, failure: Failure) -> None:
         self.failures.append(failure)
+
+    def _told(self, case_id: str, at: datetime) -> None:
+        known = self.told.get(case_id)
+        self.told[case_id] = at if known is None else min(known, at)
 
     def latest_alerts(self) -> list[RaisedAlert]:
         ordered = sorted(self.alerts.values(), key=lambda a: (a.at, a.key), reverse=True)
@@ -336,6 +380,30 @@ class Views:
                 cs[0].case_id,
             )
         )
+        return found
+
+    def stalled(
+        self, now: datetime, limits: MonitorRules, notify: NotifyRules
+    ) -> list[tuple[CaseView, Stall, datetime, timedelta]]:
+        """(case, stall, since when, the limit) for each case stuck between services past
+        its limit, longest stuck first. A case enforcement gave up on is left to its
+        enforcement-failed alert; one whose telling failed for good, to its
+        notification-failed alert."""
+        found: list[tuple[CaseView, Stall, datetime, timedelta]] = []
+        for case in self.cases.values():
+            if case.state is CaseState.APPROVED and case.approved_at is not None:
+                if case.case_id in self.failed_for_good:
+                    continue
+                limit = limits.enforce_limit(case.action_type)
+                if now - case.approved_at >= limit:
+                    found.append((case, Stall.NOT_ENFORCED, case.approved_at, limit))
+            elif case.state is CaseState.ENFORCED and case.enforced_at is not None:
+                if case.case_id in self.told or not case.told_expected(notify):
+                    continue
+                limit = limits.tell_limit(case.action_type)
+                if now - case.enforced_at >= limit:
+                    found.append((case, Stall.NOT_TOLD, case.enforced_at, limit))
+        found.sort(key=lambda c: (c[2], c[0].case_id))
         return found
 
     def parked_now(self) -> dict[str, int]:
