@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import re
+import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -246,6 +248,61 @@ async def test_mark_published_removes_entries_without_bumping_version(
     await store.mark_published(rest)
     assert await store.pending_outbox() == []
     assert await store.get("cases", "c") == {"_id": "c", "_version": 2, "v": 2}
+
+
+async def test_published_entries_are_kept_as_history_until_purged(
+    store: DocumentStore,
+) -> None:
+    await store.insert("cases", {"_id": "c"}, [message(1), message(2)])
+    await store.insert("notices", {"_id": "n"}, [message(3)])
+    assert await store.published_outbox(0) == []
+    before = time.time()
+    pending = await store.pending_outbox()
+    await store.mark_published(pending[:2])
+    kept = await store.published_outbox(before - 1)
+    assert summary(kept) == summary(pending[:2])
+    assert [e.event for e in kept] == [e.event for e in pending[:2]]
+    assert [e.seq for e in kept] == [e.seq for e in pending[:2]]
+    assert summary(await store.pending_outbox()) == [("notices", "n", "cases.events", 3)]
+    # Paging by seq, and a window that starts after they were published.
+    assert summary(await store.published_outbox(0, after=kept[0].seq)) == summary(kept[1:])
+    assert summary(await store.published_outbox(0, limit=1)) == summary(kept[:1])
+    assert await store.published_outbox(time.time() + 60) == []
+    await store.mark_published(pending[:2])  # idempotent: kept once
+    assert len(await store.published_outbox(0)) == 2
+    # A kept entry no longer holds its document back.
+    await store.mark_published(pending[2:])
+    assert await store.delete("notices", "n") is True
+    assert len(await store.published_outbox(0)) == 3
+    assert await store.purge_published(before - 60) == 0
+    assert await store.purge_published(time.time() + 1) == 3
+    assert await store.published_outbox(0) == []
+    assert await store.pending_outbox() == []
+
+
+async def test_mark_published_without_keeping_drops_the_entry(store: DocumentStore) -> None:
+    await store.insert("cases", {"_id": "c"}, [message(1), message(2)])
+    first, second = await store.pending_outbox()
+    await store.mark_published([first], keep=False)
+    await store.mark_published([second])
+    assert summary(await store.published_outbox(0)) == summary([second])
+    assert await store.pending_outbox() == []
+
+
+async def test_sqlite_outbox_made_before_history_is_migrated(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite3"
+    with sqlite3.connect(path) as old:
+        old.execute(
+            "CREATE TABLE outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, collection TEXT NOT NULL,"
+            " doc_id TEXT NOT NULL, topic TEXT NOT NULL, event TEXT NOT NULL)"
+        )
+    docs = await SqliteStore.open(str(path))
+    try:
+        await docs.insert("cases", {"_id": "c"}, [message(1)])
+        await docs.mark_published(await docs.pending_outbox())
+        assert summary(await docs.published_outbox(0)) == [("cases", "c", "cases.events", 1)]
+    finally:
+        await docs.close()
 
 
 async def test_internal_fields_never_leak(store: DocumentStore) -> None:

@@ -5,6 +5,10 @@ A document is a JSON-compatible dict carrying ``"_id"`` (str) and ``"_version"``
 adapter stores those messages atomically with the document, so an event exists if and
 only if the state change that caused it exists. ``OutboxRelay`` publishes them.
 
+A published entry is kept as history (``mark_published``) until ``purge_published``
+removes it: when the bus loses what it held, the relay re-publishes the history of its
+retention window (``published_outbox``) in ``seq`` order.
+
 Top-level field names starting with ``_`` (other than ``_id`` and ``_version``) are
 reserved for the adapters' bookkeeping and are never returned.
 """
@@ -39,7 +43,8 @@ class OutboxMessage:
 
 @dataclass(frozen=True)
 class OutboxEntry:
-    """A stored, not yet published outbox message. ``seq`` orders entries oldest first."""
+    """A stored outbox message, pending or (kept as history) published. ``seq`` orders
+    entries oldest first."""
 
     collection: str
     doc_id: str
@@ -130,12 +135,26 @@ class DocumentStore(Protocol):
         ``_version`` >= 1, each entry belonging to one of ``docs``. An ``_id`` already
         stored raises ``DuplicateDocument`` (SQLite then writes nothing; MongoDB, with no
         transactions, may have written the documents before it). A ``seq`` must not be
-        pending already."""
+        stored already (pending or kept). The history is not moved."""
         ...
 
     async def pending_outbox(self, limit: int = 100) -> list[OutboxEntry]: ...
 
-    async def mark_published(self, entries: Sequence[OutboxEntry]) -> None: ...
+    async def mark_published(self, entries: Sequence[OutboxEntry], *, keep: bool = True) -> None:
+        """No longer pending. ``keep``: kept as history, published now (for a replay);
+        else dropped for good (an entry parked because the broker can never take it)."""
+        ...
+
+    async def published_outbox(
+        self, since: float, *, after: int = 0, limit: int = 100
+    ) -> list[OutboxEntry]:
+        """Kept entries published at or after ``since`` (Unix seconds) with a ``seq`` above
+        ``after``, oldest ``seq`` first (page on with the last one's ``seq``)."""
+        ...
+
+    async def purge_published(self, before: float) -> int:
+        """Drop kept entries published before ``before`` (Unix seconds); how many."""
+        ...
 
     async def ping(self) -> None: ...
 

@@ -15,10 +15,15 @@ changed under it and it retries. Whole-document writes rather than ``$set``/``$p
 because they keep types exactly (and because nx-27017 mangles both). ``seq`` comes from
 a counter document (``_outbox_seq``), allocated after the version check, so it grows
 in commit order within a document; across documents it is only approximately ordered.
+
+Published entries are kept as history in ``_outbox_history`` (``_id`` the seq, the
+``published`` Unix time), written before they leave their document: a crash in between
+leaves an entry both pending and kept, and it is published again (at least once).
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -53,6 +58,7 @@ REV = "_rev"
 OUTBOX = "_outbox"
 HEAD = "_outbox_head"
 SEQ_COLLECTION = "_outbox_seq"
+HISTORY = "_outbox_history"
 _HIDDEN = {REV: 0, OUTBOX: 0, HEAD: 0}
 _MAX_RETRIES = 100
 
@@ -71,6 +77,7 @@ class MongoStore:
         self._db: AsyncDatabase[MongoDoc] = client[database]
         self._ping_timeout = ping_timeout
         self._outbox_indexed: set[str] = set()
+        self._history_indexed = False
         self._closed = False
 
     @classmethod
@@ -171,6 +178,35 @@ class MongoStore:
             raise _backend_error(exc) from exc
         entries.sort(key=lambda entry: entry.seq)
         return entries[:limit]
+
+    async def published_outbox(
+        self, since: float, *, after: int = 0, limit: int = 100
+    ) -> list[OutboxEntry]:
+        cursor = self._db[HISTORY].find(
+            {"published": {"$gte": since}, ID: {"$gt": after}},
+            sort=[(ID, pymongo.ASCENDING)],
+            limit=limit,
+        )
+        try:
+            return [
+                OutboxEntry(
+                    collection=raw["collection"],
+                    doc_id=raw["doc_id"],
+                    topic=raw["topic"],
+                    event=CloudEvent.from_dict(raw["event"]),
+                    seq=int(raw[ID]),
+                )
+                async for raw in cursor
+            ]
+        except PyMongoError as exc:
+            raise _backend_error(exc) from exc
+
+    async def purge_published(self, before: float) -> int:
+        try:
+            result = await self._db[HISTORY].delete_many({"published": {"$lt": before}})
+        except PyMongoError as exc:
+            raise _backend_error(exc) from exc
+        return int(result.deleted_count)
 
     async def collections(self) -> list[str]:
         try:
@@ -316,11 +352,13 @@ class MongoStore:
         except PyMongoError as exc:
             raise _backend_error(exc) from exc
 
-    async def mark_published(self, entries: Sequence[OutboxEntry]) -> None:
+    async def mark_published(self, entries: Sequence[OutboxEntry], *, keep: bool = True) -> None:
         by_doc: dict[tuple[str, str], set[int]] = {}
         for entry in entries:
             by_doc.setdefault((entry.collection, entry.doc_id), set()).add(entry.seq)
         try:
+            if keep and entries:
+                await self._keep(entries)
             for (collection, doc_id), seqs in by_doc.items():
                 await self._remove_outbox(self._coll(collection), doc_id, seqs)
         except PyMongoError as exc:
@@ -351,6 +389,31 @@ class MongoStore:
             if result.matched_count == 1:
                 return
         raise StoreError(f"{coll.name}/{doc_id}: mark_published kept racing with other writes")
+
+    async def _keep(self, entries: Sequence[OutboxEntry]) -> None:
+        """Write ``entries`` to the history; one kept already stays as it is."""
+        history = self._db[HISTORY]
+        if not self._history_indexed:
+            await history.create_index("published")
+            self._history_indexed = True
+        now = time.time()
+        records = [
+            {
+                ID: entry.seq,
+                "collection": entry.collection,
+                "doc_id": entry.doc_id,
+                "topic": entry.topic,
+                "event": entry.event.to_dict(),
+                "published": now,
+            }
+            for entry in entries
+        ]
+        try:
+            await history.insert_many(records, ordered=False)
+        except BulkWriteError as exc:
+            errors = exc.details.get("writeErrors", [])
+            if any(error.get("code") != 11000 for error in errors):
+                raise
 
     async def _outbox_records(self, outbox: Sequence[OutboxMessage]) -> list[MongoDoc]:
         last = await self._allocate_seqs(len(outbox))

@@ -1,4 +1,5 @@
-"""SQLite adapter (aiosqlite): a table per collection, JSON bodies, an outbox table.
+"""SQLite adapter (aiosqlite): a table per collection, JSON bodies, an outbox table
+(pending rows, and published rows kept as history until purged).
 
 A write and its outbox rows go in one ``BEGIN IMMEDIATE`` transaction on the single
 writer connection. Reads use a second connection (WAL lets it read while a write is in
@@ -12,6 +13,7 @@ import asyncio
 import hashlib
 import json
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -49,9 +51,19 @@ CREATE TABLE IF NOT EXISTS outbox (
     collection TEXT NOT NULL,
     doc_id TEXT NOT NULL,
     topic TEXT NOT NULL,
-    event TEXT NOT NULL
+    event TEXT NOT NULL,
+    published REAL
 )
 """
+# Entries are kept after publishing (``published``: Unix time, NULL while pending); the
+# partial index keeps finding the pending ones as cheap as when published rows were deleted.
+_INDEXES = (
+    "CREATE INDEX IF NOT EXISTS outbox_pending ON outbox (seq) WHERE published IS NULL",
+    (
+        "CREATE INDEX IF NOT EXISTS outbox_published ON outbox (published)"
+        " WHERE published IS NOT NULL"
+    ),
+)
 
 
 def _table(collection: str) -> str:
@@ -102,6 +114,7 @@ class SqliteStore:
                 await _use_wal(writer)
             await writer.execute(f"PRAGMA synchronous = {synchronous}")
             await writer.execute(_SCHEMA)
+            await _migrate_outbox(writer)
             if path != MEMORY:
                 reader = await aiosqlite.connect(path, isolation_level=None)
                 await reader.execute("PRAGMA busy_timeout = 5000")
@@ -189,18 +202,27 @@ class SqliteStore:
         return [_document(row) for row in await self._read(sql, params)]
 
     async def pending_outbox(self, limit: int = 100) -> list[OutboxEntry]:
-        sql = "SELECT seq, collection, doc_id, topic, event FROM outbox ORDER BY seq LIMIT ?"
-        rows = await self._read(sql, (limit,))
-        return [
-            OutboxEntry(
-                collection=str(collection),
-                doc_id=str(doc_id),
-                topic=str(topic),
-                event=CloudEvent.from_dict(json.loads(event)),
-                seq=int(seq),
+        sql = (
+            "SELECT seq, collection, doc_id, topic, event FROM outbox"
+            " WHERE published IS NULL ORDER BY seq LIMIT ?"
+        )
+        return _outbox_entries(await self._read(sql, (limit,)))
+
+    async def published_outbox(
+        self, since: float, *, after: int = 0, limit: int = 100
+    ) -> list[OutboxEntry]:
+        sql = (
+            "SELECT seq, collection, doc_id, topic, event FROM outbox"
+            " WHERE published IS NOT NULL AND published >= ? AND seq > ? ORDER BY seq LIMIT ?"
+        )
+        return _outbox_entries(await self._read(sql, (since, after, limit)))
+
+    async def purge_published(self, before: float) -> int:
+        async with self._transaction() as conn:
+            cursor = await conn.execute(
+                "DELETE FROM outbox WHERE published IS NOT NULL AND published < ?", (before,)
             )
-            for seq, collection, doc_id, topic, event in rows
-        ]
+            return int(cursor.rowcount)
 
     async def collections(self) -> list[str]:
         names: list[str] = []
@@ -326,7 +348,8 @@ class SqliteStore:
                     f"{collection}/{doc_id}: not at version {expected_version} (delete)"
                 )
             pending = await conn.execute_fetchall(
-                "SELECT 1 FROM outbox WHERE collection = ? AND doc_id = ? LIMIT 1",
+                "SELECT 1 FROM outbox WHERE collection = ? AND doc_id = ?"
+                " AND published IS NULL LIMIT 1",
                 (collection, doc_id),
             )
             if list(pending):
@@ -361,15 +384,22 @@ class SqliteStore:
                     entries,
                 )
             except sqlite3.IntegrityError as exc:
-                raise StoreError(f"{collection}: an outbox seq is already pending ({exc})") from exc
+                raise StoreError(f"{collection}: an outbox seq is already stored ({exc})") from exc
 
-    async def mark_published(self, entries: Sequence[OutboxEntry]) -> None:
+    async def mark_published(self, entries: Sequence[OutboxEntry], *, keep: bool = True) -> None:
         if not entries:
             return
+        seqs = [(entry.seq,) for entry in entries]
         async with self._transaction() as conn:
-            await conn.executemany(
-                "DELETE FROM outbox WHERE seq = ?", [(entry.seq,) for entry in entries]
-            )
+            if keep:
+                # COALESCE: marking again keeps the first time (the window counts from it).
+                now = time.time()
+                await conn.executemany(
+                    "UPDATE outbox SET published = COALESCE(published, ?) WHERE seq = ?",
+                    [(now, seq) for (seq,) in seqs],
+                )
+            else:
+                await conn.executemany("DELETE FROM outbox WHERE seq = ?", seqs)
 
     async def close(self) -> None:
         if self._closed:
@@ -449,6 +479,32 @@ async def _use_wal(conn: aiosqlite.Connection) -> None:
                 row = await cursor.fetchone()
             if row is None or str(row[0]).lower() != "wal":
                 await conn.execute("PRAGMA journal_mode = WAL")
+
+
+async def _migrate_outbox(conn: aiosqlite.Connection) -> None:
+    """Add the ``published`` column to an outbox table made before history was kept."""
+    columns = {str(row[1]) for row in await conn.execute_fetchall("PRAGMA table_info(outbox)")}
+    if "published" not in columns:
+        try:
+            await conn.execute("ALTER TABLE outbox ADD COLUMN published REAL")
+        except sqlite3.OperationalError as exc:
+            if "duplicate column" not in str(exc):  # another instance added it meanwhile
+                raise
+    for sql in _INDEXES:
+        await conn.execute(sql)
+
+
+def _outbox_entries(rows: Sequence[Any]) -> list[OutboxEntry]:
+    return [
+        OutboxEntry(
+            collection=str(collection),
+            doc_id=str(doc_id),
+            topic=str(topic),
+            event=CloudEvent.from_dict(json.loads(event)),
+            seq=int(seq),
+        )
+        for seq, collection, doc_id, topic, event in rows
+    ]
 
 
 def _locked(error: BaseException) -> bool:
