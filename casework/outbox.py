@@ -19,6 +19,11 @@ encodable) would hold every later entry back for ever. After ``park_after`` fail
 row such an entry is handed to ``park`` (the runtime stores it aside and puts a notice on
 the service's dead-letter topic, which the monitor alerts on) and the relay goes on.
 Transient errors (the broker is down) are never parked: they are retried.
+
+Published entries stay in the store as history for ``retention_seconds`` (the relay
+purges older ones). When the bus lost what it held (``casework.kafka.watch`` notices),
+``request_replay`` makes the relay publish that whole history again, in ``seq`` order,
+before it publishes anything pending: consumers are idempotent and absorb the repeats.
 """
 
 from __future__ import annotations
@@ -26,7 +31,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from casework.cloudevents import CloudEvent
@@ -40,6 +47,15 @@ PublishMany = Callable[[Sequence[tuple[str, CloudEvent]]], Awaitable[list[BaseEx
 # Sets an unpublishable entry aside for good (store it elsewhere, raise an alert).
 Park = Callable[[OutboxEntry, BaseException, int], Awaitable[None]]
 T = TypeVar("T")
+
+
+@dataclass
+class _Replay:
+    reason: str
+    since: float  # window start (Unix seconds)
+    after: int = 0  # seq published again so far
+    count: int = 0
+    started: float = field(default_factory=time.monotonic)
 
 
 class _Stopped(Exception):
@@ -71,6 +87,8 @@ class OutboxRelay:
         park: Park | None = None,
         is_poison: Callable[[BaseException], bool] = _never,
         park_after: int = 3,
+        retention_seconds: float = 86_400.0,
+        purge_interval: float = 60.0,
     ) -> None:
         if batch < 1:
             raise ValueError("batch must be >= 1")
@@ -84,6 +102,10 @@ class OutboxRelay:
         self._park = park
         self._is_poison = is_poison
         self._park_after = park_after
+        self._retention = retention_seconds
+        self._purge_interval = purge_interval
+        self._purged_at = 0.0  # monotonic time of the last purge
+        self._replay: _Replay | None = None
         self._failing: tuple[int, int] = (-1, 0)  # (seq, failures in a row) of one entry
         self._wake = asyncio.Event()
         self._stop = asyncio.Event()
@@ -91,11 +113,23 @@ class OutboxRelay:
         self.drains = 0  # drains that left nothing pending they had seen
         self.failures = 0  # failed drains (a publish or a store call raised)
         self.parked = 0  # unpublishable entries set aside
+        self.replays = 0  # replays of the history finished
+        self.replayed = 0  # entries published again by them
         self.last_error: BaseException | None = None
 
     def wake(self) -> None:
         """Drain now: call after a write that carried outbox messages."""
         self._wake.set()
+
+    def request_replay(self, reason: str) -> None:
+        """Publish every kept entry of the retention window again, oldest first, before
+        anything pending (the bus lost data). A replay under way starts over."""
+        self._replay = _Replay(reason, since=time.time() - self._retention)
+        self._wake.set()
+
+    @property
+    def replaying(self) -> bool:
+        return self._replay is not None
 
     def stop(self) -> None:
         """Make ``run()`` return promptly, abandoning (not marking) a publish in flight."""
@@ -110,7 +144,9 @@ class OutboxRelay:
         while not self._stop.is_set():
             self._wake.clear()
             try:
+                await self._replay_history()
                 await self._drain()
+                await self._purge()
             except _Stopped:
                 break
             except Exception as exc:
@@ -137,7 +173,7 @@ class OutboxRelay:
             return False
         log.error("outbox entry %s cannot be published; parked: %s", failed.entry.seq, failed)
         await self._park(failed.entry, failed.error, count)
-        await self._store.mark_published([failed.entry])
+        await self._store.mark_published([failed.entry], keep=False)  # never replayed
         self.parked += 1
         self._failing = (-1, 0)
         return True
@@ -153,6 +189,48 @@ class OutboxRelay:
         except _EntryFailed as failed:
             raise failed.error from None
         return self.published - before
+
+    async def _replay_history(self) -> None:
+        """Publish the kept entries again, a page at a time, resuming after a failure."""
+        while (replay := self._replay) is not None:
+            entries = await self._until_stopped(
+                self._store.published_outbox(replay.since, after=replay.after, limit=self._batch)
+            )
+            if not entries:
+                self._replay = None
+                self.replays += 1
+                log.warning(
+                    "bus replay done (%s): %d entries published again in %.1fs",
+                    replay.reason,
+                    replay.count,
+                    time.monotonic() - replay.started,
+                )
+                return
+            await self._publish_all(entries)
+            self.replayed += len(entries)
+            replay.after = entries[-1].seq  # a new request meanwhile replaced it: starts over
+            replay.count += len(entries)
+
+    async def _publish_all(self, entries: list[OutboxEntry]) -> None:
+        if self._publish_many is not None:
+            results = await self._until_stopped(
+                self._publish_many([(entry.topic, entry.event) for entry in entries])
+            )
+            for error in results:
+                if error is not None:
+                    raise error
+            return
+        for entry in entries:
+            await self._until_stopped(self._publish(entry.topic, entry.event))
+
+    async def _purge(self) -> None:
+        now = time.monotonic()
+        if now - self._purged_at < self._purge_interval:
+            return
+        self._purged_at = now
+        purged = await self._store.purge_published(time.time() - self._retention)
+        if purged:
+            log.info("outbox history: %d entries older than %.0fs purged", purged, self._retention)
 
     async def _drain(self) -> None:
         while True:

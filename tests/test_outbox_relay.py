@@ -240,3 +240,51 @@ async def test_pipelined_drain_marks_only_the_prefix_before_a_failure(
     assert await relay.drain_once() == 2
     assert batches.batches == [[1, 2, 3, 4], [3, 4]]
     assert await store.pending_outbox() == []
+
+
+async def test_replay_publishes_the_kept_history_again_in_order_then_what_is_pending(
+    store: DocumentStore,
+    running: Callable[..., OutboxRelay],
+) -> None:
+    recorder = Recorder()
+    relay = running(recorder, batch=2)
+    await write(store, 1, 2, 3)
+    relay.wake()
+    await wait_until(lambda: recorder.numbers() == [1, 2, 3], "first publish")
+    await wait_until(lambda: no_pending(store), "all marked published")
+    recorder.failing = True  # the broker is away: the replay waits for it
+    relay.request_replay("test: the bus lost everything")
+    await write(store, 4)
+    relay.wake()
+    await wait_until(lambda: recorder.attempts > 4, "replay attempted while failing")
+    assert relay.replaying
+    recorder.failing = False
+    # The history (three pages of two) again in seq order, then the new entry, once.
+    await wait_until(lambda: recorder.numbers() == [1, 2, 3, 1, 2, 3, 4], "replay then drain")
+    await wait_until(lambda: no_pending(store), "new entry marked published")
+    assert (relay.replays, relay.replayed) == (1, 3)
+    assert not relay.replaying
+
+
+async def test_history_older_than_the_retention_is_purged_and_not_replayed(
+    store: DocumentStore,
+    running: Callable[..., OutboxRelay],
+) -> None:
+    await write(store, 1, 2)
+    recorder = Recorder()
+    relay = running(recorder, retention_seconds=0.2, purge_interval=0.0)
+    await wait_until(lambda: recorder.numbers() == [1, 2], "published")
+    await wait_until(lambda: no_pending(store), "marked published")
+
+    async def aged() -> bool:  # both fell out of the 0.2 s window
+        return await store.published_outbox(time.time() - 0.2) == []
+
+    await wait_until(aged, "entries older than the retention")
+    await write(store, 3)
+    relay.wake()  # this drain purges 1 and 2 (older than 0.2 s)
+    await wait_until(lambda: recorder.numbers() == [1, 2, 3], "third published")
+    await wait_until(lambda: no_pending(store), "third marked")
+    relay.request_replay("test")
+    await wait_until(lambda: relay.replays == 1, "replay done")
+    assert recorder.numbers() == [1, 2, 3, 3]
+    assert [e.event.data["n"] for e in await store.published_outbox(0)] == [3]
