@@ -69,6 +69,16 @@ class ServiceSettings(BaseSettings):
     outbox_poll_seconds: float = Field(
         0.25, gt=0, le=60, validation_alias="CASEWORK_OUTBOX_POLL_SECONDS"
     )
+    # Published outbox entries are kept this long, to be published again when the bus
+    # loses data; the watch that notices it checks every CASEWORK_BUS_CHECK_SECONDS.
+    outbox_retention_seconds: float = Field(
+        86_400.0, ge=60, validation_alias="CASEWORK_OUTBOX_RETENTION_SECONDS"
+    )
+    bus_check_seconds: float = Field(
+        2.0, gt=0, le=600, validation_alias="CASEWORK_BUS_CHECK_SECONDS"
+    )
+    # A consumer without progress this long (records waiting) turns /healthz to 503.
+    stall_seconds: float = Field(30.0, gt=0, le=3600, validation_alias="CASEWORK_STALL_SECONDS")
     mongodb_uri: str | None = Field(None, validation_alias="MONGODB_URI")
     # Review signs with its private key; enforcement, notify and the monitor trust these
     # public keys (comma-separated PEM files; old and new ones during a rotation).

@@ -3,7 +3,9 @@
 Each service's ``__main__`` calls :func:`main` with its settings class and a
 ``wire`` function (its one place of wiring). Start-up order: policy, store,
 publisher, topics, outbox relay (its first pass is the start-up
-reconciliation), the service's own duties, HTTP, consumer. SIGINT/SIGTERM
+reconciliation) with the bus watch (``casework.kafka.watch``: a bus that lost what was
+published gets the outbox history again), the service's own duties, HTTP, consumer.
+The ``broker`` health check fails while the consumer is stalled. SIGINT/SIGTERM
 stop in reverse order: the record being handled finishes and is committed.
 
 Several instances of a service may share its store and consumer group. Duties
@@ -33,6 +35,7 @@ from casework.contract import SERVICES, dead_letter_topic_of, topic_of
 from casework.http import HealthCheck
 from casework.kafka import EventConsumer, EventPublisher, ensure_topics
 from casework.kafka.ownership import Ownership
+from casework.kafka.watch import BusWatch
 from casework.leases import Lease, run_while_holding
 from casework.outbox import OutboxRelay
 from casework.parked import OutboxParking, is_unpublishable
@@ -104,7 +107,18 @@ async def serve(settings: ServiceSettings, wire: Wire, stop: asyncio.Event) -> N
         poll_interval=settings.outbox_poll_seconds,
         park=parking.park,
         is_poison=is_unpublishable,
+        retention_seconds=settings.outbox_retention_seconds,
     )
+    watch = BusWatch(
+        kafka,
+        publisher,
+        topics=all_topics(),
+        on_loss=relay.request_replay,
+        partitions=settings.kafka_partitions,
+        replication=settings.kafka_replication,
+        interval=settings.bus_check_seconds,
+    )
+    consumers: list[EventConsumer] = []
     registry = CollectorRegistry()
     kit = Kit(
         settings=settings,
@@ -113,7 +127,7 @@ async def serve(settings: ServiceSettings, wire: Wire, stop: asyncio.Event) -> N
         publisher=publisher,
         relay=relay,
         registry=registry,
-        health_checks={"store": store.ping, "broker": publisher.ping},
+        health_checks={"store": store.ping, "broker": bus_health(publisher, consumers)},
     )
     wiring = await wire(kit)
     consumer = None
@@ -126,9 +140,12 @@ async def serve(settings: ServiceSettings, wire: Wire, stop: asyncio.Event) -> N
             dead_letter_topic=dead_letter_topic_of(name),
             publisher=publisher,
             ownership=kit.ownership,
+            stall_seconds=settings.stall_seconds,
         )
+        consumers.append(consumer)
         _consumer_metrics(registry, consumer)
     _relay_metrics(registry, relay)
+    _bus_metrics(registry, relay, watch)
 
     runner = web.AppRunner(wiring.app, access_log=None)
     await runner.setup()
@@ -138,7 +155,7 @@ async def serve(settings: ServiceSettings, wire: Wire, stop: asyncio.Event) -> N
     leases = [Lease(store, "outbox-relay", holder, settings.lease_seconds)]
     leases += [Lease(store, f"duty:{duty}", holder, settings.lease_seconds) for duty in wiring.once]
     _lease_metrics(registry, leases)
-    once = {"outbox-relay": relay.run, **wiring.once}
+    once = {"outbox-relay": relay_and_watch(relay, watch), **wiring.once}
     tasks = [
         asyncio.create_task(run_while_holding(lease, duty), name=f"{name}-{lease.name}")
         for lease, duty in zip(leases, once.values(), strict=True)
@@ -170,11 +187,48 @@ async def serve(settings: ServiceSettings, wire: Wire, stop: asyncio.Event) -> N
         log.info("%s stopped", name)
 
 
+def bus_health(publisher: EventPublisher, consumers: list[EventConsumer]) -> HealthCheck:
+    """The ``broker`` health check: no consumer (of ``consumers``, read at each call) is
+    stalled, and the broker answers."""
+
+    async def check() -> None:
+        for consumer in consumers:
+            await consumer.health()
+        await publisher.ping()
+
+    return check
+
+
+def relay_and_watch(relay: OutboxRelay, watch: BusWatch) -> Duty:
+    """The lease holder's duty: publish the outbox, and watch that the bus keeps it."""
+
+    async def duty() -> None:
+        watching = asyncio.create_task(watch.run(), name="bus-watch")
+        try:
+            await relay.run()
+        finally:
+            watching.cancel()
+            await asyncio.gather(watching, return_exceptions=True)
+
+    return duty
+
+
+def _bus_metrics(registry: CollectorRegistry, relay: OutboxRelay, watch: BusWatch) -> None:
+    for source, attr, name, doc in (
+        (watch, "losses", "bus_losses_total", "Times the bus was found to have lost events."),
+        (relay, "replays", "bus_replays_total", "Replays of the outbox history finished."),
+        (relay, "replayed", "bus_replayed_events_total", "Events published again by replays."),
+    ):
+        gauge = Gauge(name, doc, registry=registry)
+        gauge.set_function(_reader(source, attr))
+
+
 def _consumer_metrics(registry: CollectorRegistry, consumer: EventConsumer) -> None:
     for attr, doc in (
         ("handled", "Events handled and committed."),
         ("dead_lettered", "Events sent to the dead-letter topic."),
         ("retried", "Handler retries after a transient failure."),
+        ("rebuilds", "Consumer rebuilds after its commits kept failing (bus lost its data)."),
     ):
         gauge = Gauge(f"consumer_events_{attr}", doc, registry=registry)
         gauge.set_function(_reader(consumer, attr))

@@ -26,6 +26,7 @@ from casework.kafka import (
     PermanentError,
     ensure_topics,
 )
+from casework.kafka.watch import BusWatch
 from deploy.broker import TansuBroker
 from tests.fixtures.broker import (
     unique,
@@ -531,3 +532,48 @@ async def test_publisher_recovers_after_broker_restart() -> None:
         finally:
             await pub.stop()
             await impatient.stop()
+
+
+async def test_bus_watch_sees_a_topic_deleted_and_recreated(
+    settings: KafkaSettings, publisher: EventPublisher
+) -> None:
+    topic = unique("watched")
+    await ensure_topics(settings, [topic], partitions=1)
+    losses: list[str] = []
+    watch = BusWatch(
+        settings, publisher, topics=[topic], on_loss=losses.append, partitions=1, interval=0.1
+    )
+    try:
+        assert await watch.check() is None  # nothing published yet: nothing to read back
+        for n in range(3):
+            await publisher.publish(topic, make_event("case-1", n=n))
+        assert await watch.check() is None
+        assert watch.checks == 1
+        admin = AIOKafkaAdminClient(
+            bootstrap_servers=settings.bootstrap_servers, **settings.client_options()
+        )
+        await admin.start()
+        try:
+            await admin.delete_topics([topic])
+        finally:
+            await admin.close()
+        await ensure_topics(settings, [topic], partitions=1)
+        for n in range(3):  # the same offsets again, other events
+            await publish_unremembered(settings, topic, make_event("case-1", n=n))
+        reason = await watch.check_and_recover()
+        assert reason is not None and "another event" in reason, reason
+        assert losses == [reason]
+        assert publisher.sent == {}  # forgotten: the replay publishes and remembers anew
+        assert watch.losses == 1
+    finally:
+        await watch.close()
+
+
+async def publish_unremembered(settings: KafkaSettings, topic: str, event: CloudEvent) -> None:
+    """Publish with a publisher of its own (another service writing to the topic)."""
+    other = EventPublisher(settings)
+    await other.start()
+    try:
+        await other.publish(topic, event)
+    finally:
+        await other.stop()

@@ -1,4 +1,16 @@
-"""Consumer of CloudEvents: in partition order, commit after handling, dead letters."""
+"""Consumer of CloudEvents: in partition order, commit after handling, dead letters.
+
+A bus that lost its data (a broker with memory storage restarted, a topic recreated)
+leaves a consumer committing offsets of partitions the broker no longer knows; aiokafka
+retries such a commit for ever. A commit therefore gets ``commit_timeout_ms``; one that
+times out or meets UnknownTopicOrPartition rebuilds the consumer (leave the group, a new
+client, rejoin), which reads a recreated topic from its start (``auto_offset_reset``
+earliest: the group's offsets are gone with the broker). One WARNING per episode.
+
+``stalled()`` (and the ``health`` check built on it) names a consumer that makes no
+progress for ``stall_seconds``: commits failing, no assignment, one record in hand (its
+handler keeps failing or hangs), or records waiting while none is handled.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +18,13 @@ import asyncio
 import enum
 import inspect
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
-from aiokafka.errors import KafkaError
+from aiokafka.errors import KafkaError, UnknownTopicOrPartitionError
 from pydantic import ValidationError
 
 from casework.cloudevents import CloudEvent, MalformedEvent, from_kafka
@@ -51,6 +64,7 @@ class EventConsumer:
         publisher: EventPublisher,
         on_dead_letter: DeadLetterCallback | None = None,
         ownership: Ownership | None = None,
+        stall_seconds: float = 30.0,
     ) -> None:
         self._settings = settings
         self._topics = list(topics)
@@ -65,6 +79,15 @@ class EventConsumer:
         self.handled = 0
         self.dead_lettered = 0
         self.retried = 0
+        self.rebuilds = 0
+        self._stall_seconds = stall_seconds
+        self._rebuild: str | None = None  # why the consumer must be rebuilt
+        self._commit_failing: tuple[float, BaseException] | None = None  # since, last error
+        self._unassigned_since: float | None = None  # running without an assignment
+        self._lag: dict[TopicPartition, int] = {}  # records known to wait, per partition
+        self._progress_at = time.monotonic()  # last record handled or nothing waiting
+        self._handling: tuple[float, Record] | None = None  # the record in hand, since
+        _quiet_commit_errors()
 
     @property
     def topics(self) -> list[str]:
@@ -73,6 +96,7 @@ class EventConsumer:
     async def run(self) -> None:
         """Consume until ``stop()``; never raises because of a bad record."""
         self._task = asyncio.current_task()
+        self._unassigned_since = time.monotonic()
         consumer = self._new_consumer()
         async for attempt in retrying(self._settings, "consumer start"):
             with attempt:
@@ -80,10 +104,19 @@ class EventConsumer:
         log.info("consumer group=%s started topics=%s", self.group_id, self._topics)
         try:
             while not self._stopping.is_set():
+                if self._rebuild is not None:
+                    consumer = await self._rebuilt(consumer)
+                    continue
                 batch = await self._poll(consumer)
+                if not batch and not any(self._lag.values()):
+                    self._progress_at = time.monotonic()  # nothing waits: not stalled
+                    self._commit_failing = None
                 for tp, records in batch.items():
                     if not await self._process_partition(consumer, tp, records):
                         return
+                    hw = consumer.highwater(tp)
+                    if hw is not None and records:
+                        self._lag[tp] = max(0, hw - records[-1].offset - 1)
         finally:
             await _leave_and_close(consumer)
             log.info("consumer group=%s stopped", self.group_id)
@@ -103,6 +136,57 @@ class EventConsumer:
         if not done:
             task.cancel()
             await asyncio.wait({task})
+
+    def stalled(self) -> str | None:
+        """Why this consumer makes no progress (for ``stall_seconds``), or None."""
+        now = time.monotonic()
+        limit = self._stall_seconds
+        if self._commit_failing is not None and now - self._commit_failing[0] > limit:
+            since, error = self._commit_failing
+            return f"offset commits failing for {now - since:.0f}s: {error!r}"
+        if self._unassigned_since is not None and now - self._unassigned_since > limit:
+            return f"no partition assignment for {now - self._unassigned_since:.0f}s"
+        if self._handling is not None and now - self._handling[0] > limit:
+            since, record = self._handling
+            topic, partition, offset = _where(record)
+            return f"handling {topic}[{partition}]@{offset} for {now - since:.0f}s"
+        waiting = sum(self._lag.values())
+        if waiting and now - self._progress_at > limit:
+            return f"{waiting} records waiting, none handled for {now - self._progress_at:.0f}s"
+        return None
+
+    async def health(self) -> None:
+        """Health check: raise naming the consumer and why it is stalled."""
+        problem = self.stalled()
+        if problem is not None:
+            raise ConsumerStalled(f"consumer group {self.group_id}: {problem}")
+
+    async def _rebuilt(self, old: AIOKafkaConsumer) -> AIOKafkaConsumer:
+        """Leave the group, then join again with a new client (until stop())."""
+        log.warning("consumer group=%s rebuilt: %s", self.group_id, self._rebuild)
+        self._rebuild = None
+        self.rebuilds += 1
+        self._unassigned_since = time.monotonic()
+        self._commit_failing = None
+        self._lag.clear()
+        await self.ownership.revoked(set(old.assignment()))
+        try:
+            async with asyncio.timeout(self._settings.request_timeout_ms / 1000):
+                await _leave_and_close(old)
+        except (TimeoutError, KafkaError) as exc:
+            log.info("consumer group=%s left uncleanly: %r", self.group_id, exc)
+        attempt = 0
+        while True:
+            consumer = self._new_consumer()
+            try:
+                await consumer.start()
+                return consumer
+            except KafkaError as exc:
+                await consumer.stop()
+                attempt += 1
+                log.info("consumer group=%s restart failed, retrying: %r", self.group_id, exc)
+                if await self._sleep_unless_stopped(self._settings.backoff_seconds(attempt)):
+                    return consumer  # stopping: run() closes it
 
     def _new_consumer(self) -> AIOKafkaConsumer:
         s = self._settings
@@ -125,6 +209,18 @@ class EventConsumer:
         )
         consumer.subscribe(self._topics, listener=_Listener(consumer, self))
         return consumer
+
+    def assigned(self) -> None:
+        """The group gave this member its partitions (perhaps none: more members than
+        partitions is not a stall)."""
+        self._unassigned_since = None
+        self._commit_failing = None  # commits of the old assignment no longer matter
+        self._progress_at = time.monotonic()
+
+    def unassigned(self) -> None:
+        self._lag.clear()  # known again after the next fetch
+        if self._unassigned_since is None:
+            self._unassigned_since = time.monotonic()
 
     async def _poll(self, consumer: AIOKafkaConsumer) -> dict[TopicPartition, list[Record]]:
         """The next batch of records, or none as soon as stop() is called."""
@@ -160,8 +256,12 @@ class EventConsumer:
                 if tp not in consumer.assignment() or tp.partition not in self.ownership.partitions:
                     handled = None  # revoked: no longer ours to commit
                     return True  # the new owner gets the rest
-                async with self.ownership.handling(tp.partition):
-                    outcome = await self._process(record)
+                self._handling = (time.monotonic(), record)
+                try:
+                    async with self.ownership.handling(tp.partition):
+                        outcome = await self._process(record)
+                finally:
+                    self._handling = None
                 if outcome is _Outcome.STOPPED:
                     return False
                 if outcome is _Outcome.REDELIVER:
@@ -266,11 +366,25 @@ class EventConsumer:
 
     async def _commit(self, consumer: AIOKafkaConsumer, tp: TopicPartition, record: Record) -> None:
         try:
-            await consumer.commit({tp: record.offset + 1})
-        except KafkaError as exc:
+            async with asyncio.timeout(self._settings.commit_timeout_ms / 1000):
+                await consumer.commit({tp: record.offset + 1})
+        except (KafkaError, TimeoutError) as exc:
             # Not fatal: a later commit on this partition covers it, or the record
             # is redelivered (at-least-once) to whoever owns the partition next.
-            log.warning("commit failed topic=%s partition=%d offset=%d: %r", *_where(record), exc)
+            if self._commit_failing is None:
+                self._commit_failing = (time.monotonic(), exc)
+                log.warning(
+                    "commit failed topic=%s partition=%d offset=%d: %r", *_where(record), exc
+                )
+            else:
+                self._commit_failing = (self._commit_failing[0], exc)
+            if isinstance(exc, TimeoutError | UnknownTopicOrPartitionError):
+                self._rebuild = f"offset commit of {tp.topic}[{tp.partition}] failed: {exc!r}"
+            return
+        if self._commit_failing is not None:
+            log.info("consumer group=%s commits again", self.group_id)
+            self._commit_failing = None
+        self._progress_at = time.monotonic()
 
     async def _sleep_unless_stopped(self, seconds: float) -> bool:
         """Sleep up to ``seconds``; True if stop() was called meanwhile."""
@@ -289,6 +403,7 @@ class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
         self._owner = owner
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        self._owner.unassigned()
         await self._owner.ownership.revoked(revoked)
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
@@ -298,6 +413,36 @@ class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
         if len(set(counts)) > 1:
             log.warning("topics %s differ in partition count %s", self._owner.topics, counts)
         self._owner.ownership.assigned(assigned, max(counts, default=0))
+        self._owner.assigned()
+
+
+class ConsumerStalled(Exception):
+    """A consumer makes no progress (the health check's error)."""
+
+
+class _OncePerEpisode(logging.Filter):
+    """Lets one of aiokafka's "OffsetCommit failed" lines through per ``quiet`` seconds:
+    it logs one every 100 ms while a commit retries (thousands per broker restart)."""
+
+    def __init__(self, quiet: float = 60.0) -> None:
+        super().__init__()
+        self._quiet = quiet
+        self._last = -quiet
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not str(record.msg).startswith("OffsetCommit failed"):
+            return True
+        now = time.monotonic()
+        if now - self._last < self._quiet:
+            return False
+        self._last = now
+        return True
+
+
+def _quiet_commit_errors() -> None:
+    coordinator_log = logging.getLogger("aiokafka.consumer.group_coordinator")
+    if not any(isinstance(f, _OncePerEpisode) for f in coordinator_log.filters):
+        coordinator_log.addFilter(_OncePerEpisode())
 
 
 def _where(record: Record) -> tuple[str, int, int]:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaProducer, TopicPartition
 
 from casework.cloudevents import CloudEvent, to_kafka
 from casework.kafka.settings import KafkaSettings, retrying
@@ -15,12 +16,26 @@ from casework.kafka.settings import KafkaSettings, retrying
 log = logging.getLogger("casework.kafka")
 
 
+@dataclass(frozen=True)
+class Sent:
+    """The last event acknowledged on a partition: where the broker put it."""
+
+    offset: int
+    event_id: str
+
+
 class EventPublisher:
-    """``publish`` returns once the broker acknowledged the record (acks=all)."""
+    """``publish`` returns once the broker acknowledged the record (acks=all).
+
+    ``sent`` remembers, per topic-partition, the offset and event id of the last event
+    acknowledged there (``casework.kafka.watch`` reads it back to notice a bus that lost
+    data). Dead letters (``publish_raw``) are not remembered.
+    """
 
     def __init__(self, settings: KafkaSettings) -> None:
         self._settings = settings
         self._producer: AIOKafkaProducer | None = None
+        self.sent: dict[TopicPartition, Sent] = {}
 
     async def start(self) -> None:
         if self._producer is not None:
@@ -57,7 +72,7 @@ class EventPublisher:
     async def publish(self, topic: str, event: CloudEvent) -> None:
         """Send ``event`` keyed by its subject and wait for the broker's acknowledgement."""
         key, value, headers = to_kafka(event)
-        await self.publish_raw(topic, key, value, headers)
+        self._remember(event, await self.publish_raw(topic, key, value, headers))
         log.debug("published topic=%s event_id=%s event_type=%s", topic, event.id, event.type)
 
     async def publish_raw(
@@ -66,12 +81,14 @@ class EventPublisher:
         key: bytes | None,
         value: bytes | None,
         headers: Sequence[tuple[str, bytes]],
-    ) -> None:
-        """Send a record as-is (dead letters, replays); retries transient errors."""
+    ) -> Any:
+        """Send a record as-is (dead letters); retries transient errors. Returns the
+        broker's RecordMetadata."""
         producer = self._started()
         async for attempt in retrying(self._settings, f"publish to {topic}"):
             with attempt:
-                await producer.send_and_wait(topic, value, key=key, headers=list(headers))
+                return await producer.send_and_wait(topic, value, key=key, headers=list(headers))
+        raise AssertionError("unreachable")
 
     async def publish_many(
         self, items: Sequence[tuple[str, CloudEvent]]
@@ -91,16 +108,22 @@ class EventPublisher:
             except Exception as exc:  # the accumulator refused it (e.g. record too large)
                 pending.append(exc)
         results: list[BaseException | None] = []
-        for outcome in pending:
+        for (_, event), outcome in zip(items, pending, strict=True):
             if isinstance(outcome, BaseException):
                 results.append(outcome)
                 continue
             try:
-                await outcome
+                self._remember(event, await outcome)
                 results.append(None)
             except Exception as exc:
                 results.append(exc)
         return results
+
+    def _remember(self, event: CloudEvent, metadata: Any) -> None:
+        tp = TopicPartition(metadata.topic, metadata.partition)
+        last = self.sent.get(tp)
+        if last is None or metadata.offset >= last.offset:
+            self.sent[tp] = Sent(int(metadata.offset), event.id)
 
     def _started(self) -> AIOKafkaProducer:
         if self._producer is None:

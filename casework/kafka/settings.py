@@ -35,6 +35,9 @@ class KafkaSettings:
     # whole wait even when a record arrives meanwhile, so this bounds the latency of an
     # idle consumer (aiokafka's default 500 ms put the benchmark's p99 near 400 ms).
     fetch_max_wait_ms: int = 50
+    # aiokafka retries a failing offset commit for ever (UnknownTopicOrPartition after a
+    # broker lost its topics); past this the consumer is rebuilt instead.
+    commit_timeout_ms: int = 3_000
     retry_max_attempts: int = 5
     retry_initial_backoff_ms: int = 100
     retry_max_backoff_ms: int = 5_000
