@@ -59,9 +59,10 @@ for service in "${SERVICES[@]}"; do
 done
 
 # intake consumes nothing.
-# review: intake's requests, enforcement's results, its own events (the deadline clock).
+# review: intake's requests, enforcement's results, notify's deliveries (where each case
+# really is), its own events (the deadline clock).
 acl --allow-principal User:review --operation Read \
-  --topic "$NS.intake" --topic "$NS.enforcement" --topic "$NS.review" \
+  --topic "$NS.intake" --topic "$NS.enforcement" --topic "$NS.notify" --topic "$NS.review" \
   --group casework-review
 # enforcement: review's decisions.
 acl --allow-principal User:enforcement --operation Read \

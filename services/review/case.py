@@ -22,6 +22,7 @@ from casework.contract import (
 )
 from casework.errors import Kind, Rejected
 from casework.policy import Policy
+from services.review.outcome import Outcome
 from services.review.staff import StaffMember
 
 
@@ -198,6 +199,8 @@ class Case(BaseModel):
     questions: list[str] = []
     inquiry_answers: list[InquiryResponse] = []
     tamperings: list[Tampering] = []
+    # What enforcement did and whom notify told, from their events.
+    outcome: Outcome = Outcome()
     seen_messages: list[str] = []
     timeline: list[TimelineEntry] = []
 

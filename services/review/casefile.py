@@ -18,7 +18,9 @@ from casework.contract import (
     Url,
 )
 from casework.errors import Kind, Rejected
+from casework.policy.notify import NotifyRules
 from casework.text import NO_CONTROL
+from services.review import outcome
 from services.review.case import (
     FINAL_STATES,
     Case,
@@ -167,6 +169,20 @@ def record_tampering(case: Case, event: TamperingDetected) -> Case:
         "tampering-detected",
         f"{event.performer} {event.log_type}/{event.log_action} on {event.wiki}: {event.target}",
     )
+
+
+def record_outcome(case: Case, data: outcome.OutcomeEvent, rules: NotifyRules) -> Case:
+    """Enforcement's or notify's report folded into the case's outcome; what staff must
+    see of it (a status reached, an operation failed for good, an audience told) also on
+    the timeline. A report that changes nothing leaves the case as it is."""
+    silent = outcome.silent_audiences(case.decision, rules)
+    folded = outcome.fold(case.outcome, data, silent)
+    if folded == case.outcome:
+        return case
+    updated = case.model_copy(update={"outcome": folded})
+    for action, detail in outcome.changes(case.outcome, folded):
+        updated = updated.with_entry(outcome.reported_at(data), data.PRODUCER, action, detail)
+    return updated
 
 
 def order_restoration(

@@ -10,10 +10,12 @@ from casework.contract import (
     TamperingDetected,
 )
 from casework.trust import ReviewAuthority
+from services.review.outcome import OUTCOME_EVENTS
 from services.review.usecases import ReviewCases
 
 # Its own topic too: an upheld appeal is closed from the DecisionReversed it caused.
-CONSUMES = ("intake", "enforcement", "review")
+# Enforcement's and notify's: where each case really is (services/review/outcome.py).
+CONSUMES = ("intake", "enforcement", "notify", "review")
 
 
 class ReviewHandlers:
@@ -33,3 +35,5 @@ class ReviewHandlers:
             await self.cases.tampering_detected(data)
         elif isinstance(data, DecisionReversed):
             await self.cases.decision_reversed(data)
+        elif isinstance(data, OUTCOME_EVENTS):
+            await self.cases.outcome_reported(data)

@@ -51,6 +51,7 @@ from services.review.opening import (
     open_case,
     open_staff_case,
 )
+from services.review.outcome import OutcomeEvent
 from services.review.permissions import Action
 from services.review.queue import ORDER, CaseSummary, QueuePage, QueueQuery, cursor_for
 from services.review.reversal import (
@@ -397,6 +398,14 @@ class ReviewCases:
 
     async def tampering_detected(self, event: TamperingDetected) -> None:
         await self._event_change(event.case_id, lambda c: (casefile.record_tampering(c, event), []))
+
+    async def outcome_reported(self, event: OutcomeEvent) -> None:
+        """Enforcement's or notify's report on a case (whatever its state: an expedited case
+        is enforced before its last sign-offs); a case review does not hold is passed over."""
+        notify = self.policy.notify
+        await self._event_change(
+            event.case_id, lambda c: (casefile.record_outcome(c, event, notify), [])
+        )
 
     # -- internals ---------------------------------------------------------------------
 
