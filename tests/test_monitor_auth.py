@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -120,20 +120,26 @@ async def get(
 
 
 @pytest.mark.parametrize(
-    ("why", "bearer"),
+    ("why", "make"),
     [
-        ("none", None),
-        ("garbage", "not-a-token"),
-        ("for notify", token(audience="notify")),
-        ("expired", token(now=datetime.now(UTC) - timedelta(minutes=11))),
-        ("not yet valid", token(now=datetime.now(UTC) + timedelta(minutes=5))),
-        ("signed by a key review does not hold", token(signer=untrusted_signer())),
-        ("tampered", token()[:-4] + "AAAA"),
+        ("none", lambda: None),
+        ("garbage", lambda: "not-a-token"),
+        ("for notify", lambda: token(audience="notify")),
+        ("expired", lambda: token(now=datetime.now(UTC) - timedelta(minutes=11))),
+        ("not yet valid", lambda: token(now=datetime.now(UTC) + timedelta(minutes=5))),
+        ("signed by a key review does not hold", lambda: token(signer=untrusted_signer())),
+        ("tampered", lambda: token()[:-4] + "AAAA"),
     ],
 )
 async def test_the_api_refuses_without_a_valid_assertion(
-    monitor: ServiceProcess, http: aiohttp.ClientSession, why: str, bearer: str | None
+    monitor: ServiceProcess,
+    http: aiohttp.ClientSession,
+    why: str,
+    make: Callable[[], str | None],
 ) -> None:
+    # Made when the test runs, not when it is collected: a long run would otherwise
+    # reach the "not yet valid" token's start time before the test does.
+    bearer = make()
     for path in ("/api/summary", "/api/cases/OA-ANY"):
         status, _, body = await get(http, f"{monitor.url}{path}", bearer)
         assert status == 401, (why, path, body)
