@@ -3,9 +3,10 @@
 The publisher remembers, per topic-partition, the offset and event id of the last event
 the broker acknowledged there (``EventPublisher.sent``). Every ``interval`` seconds the
 watch fetches each of those records back. The bus lost data when the topic or partition
-is gone, the offset is out of range or holds nothing any more, or the record there has
-another event id: a broker with memory storage restarted, a topic was deleted and
-recreated, an unclean leader election truncated a partition. Then the watch recreates the
+is gone, the offset is out of range or holds nothing any more (on two checks in a row: a
+slow broker answers nothing too), or the record there has another event id: a broker
+with memory storage restarted, a topic was deleted and recreated, an unclean leader
+election truncated a partition. Then the watch recreates the
 topics (``ensure_topics``, with the service's partition count) and calls ``on_loss``,
 which asks the outbox relay to publish its retained history again.
 
@@ -55,6 +56,7 @@ class BusWatch:
         self._interval = interval
         self._fetch_timeout_ms = int(fetch_timeout * 1000)
         self._reader: AIOKafkaConsumer | None = None
+        self._missing: tuple[TopicPartition, int] | None = None  # found missing last time
         self.checks = 0  # checks that got an answer
         self.losses = 0  # losses noticed
         self.last_loss: str | None = None
@@ -138,11 +140,18 @@ class BusWatch:
                 if records:
                     break
             if not records:
-                return f"{where} holds no record"
+                # Ambiguous (a slow broker answers nothing too): a loss only when the
+                # previous check found the same record missing.
+                missing = (tp, mark.offset)
+                if self._missing == missing:
+                    return f"{where} holds no record"
+                self._missing = missing
+                return None
             record = records[0]
             found = dict(record.headers).get("ce_id", b"").decode("utf-8", "replace")
             if record.offset != mark.offset or found != mark.event_id:
                 return f"{where} holds another event ({found or 'none'}, not {mark.event_id})"
+        self._missing = None
         return None
 
     async def _started(self) -> AIOKafkaConsumer:
