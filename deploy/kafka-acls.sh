@@ -52,10 +52,13 @@ for principal in "${SERVICES[@]}" ops; do
     --topic "$NS." --resource-pattern-type prefixed
 done
 
-# Each service writes its own topic and its own dead-letter topic, nothing else.
+# Each service writes its own topic and its own dead-letter topic, nothing else. It also
+# reads back the last record it published there (the bus watch: a record gone means the
+# cluster lost data, and the service replays its kept outbox history) and may create
+# those two topics again after such a loss.
 for service in "${SERVICES[@]}"; do
-  acl --allow-principal "User:$service" --operation Write \
-    --topic "$NS.$service" --topic "$NS.$service.dlq"
+  acl --allow-principal "User:$service" --operation Write --operation Read \
+    --operation Create --topic "$NS.$service" --topic "$NS.$service.dlq"
 done
 
 # intake consumes nothing.
