@@ -73,9 +73,9 @@ def sign_event(event: CloudEvent, signer: Signer) -> CloudEvent:
     """``event`` with review's signature in its data; events of other types unchanged."""
     if event.type not in SIGNED_TYPES:
         return event
-    signature = signer.sign(EVENT_PURPOSE, _signed_payload(event))
-    data = {k: v for k, v in event.data.items() if k != SIGNATURE_FIELD}
-    return replace(event, data={**data, SIGNATURE_FIELD: signature})
+    payload = _signed_payload(event)
+    signature = signer.sign(EVENT_PURPOSE, payload)
+    return replace(event, data={**payload["data"], SIGNATURE_FIELD: signature})
 
 
 class ReviewAuthority:
@@ -150,7 +150,7 @@ class ReviewAuthority:
         elif approved.outstanding_levels:
             raise EventRefused("chain", "outstanding levels on a complete chain")
         if self.policy.review.language_gate and not any(
-            _fluent(s.languages, decision.language) for s in signoffs
+            fluent(s.languages, decision.language) for s in signoffs
         ):
             raise EventRefused("language_gate", f"no signer fluent in {decision.language!r}")
 
@@ -195,6 +195,7 @@ def _distinct_people(signoffs: list[SignOff]) -> None:
         raise EventRefused("chain", "one person signed more than one level")
 
 
-def _fluent(languages: list[str], language: str) -> bool:
+def fluent(languages: list[str], language: str) -> bool:
+    """Someone with ``languages`` reads ``language`` (primary subtags compared)."""
     primary = language.split("-")[0].lower()
     return any(tag.split("-")[0].lower() == primary for tag in languages)

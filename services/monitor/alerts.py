@@ -113,25 +113,16 @@ def alert_for_letter(letter: ParkedLetter) -> Alert | None:
     """None for a parked alert: alerting on it could make a loop (alert, fail, park, alert)."""
     if letter.event_type == AlertRaised.TYPE:
         return None
-    if letter.error_type == "EventRefused":
-        # Someone published in review's name without its signature or a complete chain:
-        # a forgery, a replay or a broken key rotation. Never replay it blindly.
-        return Alert(
-            key=f"untrusted-event:{letter.dead_letter_topic}:{letter.partition}:{letter.offset}",
-            kind=AlertKind.UNTRUSTED_EVENT,
-            case_id=letter.case_id,
-            params={
-                "topic": letter.dead_letter_topic,
-                "source_topic": letter.source_topic,
-                "event_type": letter.event_type or "undecodable",
-                "error": letter.error.rstrip("."),
-                "place": f"{letter.partition}:{letter.offset}",
-            },
-            source_event_id=letter.event_id,
-        )
+    # EventRefused: someone published in review's name without its signature or a complete
+    # chain (a forgery, a replay or a broken key rotation): never replay it blindly.
+    kind = (
+        AlertKind.UNTRUSTED_EVENT
+        if letter.error_type == "EventRefused"
+        else AlertKind.DEAD_LETTERED
+    )
     return Alert(
-        key=f"dead-lettered:{letter.dead_letter_topic}:{letter.partition}:{letter.offset}",
-        kind=AlertKind.DEAD_LETTERED,
+        key=f"{kind}:{letter.dead_letter_topic}:{letter.partition}:{letter.offset}",
+        kind=kind,
         case_id=letter.case_id,
         params={
             "topic": letter.dead_letter_topic,

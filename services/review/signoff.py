@@ -19,6 +19,7 @@ from casework.contract import (
 from casework.errors import Kind, Rejected
 from casework.policy import Policy
 from casework.text import NO_CONTROL
+from casework.trust import fluent
 from services.review.case import Case, CaseState
 from services.review.staff import StaffMember
 
@@ -36,11 +37,6 @@ class SignOffForm(BaseModel):
 def duty_refusal(rule: str, message: str) -> Rejected:
     """A separation-of-duty refusal (403) naming the rule the person broke."""
     return Rejected.one(Kind.FORBIDDEN, "separation_of_duties", "level", rule, message)
-
-
-def _fluent(languages: list[str], language: str) -> bool:
-    primary = language.split("-")[0].lower()
-    return any(tag.split("-")[0].lower() == primary for tag in languages)
 
 
 def check_may_sign(case: Case, staff: StaffMember) -> None:
@@ -147,7 +143,7 @@ def _language_gate(case: Case, policy: Policy) -> None:
     if not policy.review.language_gate:
         return
     language = case.decision.language
-    if not any(_fluent(s.languages, language) for s in case.signoffs if s.verdict == "approve"):
+    if not any(fluent(s.languages, language) for s in case.signoffs if s.verdict == "approve"):
         raise Rejected.one(
             Kind.CONFLICT,
             "language_gate",
