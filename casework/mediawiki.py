@@ -10,6 +10,9 @@ A request that fails with ``badtoken`` refetches the token, one that fails with
 
 Retrying a write after a network error can repeat it if the first attempt did reach the wiki:
 callers should expect e.g. ``alreadyblocked`` on a retried block.
+
+Size: one client class, since every call shares its session, login, tokens and retries;
+splitting the action wrappers (blocks, rights, pages, logs) into mixins is left to issue 16.
 """
 
 from __future__ import annotations

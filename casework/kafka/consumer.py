@@ -10,6 +10,9 @@ earliest: the group's offsets are gone with the broker). One WARNING per episode
 ``stalled()`` (and the ``health`` check built on it) names a consumer that makes no
 progress for ``stall_seconds``: commits failing, no assignment, one record in hand (its
 handler keeps failing or hangs), or records waiting while none is handled.
+
+Size: the poll loop, retries, dead letters, commits and the rebuild all act on one
+client's state; splitting it (e.g. the stall/health bookkeeping out) is left to issue 16.
 """
 
 from __future__ import annotations

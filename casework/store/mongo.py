@@ -19,6 +19,9 @@ in commit order within a document; across documents it is only approximately ord
 Published entries are kept as history in ``_outbox_history`` (``_id`` the seq, the
 ``published`` Unix time), written before they leave their document: a crash in between
 leaves an entry both pending and kept, and it is published again (at least once).
+
+Size: one adapter for one port (documents, outbox, history, migrations share the
+client and the version checks); a split by concern is left to issue 16.
 """
 
 from __future__ import annotations

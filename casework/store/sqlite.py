@@ -5,6 +5,9 @@ A write and its outbox rows go in one ``BEGIN IMMEDIATE`` transaction on the sin
 writer connection. Reads use a second connection (WAL lets it read while a write is in
 progress and it never sees an uncommitted transaction); an in-memory database has only
 the writer connection, so there reads take the write lock too.
+
+Size: one adapter for one port (documents, outbox, history, migrations share the
+writer connection and its transactions); a split by concern is left to issue 16.
 """
 
 from __future__ import annotations

@@ -3,6 +3,9 @@
 Each action type becomes a list of :class:`Operation` per target wiki (see :func:`plan`); every
 operation carries the case reference in its reason, which is also how a crash-interrupted
 operation is recognised on the wiki afterwards.
+
+Size: ``plan`` is one match over the action types and the record's bookkeeping
+follows its operations; splitting plan from bookkeeping is left to issue 16.
 """
 
 from __future__ import annotations
