@@ -1,10 +1,12 @@
-"""SQLite adapter (aiosqlite): a table per collection, JSON bodies, an outbox table
-(pending rows, and published rows kept as history until purged).
+"""SQLite adapter: a table per collection, JSON bodies, an outbox table (pending rows,
+and published rows kept as history until purged).
 
-A write and its outbox rows go in one ``BEGIN IMMEDIATE`` transaction on the single
-writer connection. Reads use a second connection (WAL lets it read while a write is in
-progress and it never sees an uncommitted transaction); an in-memory database has only
-the writer connection, so there reads take the write lock too.
+Writes go through one writer connection with group commit (``group_commit``): writes
+that arrive together share one ``BEGIN IMMEDIATE`` transaction and its fsync, each in
+its own savepoint, and a write and its outbox rows are always in the same one. Reads use
+a second connection (aiosqlite; WAL lets it read while a write is in progress and it
+never sees an uncommitted transaction); an in-memory database has only the writer
+connection, so there reads run on the writer's thread between groups.
 
 Size: one adapter for one port (documents, outbox, history, migrations share the
 writer connection and its transactions); a split by concern is left to issue 16.
@@ -12,19 +14,18 @@ writer connection and its transactions); a split by concern is left to issue 16.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 from urllib.parse import parse_qs
 
 import aiosqlite
-from tenacity import AsyncRetrying, retry_if_exception, stop_after_delay, wait_random
+from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_random
 
 from casework.cloudevents import CloudEvent
 from casework.store import (
@@ -44,9 +45,11 @@ from casework.store import (
     check_where_value,
     user_fields,
 )
+from casework.store.group_commit import GroupCommitter
 
 Synchronous = Literal["OFF", "NORMAL", "FULL", "EXTRA"]
 MEMORY = ":memory:"
+T = TypeVar("T")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
@@ -92,12 +95,10 @@ class Snapshot:
 
 
 class SqliteStore:
-    def __init__(self, writer: aiosqlite.Connection, reader: aiosqlite.Connection | None) -> None:
+    def __init__(self, writer: GroupCommitter, reader: aiosqlite.Connection | None) -> None:
         self._writer = writer
         self._reader = reader
-        self._lock = asyncio.Lock()
-        self._tables: set[str] = set()
-        self._created: set[str] = set()  # by the open transaction; known once it commits
+        self._tables: set[str] = set()  # collections whose table is known to be committed
         self._closed = False
 
     @classmethod
@@ -109,15 +110,10 @@ class SqliteStore:
         """
         if synchronous not in ("OFF", "NORMAL", "FULL", "EXTRA"):
             raise ValueError(f"synchronous={synchronous!r}: OFF, NORMAL, FULL or EXTRA")
-        writer = await aiosqlite.connect(path, isolation_level=None)
+        writer = await GroupCommitter.connect(path)
         reader: aiosqlite.Connection | None = None
         try:
-            await writer.execute("PRAGMA busy_timeout = 5000")
-            if path != MEMORY:
-                await _use_wal(writer)
-            await writer.execute(f"PRAGMA synchronous = {synchronous}")
-            await writer.execute(_SCHEMA)
-            await _migrate_outbox(writer)
+            await writer.call(lambda conn: _set_up(conn, path != MEMORY, synchronous))
             if path != MEMORY:
                 reader = await aiosqlite.connect(path, isolation_level=None)
                 await reader.execute("PRAGMA busy_timeout = 5000")
@@ -221,11 +217,13 @@ class SqliteStore:
         return _outbox_entries(await self._read(sql, (since, after, limit)))
 
     async def purge_published(self, before: float) -> int:
-        async with self._transaction() as conn:
-            cursor = await conn.execute(
+        def write(conn: sqlite3.Connection) -> int:
+            cursor = conn.execute(
                 "DELETE FROM outbox WHERE published IS NOT NULL AND published < ?", (before,)
             )
             return int(cursor.rowcount)
+
+        return await self._write(write)
 
     async def collections(self) -> list[str]:
         names: list[str] = []
@@ -262,9 +260,13 @@ class SqliteStore:
         """The writer connection's value of PRAGMA ``name`` (e.g. ``synchronous``)."""
         if not name.isidentifier():
             raise ValueError(f"pragma {name!r}")
-        async with self._lock:
-            rows = list(await self._writer.execute_fetchall(f"PRAGMA {name}"))
+        rows = await self._writer.call(lambda conn: conn.execute(f"PRAGMA {name}").fetchall())
         return rows[0][0] if rows else None
+
+    @property
+    def group_commits(self) -> tuple[int, int]:
+        """(physical transactions committed, logical writes committed in them)."""
+        return self._writer.commits, self._writer.writes
 
     async def ping(self) -> None:
         if self._closed:
@@ -272,6 +274,8 @@ class SqliteStore:
         await self._read("SELECT 1", ())
 
     # -- writes ----------------------------------------------------------------------
+    # Each write is a function run on the writer thread inside a group's transaction
+    # (its own savepoint); everything else (validation, JSON) is done before it queues.
 
     async def insert(
         self, collection: str, doc: Document, outbox: Sequence[OutboxMessage] = ()
@@ -279,16 +283,22 @@ class SqliteStore:
         check_collection(collection)
         doc_id = check_document(doc)
         body = _dumps(user_fields(doc))
-        async with self._transaction() as conn:
-            await self._create_table(conn, collection)
+        rows = _outbox_rows(collection, doc_id, outbox)
+
+        def write(conn: sqlite3.Connection) -> bool:
+            created = self._create_table(conn, collection)
             try:
-                await conn.execute(
+                conn.execute(
                     f"INSERT INTO {_table(collection)} (id, version, body) VALUES (?, 1, ?)",
                     (doc_id, body),
                 )
             except sqlite3.IntegrityError as exc:
                 raise DuplicateDocument(f"{collection}/{doc_id} already exists") from exc
-            await _write_outbox(conn, collection, doc_id, outbox)
+            _write_outbox(conn, rows)
+            return created
+
+        if await self._write(write):
+            self._tables.add(collection)
         return {**doc, VERSION: 1}
 
     async def replace(
@@ -302,11 +312,12 @@ class SqliteStore:
         check_collection(collection)
         doc_id = check_document(doc)
         body = _dumps(user_fields(doc))
-        exists = await self._has_table(collection)
-        async with self._transaction() as conn:
+        rows = _outbox_rows(collection, doc_id, outbox)
+
+        def write(conn: sqlite3.Connection) -> None:
             updated = 0
-            if exists:
-                cursor = await conn.execute(
+            if self._table_exists(conn, collection):
+                cursor = conn.execute(
                     f"UPDATE {_table(collection)} SET version = version + 1, body = ?"
                     " WHERE id = ? AND version = ?",
                     (body, doc_id, expected_version),
@@ -316,7 +327,9 @@ class SqliteStore:
                 raise VersionConflict(
                     f"{collection}/{doc_id}: not at version {expected_version} (or missing)"
                 )
-            await _write_outbox(conn, collection, doc_id, outbox)
+            _write_outbox(conn, rows)
+
+        await self._write(write)
         return {**doc, VERSION: expected_version + 1}
 
     async def ensure_index(self, collection: str, field: str, *then: str) -> None:
@@ -329,36 +342,42 @@ class SqliteStore:
         digest = hashlib.sha1(",".join(fields).encode()).hexdigest()[:10]
         name = f'"ix_{collection}_{digest}"'
         columns = ", ".join(_expr(f) for f in fields)
-        async with self._transaction() as conn:
-            await self._create_table(conn, collection)
-            await conn.execute(
-                f"CREATE INDEX IF NOT EXISTS {name} ON {_table(collection)} ({columns})"
-            )
+
+        def write(conn: sqlite3.Connection) -> bool:
+            created = self._create_table(conn, collection)
+            conn.execute(f"CREATE INDEX IF NOT EXISTS {name} ON {_table(collection)} ({columns})")
+            return created
+
+        if await self._write(write):
+            self._tables.add(collection)
 
     async def delete(
         self, collection: str, doc_id: str, *, expected_version: int | None = None
     ) -> bool:
         check_collection(collection)
-        if not await self._has_table(collection):
-            return False
-        async with self._transaction() as conn:
-            sql = f"SELECT version FROM {_table(collection)} WHERE id = ?"
-            rows = list(await conn.execute_fetchall(sql, (doc_id,)))
-            if not rows:
+
+        def write(conn: sqlite3.Connection) -> bool:
+            if not self._table_exists(conn, collection):
                 return False
-            if expected_version is not None and rows[0][0] != expected_version:
+            sql = f"SELECT version FROM {_table(collection)} WHERE id = ?"
+            row = conn.execute(sql, (doc_id,)).fetchone()
+            if row is None:
+                return False
+            if expected_version is not None and row[0] != expected_version:
                 raise VersionConflict(
                     f"{collection}/{doc_id}: not at version {expected_version} (delete)"
                 )
-            pending = await conn.execute_fetchall(
+            pending = conn.execute(
                 "SELECT 1 FROM outbox WHERE collection = ? AND doc_id = ?"
                 " AND published IS NULL LIMIT 1",
                 (collection, doc_id),
-            )
-            if list(pending):
+            ).fetchone()
+            if pending is not None:
                 raise OutboxPending(f"{collection}/{doc_id}: outbox messages not yet published")
-            await conn.execute(f"DELETE FROM {_table(collection)} WHERE id = ?", (doc_id,))
-        return True
+            conn.execute(f"DELETE FROM {_table(collection)} WHERE id = ?", (doc_id,))
+            return True
+
+        return await self._write(write)
 
     async def restore(
         self, collection: str, docs: Sequence[Document], outbox: Sequence[OutboxEntry] = ()
@@ -371,78 +390,69 @@ class SqliteStore:
         entries = [
             (e.seq, collection, e.doc_id, e.topic, _dumps(e.event.to_dict())) for e in outbox
         ]
-        async with self._transaction() as conn:
-            await self._create_table(conn, collection)
+
+        def write(conn: sqlite3.Connection) -> bool:
+            created = self._create_table(conn, collection)
             try:
-                await conn.executemany(
+                conn.executemany(
                     f"INSERT INTO {_table(collection)} (id, version, body) VALUES (?, ?, ?)", rows
                 )
             except sqlite3.IntegrityError as exc:
-                taken = await _first_existing(conn, collection, [key for key, _ in keys])
+                taken = _first_existing(conn, collection, [key for key, _ in keys])
                 raise DuplicateDocument(f"{collection}/{taken} already exists") from exc
             try:
-                await conn.executemany(
+                conn.executemany(
                     "INSERT INTO outbox (seq, collection, doc_id, topic, event)"
                     " VALUES (?, ?, ?, ?, ?)",
                     entries,
                 )
             except sqlite3.IntegrityError as exc:
                 raise StoreError(f"{collection}: an outbox seq is already stored ({exc})") from exc
+            return created
+
+        if await self._write(write):
+            self._tables.add(collection)
 
     async def mark_published(self, entries: Sequence[OutboxEntry], *, keep: bool = True) -> None:
         if not entries:
             return
-        seqs = [(entry.seq,) for entry in entries]
-        async with self._transaction() as conn:
+        seqs = [entry.seq for entry in entries]
+
+        def write(conn: sqlite3.Connection) -> None:
             if keep:
                 # COALESCE: marking again keeps the first time (the window counts from it).
                 now = time.time()
-                await conn.executemany(
+                conn.executemany(
                     "UPDATE outbox SET published = COALESCE(published, ?) WHERE seq = ?",
-                    [(now, seq) for (seq,) in seqs],
+                    [(now, seq) for seq in seqs],
                 )
             else:
-                await conn.executemany("DELETE FROM outbox WHERE seq = ?", seqs)
+                conn.executemany("DELETE FROM outbox WHERE seq = ?", [(seq,) for seq in seqs])
+
+        await self._write(write)
 
     async def close(self) -> None:
         if self._closed:
             return
         self._closed = True
-        async with self._lock:
-            await self._writer.close()
+        await self._writer.close()  # commits what is already queued first
         if self._reader is not None:
             await self._reader.close()
 
     # -- internals -------------------------------------------------------------------
 
-    @asynccontextmanager
-    async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+    async def _write(self, write: Callable[[sqlite3.Connection], T]) -> T:
         if self._closed:
             raise StoreError("sqlite store is closed")
-        async with self._lock:
-            conn = self._writer
-            self._created.clear()
-            try:
-                await conn.execute("BEGIN IMMEDIATE")
-                yield conn
-                await conn.execute("COMMIT")
-                self._tables |= self._created
-            except BaseException as exc:
-                # Also on cancellation: the connection must not stay inside a transaction.
-                if conn.in_transaction:
-                    await conn.execute("ROLLBACK")
-                if isinstance(exc, sqlite3.Error):
-                    raise StoreError(f"sqlite: {exc}") from exc
-                raise
+        return await self._writer.write(write)
 
     async def _read(self, sql: str, params: Sequence[Any]) -> list[Any]:
         if self._closed:
             raise StoreError("sqlite store is closed")
+        if self._reader is None:
+            return await self._writer.call(lambda conn: conn.execute(sql, params).fetchall())
         try:
-            if self._reader is not None:
-                return list(await self._reader.execute_fetchall(sql, params))
-            async with self._lock:
-                return list(await self._writer.execute_fetchall(sql, params))
+            return list(await self._reader.execute_fetchall(sql, params))
         except sqlite3.Error as exc:
             raise StoreError(f"sqlite: {exc}") from exc
 
@@ -457,44 +467,62 @@ class SqliteStore:
             await self._load_tables()
         return collection in self._tables
 
-    async def _create_table(self, conn: aiosqlite.Connection, collection: str) -> None:
+    def _table_exists(self, conn: sqlite3.Connection, collection: str) -> bool:
+        """On the writer thread: also sees a table created earlier in the same group."""
         if collection in self._tables:
-            return
-        await conn.execute(
+            return True
+        sql = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?"
+        return conn.execute(sql, (f"doc_{collection}",)).fetchone() is not None
+
+    def _create_table(self, conn: sqlite3.Connection, collection: str) -> bool:
+        """On the writer thread; True if it ran the CREATE (the caller records the table
+        as known once its write committed: a savepoint rolled back takes the table too)."""
+        if collection in self._tables:
+            return False
+        conn.execute(
             f"CREATE TABLE IF NOT EXISTS {_table(collection)} ("
             "id TEXT PRIMARY KEY, version INTEGER NOT NULL, body TEXT NOT NULL) WITHOUT ROWID"
         )
-        self._created.add(collection)
+        return True
 
 
-async def _use_wal(conn: aiosqlite.Connection) -> None:
+def _set_up(conn: sqlite3.Connection, wal: bool, synchronous: Synchronous) -> None:
+    conn.execute("PRAGMA busy_timeout = 5000")
+    if wal:
+        _use_wal(conn)
+    conn.execute(f"PRAGMA synchronous = {synchronous}")
+    conn.execute(_SCHEMA)
+    _migrate_outbox(conn)
+
+
+def _use_wal(conn: sqlite3.Connection) -> None:
     """Put the file in WAL mode (kept in the file, so once). Switching needs a moment when
     no other connection holds the file, which busy_timeout does not wait for: several
-    instances opening one new file at once wait each other out here."""
-    async for attempt in AsyncRetrying(
+    instances opening one new file at once wait each other out here (on the writer's
+    thread, so sleeping there blocks nobody else)."""
+    for attempt in Retrying(
         retry=retry_if_exception(_locked),
         stop=stop_after_delay(15),
         wait=wait_random(0.01, 0.2),
         reraise=True,
     ):
         with attempt:
-            async with conn.execute("PRAGMA journal_mode") as cursor:
-                row = await cursor.fetchone()
+            row = conn.execute("PRAGMA journal_mode").fetchone()
             if row is None or str(row[0]).lower() != "wal":
-                await conn.execute("PRAGMA journal_mode = WAL")
+                conn.execute("PRAGMA journal_mode = WAL")
 
 
-async def _migrate_outbox(conn: aiosqlite.Connection) -> None:
+def _migrate_outbox(conn: sqlite3.Connection) -> None:
     """Add the ``published`` column to an outbox table made before history was kept."""
-    columns = {str(row[1]) for row in await conn.execute_fetchall("PRAGMA table_info(outbox)")}
+    columns = {str(row[1]) for row in conn.execute("PRAGMA table_info(outbox)").fetchall()}
     if "published" not in columns:
         try:
-            await conn.execute("ALTER TABLE outbox ADD COLUMN published REAL")
+            conn.execute("ALTER TABLE outbox ADD COLUMN published REAL")
         except sqlite3.OperationalError as exc:
             if "duplicate column" not in str(exc):  # another instance added it meanwhile
                 raise
     for sql in _INDEXES:
-        await conn.execute(sql)
+        conn.execute(sql)
 
 
 def _outbox_entries(rows: Sequence[Any]) -> list[OutboxEntry]:
@@ -514,20 +542,23 @@ def _locked(error: BaseException) -> bool:
     return isinstance(error, sqlite3.OperationalError) and "locked" in str(error)
 
 
-async def _write_outbox(
-    conn: aiosqlite.Connection, collection: str, doc_id: str, outbox: Sequence[OutboxMessage]
-) -> None:
-    if outbox:
-        await conn.executemany(
-            "INSERT INTO outbox (collection, doc_id, topic, event) VALUES (?, ?, ?, ?)",
-            [(collection, doc_id, m.topic, _dumps(m.event.to_dict())) for m in outbox],
+def _outbox_rows(
+    collection: str, doc_id: str, outbox: Sequence[OutboxMessage]
+) -> list[tuple[str, str, str, str]]:
+    return [(collection, doc_id, m.topic, _dumps(m.event.to_dict())) for m in outbox]
+
+
+def _write_outbox(conn: sqlite3.Connection, rows: list[tuple[str, str, str, str]]) -> None:
+    if rows:
+        conn.executemany(
+            "INSERT INTO outbox (collection, doc_id, topic, event) VALUES (?, ?, ?, ?)", rows
         )
 
 
-async def _first_existing(conn: aiosqlite.Connection, collection: str, ids: list[str]) -> str:
+def _first_existing(conn: sqlite3.Connection, collection: str, ids: list[str]) -> str:
+    sql = f"SELECT 1 FROM {_table(collection)} WHERE id = ?"
     for doc_id in ids:
-        sql = f"SELECT 1 FROM {_table(collection)} WHERE id = ?"
-        if list(await conn.execute_fetchall(sql, (doc_id,))):
+        if conn.execute(sql, (doc_id,)).fetchone() is not None:
             return doc_id
     return "?"  # the duplicate was inside ``ids`` itself, which check_restore refuses
 
