@@ -590,3 +590,84 @@ async def test_update_document_writes_nothing_for_a_change_that_changes_nothing(
     )
     assert announced["_version"] == 3  # an event to publish is a change
     assert [e.event.id for e in await store.pending_outbox()] == [event.id]
+
+
+async def test_concurrent_writes_each_caller_gets_exactly_its_own_outcome(
+    store: DocumentStore,
+) -> None:
+    for n in range(20):
+        await store.insert("cases", {"_id": f"d{n}", "v": 0})
+    expected: dict[str, type[Exception] | None] = {}
+    calls: dict[str, Any] = {}
+    for n in range(30):
+        calls[f"insert-new-{n}"] = store.insert("cases", {"_id": f"n{n}"}, [message(n)])
+        expected[f"insert-new-{n}"] = None
+    for n in range(5):
+        calls[f"insert-dup-{n}"] = store.insert("cases", {"_id": f"d{n}"}, [message(100 + n)])
+        expected[f"insert-dup-{n}"] = DuplicateDocument
+    for n in range(5, 15):
+        doc = {"_id": f"d{n}", "v": 1}
+        calls[f"replace-ok-{n}"] = store.replace(
+            "cases", doc, expected_version=1, outbox=[message(200 + n)]
+        )
+        expected[f"replace-ok-{n}"] = None
+    for n in range(15, 20):
+        doc = {"_id": f"d{n}", "v": 9}
+        calls[f"replace-stale-{n}"] = store.replace(
+            "cases", doc, expected_version=7, outbox=[message(300 + n)]
+        )
+        expected[f"replace-stale-{n}"] = VersionConflict
+    for n in range(3):
+        calls[f"invalid-{n}"] = store.insert("cases", {"_id": f"bad{n}", "_secret": 1})
+        expected[f"invalid-{n}"] = ValueError
+    names = list(calls)
+    results = dict(
+        zip(names, await asyncio.gather(*calls.values(), return_exceptions=True), strict=True)
+    )
+
+    for name, result in results.items():
+        kind = expected[name]
+        if kind is None:
+            assert isinstance(result, dict), (name, result)
+        else:
+            assert type(result) is kind, (name, result)
+    for n in range(30):
+        assert await store.get("cases", f"n{n}") == {"_id": f"n{n}", "_version": 1}
+    for n in range(20):
+        stored = await store.get("cases", f"d{n}")
+        assert stored == (
+            {"_id": f"d{n}", "_version": 2, "v": 1}
+            if 5 <= n < 15
+            else {"_id": f"d{n}", "_version": 1, "v": 0}
+        )
+    assert await store.get("cases", "bad0") is None
+    sent = sorted(e.event.data["n"] for e in await store.pending_outbox(limit=1000))
+    assert sent == [*range(30), *range(205, 215)]
+
+
+async def test_outbox_seq_follows_the_order_writes_returned_in(store: DocumentStore) -> None:
+    """Each of many concurrent chains writes its next step only after the previous one
+    returned: a step's outbox entry always has a higher seq than every step it saw
+    returned before it started, its own chain's and the others'."""
+    returned: list[tuple[int, int]] = []
+    started_after: dict[tuple[int, int], int] = {}
+
+    async def chain(k: int) -> None:
+        for step in range(5):
+            started_after[(k, step)] = len(returned)
+            if step == 0:
+                await store.insert("chains", {"_id": f"c{k}"}, [message(100 * k)])
+            else:
+                doc = {"_id": f"c{k}", "step": step}
+                await store.replace(
+                    "chains", doc, expected_version=step, outbox=[message(100 * k + step)]
+                )
+            returned.append((k, step))
+
+    await asyncio.gather(*(chain(k) for k in range(16)))
+    pending = await store.pending_outbox(limit=1000)
+    seq_of = {divmod(e.event.data["n"], 100): e.seq for e in pending}
+    assert len(seq_of) == 16 * 5
+    for write, seen in started_after.items():
+        for before in returned[:seen]:
+            assert seq_of[before] < seq_of[write], (before, write)
