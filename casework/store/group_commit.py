@@ -171,6 +171,13 @@ class GroupCommitter:
             kept = [o if not o.ok else _Outcome(False, _group_failed(cause)) for o in outcomes]
             rest = [_Outcome(False, _group_failed(cause)) for _ in writes[len(outcomes) :]]
             return kept + rest
+        except BaseException:
+            # Not an outcome to hand out (e.g. KeyboardInterrupt): the connection must not
+            # stay inside the transaction, and nothing of the group is stored.
+            if conn.in_transaction:
+                with suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+            raise
         self.commits += 1
         self.writes += sum(1 for outcome in outcomes if outcome.ok)
         return outcomes
