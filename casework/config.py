@@ -191,3 +191,50 @@ class RoleAccountSettings(BaseSettings):
         "caseworkoperatorpassword00000000", validation_alias="WIKI_PASSWORD", repr=False
     )
     public_log_page: str = Field("Office actions log", validation_alias="PUBLIC_LOG_PAGE")
+
+
+def read_token(path: Path, variable: str) -> str:
+    """A service-to-service bearer token from its secrets file (ConfigError names it)."""
+    try:
+        token = path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ConfigError(f"{variable}: cannot read {path} ({exc.strerror})") from exc
+    if len(token) < 16:
+        raise ConfigError(f"{variable}: the token in {path} is shorter than 16 characters")
+    return token
+
+
+class LedgerSettings(BaseSettings):
+    """A service whose downstream reconciles from it: the token its ledger API requires.
+
+    Unset: the ledger answers 401 to everyone (there is no one to serve)."""
+
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+
+    ledger_token_file: Path | None = Field(None, validation_alias="CASEWORK_LEDGER_TOKEN_FILE")
+
+    def ledger_token(self) -> str | None:
+        if self.ledger_token_file is None:
+            return None
+        return read_token(self.ledger_token_file, "CASEWORK_LEDGER_TOKEN_FILE")
+
+
+class UpstreamSettings(BaseSettings):
+    """A service that reconciles from its upstream's ledger (casework.reconcile).
+
+    Unset URL: no reconciliation duty (a lone service in a test)."""
+
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+
+    upstream_url: str | None = Field(
+        None, pattern=r"^https?://[^/\s]+(/\S*)?$", validation_alias="CASEWORK_UPSTREAM_URL"
+    )
+    upstream_token_file: Path | None = Field(None, validation_alias="CASEWORK_UPSTREAM_TOKEN_FILE")
+    reconcile_seconds: float = Field(
+        60.0, gt=0, le=3600, validation_alias="CASEWORK_RECONCILE_SECONDS"
+    )
+
+    def upstream_token(self) -> str:
+        if self.upstream_token_file is None:
+            raise ConfigError("CASEWORK_UPSTREAM_TOKEN_FILE: required with CASEWORK_UPSTREAM_URL")
+        return read_token(self.upstream_token_file, "CASEWORK_UPSTREAM_TOKEN_FILE")

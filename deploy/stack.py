@@ -7,6 +7,7 @@ the system the same way.
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -23,6 +24,8 @@ from deploy.credentials import BusCredentials
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SERVICE_ORDER = ("notify", "enforcement", "review", "intake", "monitor")
+# Who reconciles from whose ledger (casework.reconcile): downstream -> upstream.
+UPSTREAM_OF = {"review": "intake", "enforcement": "review", "notify": "enforcement"}
 
 
 class StackError(RuntimeError):
@@ -100,6 +103,31 @@ def service_environment(
     )
     env.update(extra or {})
     return env
+
+
+def ensure_token(path: Path) -> Path:
+    """A service-to-service bearer token in ``path``, made on first use (owner-only)."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as out:
+            out.write(secrets.token_urlsafe(32))
+    return path
+
+
+def reconcile_environment(service: str, env: dict[str, str]) -> dict[str, str]:
+    """The ledger token a service serves with, and the upstream ledger it reconciles
+    from: one token per pair of services, kept under the data directory's keys."""
+    keys = Path(env["CASEWORK_DATA_DIR"]) / "keys"
+    out: dict[str, str] = {}
+    if service in UPSTREAM_OF.values():
+        out["CASEWORK_LEDGER_TOKEN_FILE"] = str(ensure_token(keys / f"ledger-{service}.token"))
+    upstream = UPSTREAM_OF.get(service)
+    if upstream is not None:
+        port = env[f"{upstream.upper()}_PORT"]
+        out["CASEWORK_UPSTREAM_URL"] = f"http://127.0.0.1:{port}"
+        out["CASEWORK_UPSTREAM_TOKEN_FILE"] = str(ensure_token(keys / f"ledger-{upstream}.token"))
+    return out
 
 
 class ChildProcess:
@@ -183,6 +211,8 @@ class ServiceProcess(ChildProcess):
     def __init__(self, service: str, port: int, env: dict[str, str], log_dir: Path) -> None:
         if "KAFKA_SASL_USERNAME" not in env:  # the service signs in to the bus as itself
             env = {**env, **BusCredentials.default().service_environment(service)}
+        if "CASEWORK_DATA_DIR" in env:  # explicit settings win (a test's own upstream)
+            env = {**reconcile_environment(service, env), **env}
         super().__init__(
             service, [sys.executable, "-m", f"services.{service}"], env, log_dir / f"{service}.log"
         )

@@ -66,6 +66,13 @@ NOT_SERVICE_VARIABLES = {
     "PIP_DISABLE_PIP_VERSION_CHECK",
 }
 
+# Reconciliation (casework.reconcile): the upstream serves its ledger to the token of the
+# pair, the downstream reads it; unset, nothing is reconciled.
+LEDGER = {"CASEWORK_LEDGER_TOKEN_FILE": "the downstream reconciles from this ledger"}
+UPSTREAM = {
+    "CASEWORK_UPSTREAM_URL": "reconciles from the upstream's ledger",
+    "CASEWORK_UPSTREAM_TOKEN_FILE": "the token of the pair",
+}
 # What production needs beyond what the settings' defaults make necessary (see needed()).
 PRODUCTION: dict[str, dict[str, str]] = {
     "*": {
@@ -73,9 +80,17 @@ PRODUCTION: dict[str, dict[str, str]] = {
         "KAFKA_TOPIC_PARTITIONS": "production partition count, from one place",
         "KAFKA_REPLICATION_FACTOR": "production replication, from one place",
     },
-    "intake": {"INTAKE_FORM_SECRET": "both replicas must check each other's CSRF tokens"},
-    "enforcement": {"WIKI_USERNAME": "the default is the sandbox role account"},
-    "notify": {"WIKI_USERNAME": "the default is the sandbox role account"},
+    "intake": {
+        "INTAKE_FORM_SECRET": "both replicas must check each other's CSRF tokens",
+        **LEDGER,
+    },
+    "review": {**LEDGER, **UPSTREAM},
+    "enforcement": {
+        "WIKI_USERNAME": "the default is the sandbox role account",
+        **LEDGER,
+        **UPSTREAM,
+    },
+    "notify": {"WIKI_USERNAME": "the default is the sandbox role account", **UPSTREAM},
 }
 K8S_PRODUCTION = {"CASEWORK_INSTANCE_ID": "names the pod in leases (fieldRef metadata.name)"}
 

@@ -10,7 +10,7 @@ optional fields without a new version; anything else is a new `.vN` type.
 from __future__ import annotations
 
 from casework.cloudevents import CloudEvent
-from casework.contract import enforcement, intake, monitor, notify, review
+from casework.contract import enforcement, intake, monitor, notify, reconcile, review
 from casework.contract.common import (
     NAMESPACE,
     SERVICES,
@@ -77,6 +77,7 @@ from casework.contract.intake import (
 )
 from casework.contract.monitor import AlertKind, AlertRaised, DeadLetterReplayed
 from casework.contract.notify import NotificationFailed, NotificationSent
+from casework.contract.reconcile import CaseUnreconciled
 from casework.contract.review import (
     CaseOpened,
     DeadlineAtRisk,
@@ -91,7 +92,7 @@ from casework.contract.review import (
 
 EVENT_TYPES: dict[str, type[EventData]] = {
     model.TYPE: model
-    for module in (intake, review, enforcement, notify, monitor)
+    for module in (intake, review, enforcement, notify, monitor, reconcile)
     for model in module.EVENTS
 }
 
@@ -135,6 +136,7 @@ __all__ = [
     "BannedEventRef",
     "BreachKind",
     "CaseOpened",
+    "CaseUnreconciled",
     "Channel",
     "ClauseGround",
     "ContentTerms",

@@ -19,6 +19,7 @@ class AlertKind(StrEnum):
     UNTRUSTED_EVENT = "untrusted-event"
     APPROVED_NOT_ENFORCED = "approved-not-enforced"
     ENFORCED_NOT_TOLD = "enforced-not-told"
+    CASE_UNRECONCILED = "case-unreconciled"
 
 
 class AlertRaised(EventData):

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from contextlib import AsyncExitStack
 
+from casework.cloudevents import CloudEvent
 from casework.config import ConfigError
-from casework.contract import topic_of
+from casework.contract import ActionEnforced, topic_of
 from casework.farm import parse_farm
 from casework.http import make_app
 from casework.mediawiki import MediaWikiClient
+from casework.reconcile_wiring import reconcile_from, serve_ledger
 from casework.runtime import Kit, Wiring
 from casework.trust import ReviewAuthority
-from services.enforcement.handlers import ENFORCEMENTS, Enforcer
+from services.enforcement.handlers import ENFORCEMENTS, FAILURES, Enforcer
 from services.enforcement.settings import EnforcementSettings
 from services.enforcement.watch import Watcher
 
@@ -57,11 +59,24 @@ async def wire(kit: Kit) -> Wiring:
     for wiki_id, client in clients.items():
         checks[f"wiki:{wiki_id}"] = client.ping
     app = make_app(registry=kit.registry, health_checks=checks)
+    # Notify reconciles from it: every enforced action.
+    serve_ledger(kit, app, [ActionEnforced.TYPE])
+
+    async def taken_up(event: CloudEvent) -> bool:
+        # A record (its own duty finishes it) or a refusal: review's approval was read.
+        for collection in (ENFORCEMENTS, FAILURES):
+            if await kit.store.get(collection, event.subject) is not None:
+                return True
+        return False
+
     return Wiring(
         app=app,
         consumes=[topic_of("review")],
         handle=enforcer.handle,
         duties=[reconcile],
-        once={"wiki-watch": watch},
+        once={
+            "wiki-watch": watch,
+            **reconcile_from(kit, "review", handled=taken_up, handle=enforcer.handle),
+        },
         on_stop=[resources.aclose],
     )

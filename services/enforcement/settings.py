@@ -4,10 +4,16 @@ from pathlib import Path
 
 from pydantic import Field, SecretStr
 
-from casework.config import ConfigError, RoleAccountSettings, ServiceSettings
+from casework.config import (
+    ConfigError,
+    LedgerSettings,
+    RoleAccountSettings,
+    ServiceSettings,
+    UpstreamSettings,
+)
 
 
-class EnforcementSettings(ServiceSettings, RoleAccountSettings):
+class EnforcementSettings(ServiceSettings, RoleAccountSettings, LedgerSettings, UpstreamSettings):
     SERVICE = "enforcement"
 
     port: int = Field(8083, ge=1, le=65535, validation_alias="ENFORCEMENT_PORT")

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from casework.contract import SubmissionReceived
 from casework.http import make_app
 from casework.policy import PolicyError
+from casework.reconcile_wiring import serve_ledger
 from casework.runtime import Kit, Wiring
 from services.intake.mail.wiring import mail_duties
 from services.intake.routes import IntakeRoutes
@@ -35,5 +37,7 @@ async def wire(kit: Kit) -> Wiring:
     app = make_app(registry=kit.registry, health_checks=kit.health_checks)
     IntakeRoutes(submissions, settings.wiki_base()).register(app)
     FormPages(submissions, CsrfTokens(settings.form_secret)).register(app)
+    # Review reconciles from it: every stored submission has a case there.
+    serve_ledger(kit, app, [SubmissionReceived.TYPE])
     mail = mail_duties(kit, submissions)
     return Wiring(app=app, duties=mail.listeners, once=mail.pollers)

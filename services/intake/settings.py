@@ -4,12 +4,12 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
 
-from casework.config import ServiceSettings
+from casework.config import LedgerSettings, ServiceSettings
 from casework.farm import Wiki, parse_farm
 from services.intake.mail.settings import MailSettings
 
 
-class IntakeSettings(ServiceSettings, MailSettings):
+class IntakeSettings(ServiceSettings, MailSettings, LedgerSettings):
     SERVICE = "intake"
 
     port: int = Field(8081, ge=1, le=65535, validation_alias="INTAKE_PORT")

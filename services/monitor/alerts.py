@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from casework.contract import (
+    CaseUnreconciled,
     DeadlineAtRisk,
     DeadlineBreached,
     EnforcementFailed,
@@ -85,6 +86,26 @@ def alerts_for_event(event_id: str, data: EventData) -> list[Alert]:
                 params={
                     "audience": str(data.audience),
                     "channel": data.channel,
+                    "reason": data.reason.rstrip("."),
+                },
+                source_event_id=event_id,
+            )
+        ]
+    if isinstance(data, CaseUnreconciled):
+        # One per case, downstream service and upstream event: a later event of the same
+        # case that also cannot be finished is a new problem.
+        return [
+            Alert(
+                key=(
+                    f"case-unreconciled:{data.case_id}:{data.PRODUCER}:"
+                    f"{data.upstream_event_id or data.upstream_event_type or 'none'}"
+                ),
+                kind=AlertKind.CASE_UNRECONCILED,
+                case_id=data.case_id,
+                params={
+                    "service": data.PRODUCER,
+                    "upstream": data.upstream,
+                    "event_type": data.upstream_event_type or "none",
                     "reason": data.reason.rstrip("."),
                 },
                 source_event_id=event_id,

@@ -11,15 +11,28 @@ import aiohttp
 from aiohttp import web
 
 from casework.assertion_auth import AssertionGate
-from casework.contract import topic_of
+from casework.cloudevents import CloudEvent
+from casework.contract import ActionEnforced, Audience, topic_of
 from casework.http import make_app
 from casework.mediawiki import MediaWikiClient
+from casework.reconcile_wiring import reconcile_from
 from casework.runtime import Duty, Kit, Wiring
 from casework.signing import load_public_keys
 from casework.trust import ReviewAuthority
-from services.notify.deliveries import DELIVERIES, Deliveries, address_free_key
+from services.notify.deliveries import (
+    DELIVERIES,
+    Deliveries,
+    address_free_key,
+    idempotency_key,
+)
 from services.notify.functionaries import load_functionaries
-from services.notify.handlers import EARLY_ENFORCED, LUMEN_NOTICES, STATEMENTS, Notifier
+from services.notify.handlers import (
+    EARLY_ENFORCED,
+    LUMEN_NOTICES,
+    STATEMENTS,
+    Notifier,
+    _early_id,
+)
 from services.notify.log_page import keep_protected
 from services.notify.mailer import Mailer, SmtpSettings
 from services.notify.render import environment
@@ -144,6 +157,20 @@ async def wire(kit: Kit) -> Wiring:
     app.middlewares.append(gate.middleware(lambda request: request.path.startswith("/api/")))
     app.add_routes(delivery_routes(notifier.deliveries))
 
+    async def told(event: CloudEvent) -> bool:
+        # The public statement settled (sent, withheld), or the enforcement held until
+        # review's approval is read (release_overdue alerts if it never is).
+        enforced = ActionEnforced.model_validate(event.data)
+        revision = enforced.decision.revision
+        key = idempotency_key(enforced.case_id, Audience.PUBLIC, "wiki-page", f"r{revision}")
+        statement = await notifier.deliveries.get(key)
+        if statement is not None and statement["state"] != "sending":
+            return True
+        return (
+            await kit.store.get(EARLY_ENFORCED, _early_id(enforced.case_id, revision)) is not None
+        )
+
+    once.update(reconcile_from(kit, "enforcement", handled=told, handle=notifier.handle))
     return Wiring(
         app=app,
         consumes=[topic_of(s) for s in ("intake", "review", "enforcement", "monitor")],

@@ -4,10 +4,10 @@ from pathlib import Path
 
 from pydantic import Field
 
-from casework.config import RoleAccountSettings, ServiceSettings
+from casework.config import RoleAccountSettings, ServiceSettings, UpstreamSettings
 
 
-class NotifySettings(ServiceSettings, RoleAccountSettings):
+class NotifySettings(ServiceSettings, RoleAccountSettings, UpstreamSettings):
     SERVICE = "notify"
 
     port: int = Field(8084, ge=1, le=65535, validation_alias="NOTIFY_PORT")

@@ -9,22 +9,27 @@ from datetime import UTC, datetime
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Gauge
 
-from casework.contract import topic_of
+from casework.cloudevents import CloudEvent
+from casework.contract import DecisionApproved, topic_of
 from casework.http import HealthCheck, make_app
+from casework.ledger import LEDGER_PATH
 from casework.outbox import OutboxRelay
 from casework.policy import Policy, PolicyError
+from casework.reconcile_wiring import reconcile_from, serve_ledger
 from casework.runtime import Kit, Wiring
 from casework.signing import Signer, TrustedKeys, load_signer
 from casework.store import DocumentStore
 from casework.trust import ReviewAuthority
+from services.review.auth.endpoints import PUBLIC, RULES
 from services.review.auth.setup import add_staff_access, open_staff
 from services.review.deadlines_duty import DeadlineDuty
 from services.review.handlers import CONSUMES, ReviewHandlers
+from services.review.opening import case_id_for
 from services.review.routes import ReviewRoutes
 from services.review.rules import check_rules
 from services.review.settings import ReviewSettings
 from services.review.staff import StaffDirectory
-from services.review.usecases import ReviewCases
+from services.review.usecases import CASES, ReviewCases
 
 
 @dataclass
@@ -94,10 +99,23 @@ async def wire(kit: Kit) -> Wiring:
         )
     except PolicyError as exc:
         raise PolicyError(f"{kit.settings.policy_file}: {exc}") from exc
+    # Enforcement reconciles from it: every approved decision, signed as published.
+    # Service to service (its own bearer token), not staff: public to the staff middleware.
+    # TODO(lead): move this rule into services/review/auth/endpoints.py's table.
+    RULES.setdefault(("GET", LEDGER_PATH), PUBLIC)
+    serve_ledger(kit, review.app, [DecisionApproved.TYPE])
     access = await add_staff_access(kit, review.app, review.cases, staff)
+
+    async def opened(event: CloudEvent) -> bool:
+        return await kit.store.get(CASES, case_id_for(event.subject)) is not None
+
     return Wiring(
         app=review.app,
         consumes=[topic_of(s) for s in CONSUMES],
         handle=review.handlers.handle,
-        once={"deadline-scan": review.duty.run, "session-purge": access.purge.run},
+        once={
+            "deadline-scan": review.duty.run,
+            "session-purge": access.purge.run,
+            **reconcile_from(kit, "intake", handled=opened, handle=review.handlers.handle),
+        },
     )

@@ -4,10 +4,10 @@ from pathlib import Path
 
 from pydantic import Field
 
-from casework.config import REPO_ROOT, ServiceSettings
+from casework.config import REPO_ROOT, LedgerSettings, ServiceSettings, UpstreamSettings
 
 
-class ReviewSettings(ServiceSettings):
+class ReviewSettings(ServiceSettings, LedgerSettings, UpstreamSettings):
     SERVICE = "review"
 
     port: int = Field(8082, ge=1, le=65535, validation_alias="REVIEW_PORT")

@@ -1,0 +1,126 @@
+"""The ledger: a small read-only API over what a service published, for its downstream's
+reconciliation duty (casework.reconcile).
+
+``GET /internal/v1/ledger?after=<seq>&limit=<n>`` lists the events of the served types
+from the service's kept outbox history (``DocumentStore.published_outbox``), oldest
+first, each exactly as it was published (review's approvals with review's signature, so
+the reader admits them through ``ReviewAuthority.admit`` like any consumer). Keyset
+paging on the outbox ``seq``: the answer's ``next`` is the cursor for the next call.
+Published entries form a prefix of ``seq`` (the relay publishes in order), so a cursor
+never skips an entry published later. What the retention window purged is not listed.
+
+Service to service, never staff: ``Authorization: Bearer <token>``, the token its one
+reader holds (a secrets file, CASEWORK_LEDGER_TOKEN_FILE), compared in constant time.
+Without it, or with no token configured, 401 and nothing else: not even whether the
+parameters were valid.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from collections.abc import Collection
+from typing import Any
+
+from aiohttp import web
+
+from casework.errors import FieldError
+from casework.http import RequestRejected
+from casework.store import DocumentStore
+
+log = logging.getLogger(__name__)
+
+LEDGER_PATH = "/internal/v1/ledger"
+MAX_LIMIT = 500
+DEFAULT_LIMIT = 100
+# Outbox entries read per request at most: a service publishes many types, the ledger
+# serves a few, and a request must stay bounded however sparse they are.
+SCAN_BUDGET = 2_000
+_PARAMS = frozenset({"after", "limit"})
+
+
+class Ledger:
+    def __init__(
+        self, store: DocumentStore, types: Collection[str], token: str | None, *, page: int = 200
+    ) -> None:
+        self._store = store
+        self._types = frozenset(types)
+        self._token = token.encode() if token else None
+        self._page = page
+        self.served = 0  # items served
+
+    def register(self, app: web.Application) -> None:
+        app.router.add_get(LEDGER_PATH, self.handle)
+
+    async def handle(self, request: web.Request) -> web.Response:
+        self._authenticate(request)
+        after, limit = _params(request)
+        items, cursor, more = await self.read(after, limit)
+        self.served += len(items)
+        return web.json_response({"items": items, "next": cursor, "more": more})
+
+    async def read(self, after: int, limit: int) -> tuple[list[dict[str, Any]], int, bool]:
+        """Up to ``limit`` items after ``after``; the cursor to go on from; whether more
+        entries may follow."""
+        items: list[dict[str, Any]] = []
+        cursor = after
+        scanned = 0
+        while scanned < SCAN_BUDGET:
+            entries = await self._store.published_outbox(0.0, after=cursor, limit=self._page)
+            for entry in entries:
+                if entry.event.type in self._types:
+                    items.append(
+                        {
+                            "seq": entry.seq,
+                            "case_id": entry.event.subject,
+                            "event": entry.event.to_dict(),
+                        }
+                    )
+                cursor = entry.seq
+                if len(items) >= limit:
+                    return items, cursor, True
+            scanned += len(entries)
+            if len(entries) < self._page:
+                return items, cursor, False
+        return items, cursor, True
+
+    def _authenticate(self, request: web.Request) -> None:
+        scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
+        if (
+            self._token is None
+            or scheme.lower() != "bearer"
+            or not hmac.compare_digest(presented.strip().encode(), self._token)
+        ):
+            raise web.HTTPUnauthorized(headers={"WWW-Authenticate": 'Bearer realm="ledger"'})
+
+
+def _params(request: web.Request) -> tuple[int, int]:
+    errors = [
+        FieldError(name, "unknown", "not a parameter of the ledger (after, limit)")
+        for name in sorted(set(request.query) - _PARAMS)
+    ]
+    after = _integer(request, "after", 0, 0, 2**63 - 1, errors)
+    limit = _integer(request, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT, errors)
+    if errors:
+        raise RequestRejected(400, "validation_failed", errors)
+    return after, limit
+
+
+def _integer(
+    request: web.Request, name: str, default: int, low: int, high: int, errors: list[FieldError]
+) -> int:
+    values = request.query.getall(name, [])
+    if not values:
+        return default
+    if len(values) > 1:
+        errors.append(FieldError(name, "single", "given more than once"))
+        return default
+    raw = values[0]
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 19:
+        errors.append(FieldError(name, "integer", f"must be a whole number {low} to {high}"))
+        return default
+    value = int(raw)
+    if not low <= value <= high:
+        errors.append(FieldError(name, "range", f"must be {low} to {high}"))
+        return default
+    return value
