@@ -1,4 +1,15 @@
-"""Consumer of CloudEvents: in partition order, commit after handling, dead letters.
+"""Consumer of CloudEvents: a polled batch handled concurrently across cases, in order
+within each case; commit after handling, dead letters.
+
+Every event is keyed by its case id, so a batch (the records of one poll, from every
+partition of every consumed topic) is split into lanes by key: the records of one key run
+one after another in offset order (topic by topic), lanes run concurrently, at most
+``handler_concurrency`` handlers at once. A record without a key has its partition's
+lane. Each record keeps its own retries and dead letter; a lane stops at a record that is
+not done (stop(), or its dead letter could not be published), so a case's later records
+never overtake it. After the batch each partition's offset is committed up to its first
+record not done (one commit for the batch), and the partition is sought back to that
+record: it and whatever followed it are redelivered (handlers are idempotent).
 
 A bus that lost its data (a broker with memory storage restarted, a topic recreated)
 leaves a consumer committing offsets of partitions the broker no longer knows; aiokafka
@@ -8,10 +19,10 @@ client, rejoin), which reads a recreated topic from its start (``auto_offset_res
 earliest: the group's offsets are gone with the broker). One WARNING per episode.
 
 ``stalled()`` (and the ``health`` check built on it) names a consumer that makes no
-progress for ``stall_seconds``: commits failing, no assignment, one record in hand (its
-handler keeps failing or hangs), or records waiting while none is handled.
+progress for ``stall_seconds``: commits failing, no assignment, a record in hand for that
+long (its handler keeps failing or hangs), or records waiting while none is handled.
 
-Size: the poll loop, retries, dead letters, commits and the rebuild all act on one
+Size: the poll loop, lanes, retries, dead letters, commits and the rebuild all act on one
 client's state; splitting it (e.g. the stall/health bookkeeping out) is left to issue 16.
 """
 
@@ -22,7 +33,8 @@ import enum
 import inspect
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Hashable
+from dataclasses import dataclass
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
@@ -49,8 +61,18 @@ class _Outcome(enum.Enum):
     STOPPED = "stopped"  # stop() during retries: leave it uncommitted
 
 
+@dataclass(eq=False)
+class _Slot:
+    """One record of a polled batch and, once handled, its outcome."""
+
+    tp: TopicPartition
+    record: Record
+    outcome: _Outcome | None = None
+
+
 class EventConsumer:
-    """Consumes CloudEvents in partition order, committing each record after its handler.
+    """Consumes CloudEvents in order per case (key), cases concurrently, committing each
+    record only once it and every record before it in its partition are done.
 
     Counters for metrics: ``handled``, ``dead_lettered``, ``retried``. One instance
     runs once: after ``stop()`` make a new one.
@@ -89,7 +111,7 @@ class EventConsumer:
         self._unassigned_since: float | None = None  # running without an assignment
         self._lag: dict[TopicPartition, int] = {}  # records known to wait, per partition
         self._progress_at = time.monotonic()  # last record handled or nothing waiting
-        self._handling: tuple[float, Record] | None = None  # the record in hand, since
+        self._in_hand: dict[_Slot, float] = {}  # records being handled, since
         _quiet_commit_errors()
 
     @property
@@ -114,22 +136,18 @@ class EventConsumer:
                 if not batch and not any(self._lag.values()):
                     self._progress_at = time.monotonic()  # nothing waits: not stalled
                     self._commit_failing = None
-                for tp, records in batch.items():
-                    if not await self._process_partition(consumer, tp, records):
-                        return
-                    hw = consumer.highwater(tp)
-                    if hw is not None and records:
-                        self._lag[tp] = max(0, hw - records[-1].offset - 1)
+                if batch and not await self._process_batch(consumer, batch):
+                    return
         finally:
             await _leave_and_close(consumer)
             log.info("consumer group=%s stopped", self.group_id)
 
     async def stop(self, timeout: float | None = None) -> None:  # noqa: ASYNC109
-        """Let the record in hand finish and be committed, then leave the group.
+        """Let the records in hand finish and be committed, then leave the group.
 
-        A record whose handler is waiting to be retried is left uncommitted. If
-        ``run()`` has not ended after ``timeout`` seconds it is cancelled (the
-        record in hand stays uncommitted and is redelivered later).
+        No record is started after this; a record whose handler is waiting to be retried
+        is left uncommitted. If ``run()`` has not ended after ``timeout`` seconds it is
+        cancelled (the records in hand stay uncommitted and are redelivered later).
         """
         self._stopping.set()
         task = self._task
@@ -149,10 +167,13 @@ class EventConsumer:
             return f"offset commits failing for {now - since:.0f}s: {error!r}"
         if self._unassigned_since is not None and now - self._unassigned_since > limit:
             return f"no partition assignment for {now - self._unassigned_since:.0f}s"
-        if self._handling is not None and now - self._handling[0] > limit:
-            since, record = self._handling
-            topic, partition, offset = _where(record)
-            return f"handling {topic}[{partition}]@{offset} for {now - since:.0f}s"
+        if self._in_hand:
+            slot, since = min(self._in_hand.items(), key=lambda item: item[1])
+            if now - since > limit:
+                topic, partition, offset = _where(slot.record)
+                others = len(self._in_hand) - 1
+                more = f" ({others} more in hand)" if others else ""
+                return f"handling {topic}[{partition}]@{offset} for {now - since:.0f}s{more}"
         waiting = sum(self._lag.values())
         if waiting and now - self._progress_at > limit:
             return f"{waiting} records waiting, none handled for {now - self._progress_at:.0f}s"
@@ -202,6 +223,8 @@ class EventConsumer:
             auto_offset_reset="earliest",
             session_timeout_ms=s.session_timeout_ms,
             heartbeat_interval_ms=s.heartbeat_interval_ms,
+            rebalance_timeout_ms=s.rebalance_timeout_ms,
+            group_instance_id=s.group_instance_id,
             request_timeout_ms=s.request_timeout_ms,
             max_poll_records=s.max_poll_records,
             fetch_max_wait_ms=s.fetch_max_wait_ms,
@@ -241,44 +264,74 @@ class EventConsumer:
         batch: dict[TopicPartition, list[Record]] = fetch.result()
         return batch
 
-    async def _process_partition(
-        self, consumer: AIOKafkaConsumer, tp: TopicPartition, records: list[Record]
+    async def _process_batch(
+        self, consumer: AIOKafkaConsumer, batch: dict[TopicPartition, list[Record]]
     ) -> bool:
-        """Handle one partition's records in order; False once the consumer must stop.
+        """Handle one poll's records, lane by key; False once the consumer must stop.
 
-        The offset is committed once for the records handled, when the batch ends or
-        processing stops early: one broker round trip per batch instead of per record.
-        A crash in between redelivers those records (at least once; handlers are
-        idempotent), as does a rebalance that takes the partition mid-batch.
+        One commit covers the batch: each partition up to its first record not done, and
+        the partition is sought back to that record. A crash in between redelivers the
+        batch (at least once; handlers are idempotent), as does a rebalance that takes a
+        partition mid-batch: its remaining records are left to the next owner, and
+        nothing of it is committed or sought here.
         """
-        handled: Record | None = None
-        try:
-            for record in records:
-                if self._stopping.is_set():
-                    return False
-                if tp not in consumer.assignment() or tp.partition not in self.ownership.partitions:
-                    handled = None  # revoked: no longer ours to commit
-                    return True  # the new owner gets the rest
-                self._handling = (time.monotonic(), record)
+        slots = {tp: [_Slot(tp, record) for record in records] for tp, records in batch.items()}
+        lanes: dict[Hashable, list[_Slot]] = {}
+        for tp, partition_slots in slots.items():
+            for slot in partition_slots:
+                key = slot.record.key
+                lanes.setdefault(tp if key is None else key, []).append(slot)
+        gate = asyncio.Semaphore(self._settings.handler_concurrency)
+        async with asyncio.TaskGroup() as group:
+            for lane in lanes.values():
+                group.create_task(self._run_lane(consumer, lane, gate))
+        offsets: dict[TopicPartition, int] = {}
+        redeliver = False
+        for tp, partition_slots in slots.items():
+            if not self._ours(consumer, tp):
+                continue  # revoked mid-batch: the new owner reads it from the last commit
+            done = next(
+                (i for i, slot in enumerate(partition_slots) if slot.outcome is not _Outcome.DONE),
+                len(partition_slots),
+            )
+            if done:
+                offsets[tp] = partition_slots[done - 1].record.offset + 1
+            next_offset = partition_slots[-1].record.offset + 1
+            if done < len(partition_slots):
+                next_offset = partition_slots[done].record.offset
+                if not self._stopping.is_set():
+                    consumer.seek(tp, next_offset)
+                redeliver |= any(s.outcome is _Outcome.REDELIVER for s in partition_slots)
+            hw = consumer.highwater(tp)
+            if hw is not None:
+                self._lag[tp] = max(0, hw - next_offset)
+        if offsets:
+            await self._commit(consumer, offsets)
+        if self._stopping.is_set():
+            return False
+        if redeliver:
+            await self._sleep_unless_stopped(self._settings.backoff_seconds(1))
+        return True
+
+    async def _run_lane(
+        self, consumer: AIOKafkaConsumer, lane: list[_Slot], gate: asyncio.Semaphore
+    ) -> None:
+        """Handle one key's records in order; stop at the first one not done."""
+        for slot in lane:
+            async with gate:
+                if self._stopping.is_set() or not self._ours(consumer, slot.tp):
+                    return
+                self._in_hand[slot] = time.monotonic()
                 try:
-                    async with self.ownership.handling(tp.partition):
-                        outcome = await self._process(record)
+                    async with self.ownership.handling(slot.tp.partition):
+                        slot.outcome = await self._process(slot.record)
                 finally:
-                    self._handling = None
-                if outcome is _Outcome.STOPPED:
-                    return False
-                if outcome is _Outcome.REDELIVER:
-                    consumer.seek(tp, record.offset)
-                    if handled is not None:
-                        await self._commit(consumer, tp, handled)
-                        handled = None
-                    await self._sleep_unless_stopped(self._settings.backoff_seconds(1))
-                    return True
-                handled = record
-            return True
-        finally:
-            if handled is not None:
-                await self._commit(consumer, tp, handled)
+                    del self._in_hand[slot]
+            if slot.outcome is not _Outcome.DONE:
+                return
+
+    def _ours(self, consumer: AIOKafkaConsumer, tp: TopicPartition) -> bool:
+        return tp in consumer.assignment() and tp.partition in self.ownership.partitions
 
     async def _process(self, record: Record) -> _Outcome:
         try:
@@ -367,22 +420,23 @@ class EventConsumer:
         except Exception:
             log.exception("on_dead_letter callback failed")
 
-    async def _commit(self, consumer: AIOKafkaConsumer, tp: TopicPartition, record: Record) -> None:
+    async def _commit(self, consumer: AIOKafkaConsumer, offsets: dict[TopicPartition, int]) -> None:
         try:
             async with asyncio.timeout(self._settings.commit_timeout_ms / 1000):
-                await consumer.commit({tp: record.offset + 1})
+                await consumer.commit(offsets)
         except (KafkaError, TimeoutError) as exc:
-            # Not fatal: a later commit on this partition covers it, or the record
-            # is redelivered (at-least-once) to whoever owns the partition next.
+            # Not fatal: a later commit on these partitions covers it, or the records
+            # are redelivered (at-least-once) to whoever owns the partitions next.
+            where = ", ".join(
+                f"{tp.topic}[{tp.partition}]@{offset}" for tp, offset in offsets.items()
+            )
             if self._commit_failing is None:
                 self._commit_failing = (time.monotonic(), exc)
-                log.warning(
-                    "commit failed topic=%s partition=%d offset=%d: %r", *_where(record), exc
-                )
+                log.warning("commit failed %s: %r", where, exc)
             else:
                 self._commit_failing = (self._commit_failing[0], exc)
             if isinstance(exc, TimeoutError | UnknownTopicOrPartitionError):
-                self._rebuild = f"offset commit of {tp.topic}[{tp.partition}] failed: {exc!r}"
+                self._rebuild = f"offset commit of {where} failed: {exc!r}"
             return
         if self._commit_failing is not None:
             log.info("consumer group=%s commits again", self.group_id)

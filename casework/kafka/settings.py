@@ -27,8 +27,17 @@ SASL_MECHANISMS = ("SCRAM-SHA-256", "SCRAM-SHA-512")
 class KafkaSettings:
     bootstrap_servers: str
     client_id: str = "casework"
+    # How long the group waits for a member that stopped heartbeating (one SIGKILLed):
+    # on Tansu a restarted member is assigned about this long after the kill, plus ~2 s.
     session_timeout_ms: int = 10_000
     heartbeat_interval_ms: int = 0  # 0: a third of session_timeout_ms
+    rebalance_timeout_ms: int = 0  # 0: session_timeout_ms (how long a rebalance waits)
+    # Static membership (KIP-345) for a real Kafka cluster: a member that restarts with
+    # the same id takes its place back without a rebalance. Off (None) on Tansu, whose
+    # JoinGroup and SyncGroup then hold for seconds each (measured: 8-10 s to assignment).
+    group_instance_id: str | None = None
+    # Handlers running at once for one consumer, across cases (one case's in order).
+    handler_concurrency: int = 32
     request_timeout_ms: int = 30_000
     max_poll_records: int = 100
     # How long the broker may hold a fetch that has nothing yet. Tansu holds it for the
@@ -55,6 +64,10 @@ class KafkaSettings:
             object.__setattr__(self, "heartbeat_interval_ms", self.session_timeout_ms // 3)
         if self.heartbeat_interval_ms >= self.session_timeout_ms:
             raise ValueError("heartbeat_interval_ms must be below session_timeout_ms")
+        if self.rebalance_timeout_ms <= 0:
+            object.__setattr__(self, "rebalance_timeout_ms", self.session_timeout_ms)
+        if self.handler_concurrency < 1:
+            raise ValueError("handler_concurrency must be at least 1")
         if self.retry_max_attempts < 1:
             raise ValueError("retry_max_attempts must be at least 1")
         if self.security_protocol not in SECURITY_PROTOCOLS:
