@@ -2,10 +2,11 @@
 with the server it measures. Bounded in count and in time. Prints one JSON line.
 
     python -m bench.loadgen --url URL --body bare|intake [--concurrency 32]
-        [--count N] [--max-seconds S] [--rate R] [--record FILE]
+        [--count N] [--start N] [--max-seconds S] [--rate R] [--record FILE]
 
 ``--rate`` sends at a steady rate instead of as fast as possible; ``--record`` writes one
-line per accepted request: the reference and the wall-clock time of the 202.
+line per accepted request: the reference and the wall-clock time of the 202. ``--start``
+numbers the submissions from N, so that runs in turn name different accounts.
 """
 
 from __future__ import annotations
@@ -78,7 +79,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         while issued < args.count and time.perf_counter() < stop_at:
             n = issued
             issued += 1
-            await one(session, n)
+            await one(session, args.start + n)
 
     async with aiohttp.ClientSession(connector=connector) as session:
         if args.rate:
@@ -90,7 +91,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 delay = due - time.perf_counter()
                 if delay > 0:
                     await asyncio.sleep(delay)  # wait-ok: pacing a steady request rate
-                tasks.append(asyncio.create_task(one(session, n)))
+                tasks.append(asyncio.create_task(one(session, args.start + n)))
             await asyncio.gather(*tasks)
         else:
             await asyncio.gather(*(worker(session) for _ in range(args.concurrency)))
@@ -114,6 +115,7 @@ def main() -> int:
     parser.add_argument("--body", choices=["bare", "intake"], required=True)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--count", type=int, default=3000)
+    parser.add_argument("--start", type=int, default=0)
     parser.add_argument("--max-seconds", type=float, default=60.0)
     parser.add_argument("--rate", type=float, default=0.0)
     parser.add_argument("--record", default="")

@@ -391,6 +391,7 @@ async def scale_out(instances: int, count: int) -> Figures:
     from deploy.sandbox_wiki import SandboxWiki
     from tests.scale.cases import plan_cases
     from tests.scale.cluster import running_cluster
+    from tests.scale.effects import SENT
     from tests.scale.run import run_cases, start_services
     from tests.support import free_port
 
@@ -409,9 +410,22 @@ async def scale_out(instances: int, count: int) -> Figures:
     if outcome.missing:
         raise RuntimeError(f"scale-out run: {len(outcome.missing)} notifications never sent")
     told = outcome.told_at - outcome.started_at
+    # Approval → affected user emailed, per case, under the run's own load: from the final
+    # sign-off's answer to notify's NotificationSent (its record time, after the SMTP send).
+    emailed = {
+        s.subject: s.at
+        for s in outcome.watch.seen
+        if s.kind == SENT and s.data.get("audience") == "affected-user"
+        if s.data.get("channel") == "email"
+    }
+    approved = outcome.driven.approved_at
+    latencies = [(emailed[c] - approved[c]) * 1000 for c in approved if c in emailed]
     return {
         "instances": instances,
         "cases": len(outcome.case_ids),
         "enforced_per_s": len(outcome.case_ids) / enforced,
         "told_per_s": len(outcome.case_ids) / told,
+        "told_cases": len(latencies),
+        "approval_to_email_p50_ms": percentile(latencies, 50),
+        "approval_to_email_p99_ms": percentile(latencies, 99),
     }
