@@ -671,3 +671,41 @@ async def test_outbox_seq_follows_the_order_writes_returned_in(store: DocumentSt
     for write, seen in started_after.items():
         for before in returned[:seen]:
             assert seq_of[before] < seq_of[write], (before, write)
+
+
+async def test_mark_published_of_many_documents_races_their_replaces(store: DocumentStore) -> None:
+    """The relay marks a batch across many documents while their writers replace them:
+    each entry leaves the pending outbox once, and every new message stays pending."""
+    ids = [f"r{n}" for n in range(20)]
+    for n, doc_id in enumerate(ids):
+        await store.insert("cases", {"_id": doc_id, "v": 0}, [message(n)])
+
+    async def mark_after(reads: int, batch: list[OutboxEntry]) -> None:
+        for _ in range(reads):  # lands the marking at another point of the replaces
+            await store.get("cases", ids[0])
+        await store.mark_published(batch)
+
+    rounds = 6
+    for version in range(1, rounds + 1):
+        batch = await store.pending_outbox(limit=1000)
+        assert len(batch) == len(ids)
+        await asyncio.gather(
+            mark_after(version - 1, batch),
+            *(
+                store.replace(
+                    "cases",
+                    {"_id": doc_id, "v": version},
+                    expected_version=version,
+                    outbox=[message(100 * version + n)],
+                )
+                for n, doc_id in enumerate(ids)
+            ),
+        )
+        pending = await store.pending_outbox(limit=1000)
+        assert sorted(e.event.data["n"] for e in pending) == [
+            100 * version + n for n in range(len(ids))
+        ]
+    kept = await store.published_outbox(0.0, limit=1000)
+    assert sorted(e.event.data["n"] for e in kept) == sorted(
+        [*range(20), *(100 * v + n for v in range(1, rounds) for n in range(20))]
+    )

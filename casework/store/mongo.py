@@ -31,7 +31,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pymongo
-from pymongo import AsyncMongoClient, ReturnDocument
+from pymongo import AsyncMongoClient, ReplaceOne, ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
@@ -356,14 +356,15 @@ class MongoStore:
             raise _backend_error(exc) from exc
 
     async def mark_published(self, entries: Sequence[OutboxEntry], *, keep: bool = True) -> None:
-        by_doc: dict[tuple[str, str], set[int]] = {}
+        by_collection: dict[str, dict[str, set[int]]] = {}
         for entry in entries:
-            by_doc.setdefault((entry.collection, entry.doc_id), set()).add(entry.seq)
+            docs = by_collection.setdefault(entry.collection, {})
+            docs.setdefault(entry.doc_id, set()).add(entry.seq)
         try:
             if keep and entries:
                 await self._keep(entries)
-            for (collection, doc_id), seqs in by_doc.items():
-                await self._remove_outbox(self._coll(collection), doc_id, seqs)
+            for collection, seqs_by_doc in by_collection.items():
+                await self._remove_outboxes(self._coll(collection), seqs_by_doc)
         except PyMongoError as exc:
             raise _backend_error(exc) from exc
 
@@ -373,6 +374,30 @@ class MongoStore:
             await self._client.close()
 
     # -- internals -------------------------------------------------------------------
+
+    async def _remove_outboxes(
+        self, coll: AsyncCollection[MongoDoc], seqs_by_doc: dict[str, set[int]]
+    ) -> None:
+        """Take ``seqs`` out of each document's outbox: one read and one bulk write for
+        them all; when some document changed in between (its ``_rev`` condition did not
+        match), each is done again on its own (a no-op for those already done)."""
+        ops: list[ReplaceOne[MongoDoc]] = []
+        async for current in coll.find({ID: {"$in": list(seqs_by_doc)}}):
+            seqs = seqs_by_doc[current[ID]]
+            pending = list(current.get(OUTBOX, []))
+            remaining = [record for record in pending if record["seq"] not in seqs]
+            if len(remaining) == len(pending):
+                continue
+            rev = current[REV]
+            current[REV] = rev + 1
+            _set_outbox(current, remaining)
+            ops.append(ReplaceOne({ID: current[ID], REV: rev}, current))
+        if not ops:
+            return
+        result = await coll.bulk_write(ops, ordered=False)
+        if result.matched_count != len(ops):
+            for doc_id, seqs in seqs_by_doc.items():
+                await self._remove_outbox(coll, doc_id, seqs)
 
     async def _remove_outbox(
         self, coll: AsyncCollection[MongoDoc], doc_id: str, seqs: set[int]
