@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import hmac
 import logging
-from collections.abc import Collection
+from collections.abc import Awaitable, Callable, Collection
 from typing import Any
 
 from aiohttp import web
@@ -37,6 +37,8 @@ DEFAULT_LIMIT = 100
 # serves a few, and a request must stay bounded however sparse they are.
 SCAN_BUDGET = 2_000
 _PARAMS = frozenset({"after", "limit"})
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+Middleware = Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]
 
 
 class Ledger:
@@ -51,6 +53,21 @@ class Ledger:
 
     def register(self, app: web.Application) -> None:
         app.router.add_get(LEDGER_PATH, self.handle)
+
+    def middleware(self) -> Middleware:
+        """The ledger as a middleware, for an app whose routes all sit behind a staff
+        access middleware added after it (review): the ledger is no staff endpoint, its
+        caller is a service with its own token, so it is answered before staff access."""
+
+        @web.middleware
+        async def ledger(request: web.Request, handler: Handler) -> web.StreamResponse:
+            if request.path != LEDGER_PATH:
+                return await handler(request)
+            if request.method not in ("GET", "HEAD"):
+                raise web.HTTPMethodNotAllowed(request.method, ["GET"])
+            return await self.handle(request)
+
+        return ledger
 
     async def handle(self, request: web.Request) -> web.Response:
         self._authenticate(request)

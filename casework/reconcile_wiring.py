@@ -16,14 +16,21 @@ from casework.runtime import Duty, Kit
 log = logging.getLogger(__name__)
 
 
-def serve_ledger(kit: Kit, app: web.Application, types: Collection[str]) -> Ledger:
-    """Serve the ledger of ``types`` on ``app`` to the holder of the configured token."""
+def serve_ledger(
+    kit: Kit, app: web.Application, types: Collection[str], *, ahead_of_access: bool = False
+) -> Ledger:
+    """Serve the ledger of ``types`` on ``app`` to the holder of the configured token:
+    as a route, or (``ahead_of_access``, before a staff access middleware is added) as a
+    middleware that answers it first (casework.ledger.Ledger.middleware)."""
     assert isinstance(kit.settings, LedgerSettings)
     token = kit.settings.ledger_token()
     if token is None:
         log.warning("CASEWORK_LEDGER_TOKEN_FILE unset: the ledger refuses every caller")
     ledger = Ledger(kit.store, types, token)
-    ledger.register(app)
+    if ahead_of_access:
+        app.middlewares.append(ledger.middleware())
+    else:
+        ledger.register(app)
     gauge = Gauge(
         "ledger_items_served", "Ledger items served to the downstream.", registry=kit.registry
     )

@@ -390,3 +390,37 @@ def _aged(item: CloudEvent, by: timedelta) -> dict[str, Any]:
 
 async def _never_publish(topic: str, item: CloudEvent) -> None:
     raise AssertionError("the relay does not run in this test")
+
+
+async def test_ahead_of_staff_access_the_ledger_answers_and_everything_else_is_guarded(
+    store: DocumentStore, http: aiohttp.ClientSession
+) -> None:
+    """Review's way: the ledger's middleware before a staff access middleware that refuses
+    anyone here; the ledger keeps its own token, JSON errors and field errors."""
+    await publish(store, [event("OA-1")])
+    app = make_app(registry=CollectorRegistry(), health_checks={})
+    app.middlewares.append(Ledger(store, [WANTED], TOKEN).middleware())
+
+    @web.middleware
+    async def staff_only(request: web.Request, handler: Any) -> web.StreamResponse:
+        raise web.HTTPForbidden()
+
+    app.middlewares.append(staff_only)
+    server = TestServer(app)
+    await server.start_server()
+    try:
+        url = server.make_url(LEDGER_PATH)
+        async with http.get(url, headers=bearer(TOKEN)) as reply:
+            assert reply.status == 200
+            assert [i["case_id"] for i in (await reply.json())["items"]] == ["OA-1"]
+        async with http.get(url) as reply:
+            assert reply.status == 401
+        async with http.get(url, params={"limit": "0"}, headers=bearer(TOKEN)) as reply:
+            assert reply.status == 400
+            assert [e["field"] for e in (await reply.json())["errors"]] == ["limit"]
+        async with http.post(url, headers=bearer(TOKEN)) as reply:
+            assert reply.status == 405
+        async with http.get(server.make_url("/healthz")) as reply:
+            assert reply.status == 403
+    finally:
+        await server.close()

@@ -153,6 +153,26 @@ async def create_account(stack: Stack, account: str) -> None:
     )
 
 
+@pytest.mark.parametrize("upstream", ["intake", "review", "enforcement"])
+async def test_each_ledger_refuses_without_the_pairs_token_and_names_bad_parameters(
+    stack: Stack, http: aiohttp.ClientSession, upstream: str
+) -> None:
+    url = f"{stack.url(upstream)}{LEDGER_PATH}"
+    others = [pair_token(stack, u) for u in ("intake", "review", "enforcement") if u != upstream]
+    refused = [{}, token("alice"), *({"Authorization": f"Bearer {t}"} for t in others)]
+    for headers in refused:  # nobody, a staff member, another pair's service
+        async with http.get(url, params={"limit": "0"}, headers=headers) as reply:
+            assert reply.status == 401, headers
+            assert (await reply.json())["errors"] == []
+    mine = {"Authorization": f"Bearer {pair_token(stack, upstream)}"}
+    async with http.get(url, params={"after": "x", "limit": "0"}, headers=mine) as reply:
+        assert reply.status == 400
+        assert sorted(e["field"] for e in (await reply.json())["errors"]) == ["after", "limit"]
+    async with http.get(url, headers=mine) as reply:
+        assert reply.status == 200
+        assert set(await reply.json()) == {"items", "next", "more"}
+
+
 async def test_a_submission_review_never_read_becomes_a_case_by_reconciliation(
     stack: Stack, http: aiohttp.ClientSession
 ) -> None:

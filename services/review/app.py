@@ -12,7 +12,6 @@ from prometheus_client import CollectorRegistry, Gauge
 from casework.cloudevents import CloudEvent
 from casework.contract import DecisionApproved, topic_of
 from casework.http import HealthCheck, make_app
-from casework.ledger import LEDGER_PATH
 from casework.outbox import OutboxRelay
 from casework.policy import Policy, PolicyError
 from casework.reconcile_wiring import reconcile_from, serve_ledger
@@ -20,7 +19,6 @@ from casework.runtime import Kit, Wiring
 from casework.signing import Signer, TrustedKeys, load_signer
 from casework.store import DocumentStore
 from casework.trust import ReviewAuthority
-from services.review.auth.endpoints import PUBLIC, RULES
 from services.review.auth.setup import add_staff_access, open_staff
 from services.review.deadlines_duty import DeadlineDuty
 from services.review.handlers import CONSUMES, ReviewHandlers
@@ -100,10 +98,8 @@ async def wire(kit: Kit) -> Wiring:
     except PolicyError as exc:
         raise PolicyError(f"{kit.settings.policy_file}: {exc}") from exc
     # Enforcement reconciles from it: every approved decision, signed as published.
-    # Service to service (its own bearer token), not staff: public to the staff middleware.
-    # TODO(lead): move this rule into services/review/auth/endpoints.py's table.
-    RULES.setdefault(("GET", LEDGER_PATH), PUBLIC)
-    serve_ledger(kit, review.app, [DecisionApproved.TYPE])
+    # Service to service with its own token, never staff: answered ahead of staff access.
+    serve_ledger(kit, review.app, [DecisionApproved.TYPE], ahead_of_access=True)
     access = await add_staff_access(kit, review.app, review.cases, staff)
 
     async def opened(event: CloudEvent) -> bool:
