@@ -43,3 +43,19 @@ async def test_new_counters_carry_the_given_fields(store: DocumentStore) -> None
     await counters.increment(window, {"purge_at": "ignored on an existing counter"})
     stored = await store.get("throttle", window.doc_id)
     assert stored is not None and stored["failures"] == 2 and stored["purge_at"] == "T2026"
+
+
+async def test_takes_stop_at_the_limit_across_instances_and_share_writes(
+    store: DocumentStore,
+) -> None:
+    first, second = WindowCounters(store, "limits"), WindowCounters(store, "limits")
+    window = window_of("client", "192.0.2.9", max=15, per_seconds=60, now=NOW)
+    taken = await asyncio.gather(*(c.take(window) for c in [first, second] * 20))
+    assert taken.count(True) == 15
+    stored = await store.get("limits", window.doc_id)
+    assert stored is not None and stored["count"] == 15
+    # 40 takes, far fewer writes: each group of takes waiting on a counter is one write.
+    assert stored["_version"] < 15
+    assert await first.full(window)
+    await first.give_back(window)
+    assert await second.take(window) and not await first.take(window)

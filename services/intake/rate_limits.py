@@ -2,11 +2,13 @@
 
 Fixed windows: one counter document per (scope, key, window), so counts survive a
 restart and are shared by every intake instance on the same store. Two instances
-racing on one counter retry on the version conflict; keys are hashed, not stored.
+racing on one counter retry on the version conflict; keys are hashed, not stored. The
+submissions that arrive together for one counter are counted in one write of it.
 """
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 
 from casework.counters import Contended, Window, WindowCounters, window_of
@@ -56,11 +58,25 @@ class RateLimiter:
             await self._consume([_window("incomplete-client", client, limit, now)], now)
 
     async def _consume(self, windows: list[Window], now: datetime) -> None:
-        for window in windows:
-            if await self.counters.full(window):
+        full = await asyncio.gather(*(self.counters.seems_full(w) for w in windows))
+        for window, over in zip(windows, full, strict=True):
+            if over:
                 raise RateLimited(window.scope, window.retry_after(now))
-        for window in windows:
-            try:
-                await self.counters.increment(window)
-            except Contended:
-                raise RateLimited(window.scope, 1.0) from None
+        # Each counter takes its place only below its limit, so two racing for the last
+        # place cannot both pass; one refused gives back the others' places.
+        taken = await asyncio.gather(
+            *(self.counters.take(w) for w in windows), return_exceptions=True
+        )
+        refusal: BaseException | None = None
+        for window, result in zip(windows, taken, strict=True):
+            if isinstance(result, Contended):
+                refusal = refusal or RateLimited(window.scope, 1.0)
+            elif isinstance(result, BaseException):
+                refusal = result
+            elif not result:
+                refusal = refusal or RateLimited(window.scope, window.retry_after(now))
+        if refusal is not None:
+            for window, result in zip(windows, taken, strict=True):
+                if result is True:
+                    await self.counters.give_back(window)
+            raise refusal

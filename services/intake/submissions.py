@@ -3,9 +3,12 @@ event in one write. The API, the web form and the mail channel all come through 
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
+import hmac
 import json
+import secrets
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -46,7 +49,9 @@ __all__ = [
 SUBMISSIONS = "submissions"
 INCOMPLETE = "incomplete"
 CORRESPONDENCE = "correspondence"
-IDEMPOTENCY = "idempotency"
+IDEMPOTENCY = "idempotency"  # written by intakes before references came from keys
+KEYS = "intake_keys"
+REFERENCE_KEY = "reference"
 IDEMPOTENCY_FIELD = "Idempotency-Key"
 TOPIC = topic_of("intake")
 
@@ -102,6 +107,9 @@ class Submissions:
         self.limiter = RateLimiter(store, rules.intake.rate_limits)
         limits = rules.intake.rate_limits
         self.answers = AnswerWindow(store, limits.incomplete_answer_window_seconds)
+        self._key: bytes | None = None
+        self._key_lock = asyncio.Lock()
+        self._legacy_claims = True  # until the key is loaded and the store looked at
         self._context = {
             "summary_bounds": {
                 kind: (bounds.summary.min_chars, bounds.summary.max_chars)
@@ -115,6 +123,7 @@ class Submissions:
         await self.store.ensure_index(SUBMISSIONS, "message_id")
         await self.store.ensure_index(CORRESPONDENCE, "message_id")
         await self.store.ensure_index(CORRESPONDENCE, "submission_id")
+        await self._reference_key()
 
     # -- submissions -----------------------------------------------------------------
 
@@ -163,33 +172,34 @@ class Submissions:
             raise Rejected(Kind.INVALID, "validation_failed", attachment_errors)
         print_ = fingerprint(form)
         requester = form.requester_of()
-        claim_id = (
-            _claim_id("submission", _scope(channel, sender, client), idempotency_key)
-            if idempotency_key
-            else None
-        )
-        submission_id = None
-        if claim_id is not None:
-            claimed = await self._claimed(claim_id, print_)
-            if claimed is not None and await self.store.get(SUBMISSIONS, claimed):
-                return Accepted(claimed, replayed=True)
-            submission_id = claimed  # claimed, then not stored (a crash): finish it
-
+        target = form.target()
+        now = self.clock()
+        # Reads first, together: the key's earlier submission, an earlier duplicate. Then the
+        # limits (one counter write per window, shared by the submissions arriving with it),
+        # then the one insert, which settles a twin request with the same key.
+        if idempotency_key:
+            claim_id = _claim_id("submission", _scope(channel, sender, client), idempotency_key)
+            submission_id = await self._keyed_reference(claim_id)
+            existing, claimed, duplicate = await asyncio.gather(
+                self.store.get(SUBMISSIONS, submission_id),
+                self._claimed(claim_id, print_),
+                self._duplicate(target, now),
+            )
+            if existing is not None:
+                return self._replay(existing, print_, submission_id)
+            if claimed is not None:  # a key claimed before references came from keys
+                if await self.store.get(SUBMISSIONS, claimed):
+                    return Accepted(claimed, replayed=True)
+                submission_id = claimed  # claimed, then not stored (a crash): finish it
+        else:
+            submission_id = new_submission_id()
+            duplicate = await self._duplicate(target, now)
         await self.limiter.consume(
             sender=sender or (requester.email if requester else None),
             client=client,
-            now=self.clock(),
+            now=now,
             mail=channel is Channel.EMAIL,
         )
-        if submission_id is None:
-            submission_id = new_submission_id()
-            if claim_id is not None:
-                first = await self._claim(claim_id, submission_id, print_)
-                if first != submission_id:  # a twin request claimed the key first
-                    return Accepted(first, replayed=True)
-        now = self.clock()
-        target = form.target()
-        duplicate = await self._duplicate(target, now) if target else None
         kept = [_kept(a) for a in attachments]
         event = accept(
             form,
@@ -229,9 +239,38 @@ class Submissions:
         self.relay.wake()
         return Accepted(submission_id, replayed=False)
 
+    async def _keyed_reference(self, claim_id: str) -> str:
+        """The reference a key's submission gets: the same for every retry and instance,
+        unguessable without the store's own key (so not predictable from a client's key)."""
+        key = await self._reference_key()
+        digest = hmac.new(key, claim_id.encode(), hashlib.sha256).digest()
+        return "R-" + base64.b32encode(digest).decode()[:12]
+
+    async def _reference_key(self) -> bytes:
+        """The store's reference key, made by the first instance that needs it."""
+        if self._key is not None:
+            return self._key
+        async with self._key_lock:
+            if self._key is None:
+                stored = await self.store.get(KEYS, REFERENCE_KEY)
+                if stored is None:
+                    try:
+                        stored = await self.store.insert(
+                            KEYS, {"_id": REFERENCE_KEY, "key": secrets.token_hex(32)}
+                        )
+                    except DuplicateDocument:  # another instance made it first
+                        stored = await self.store.get(KEYS, REFERENCE_KEY)
+                        assert stored is not None
+                # Keys claimed by an intake from before (one record per key) are honoured.
+                self._legacy_claims = bool(await self.store.find(IDEMPOTENCY, limit=1))
+                self._key = bytes.fromhex(stored["key"])
+            return self._key
+
     async def _claimed(self, claim_id: str, print_: str) -> str | None:
-        """The reference an earlier use of this idempotency key claimed; 409 when that
-        use was for a different submission."""
+        """The reference an earlier intake's record of this idempotency key claimed (None when
+        there are no such records); 409 when that use was for a different submission."""
+        if not self._legacy_claims:
+            return None
         claim = await self.store.get(IDEMPOTENCY, claim_id)
         if claim is None:
             return None
@@ -239,30 +278,14 @@ class Submissions:
             raise _key_reused()
         return str(claim["reference"])
 
-    async def _claim(self, claim_id: str, reference: str, print_: str) -> str:
-        """Tie the key to ``reference``; the reference already tied to it when a twin won."""
-        try:
-            await self.store.insert(
-                IDEMPOTENCY,
-                {
-                    "_id": claim_id,
-                    "reference": reference,
-                    "fingerprint": print_,
-                    "at": self.clock().isoformat(),
-                },
-            )
-        except DuplicateDocument:
-            claimed = await self._claimed(claim_id, print_)
-            assert claimed is not None
-            return claimed
-        return reference
-
     def _replay(self, existing: Mapping[str, Any], print_: str, submission_id: str) -> Accepted:
         if existing.get("fingerprint") != print_:
             raise _key_reused()
         return Accepted(submission_id, replayed=True)
 
-    async def _duplicate(self, target: str, now: datetime) -> str | None:
+    async def _duplicate(self, target: str | None, now: datetime) -> str | None:
+        if not target:
+            return None
         window = self.rules.intake.duplicate_window_days
         earlier = await self.store.find(
             SUBMISSIONS, {"target": target}, order_by="received_at", descending=True, limit=20
@@ -309,11 +332,17 @@ class Submissions:
         )
         reference = None
         if claim_id is not None:
-            reference = await self._claimed(claim_id, kind.value)
-            if reference is not None:
-                stored = await self.store.get(INCOMPLETE, reference)
-                if stored is not None:
-                    return Recorded(reference, bool(stored.get("answered", True)))
+            reference = await self._keyed_reference(claim_id)
+            stored, claimed = await asyncio.gather(
+                self.store.get(INCOMPLETE, reference), self._claimed(claim_id, kind.value)
+            )
+            if claimed is not None:  # claimed before references came from keys
+                reference = claimed
+                stored = await self.store.get(INCOMPLETE, claimed)
+            if stored is not None:
+                if stored["incomplete"]["kind"] != kind.value:
+                    raise _key_reused()
+                return Recorded(reference, bool(stored.get("answered", True)))
         now = self.clock()
         try:  # checked before anything is counted or claimed; the reference comes after
             event = SubmissionIncomplete(
@@ -335,8 +364,6 @@ class Submissions:
             await self.limiter.consume_answer(client=client, now=now)
         if reference is None:
             reference = new_submission_id()
-            if claim_id is not None:
-                reference = await self._claim(claim_id, reference, kind.value)
         event = event.model_copy(update={"reference": reference})
         answered = answer and await self.answers.claim(requester_email, now)
         document = {
