@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import signal
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
@@ -27,13 +25,13 @@ from prometheus_client import CollectorRegistry
 from casework.cloudevents import CloudEvent
 from casework.http import make_app
 from casework.kafka import EventConsumer, EventPublisher, KafkaSettings, ensure_topics
-from casework.kafka.watch import BusWatch
+from casework.kafka.watch import MARKS, BusWatch
 from casework.outbox import OutboxRelay
 from casework.runtime import bus_health, relay_and_watch
 from casework.store import DocumentStore, DuplicateDocument, OutboxMessage
 from casework.store.sqlite import SqliteStore
 from deploy.broker import TansuBroker
-from tests.fixtures.broker import unique
+from tests.fixtures.broker import sigkill_and_restart, unique
 from tests.support import eventually, free_port
 
 log = logging.getLogger(__name__)
@@ -53,15 +51,6 @@ def broker() -> Iterator[TansuBroker]:
         yield broker
     finally:
         broker.stop()
-
-
-def sigkill_and_restart(broker: TansuBroker) -> None:
-    """SIGKILL the broker (gate and Tansu: its process group), then start it again on the
-    same port: every topic, record and committed offset is gone."""
-    assert broker.pid is not None
-    os.killpg(broker.pid, signal.SIGKILL)
-    broker.stop()  # reaps it and cleans up
-    broker.start()
 
 
 def settings_of(broker: TansuBroker) -> KafkaSettings:
@@ -101,7 +90,15 @@ class Effects:
 class Producer:
     """The publishing side of a service: store, outbox relay and bus watch."""
 
-    def __init__(self, store: DocumentStore, settings: KafkaSettings, topics: list[str]) -> None:
+    def __init__(
+        self,
+        store: DocumentStore,
+        settings: KafkaSettings,
+        topics: list[str],
+        *,
+        partitions: int = 2,
+        marks: bool = False,
+    ) -> None:
         self.store = store
         self.publisher = EventPublisher(settings)
         self.relay = OutboxRelay(
@@ -116,9 +113,10 @@ class Producer:
             self.publisher,
             topics=topics,
             on_loss=self.relay.request_replay,
-            partitions=2,
+            partitions=partitions,
             interval=0.5,
             fetch_timeout=1.0,
+            marks=store if marks else None,
         )
         self.topic = topics[0]
 
@@ -138,10 +136,22 @@ class Producer:
 
 @asynccontextmanager
 async def running_producer(
-    tmp_path: Path, settings: KafkaSettings, topics: list[str]
+    tmp_path: Path, settings: KafkaSettings, topics: list[str], **options: Any
 ) -> AsyncIterator[Producer]:
     store = await SqliteStore.open(str(tmp_path / "producer.sqlite3"))
-    producer = Producer(store, settings, topics)
+    try:
+        async with lease_holder(store, settings, topics, **options) as producer:
+            yield producer
+    finally:
+        await store.close()
+
+
+@asynccontextmanager
+async def lease_holder(
+    store: DocumentStore, settings: KafkaSettings, topics: list[str], **options: Any
+) -> AsyncIterator[Producer]:
+    """One instance's relay and bus watch over ``store`` (the outbox lease's duty)."""
+    producer = Producer(store, settings, topics, **options)
     await producer.publisher.start()
     task = asyncio.create_task(relay_and_watch(producer.relay, producer.watch)())
     try:
@@ -152,7 +162,6 @@ async def running_producer(
         with suppress(asyncio.CancelledError):
             await task
         await producer.publisher.stop()
-        await store.close()
 
 
 @asynccontextmanager
@@ -308,6 +317,143 @@ async def test_a_running_consumer_reads_a_recreated_topic_from_its_start(
     finally:
         await publisher.stop()
         await effects.store.close()
+
+
+async def test_a_new_lease_holder_notices_a_loss_its_predecessor_published_before(
+    broker: TansuBroker, tmp_path: Path
+) -> None:
+    """The instance publishing the outbox dies; the broker loses its data before the next
+    holder has published anything. The next holder takes over the marks the first saved
+    in the store, notices the loss and replays: every event is handled. Without the
+    saved marks it has nothing to read back and notices nothing."""
+    settings = settings_of(broker)
+    topics = [unique("cases"), unique("cases-dlq")]
+    await ensure_topics(settings, topics, partitions=2)
+    effects = Effects(await SqliteStore.open(str(tmp_path / "consumer.sqlite3")))
+    store = await SqliteStore.open(str(tmp_path / "producer.sqlite3"))
+    try:
+        async with lease_holder(store, settings, topics, marks=True) as first:
+            await first.write(range(FIRST))
+            await eventually(first.all_published, timeout=20, what="all published")
+            await eventually(lambda: _marks_saved(store), timeout=10, what="marks saved")
+        sigkill_and_restart(broker)
+        restarted = time.monotonic()
+        async with lease_holder(store, settings, topics) as unaware:
+            assert await unaware.watch.check() is None  # no marks: nothing to read back
+        async with (
+            lease_holder(store, settings, topics, marks=True) as second,
+            consuming(settings, topics, unique("group"), effects, second.publisher),
+        ):
+            await second.write(range(FIRST, N))
+            await eventually(
+                lambda: _true(len(effects.applied) == N),
+                timeout=RECOVERY_BOUND,
+                what="every event handled after the restart",
+            )
+            assert second.watch.losses == 1 and second.relay.replays >= 1
+            log.warning(
+                "lease moved across a bus loss: all %d events handled %.1fs after the restart",
+                N,
+                time.monotonic() - restarted,
+            )
+        assert effects.applied == Counter(range(N))
+    finally:
+        await store.close()
+        await effects.store.close()
+
+
+async def test_a_topic_recreated_with_fewer_partitions_is_recovered_from(
+    broker: TansuBroker, tmp_path: Path
+) -> None:
+    """The broker comes back with the topic at 2 partitions where it had 4 (another
+    client's auto-create, or an operator's): the watch notices partitions gone, the
+    replay and new events land on the 2 that exist, the running consumer's Ownership
+    counts 2 partitions, and every event is handled once. The lease holder of before
+    died with the broker: the next one starts from its saved marks."""
+    settings = settings_of(broker)
+    topics = [unique("cases"), unique("cases-dlq")]
+    await ensure_topics(settings, topics, partitions=4)
+    effects = Effects(await SqliteStore.open(str(tmp_path / "consumer.sqlite3")))
+    store = await SqliteStore.open(str(tmp_path / "producer.sqlite3"))
+    async with closing_store(effects.store), closing_store(store):
+        publisher = EventPublisher(settings)  # the consumer's, for dead letters
+        await publisher.start()
+        async with consuming(settings, topics, unique("group"), effects, publisher) as c:
+            # The lease holder before: publishes to all 4 partitions, saves its marks, dies.
+            async with lease_holder(store, settings, topics, partitions=4, marks=True) as first:
+                await first.write(range(FIRST))
+                await eventually(
+                    lambda: _true(len(effects.applied) == FIRST), timeout=20, what="15"
+                )
+                assert {tp.partition for tp in first.publisher.sent} == {0, 1, 2, 3}
+                await eventually(lambda: _marks_saved(store, 4), timeout=10, what="marks saved")
+            restarted = await restart_with_fewer_partitions(broker, settings, topics, 2)
+            async with lease_holder(store, settings, topics, partitions=4, marks=True) as second:
+                await second.write(range(FIRST, N))
+                await eventually(
+                    lambda: _true(len(effects.applied) == N),
+                    timeout=RECOVERY_BOUND,
+                    what="every event handled on the smaller topic",
+                )
+                recovered = time.monotonic() - restarted
+                await eventually(
+                    lambda: _true(second.relay.replays >= 1 and not second.relay.replaying),
+                    timeout=RECOVERY_BOUND,
+                    what="the loss noticed and the history replayed",
+                )
+                assert {tp.partition for tp in second.publisher.sent} == {0, 1}
+                log.warning(
+                    "topic recreated with 2 partitions instead of 4: all %d events handled"
+                    " %.1fs after the restart (%d losses noticed)",
+                    N,
+                    recovered,
+                    second.watch.losses,
+                )
+                await eventually(
+                    lambda: _true(c.ownership.partitions == frozenset({0, 1})),
+                    timeout=RECOVERY_BOUND,
+                    what=f"the consumer owning the 2 partitions, not {c.ownership.partitions}",
+                )
+        await publisher.stop()
+        assert effects.applied == Counter(range(N))
+
+
+async def restart_with_fewer_partitions(
+    broker: TansuBroker, settings: KafkaSettings, topics: list[str], partitions: int
+) -> float:
+    """SIGKILL and restart the broker, then create ``topics`` with ``partitions``; again
+    if a running client's request made Tansu auto-create one first (with its 4)."""
+    for _ in range(10):
+        sigkill_and_restart(broker)
+        restarted = time.monotonic()
+        await ensure_topics(settings, topics, partitions=partitions)
+        if await partition_count(settings, topics[0]) == partitions:
+            return restarted
+    raise AssertionError(f"{topics[0]} was auto-created before it could be, 10 times")
+
+
+async def partition_count(settings: KafkaSettings, topic: str) -> int:
+    publisher = EventPublisher(settings)
+    await publisher.start()
+    try:
+        producer: Any = getattr(publisher, "_producer")  # noqa: B009
+        await producer.client.force_metadata_update()
+        return len(producer.client.cluster.partitions_for_topic(topic) or ())
+    finally:
+        await publisher.stop()
+
+
+@asynccontextmanager
+async def closing_store(store: DocumentStore) -> AsyncIterator[DocumentStore]:
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+async def _marks_saved(store: DocumentStore, partitions: int = 1) -> bool:
+    doc = await store.get(MARKS, "published")
+    return doc is not None and len(doc["sent"]) >= partitions
 
 
 async def _true(value: bool) -> bool:

@@ -11,8 +11,12 @@ topics (``ensure_topics``, with the service's partition count) and calls ``on_lo
 which asks the outbox relay to publish its retained history again.
 
 It runs with the outbox relay, on the instance holding the relay's lease: that instance
-is the one that publishes, so its memory of what it sent is the one that counts. A broker
-that does not answer says nothing either way: the check is skipped until it answers.
+is the one that publishes, so its memory of what it sent is the one that counts. With a
+``marks`` store that memory outlives the instance: the watch saves it there after each
+check and a new lease holder starts from it, so a broker that lost its data while the
+lease moved (the old holder killed, the new one not yet published anything, or published
+only to the empty broker) is still noticed. A broker that does not answer says nothing
+either way: the check is skipped until it answers.
 """
 
 from __future__ import annotations
@@ -28,8 +32,12 @@ from aiokafka.errors import KafkaError, OffsetOutOfRangeError
 from casework.kafka.admin import ensure_topics
 from casework.kafka.publisher import EventPublisher, Sent
 from casework.kafka.settings import KafkaSettings
+from casework.store import DocumentStore, StoreError
 
 log = logging.getLogger("casework.kafka")
+
+MARKS = "bus_marks"  # one document: the last record published to each partition
+_MARKS_ID = "published"
 
 OnLoss = Callable[[str], None]
 
@@ -46,6 +54,7 @@ class BusWatch:
         replication: int = 1,
         interval: float = 2.0,
         fetch_timeout: float = 2.0,
+        marks: DocumentStore | None = None,
     ) -> None:
         self._settings = settings
         self._publisher = publisher
@@ -57,21 +66,70 @@ class BusWatch:
         self._fetch_timeout_ms = int(fetch_timeout * 1000)
         self._reader: AIOKafkaConsumer | None = None
         self._missing: tuple[TopicPartition, int] | None = None  # found missing last time
+        self._marks = marks
+        self._saved: dict[TopicPartition, Sent] | None = None  # as last saved to ``marks``
         self.checks = 0  # checks that got an answer
         self.losses = 0  # losses noticed
         self.last_loss: str | None = None
 
     async def run(self) -> None:
-        """Check every ``interval`` seconds until cancelled."""
+        """Check every ``interval`` seconds until cancelled (first taking over the marks
+        the previous lease holder saved)."""
         try:
+            await self.inherit()
             while True:
                 await asyncio.sleep(self._interval)
                 try:
-                    await self.check_and_recover()
+                    if await self.check_and_recover() is not None:
+                        # Saved from the next check on: the marks of before the loss stay
+                        # meanwhile, so a holder that takes over mid-replay replays again.
+                        continue
                 except KafkaError as exc:  # recreating the topics failed: next time
                     log.warning("bus check failed: %r", exc)
+                await self.save()
         finally:
             await self.close()
+
+    async def inherit(self) -> None:
+        """Add the saved marks to the publisher's: per partition the higher offset (a mark
+        below what this instance published since is stale; one above it may be a record
+        the broker lost, published by the previous lease holder)."""
+        if self._marks is None:
+            return
+        try:
+            doc = await self._marks.get(MARKS, _MARKS_ID)
+        except StoreError as exc:
+            log.warning("bus marks not read: %r", exc)
+            return
+        sent = self._publisher.sent
+        for topic, partition, offset, event_id in (doc or {}).get("sent", []):
+            tp = TopicPartition(str(topic), int(partition))
+            if tp not in sent or sent[tp].offset < int(offset):
+                sent[tp] = Sent(int(offset), str(event_id))
+        if doc is not None:
+            log.info("bus marks taken over: %d partitions", len(doc.get("sent", [])))
+
+    async def save(self) -> None:
+        """Store the publisher's marks if they changed since last saved; a failure is
+        retried after the next check."""
+        sent = dict(self._publisher.sent)
+        if self._marks is None or sent == self._saved:
+            return
+        marks = sorted([tp.topic, tp.partition, m.offset, m.event_id] for tp, m in sent.items())
+        try:
+            doc = await self._marks.get(MARKS, _MARKS_ID)
+            if doc is None:
+                await self._marks.insert(MARKS, {"_id": _MARKS_ID, "sent": marks})
+            else:
+                await self._marks.replace(
+                    MARKS,
+                    {"_id": _MARKS_ID, "sent": marks},
+                    expected_version=doc["_version"],
+                )
+        except StoreError as exc:  # a conflict too: another holder wrote them meanwhile
+            log.info("bus marks not saved: %r", exc)
+            return
+        self._saved = sent
 
     async def check_and_recover(self) -> str | None:
         """One check; on a loss recreate the topics and call ``on_loss``. The reason, or

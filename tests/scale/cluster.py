@@ -24,6 +24,7 @@ from deploy.broker import TansuBroker
 from deploy.mailsink import MailSink
 from deploy.sandbox_wiki import SandboxWiki
 from deploy.stack import Ports, ServiceProcess, service_environment
+from tests.fixtures.broker import sigkill_and_restart
 from tests.support import free_port, free_ports
 
 CREATE_USERS = Path(__file__).with_name("create_users.php")
@@ -93,6 +94,16 @@ class Cluster:
             started.append(process)
             process.wait_healthy(90)
         return started
+
+    def revive(self, process: ServiceProcess) -> None:
+        """Start a killed instance again, on its port, with its name and store."""
+        process.start()
+        process.wait_healthy(90)
+        self.killed.remove(process)
+
+    def restart_broker(self) -> None:
+        """SIGKILL the broker and start it again on its port: empty (memory storage)."""
+        sigkill_and_restart(self.broker)
 
     def live(self, service: str) -> list[ServiceProcess]:
         return [p for p in self.instances.get(service, []) if p not in self.killed]

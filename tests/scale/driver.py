@@ -22,6 +22,7 @@ from tests.scale.cases import ScaleCase
 
 Live = Callable[[], list[ServiceProcess]]
 ATTEMPTS = 20
+SUBMIT_WITHIN = 90.0  # seconds
 
 
 def staff(staff_id: str) -> dict[str, str]:
@@ -74,22 +75,25 @@ class Driver:
         self.driven.approved_at[case_id] = time.time()
 
     async def submit(self, case: ScaleCase) -> str:
+        """Retried until intake accepts it: intake may be down (killed, being restarted)
+        for a while, and the idempotency key makes a repeat harmless."""
         headers = {"Idempotency-Key": f"scale-{case.n}"}
         url = f"{self.intake_url}/api/v1/requests"
-        for _ in range(ATTEMPTS):
+        deadline = time.monotonic() + SUBMIT_WITHIN
+        while time.monotonic() < deadline:
             try:
                 async with self.http.post(url, json=case.request(), headers=headers) as reply:
-                    body = await reply.json()
+                    body = await reply.json(content_type=None)
                     if reply.status == 202:
                         reference: str = body["reference"]
                         self.driven.submitted_at[case_id_for(reference)] = time.time()
                         return reference
                     if reply.status < 500:
                         raise AssertionError(f"intake refused case {case.n}: {body}")
-            except aiohttp.ClientConnectionError as exc:
+            except (aiohttp.ClientConnectionError, ValueError) as exc:
                 self.driven.retries.append(f"intake {case.n}: {exc!r}")
             await asyncio.sleep(0.2)  # wait-ok: back-off before retrying a failed request
-        raise AssertionError(f"intake did not accept case {case.n}")
+        raise AssertionError(f"intake did not accept case {case.n} within {SUBMIT_WITHIN} s")
 
     async def opened(self, case_id: str) -> None:
         deadline = time.monotonic() + 120

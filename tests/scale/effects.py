@@ -44,6 +44,12 @@ class TopicWatch:
     bootstrap: str
     seen: list[Seen] = field(default_factory=list)
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
+    _rewind: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def rewind(self) -> None:
+        """Read every partition from its start again: the broker lost its data, and what
+        services publish now starts at offset 0, below where this watch had read to."""
+        self._rewind.set()
 
     def subjects(self, kind: str, **match: str) -> set[str]:
         return {
@@ -103,6 +109,9 @@ class TopicWatch:
             consumer.assign(partitions)
             await consumer.seek_to_beginning(*partitions)
             while not self._stop.is_set():
+                if self._rewind.is_set():
+                    self._rewind.clear()
+                    await consumer.seek_to_beginning(*partitions)
                 batch = await consumer.getmany(timeout_ms=200, max_records=2000)
                 for tp, records in batch.items():
                     for r in records:

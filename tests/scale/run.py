@@ -1,10 +1,12 @@
-"""One scale run: start N instances per service, drive the cases, optionally SIGKILL one
-instance of each consuming service part-way, and wait until every case reached its end."""
+"""One scale run: start N instances per service, drive the cases, disrupt the cluster
+part-way (SIGKILL one instance of each consuming service, or whatever a ``Disruption``
+does), and wait until every case reached its end."""
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,7 +28,7 @@ class Outcome:
     watch: TopicWatch
     handled: dict[str, float] = field(default_factory=dict)  # per instance, before any kill
     killed_at: float | None = None  # just before the first SIGKILL
-    notify_dead_at: float | None = None  # once the killed notify instance had exited
+    notify_deaths: list[float] = field(default_factory=list)  # each killed notify gone
     killed: dict[str, str] = field(default_factory=dict)  # service -> the instance killed
     leases_at_kill: dict[str, dict[str, str]] = field(default_factory=dict)
     leases_at_end: dict[str, dict[str, str]] = field(default_factory=dict)
@@ -76,23 +78,39 @@ def scrape_handled(cluster: Cluster) -> dict[str, float]:
     }
 
 
+Act = Callable[[Outcome], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Disruption:
+    """Something done to the cluster once ``after`` cases were approved."""
+
+    after: int
+    act: Act
+
+
 async def run_cases(
     cluster: Cluster,
     cases: list[ScaleCase],
     *,
     kill_after: int | None = None,
+    disruptions: Sequence[Disruption] = (),
     within: float = 420.0,
+    stalled: float = STALLED,
 ) -> Outcome:
     """Drive ``cases``; if ``kill_after``, SIGKILL one instance of each consuming service
-    once that many cases were approved: the one holding its outbox relay's lease, so that
-    its once-only duties have to move too. Returns when every notification the cases
+    once that many cases were approved (``kill_lease_holders``); each of ``disruptions``
+    acts once its count of cases was approved. Returns when every notification the cases
     must cause was sent (NotificationSent seen), or with ``missing`` set once none came for
-    ``STALLED`` seconds or ``within`` seconds passed."""
+    ``stalled`` seconds or ``within`` seconds passed."""
     cluster.create_accounts([c.account for c in cases if c.ban])
     watch = TopicWatch(cluster.bootstrap)
     watching = asyncio.create_task(watch.run())
     outcome = Outcome(cases, Driven(), watch, started_at=time.time())
     deadline = time.monotonic() + within
+    planned = list(disruptions)
+    if kill_after is not None:
+        planned.append(Disruption(kill_after, kill_lease_holders(cluster)))
     try:
         async with aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=64), timeout=aiohttp.ClientTimeout(total=60)
@@ -101,54 +119,18 @@ async def run_cases(
                 http, cluster.live("intake")[0].url, lambda: cluster.live("review"), outcome.driven
             )
             driving = asyncio.create_task(driver.run(cases))
-            if kill_after is not None:
-                while len(outcome.driven.approved_at) < kill_after:
+            for disruption in sorted(planned, key=lambda d: d.after):
+                while len(outcome.driven.approved_at) < disruption.after:
                     if driving.done():
-                        await driving  # its failure, or it finished before the kill point
-                        raise AssertionError("every case was approved before the kill point")
-                    await asyncio.sleep(0.05)  # wait-ok: deadline poll for the kill point
-                    assert time.monotonic() < deadline, "the kill point was not reached in time"
-                outcome.handled = scrape_handled(cluster)
-                outcome.at_kill = {
-                    "approved": len(outcome.driven.approved_at),
-                    "enforced": len(watch.subjects(ENFORCED)),
-                    "told": len(watch.told()),
-                }
-                victims = {}
-                for service in CONSUMING:
-                    leases = await cluster.leases(service)
-                    outcome.leases_at_kill[service] = leases
-                    holder = leases.get("outbox-relay", f"{service}-2")
-                    victims[service] = next(
-                        p for p in cluster.instances[service] if p.name == holder
-                    )
-                outcome.killed_at = time.time()
-                for service, victim in victims.items():
-                    cluster.kill(victim)
-                    outcome.killed[service] = victim.name
-                    if service == "notify":
-                        outcome.notify_dead_at = time.time()
+                        await driving  # its failure, or it finished before the point
+                        raise AssertionError(
+                            f"every case was approved before {disruption.after} were"
+                        )
+                    await asyncio.sleep(0.05)  # wait-ok: deadline poll for the disruption point
+                    assert time.monotonic() < deadline, "a disruption point was not reached in time"
+                await disruption.act(outcome)
             await driving
-        expected = outcome.case_ids
-        wanted: set[tuple[str, str, str]] = set()
-        for case_id in expected:
-            case = outcome.driven.cases[case_id]
-            wanted |= case.expected_notifications(case_id, outcome.driven.references[case_id])
-        progress, progressed = -1, time.monotonic()
-        while True:
-            if not outcome.enforced_at and expected <= watch.subjects(ENFORCED):
-                outcome.enforced_at = time.time()
-            if not outcome.told_at and expected <= watch.told():
-                outcome.told_at = time.time()
-            got = watch.notifications()
-            outcome.missing = wanted - got
-            if not outcome.missing:
-                break
-            if len(got) != progress:
-                progress, progressed = len(got), time.monotonic()
-            if time.monotonic() - progressed > STALLED or time.monotonic() > deadline:
-                break  # the checks on the effects say what is missing
-            await asyncio.sleep(0.2)  # wait-ok: deadline poll for the pipeline's end
+        await _until_told(outcome, deadline, stalled)
         outcome.finished_at = time.time()
         if kill_after is None:
             outcome.handled = scrape_handled(cluster)
@@ -158,3 +140,57 @@ async def run_cases(
     finally:
         watch.stop()
         await watching
+
+
+def kill_lease_holders(cluster: Cluster) -> Act:
+    """SIGKILL one instance of each consuming service: the one holding its outbox relay's
+    lease, so that its once-only duties have to move too."""
+
+    async def act(outcome: Outcome) -> None:
+        watch = outcome.watch
+        outcome.handled = scrape_handled(cluster)
+        outcome.at_kill = {
+            "approved": len(outcome.driven.approved_at),
+            "enforced": len(watch.subjects(ENFORCED)),
+            "told": len(watch.told()),
+        }
+        victims = {}
+        for service in CONSUMING:
+            leases = await cluster.leases(service)
+            outcome.leases_at_kill[service] = leases
+            holder = leases.get("outbox-relay", f"{service}-2")
+            victims[service] = next(p for p in cluster.live(service) if p.name == holder)
+        outcome.killed_at = time.time()
+        for service, victim in victims.items():
+            cluster.kill(victim)
+            outcome.killed[service] = victim.name
+            if service == "notify":
+                outcome.notify_deaths.append(time.time())
+
+    return act
+
+
+async def _until_told(outcome: Outcome, deadline: float, stalled: float) -> None:
+    """Wait until every notification the approved cases must cause was seen sent, or none
+    came for ``stalled`` seconds, or the deadline passed (``missing`` says what is not)."""
+    watch = outcome.watch
+    expected = outcome.case_ids
+    wanted: set[tuple[str, str, str]] = set()
+    for case_id in expected:
+        case = outcome.driven.cases[case_id]
+        wanted |= case.expected_notifications(case_id, outcome.driven.references[case_id])
+    progress, progressed = -1, time.monotonic()
+    while True:
+        if not outcome.enforced_at and expected <= watch.subjects(ENFORCED):
+            outcome.enforced_at = time.time()
+        if not outcome.told_at and expected <= watch.told():
+            outcome.told_at = time.time()
+        got = watch.notifications()
+        outcome.missing = wanted - got
+        if not outcome.missing:
+            return
+        if len(got) != progress:
+            progress, progressed = len(got), time.monotonic()
+        if time.monotonic() - progressed > stalled or time.monotonic() > deadline:
+            return  # the checks on the effects say what is missing
+        await asyncio.sleep(0.2)  # wait-ok: deadline poll for the pipeline's end
