@@ -50,6 +50,29 @@ Handled = Callable[[CloudEvent], Awaitable[bool]]
 Report = Callable[[str, CloudEvent | None, str], Awaitable[None]]
 
 
+def one_case_at_a_time(handle: Handler) -> Handler:
+    """``handle`` for one event of a case at a time in this process: the service's
+    consumer and its reconciliation duty both call it, so an event the duty feeds while
+    the consumer reads it after all (a late replay) is handled after, never alongside
+    (the second call finds it done)."""
+    locks: dict[str, asyncio.Lock] = {}
+    users: dict[str, int] = {}
+
+    async def locked(event: CloudEvent) -> None:
+        case = event.subject
+        lock = locks.setdefault(case, asyncio.Lock())
+        users[case] = users.get(case, 0) + 1
+        try:
+            async with lock:
+                await handle(event)
+        finally:
+            users[case] -= 1
+            if not users[case]:
+                del users[case], locks[case]
+
+    return locked
+
+
 class UpstreamError(Exception):
     """The upstream's ledger did not answer, or not as the ledger answers."""
 

@@ -123,8 +123,8 @@ def reconcile_environment(service: str, env: dict[str, str]) -> dict[str, str]:
     if service in UPSTREAM_OF.values():
         out["CASEWORK_LEDGER_TOKEN_FILE"] = str(ensure_token(keys / f"ledger-{service}.token"))
     upstream = UPSTREAM_OF.get(service)
-    if upstream is not None:
-        port = env[f"{upstream.upper()}_PORT"]
+    port = env.get(f"{upstream.upper()}_PORT") if upstream is not None else None
+    if upstream is not None and port is not None:  # a lone service has no upstream
         out["CASEWORK_UPSTREAM_URL"] = f"http://127.0.0.1:{port}"
         out["CASEWORK_UPSTREAM_TOKEN_FILE"] = str(ensure_token(keys / f"ledger-{upstream}.token"))
     return out

@@ -8,6 +8,7 @@ service's own idempotent handler and reports what it cannot finish. The stack-le
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -26,7 +27,7 @@ from casework.http import make_app
 from casework.ledger import LEDGER_PATH, Ledger
 from casework.outbox import OutboxRelay
 from casework.policy import load_policy
-from casework.reconcile import GAPS, LedgerClient, Reconciler, outbox_report
+from casework.reconcile import GAPS, LedgerClient, Reconciler, one_case_at_a_time, outbox_report
 from casework.signing import TrustedKeys, generate_key_pair, load_signer
 from casework.store import DocumentStore, OutboxMessage
 from casework.store.sqlite import SqliteStore
@@ -424,3 +425,24 @@ async def test_ahead_of_staff_access_the_ledger_answers_and_everything_else_is_g
             assert reply.status == 403
     finally:
         await server.close()
+
+
+async def test_the_consumer_and_the_duty_handle_one_event_of_a_case_at_a_time() -> None:
+    inside: list[str] = []
+    most: dict[str, int] = {}
+    gate = asyncio.Event()
+
+    async def slow(item: CloudEvent) -> None:
+        inside.append(item.subject)
+        most[item.subject] = max(most.get(item.subject, 0), inside.count(item.subject))
+        await gate.wait()
+        inside.remove(item.subject)
+
+    handle = one_case_at_a_time(slow)
+    calls = [asyncio.create_task(handle(event(c))) for c in ("OA-1", "OA-1", "OA-2")]
+    for _ in range(20):
+        await asyncio.sleep(0)  # wait-ok: let every task reach its lock
+    assert sorted(inside) == ["OA-1", "OA-2"]  # the second OA-1 waits; OA-2 does not
+    gate.set()
+    await asyncio.gather(*calls)
+    assert most == {"OA-1": 1, "OA-2": 1} and inside == []

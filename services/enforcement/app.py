@@ -10,6 +10,7 @@ from casework.contract import ActionEnforced, topic_of
 from casework.farm import parse_farm
 from casework.http import make_app
 from casework.mediawiki import MediaWikiClient
+from casework.reconcile import one_case_at_a_time
 from casework.reconcile_wiring import reconcile_from, serve_ledger
 from casework.runtime import Kit, Wiring
 from casework.trust import ReviewAuthority
@@ -62,6 +63,9 @@ async def wire(kit: Kit) -> Wiring:
     # Notify reconciles from it: every enforced action.
     serve_ledger(kit, app, [ActionEnforced.TYPE])
 
+    # The consumer and the reconciliation duty: one event of a case at a time.
+    handle = one_case_at_a_time(enforcer.handle)
+
     async def taken_up(event: CloudEvent) -> bool:
         # A record (its own duty finishes it) or a refusal: review's approval was read.
         for collection in (ENFORCEMENTS, FAILURES):
@@ -72,11 +76,11 @@ async def wire(kit: Kit) -> Wiring:
     return Wiring(
         app=app,
         consumes=[topic_of("review")],
-        handle=enforcer.handle,
+        handle=handle,
         duties=[reconcile],
         once={
             "wiki-watch": watch,
-            **reconcile_from(kit, "review", handled=taken_up, handle=enforcer.handle),
+            **reconcile_from(kit, "review", handled=taken_up, handle=handle),
         },
         on_stop=[resources.aclose],
     )

@@ -15,6 +15,7 @@ from casework.cloudevents import CloudEvent
 from casework.contract import ActionEnforced, Audience, topic_of
 from casework.http import make_app
 from casework.mediawiki import MediaWikiClient
+from casework.reconcile import one_case_at_a_time
 from casework.reconcile_wiring import reconcile_from
 from casework.runtime import Duty, Kit, Wiring
 from casework.signing import load_public_keys
@@ -157,6 +158,9 @@ async def wire(kit: Kit) -> Wiring:
     app.middlewares.append(gate.middleware(lambda request: request.path.startswith("/api/")))
     app.add_routes(delivery_routes(notifier.deliveries))
 
+    # The consumer and the reconciliation duty: one event of a case at a time.
+    handle = one_case_at_a_time(notifier.handle)
+
     async def told(event: CloudEvent) -> bool:
         # The public statement settled (sent, withheld), or the enforcement held until
         # review's approval is read (release_overdue alerts if it never is).
@@ -170,11 +174,11 @@ async def wire(kit: Kit) -> Wiring:
             await kit.store.get(EARLY_ENFORCED, _early_id(enforced.case_id, revision)) is not None
         )
 
-    once.update(reconcile_from(kit, "enforcement", handled=told, handle=notifier.handle))
+    once.update(reconcile_from(kit, "enforcement", handled=told, handle=handle))
     return Wiring(
         app=app,
         consumes=[topic_of(s) for s in ("intake", "review", "enforcement", "monitor")],
-        handle=notifier.handle,
+        handle=handle,
         duties=duties,
         once=once,
         on_stop=[resources.aclose],

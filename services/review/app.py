@@ -14,6 +14,7 @@ from casework.contract import DecisionApproved, topic_of
 from casework.http import HealthCheck, make_app
 from casework.outbox import OutboxRelay
 from casework.policy import Policy, PolicyError
+from casework.reconcile import one_case_at_a_time
 from casework.reconcile_wiring import reconcile_from, serve_ledger
 from casework.runtime import Kit, Wiring
 from casework.signing import Signer, TrustedKeys, load_signer
@@ -102,16 +103,19 @@ async def wire(kit: Kit) -> Wiring:
     serve_ledger(kit, review.app, [DecisionApproved.TYPE], ahead_of_access=True)
     access = await add_staff_access(kit, review.app, review.cases, staff)
 
+    # The consumer and the reconciliation duty: one event of a case at a time.
+    handle = one_case_at_a_time(review.handlers.handle)
+
     async def opened(event: CloudEvent) -> bool:
         return await kit.store.get(CASES, case_id_for(event.subject)) is not None
 
     return Wiring(
         app=review.app,
         consumes=[topic_of(s) for s in CONSUMES],
-        handle=review.handlers.handle,
+        handle=handle,
         once={
             "deadline-scan": review.duty.run,
             "session-purge": access.purge.run,
-            **reconcile_from(kit, "intake", handled=opened, handle=review.handlers.handle),
+            **reconcile_from(kit, "intake", handled=opened, handle=handle),
         },
     )
