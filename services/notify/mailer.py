@@ -2,10 +2,18 @@
 
 A 4xx reply or a lost connection is transient and retried; a 5xx reply or a
 refused recipient is permanent (a bounce) and never retried.
+
+Connections are kept and reused, at most ``connections`` to the server at once (callers
+beyond that wait for one). A kept connection found closed, or that fails before the
+message is accepted, is replaced and the message sent at once on a new one; that is
+not counted as an attempt. A connection after any other failure is closed, not reused.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import EmailMessage
@@ -31,6 +39,10 @@ class SmtpSettings:
     sender: str
     attempts: int = 5
     backoff_seconds: float = 1.0
+    connections: int = 4
+    # A kept connection idle this long is closed rather than reused (servers drop idle
+    # sessions after a few minutes; RFC 5321 asks them to wait at least 5).
+    idle_seconds: float = 60.0
 
 
 class DeliveryFailed(Exception):
@@ -82,14 +94,32 @@ def build_message(
     return message
 
 
-class Mailer:
+class _Pool:
+    """Kept SMTP connections to one server, at most ``size`` in use or kept at once."""
+
     def __init__(self, settings: SmtpSettings) -> None:
         self.settings = settings
+        self._slots = asyncio.Semaphore(settings.connections)
+        self._idle: list[tuple[aiosmtplib.SMTP, float]] = []
+        self.opened = 0
 
-    async def _send_once(self, message: EmailMessage) -> None:
+    async def take(self) -> tuple[aiosmtplib.SMTP, bool]:
+        """A connection (with a slot held) and whether it was kept from an earlier send."""
+        await self._slots.acquire()
+        try:
+            while self._idle:
+                client, since = self._idle.pop()
+                if client.is_connected and time.monotonic() - since < self.settings.idle_seconds:
+                    return client, True
+                _close(client)
+            return await self.open(), False
+        except BaseException:
+            self._slots.release()
+            raise
+
+    async def open(self) -> aiosmtplib.SMTP:
         s = self.settings
-        await aiosmtplib.send(
-            message,
+        client = aiosmtplib.SMTP(
             hostname=s.host,
             port=s.port,
             username=s.username,
@@ -97,6 +127,64 @@ class Mailer:
             start_tls=s.starttls,
             timeout=30,
         )
+        await client.connect()
+        self.opened += 1
+        return client
+
+    def give(self, client: aiosmtplib.SMTP, *, keep: bool) -> None:
+        if keep and client.is_connected:
+            self._idle.append((client, time.monotonic()))
+        else:
+            _close(client)
+        self._slots.release()
+
+    async def close(self) -> None:
+        idle, self._idle = self._idle, []
+        for client, _ in idle:
+            with contextlib.suppress(aiosmtplib.SMTPException, OSError):
+                await client.quit()
+            _close(client)
+
+
+def _close(client: aiosmtplib.SMTP) -> None:
+    if client.is_connected:
+        client.close()
+
+
+# The connection died under the message (before the server answered its DATA): a kept one
+# may have been closed by the server while idle; a new connection is tried at once.
+_GONE = (aiosmtplib.SMTPServerDisconnected, ConnectionError)
+
+
+class Mailer:
+    def __init__(self, settings: SmtpSettings) -> None:
+        self.settings = settings
+        self._pool = _Pool(settings)
+
+    @property
+    def connections_opened(self) -> int:
+        return self._pool.opened
+
+    async def _send_once(self, message: EmailMessage) -> None:
+        client, kept = await self._pool.take()
+        while True:
+            try:
+                await client.send_message(message)
+            except _GONE:
+                self._pool.give(client, keep=False)
+                if not kept:
+                    raise
+                client, kept = await self._pool.take()
+                continue
+            except BaseException:
+                self._pool.give(client, keep=False)
+                raise
+            self._pool.give(client, keep=True)
+            return
+
+    async def close(self) -> None:
+        """Quit the kept connections (at shutdown)."""
+        await self._pool.close()
 
     async def send(self, message: EmailMessage) -> int:
         """Send, retrying transient failures; the number of attempts it took.

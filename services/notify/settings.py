@@ -24,6 +24,8 @@ class NotifySettings(ServiceSettings, RoleAccountSettings, UpstreamSettings):
     smtp_starttls: bool = Field(False, validation_alias="SMTP_STARTTLS")
     smtp_attempts: int = Field(5, ge=1, le=20, validation_alias="SMTP_ATTEMPTS")
     smtp_backoff_seconds: float = Field(1.0, gt=0, validation_alias="SMTP_BACKOFF_SECONDS")
+    # SMTP connections kept and used at once (sends beyond that wait for one).
+    smtp_connections: int = Field(4, ge=1, le=64, validation_alias="NOTIFY_SMTP_CONNECTIONS")
     mail_from: str = Field(
         "Trust & Safety <trust-and-safety@officeactions.test>", validation_alias="MAIL_FROM"
     )
