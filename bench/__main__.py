@@ -22,6 +22,7 @@ from bench.queue import queue_page
 from bench.report import Row, Rows, below, ratio_at_least, ratio_below
 
 PARTS = ("raw", "intake", "pipeline", "e2e", "latency", "effects", "queue", "recovery", "memory")
+E2E_TARGET = 0.025  # end to end, submission → affected user emailed, over the raw loop
 MEMORY_GROWTH = 1.2  # RSS after the second count over after the first: under 20 % growth
 
 
@@ -91,8 +92,11 @@ async def collect(quick: bool, parts: set[str], checkpoint: Checkpoint) -> list[
     finished("pipeline")
     if "e2e" in parts:
         cases = 300 if quick else 1000
-        e2e_one = await scenarios.scale_out(1, cases)
+        target = E2E_TARGET * relay  # the end-to-end target, in cases/s
+        paced = (target, 100 if quick else 300)
+        e2e_one = await scenarios.scale_out(1, cases, paced)
         e2e_two = await scenarios.scale_out(2, cases)
+        at_load = e2e_one["paced"]
         rows.add(
             Row(
                 f"end to end: {cases:,} cases, submission → ActionEnforced, 1 instance each",
@@ -110,7 +114,7 @@ async def collect(quick: bool, parts: set[str], checkpoint: Checkpoint) -> list[
                 e2e_one["told_per_s"],
                 "case/s",
                 relay,
-                ratio_at_least(0.025, "raw loop"),
+                ratio_at_least(E2E_TARGET, "raw loop"),
             ),
             Row(
                 "end to end: same, 2 instances each of review, enforcement, notify vs 1",
@@ -120,21 +124,21 @@ async def collect(quick: bool, parts: set[str], checkpoint: Checkpoint) -> list[
                 ratio_at_least(1.0, "1 instance"),
             ),
             Row(
-                "end to end, 1 instance each: final approval → affected user emailed"
-                " (NotificationSent), p50",
-                e2e_one["approval_to_email_p50_ms"],
-                "ms",
-            ),
-            Row(
-                "end to end, 1 instance each: final approval → affected user emailed"
-                " (NotificationSent), p99",
+                "end to end, driver unpaced (backlog builds), 1 instance each: final approval"
+                " → affected user emailed, p99",
                 e2e_one["approval_to_email_p99_ms"],
                 "ms",
-                goal=below(1000, "ms"),
             ),
             Row(
-                "end to end, 2 instances each: final approval → affected user emailed, p99",
-                e2e_two["approval_to_email_p99_ms"],
+                f"load: {paced[1]} cases started at {target:.1f}/s (the end-to-end target,"
+                f" {E2E_TARGET:g} × raw loop; reached {at_load['offered_per_s']:.1f}/s),"
+                " 1 instance each: final approval → affected user emailed, p50",
+                at_load["p50_ms"],
+                "ms",
+            ),
+            Row(
+                "load: same, final approval → affected user emailed, p99",
+                at_load["p99_ms"],
                 "ms",
                 goal=below(1000, "ms"),
             ),

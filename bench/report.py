@@ -200,7 +200,7 @@ def to_markdown(rows: list[Row], run: Run) -> str:
     for row in rows:
         met = "" if row.met is None else ("yes" if row.met else "**no**")
         limit = f"{row.limit:,.0f}" if row.limit else ""
-        ratio = "" if row.ratio is None else f"{row.ratio:.2f}"
+        ratio = "" if row.ratio is None else f"{row.ratio:.3g}"
         goal = row.goal.text if row.goal else ""
         lines.append(
             f"| {row.name} | {row.value:,.1f} | {row.unit} | {limit} | {ratio} | {goal} | {met} |"

@@ -380,14 +380,16 @@ def maildir_recipients(path: Path) -> set[str]:
     return {str(m["To"]) for m in mailbox.Maildir(path, create=False)}
 
 
-async def scale_out(instances: int, count: int) -> Figures:
+async def scale_out(instances: int, count: int, paced: tuple[float, int] | None = None) -> Figures:
     """End to end (tests/scale): ``count`` cases through intake's and review's HTTP APIs to
     ActionEnforced and the affected user's email, with N instances each of review,
-    enforcement and notify over a two-wiki farm; one intake."""
+    enforcement and notify over a two-wiki farm; one intake. With ``paced`` (rate, cases),
+    then on the same cluster approval → email at that steady rate (bench/paced.py)."""
     from contextlib import ExitStack
     from tempfile import TemporaryDirectory
 
     from bench.environment import WIKI_CACHE
+    from bench.paced import approval_to_email
     from deploy.sandbox_wiki import SandboxWiki
     from tests.scale.cases import plan_cases
     from tests.scale.cluster import running_cluster
@@ -406,6 +408,7 @@ async def scale_out(instances: int, count: int) -> Figures:
         with running_cluster(farm, root / "cluster") as cluster:
             start_services(cluster, instances)
             outcome = await run_cases(cluster, plan_cases(count, 10), within=1800)
+            at_rate = await approval_to_email(cluster, *paced) if paced else {}
     enforced = outcome.enforced_at - outcome.started_at
     if outcome.missing:
         raise RuntimeError(f"scale-out run: {len(outcome.missing)} notifications never sent")
@@ -428,4 +431,5 @@ async def scale_out(instances: int, count: int) -> Figures:
         "told_cases": len(latencies),
         "approval_to_email_p50_ms": percentile(latencies, 50),
         "approval_to_email_p99_ms": percentile(latencies, 99),
+        "paced": at_rate,
     }

@@ -80,7 +80,7 @@ def test_json_has_every_measure_with_its_goal_and_the_run(tmp_path: Path) -> Non
 
     text = markdown.read_text(encoding="utf-8")
     assert "Goals met: 2 of 5." in text
-    assert "| intake: too slow | 2,000.0 | req/s | 10,000 | 0.20 | ratio ≥ 0.25 | **no** |" in text
+    assert "| intake: too slow | 2,000.0 | req/s | 10,000 | 0.2 | ratio ≥ 0.25 | **no** |" in text
     assert "at commit 000000000000 with uncommitted changes" in text
     assert "Partial run" not in text
 
