@@ -15,7 +15,8 @@ run: deps
 test: deps
 	CASEWORK_REQUIRE_PARTS=1 $(PY) -m pytest $(PYTEST_ARGS)
 
-# Throughput and latency next to raw limits measured in the same run; writes docs/benchmarks.md.
+# Throughput, latency and memory next to raw limits measured in the same run, against issue 17's
+# targets; writes docs/benchmarks.md and docs/benchmarks.json (BENCH_ARGS="--quick" for a smoke run).
 bench: deps
 	$(PY) -m bench $(BENCH_ARGS)
 
