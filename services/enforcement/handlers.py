@@ -7,16 +7,18 @@
   first), lifts on time what the wiki cannot expire by itself (ActionExpired).
 
 Each case is handled under its own lock; every state change is one store write that carries
-its events in the outbox. With several instances, each reconciles only the cases whose
-partition its consumer holds (``ownership``), so a case's wiki calls are only ever made by
-the one instance that also receives its events, under that instance's lock.
+its events in the outbox. The consumer handles different cases at once, so each wiki call
+on a target (an account, a page) is made under that target's lock: two cases acting on
+the same account take turns, as they did when events were handled one at a time. With
+several instances, each reconciles only the cases whose partition its consumer holds
+(``ownership``), so a case's wiki calls are only ever made by the one instance that also
+receives its events, under that instance's lock.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections import defaultdict
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 
@@ -33,6 +35,7 @@ from casework.contract import (
 from casework.contract.enforcement import ActionRestored
 from casework.faults import crash_point
 from casework.kafka.ownership import NotOwned, Ownership
+from casework.keyed_locks import KeyedLocks
 from casework.mediawiki import MediaWikiClient
 from casework.outbox import OutboxRelay
 from casework.policy import Policy
@@ -88,7 +91,8 @@ class Enforcer:
         self.central_wiki = central_wiki
         self.retry_seconds = retry_seconds
         self.notices = NoticeRenderer(public_log_page)
-        self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._cases = KeyedLocks()
+        self._targets = KeyedLocks()  # (wiki, target): one wiki call at a time on it
 
     async def handle(self, event: CloudEvent) -> None:
         # Only what review signed, with a chain the policy accepts: EventRefused is
@@ -132,7 +136,7 @@ class Enforcer:
 
     async def enforce(self, case_id: str) -> None:
         """Perform every due operation of a case, then announce it. Safe to repeat."""
-        async with self._locks[case_id]:
+        async with self._cases.hold(case_id):
             doc = await self.store.get(ENFORCEMENTS, case_id)
             if doc is None:
                 return
@@ -144,7 +148,8 @@ class Enforcer:
                 index = todo[0]
                 tried.add(index)
                 op = record.operations[index]
-                done = await perform(op, case_id, self.wikis[op.wiki])
+                async with self._targets.hold((op.wiki, op.target)):
+                    done = await perform(op, case_id, self.wikis[op.wiki])
                 crash_point("enforcement.after-wiki-call")
                 events: list[EventData] = []
                 if done.state is OpState.FAILED:
@@ -168,7 +173,7 @@ class Enforcer:
     # --- reversal and expiry -----------------------------------------------------------
 
     async def decision_reversed(self, reversed_: DecisionReversed) -> None:
-        async with self._locks[reversed_.case_id]:
+        async with self._cases.hold(reversed_.case_id):
             doc = await self.store.get(ENFORCEMENTS, reversed_.case_id)
             if doc is None:
                 log.warning("reversal of %s, which was never enforced here", reversed_.case_id)
@@ -181,7 +186,7 @@ class Enforcer:
 
     async def end(self, case_id: str) -> None:
         """Lift what a reversal or an expiry concerns, then announce it. Safe to repeat."""
-        async with self._locks[case_id]:
+        async with self._cases.hold(case_id):
             doc = await self.store.get(ENFORCEMENTS, case_id)
             if doc is None:
                 return
@@ -190,7 +195,8 @@ class Enforcer:
                 return
             for index in record.to_end():
                 op = record.operations[index]
-                lifted = await lift(op, case_id, self.wikis[op.wiki], record.ending)
+                async with self._targets.hold((op.wiki, op.target)):
+                    lifted = await lift(op, case_id, self.wikis[op.wiki], record.ending)
                 record = record.with_operation(index, lifted)
                 doc = await self._save(doc, record, [])
             if record.to_end():
@@ -212,7 +218,7 @@ class Enforcer:
         return started
 
     async def _expire(self, case_id: str) -> None:
-        async with self._locks[case_id]:
+        async with self._cases.hold(case_id):
             fresh = await self.store.get(ENFORCEMENTS, case_id)
             if fresh is None:
                 return
@@ -230,7 +236,7 @@ class Enforcer:
             log.error("restoration of unknown tampering %s ignored", order.tampering_id)
             return
         index = int(tampering["operation"])
-        async with self._locks[order.case_id]:
+        async with self._cases.hold(order.case_id):
             doc = await self.store.get(ENFORCEMENTS, order.case_id)
             if doc is None:
                 return
@@ -238,7 +244,8 @@ class Enforcer:
             if order.tampering_id in record.restorations or record.ending is not None:
                 return
             op = record.operations[index]
-            redone = await perform(op, order.case_id, self.wikis[op.wiki], restoring=True)
+            async with self._targets.hold((op.wiki, op.target)):
+                redone = await perform(op, order.case_id, self.wikis[op.wiki], restoring=True)
             if redone.state is OpState.PLANNED:
                 raise RuntimeError(
                     f"restoring {op.kind} on {op.wiki}: {redone.error_code}; will retry"

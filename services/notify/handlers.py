@@ -3,10 +3,16 @@
 Every message has an idempotency key (case, audience, channel, decision
 revision or event) and a delivery record (services/notify/deliveries.py), so a
 redelivered event or a restart never sends twice.
+
+The consumer handles different cases at once. Events of one subject (case) are handled
+one at a time here too, whoever calls (the consumer, or the reconciliation duty with the
+same event): two at once would both find the delivery record "sending" and both send.
+The public log page, which every case appends to, takes one append at a time.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,6 +31,7 @@ from casework.contract import (
     DecisionApproved,
     DecisionDeclined,
     DecisionReversed,
+    EventData,
     InquiryAnswered,
     NotificationFailed,
     Requester,
@@ -34,6 +41,7 @@ from casework.contract import (
     to_cloudevent,
     topic_of,
 )
+from casework.keyed_locks import KeyedLocks
 from casework.mediawiki import EditResult, PageRevision
 from casework.outbox import OutboxRelay
 from casework.policy import Policy
@@ -148,9 +156,15 @@ class Notifier:
         self.deliveries = Deliveries(store)
         self.clock = clock
         self.owns: Callable[[str], bool] = lambda case_id: True
+        self._subjects = KeyedLocks()
+        self._log_page = asyncio.Lock()
 
     async def handle(self, event: CloudEvent) -> None:
         data = self.authority.admit(event)  # EventRefused: dead-lettered, nothing sent
+        async with self._subjects.hold(event.subject):
+            await self._react(data)
+
+    async def _react(self, data: EventData | None) -> None:
         if isinstance(data, SubmissionReceived):
             await self.submission_received(data)
         elif isinstance(data, SubmissionIncomplete):
@@ -415,13 +429,14 @@ class Notifier:
             return
         if not await self._statement_published(case_id):
             return
-        await self._append_to_log(
-            key,
-            case_id,
-            resumed=done is not None,
-            text=lambda: "\n" + public_reversal(self.templates, view),
-            summary=f"Office action {case_id}: reversed",
-        )
+        async with self._log_page:
+            await self._append_to_log(
+                key,
+                case_id,
+                resumed=done is not None,
+                text=lambda: "\n" + public_reversal(self.templates, view),
+                summary=f"Office action {case_id}: reversed",
+            )
 
     async def _statement_published(self, case_id: str) -> bool:
         """By our own delivery records, not by what anyone may have written on the page."""
@@ -618,17 +633,18 @@ class Notifier:
                 now=self.clock(),
             )
             return
-        current = await self.wiki.page(self.public_log_page)
-        await self._append_to_log(
-            key,
-            case_id,
-            resumed=done is not None,
-            text=lambda: (
-                ("\n\n" if current is not None else "")
-                + public_statement(self.templates, public_view(enforced, self.policy, signoffs))
-            ),
-            summary=f"Office action {case_id}: public statement",
-        )
+        async with self._log_page:
+            current = await self.wiki.page(self.public_log_page)
+            await self._append_to_log(
+                key,
+                case_id,
+                resumed=done is not None,
+                text=lambda: (
+                    ("\n\n" if current is not None else "")
+                    + public_statement(self.templates, public_view(enforced, self.policy, signoffs))
+                ),
+                summary=f"Office action {case_id}: public statement",
+            )
 
     async def _record_transparency(
         self, enforced: ActionEnforced, signoffs: list[SignOff] | None
