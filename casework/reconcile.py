@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -157,12 +157,14 @@ class Reconciler:
         handled: Handled,
         handle: Handler,
         report: Report,
+        types: Collection[str] = (),
         interval: float = 60.0,
         grace: float | None = None,
         page: int = 100,
         give_up_after: int = 3,
     ) -> None:
         self.upstream = upstream
+        self._types = frozenset(types)  # empty: whatever the ledger lists
         self._store = store
         self._ledger = ledger
         self._handled = handled
@@ -230,15 +232,24 @@ class Reconciler:
         if event is None:
             await self._unfinishable(item.case_id, None, item.problem)
             return True
+        case_id = event.subject  # what the event itself is about, not what the item says
+        if self._types and event.type not in self._types:
+            await self._unfinishable(case_id, event, "not an event this service takes")
+            return True
         if datetime.now(UTC) - event.time < self._grace:
             return False
-        if await self._handled(event):
+        try:
+            done = await self._handled(event)
+        except (ValidationError, ValueError, KeyError, TypeError) as exc:
+            await self._unfinishable(case_id, event, f"unreadable: {exc}")
+            return True
+        if done:
             self._failures.pop(event.id, None)
             return True
         try:
             await self._handle(event)
         except (PermanentError, ValidationError, MalformedEvent) as exc:
-            await self._unfinishable(item.case_id, event, f"refused: {exc}")
+            await self._unfinishable(case_id, event, f"refused: {exc}")
             return True
         except Exception as exc:
             failures = self._failures.get(event.id, 0) + 1
@@ -246,23 +257,21 @@ class Reconciler:
             if failures < self._give_up_after:
                 log.warning(
                     "reconciling %s from %s failed (%d): %r; next pass again",
-                    item.case_id,
+                    case_id,
                     self.upstream,
                     failures,
                     exc,
                 )
                 return False
             self._failures.pop(event.id, None)
-            await self._unfinishable(
-                item.case_id, event, f"failed {failures} passes in a row: {exc!r}"
-            )
+            await self._unfinishable(case_id, event, f"failed {failures} passes in a row: {exc!r}")
             return True
         self._failures.pop(event.id, None)
         if await self._handled(event):
             self.finished += 1
-            log.info("reconciled %s from %s (%s)", item.case_id, self.upstream, event.type)
+            log.info("reconciled %s from %s (%s)", case_id, self.upstream, event.type)
         else:
-            await self._unfinishable(item.case_id, event, "handled, but still not done")
+            await self._unfinishable(case_id, event, "handled, but still not done")
         return True
 
     async def _unfinishable(self, case_id: str, event: CloudEvent | None, reason: str) -> None:

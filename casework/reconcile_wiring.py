@@ -39,9 +39,10 @@ def serve_ledger(
 
 
 def reconcile_from(
-    kit: Kit, upstream: str, *, handled: Handled, handle: Handler
+    kit: Kit, upstream: str, types: Collection[str], *, handled: Handled, handle: Handler
 ) -> dict[str, Duty]:
-    """The ``once`` duty reconciling from ``upstream`` (none when no upstream URL is set)."""
+    """The ``once`` duty reconciling the ``types`` of ``upstream``'s ledger (none when no
+    upstream URL is set)."""
     settings = kit.settings
     assert isinstance(settings, UpstreamSettings)
     if settings.upstream_url is None:
@@ -54,6 +55,7 @@ def reconcile_from(
         handled=handled,
         handle=handle,
         report=outbox_report(kit.store, kit.relay, kit.settings.SERVICE, upstream),
+        types=types,
         interval=settings.reconcile_seconds,
     )
     reconcile_metrics(kit.registry, reconciler)

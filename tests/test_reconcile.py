@@ -228,7 +228,7 @@ def reconciler(url: str, down: Downstream, grace: float = 5.0, **options: Any) -
         "review",
         down.store,
         LedgerClient(base, TOKEN),
-        handled=down.handled,
+        handled=options.pop("handled", down.handled),
         handle=down.handle,
         report=down.report,
         interval=60.0,
@@ -446,3 +446,26 @@ async def test_the_consumer_and_the_duty_handle_one_event_of_a_case_at_a_time() 
     gate.set()
     await asyncio.gather(*calls)
     assert most == {"OA-1": 1, "OA-2": 1} and inside == []
+
+
+async def test_an_event_of_another_type_or_unreadable_is_reported_and_never_blocks_a_pass(
+    store: DocumentStore, ledger_url: str
+) -> None:
+    await publish(store, [event("OA-JUNK"), event("OA-WRONG"), event("OA-GOOD")])
+    own = await downstream_store()
+    try:
+        down = Downstream(own)
+
+        async def picky(item: CloudEvent) -> bool:
+            if item.subject == "OA-JUNK":
+                raise ValueError("not the data this service reads")
+            return await down.handled(item)
+
+        await reconciler(ledger_url, down, handled=picky).reconcile()
+        assert down.calls == ["OA-WRONG", "OA-GOOD"]
+        assert [case for case, _ in down.reports] == ["OA-JUNK"]
+        typed = reconciler(ledger_url, Downstream(own), types=[OTHER])
+        await typed.reconcile(full=True)
+        assert typed.unfinishable == 3 and typed.finished == 0
+    finally:
+        await own.close()

@@ -6,7 +6,7 @@ from contextlib import AsyncExitStack
 
 from casework.cloudevents import CloudEvent
 from casework.config import ConfigError
-from casework.contract import ActionEnforced, topic_of
+from casework.contract import ActionEnforced, DecisionApproved, topic_of
 from casework.farm import parse_farm
 from casework.http import make_app
 from casework.mediawiki import MediaWikiClient
@@ -80,7 +80,9 @@ async def wire(kit: Kit) -> Wiring:
         duties=[reconcile],
         once={
             "wiki-watch": watch,
-            **reconcile_from(kit, "review", handled=taken_up, handle=handle),
+            **reconcile_from(
+                kit, "review", [DecisionApproved.TYPE], handled=taken_up, handle=handle
+            ),
         },
         on_stop=[resources.aclose],
     )

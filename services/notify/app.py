@@ -174,7 +174,9 @@ async def wire(kit: Kit) -> Wiring:
             await kit.store.get(EARLY_ENFORCED, _early_id(enforced.case_id, revision)) is not None
         )
 
-    once.update(reconcile_from(kit, "enforcement", handled=told, handle=handle))
+    once.update(
+        reconcile_from(kit, "enforcement", [ActionEnforced.TYPE], handled=told, handle=handle)
+    )
     return Wiring(
         app=app,
         consumes=[topic_of(s) for s in ("intake", "review", "enforcement", "monitor")],

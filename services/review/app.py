@@ -10,7 +10,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry, Gauge
 
 from casework.cloudevents import CloudEvent
-from casework.contract import DecisionApproved, topic_of
+from casework.contract import DecisionApproved, SubmissionReceived, topic_of
 from casework.http import HealthCheck, make_app
 from casework.outbox import OutboxRelay
 from casework.policy import Policy, PolicyError
@@ -116,6 +116,8 @@ async def wire(kit: Kit) -> Wiring:
         once={
             "deadline-scan": review.duty.run,
             "session-purge": access.purge.run,
-            **reconcile_from(kit, "intake", handled=opened, handle=handle),
+            **reconcile_from(
+                kit, "intake", [SubmissionReceived.TYPE], handled=opened, handle=handle
+            ),
         },
     )
