@@ -240,15 +240,21 @@ class Reconciler:
             return False
         try:
             done = await self._handled(event)
-        except (ValidationError, ValueError, KeyError, TypeError) as exc:
-            await self._unfinishable(case_id, event, f"unreadable: {exc}")
+        except ValidationError as exc:
+            await self._unfinishable(case_id, event, f"unreadable: invalid data {_where(exc)}")
+            return True
+        except (ValueError, KeyError, TypeError) as exc:
+            await self._unfinishable(case_id, event, f"unreadable: {type(exc).__name__}")
             return True
         if done:
             self._failures.pop(event.id, None)
             return True
         try:
             await self._handle(event)
-        except (PermanentError, ValidationError, MalformedEvent) as exc:
+        except ValidationError as exc:  # its message quotes the data: locations only
+            await self._unfinishable(case_id, event, f"refused: invalid data {_where(exc)}")
+            return True
+        except (PermanentError, MalformedEvent) as exc:
             await self._unfinishable(case_id, event, f"refused: {exc}")
             return True
         except Exception as exc:
@@ -296,6 +302,12 @@ class Reconciler:
         await self._store.replace(
             CURSORS, {**doc, "after": after}, expected_version=doc["_version"]
         )
+
+
+def _where(exc: ValidationError) -> str:
+    return ", ".join(
+        ".".join(str(p) for p in e["loc"]) + f" ({e['type']})" for e in exc.errors()[:3]
+    )
 
 
 def outbox_report(store: DocumentStore, relay: OutboxRelay, service: str, upstream: str) -> Report:

@@ -458,12 +458,13 @@ async def test_an_event_of_another_type_or_unreadable_is_reported_and_never_bloc
 
         async def picky(item: CloudEvent) -> bool:
             if item.subject == "OA-JUNK":
-                raise ValueError("not the data this service reads")
+                raise ValueError("SECRET not the data this service reads")
             return await down.handled(item)
 
         await reconciler(ledger_url, down, handled=picky).reconcile()
         assert down.calls == ["OA-WRONG", "OA-GOOD"]
         assert [case for case, _ in down.reports] == ["OA-JUNK"]
+        assert "SECRET" not in down.reports[0][1]  # reports name the error, not the data
         typed = reconciler(ledger_url, Downstream(own), types=[OTHER])
         await typed.reconcile(full=True)
         assert typed.unfinishable == 3 and typed.finished == 0
