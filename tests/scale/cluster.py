@@ -12,6 +12,7 @@ import subprocess
 import time
 import urllib.request
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +20,7 @@ from pathlib import Path
 from bench.environment import bench_policy
 from casework.config import ServiceSettings
 from casework.leases import LEASES
+from casework.signing import ensure_key_pair
 from casework.store import open_store
 from deploy.broker import TansuBroker
 from deploy.mailsink import MailSink
@@ -94,6 +96,21 @@ class Cluster:
             started.append(process)
             process.wait_healthy(90)
         return started
+
+    def start_each(self, services: list[str], count: int) -> None:
+        """``count`` instances of each of ``services``: one of each at a time, started
+        together (their stores are different files), each round healthy before the next.
+
+        The shared secrets are made first, one after another: review's demo signing key
+        pair and the ledger tokens are created on first use, and two processes (or
+        threads) creating one at once would each write their own."""
+        ensure_key_pair(self.root / "data" / "keys")
+        for service in services:
+            self.environment(service, f"{service}-0", 0)  # writes the ledger tokens
+        for _ in range(count):
+            with ThreadPoolExecutor(len(services)) as pool:
+                for started in [pool.submit(self.start, service, 1) for service in services]:
+                    started.result()
 
     def revive(self, process: ServiceProcess) -> None:
         """Start a killed instance again, on its port, with its name and store."""

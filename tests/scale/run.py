@@ -61,12 +61,11 @@ class Outcome:
 
 
 def start_services(cluster: Cluster, instances: int) -> None:
-    """Notify first (it must see every submission), intake last (it opens the door)."""
+    """Every consuming instance healthy before intake, which opens the door, starts."""
     functionaries = cluster.root / "functionaries.yaml"
     functionaries.write_text(functionaries_yaml(), encoding="utf-8")
     cluster.extra_env["FUNCTIONARIES_FILE"] = str(functionaries)
-    for service in ("notify", "enforcement", "review"):
-        cluster.start(service, instances)
+    cluster.start_each(["notify", "enforcement", "review"], instances)
     cluster.start("intake", 1)
 
 
