@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import ipaddress
 import logging
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -35,8 +37,13 @@ from tenacity import (
     wait_exponential,
 )
 
+from casework.coalesce import Coalescer
+
 log = logging.getLogger(__name__)
 
+# Users per list=blocks or list=users read: the API's limit of bkusers and ususers for an
+# account without apihighlimits.
+BLOCK_READ_USERS = 50
 TRANSIENT_CODES = frozenset({"ratelimited", "readonly", "maxlag"})
 _INFINITE = frozenset({"infinite", "infinity", "indefinite", "never"})
 
@@ -199,6 +206,9 @@ class MediaWikiClient:
         self._login_generation = 0
         self._csrf_token: str | None = None
         self._tokens: dict[str, str] = {}  # other token types (userrights, …)
+        # Concurrent active_blocks reads go to the wiki as one list=blocks of many users.
+        self.block_reads = Coalescer(self._blocks_of, self._blocks_one, BLOCK_READ_USERS)
+        self.user_reads = Coalescer(self._users_of, self._user_one, BLOCK_READ_USERS)
 
     async def __aenter__(self) -> Self:
         if self._session is None:
@@ -424,33 +434,44 @@ class MediaWikiClient:
         return UnblockResult(id=int(result["id"]), user=result["user"])
 
     async def active_blocks(self, user: str) -> list[BlockInfo]:
-        reply = await self._read(
-            {
-                "action": "query",
-                "list": "blocks",
-                "bkusers": user,
-                "bkprop": "id|user|by|timestamp|expiry|reason|flags",
-                "bklimit": "max",
-            },
-        )
-        return [
-            BlockInfo(
-                id=int(b["id"]),
-                user=b["user"],
-                by=b["by"],
-                timestamp=_timestamp(b["timestamp"]),
-                expiry=_expiry(b["expiry"]),
-                reason=b.get("reason", ""),
-                nocreate=b.get("nocreate", False),
-                autoblock=b.get("autoblock", False),
-                anononly=b.get("anononly", False),
-                noemail=b.get("noemail", False),
-                allowusertalk=b.get("allowusertalk", False),
-                hidden=b.get("hidden", False),
-                partial=b.get("partial", False),
-            )
-            for b in reply["query"]["blocks"]
-        ]
+        """The blocks on ``user``. Read together with the other users asked for meanwhile
+        (an IP or range, or a name that cannot go in a list, is read on its own)."""
+        if not _listable(user):
+            return await self._blocks_one(user)
+        return await self.block_reads.get(user)
+
+    async def _blocks_one(self, user: str) -> list[BlockInfo]:
+        return [_block_info(b) for b in await self._block_query(user)]
+
+    async def _blocks_of(self, users: list[str]) -> dict[str, list[BlockInfo]]:
+        """Each of ``users``' blocks, from one read. A block on a name not asked for (the
+        wiki spells a name otherwise than ``_canonical``) fails it: read them one by one."""
+        asked: dict[str, list[str]] = {}
+        for user in users:
+            asked.setdefault(_canonical(user), []).append(user)
+        found: dict[str, list[BlockInfo]] = {user: [] for user in users}
+        for b in await self._block_query("|".join(asked)):
+            if b["user"] not in asked:
+                raise MediaWikiError("badresponse", f"a block on {b['user']!r}, not asked for")
+            for user in asked[b["user"]]:
+                found[user].append(_block_info(b))
+        return found
+
+    async def _block_query(self, users: str) -> list[dict[str, Any]]:
+        params: dict[str, Any] = {
+            "action": "query",
+            "list": "blocks",
+            "bkusers": users,
+            "bkprop": "id|user|by|timestamp|expiry|reason|flags",
+            "bklimit": "max",
+        }
+        blocks: list[dict[str, Any]] = []
+        while True:
+            reply = await self._read(params)
+            blocks.extend(reply["query"]["blocks"])
+            if "continue" not in reply:
+                return blocks
+            params = {**params, **reply["continue"]}
 
     # --- pages ---------------------------------------------------------------------------
 
@@ -787,11 +808,33 @@ class MediaWikiClient:
         return not (info.get("missing") or info.get("invalid"))
 
     async def _user(self, user: str) -> dict[str, Any]:
+        if not _listable(user):
+            return await self._user_one(user)
+        return await self.user_reads.get(user)
+
+    async def _user_one(self, user: str) -> dict[str, Any]:
         reply = await self._read(
             {"action": "query", "list": "users", "ususers": user, "usprop": "groups"}
         )
         (info,) = reply["query"]["users"]
         return dict(info)
+
+    async def _users_of(self, users: list[str]) -> dict[str, dict[str, Any]]:
+        """Each of ``users`` from one read; a name answered in another spelling, or not
+        answered, fails it (then they are read one by one)."""
+        asked: dict[str, list[str]] = {}
+        for user in users:
+            asked.setdefault(_canonical(user), []).append(user)
+        reply = await self._read(
+            {"action": "query", "list": "users", "ususers": "|".join(asked), "usprop": "groups"}
+        )
+        found: dict[str, dict[str, Any]] = {}
+        for info in reply["query"]["users"]:
+            for user in asked.get(info.get("name", ""), []):
+                found[user] = dict(info)
+        if len(found) != len(users):
+            raise MediaWikiError("badresponse", "list=users did not answer every name asked")
+        return found
 
 
 def _revision_flags(r: dict[str, Any]) -> RevisionFlags:
@@ -803,6 +846,42 @@ def _revision_flags(r: dict[str, Any]) -> RevisionFlags:
         suppressed=bool(r.get("suppressed", False)),
         timestamp=_timestamp(r["timestamp"]) if "timestamp" in r else None,
     )
+
+
+def _block_info(b: dict[str, Any]) -> BlockInfo:
+    return BlockInfo(
+        id=int(b["id"]),
+        user=b["user"],
+        by=b["by"],
+        timestamp=_timestamp(b["timestamp"]),
+        expiry=_expiry(b["expiry"]),
+        reason=b.get("reason", ""),
+        nocreate=b.get("nocreate", False),
+        autoblock=b.get("autoblock", False),
+        anononly=b.get("anononly", False),
+        noemail=b.get("noemail", False),
+        allowusertalk=b.get("allowusertalk", False),
+        hidden=b.get("hidden", False),
+        partial=b.get("partial", False),
+    )
+
+
+def _listable(user: str) -> bool:
+    """A user name that can go in a list of names and be found again in the answer (not an
+    IP or range, whose spelling the wiki changes in other ways)."""
+    if not user.strip() or "|" in user or not user.isprintable():
+        return False
+    try:
+        ipaddress.ip_network(user.strip(), strict=False)
+    except ValueError:
+        return True
+    return False
+
+
+def _canonical(user: str) -> str:
+    """The name as the wiki spells it: spaces for underscores, trimmed, first letter upper."""
+    name = re.sub(r"[ _]+", " ", user).strip()
+    return name[:1].upper() + name[1:]
 
 
 def _encode(params: dict[str, Any]) -> dict[str, str]:

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Awaitable
+from typing import TypeVar, cast
 
 import aiohttp
 import pytest
 from aiohttp import web
 
-from casework.mediawiki import LoginError, MediaWikiClient, MediaWikiError
+from casework.mediawiki import BlockInfo, LoginError, MediaWikiClient, MediaWikiError
 from deploy.sandbox_wiki import BOT_APP_ID, ROLE_ACCOUNT, SandboxWiki
 from tests.fixtures.wiki import free_port
 
+T = TypeVar("T")
 CASE_REASON = "Office action: case OA-2024-0042 (see Office actions policy)"
 
 
@@ -332,3 +335,52 @@ async def test_log_events_since_are_oldest_first(client: MediaWikiClient) -> Non
     entries = [e for e in await client.log_events(since=since) if e.type == "block"]
     assert [e.action for e in entries][-2:] == ["block", "unblock"]
     assert entries[-1].title == "User:Vandal1"
+
+
+async def test_concurrent_block_reads_go_as_lists_and_answer_as_single_reads(
+    client: MediaWikiClient,
+) -> None:
+    await client.block("Vandal1", reason=CASE_REASON)
+    await client.block("Harasser2", reason=CASE_REASON, hidename=True)
+    names = ["Vandal1", "vandal1", "Harasser2", "Goodfaith3", "Bad#name", "127.0.0.1"]
+    names += [f"Nobody {n}" for n in range(60)]  # no such accounts: no blocks
+    before = client.block_reads.reads
+    together = await asyncio.gather(
+        *(client.active_blocks(n) for n in names), return_exceptions=True
+    )
+    reads = client.block_reads.reads - before
+    alone = [await _outcome(client._blocks_one(n)) for n in names]
+    assert [_comparable(a) for a in together] == [_comparable(a) for a in alone]
+    vandal, lowercase, harasser, goodfaith = (cast(list[BlockInfo], b) for b in together[:4])
+    assert [b.user for b in vandal] == ["Vandal1"] == [b.user for b in lowercase]
+    assert harasser[0].hidden and goodfaith == [] and together[-1] == []
+    # 65 listable names: at most 50 a read (the API's limit), so two reads, or three when
+    # the read with the invalid name failed and went again name by name.
+    assert 2 <= reads <= 3, reads
+
+
+async def _outcome(read: Awaitable[T]) -> T | BaseException:
+    try:
+        return await read
+    except MediaWikiError as exc:
+        return exc
+
+
+def _comparable(outcome: object) -> object:
+    return (type(outcome), outcome.code) if isinstance(outcome, MediaWikiError) else outcome
+
+
+async def test_concurrent_user_reads_go_as_lists_and_answer_as_single_reads(
+    client: MediaWikiClient,
+) -> None:
+    names = ["Admin4", "admin4", "Vandal1", "Goodfaith3", "Bad#name", "No such user 7781"]
+    names += [f"Nobody {n}" for n in range(50)]
+    before = client.user_reads.reads
+    together = await asyncio.gather(*(client.user_groups(n) for n in names), return_exceptions=True)
+    exists = await asyncio.gather(*(client.user_exists(n) for n in names))
+    reads = client.user_reads.reads - before
+    alone = [await _outcome(client.user_groups(n)) for n in names]  # one at a time
+    assert [_comparable(a) for a in together] == [_comparable(a) for a in alone]
+    assert "sysop" in cast(list[str], together[0]) and together[0] == together[1]
+    assert exists[:4] == [True] * 4 and not any(exists[4:])
+    assert 2 <= reads <= 6, reads  # 56 names: two lists each time (an invalid name: one by one)

@@ -43,13 +43,20 @@ class Watcher:
             EnforcementRecord.from_document(doc)
             for doc in await self.store.find(ENFORCEMENTS, {"ending": None})
         ]
-        found = 0
-        for wiki_id, wiki in self.wikis.items():
-            try:
-                found += await self._poll_wiki(wiki_id, wiki, records)
-            except Exception:
-                log.exception("watching %s failed; next pass tries again", wiki_id)
-        return found
+        # The wikis are read at once: each has its own cursor, log and API.
+        found = await asyncio.gather(
+            *(self._poll_or_log(wiki_id, wiki, records) for wiki_id, wiki in self.wikis.items())
+        )
+        return sum(found)
+
+    async def _poll_or_log(
+        self, wiki_id: str, wiki: MediaWikiClient, records: list[EnforcementRecord]
+    ) -> int:
+        try:
+            return await self._poll_wiki(wiki_id, wiki, records)
+        except Exception:
+            log.exception("watching %s failed; next pass tries again", wiki_id)
+            return 0
 
     async def watch_forever(self, interval: float) -> None:
         while True:
