@@ -246,7 +246,7 @@ def main() -> int:
     def checkpoint(rows: list[Row], done: list[str]) -> None:
         """A long run that dies later still leaves the parts it finished on disk."""
         if write:
-            report.write(rows, run_so_far(done))
+            report.write(rows, run_so_far(list(done)))
 
     rows = asyncio.run(collect(args.quick, set(wanted), checkpoint))
     run = run_so_far(wanted)
