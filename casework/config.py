@@ -205,18 +205,22 @@ def read_token(path: Path, variable: str) -> str:
 
 
 class LedgerSettings(BaseSettings):
-    """A service whose downstream reconciles from it: the token its ledger API requires.
+    """A service whose downstreams reconcile from it: the tokens its ledger API accepts,
+    one file per reader (comma-separated; review has two readers: enforcement, notify).
 
     Unset: the ledger answers 401 to everyone (there is no one to serve)."""
 
     model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
 
-    ledger_token_file: Path | None = Field(None, validation_alias="CASEWORK_LEDGER_TOKEN_FILE")
+    ledger_token_file: str | None = Field(
+        None, min_length=1, validation_alias="CASEWORK_LEDGER_TOKEN_FILE"
+    )
 
-    def ledger_token(self) -> str | None:
+    def ledger_tokens(self) -> list[str]:
         if self.ledger_token_file is None:
-            return None
-        return read_token(self.ledger_token_file, "CASEWORK_LEDGER_TOKEN_FILE")
+            return []
+        files = [Path(f.strip()) for f in self.ledger_token_file.split(",") if f.strip()]
+        return [read_token(f, "CASEWORK_LEDGER_TOKEN_FILE") for f in files]
 
 
 class UpstreamSettings(BaseSettings):
@@ -238,3 +242,26 @@ class UpstreamSettings(BaseSettings):
         if self.upstream_token_file is None:
             raise ConfigError("CASEWORK_UPSTREAM_TOKEN_FILE: required with CASEWORK_UPSTREAM_URL")
         return read_token(self.upstream_token_file, "CASEWORK_UPSTREAM_TOKEN_FILE")
+
+
+class ReviewLedgerSettings(BaseSettings):
+    """Notify's second upstream: review's ledger of approvals (notify tells nobody
+    without review's signed approval, and an approval it never read leaves a case untold).
+
+    Unset URL: no reconciliation from review."""
+
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+
+    review_ledger_url: str | None = Field(
+        None, pattern=r"^https?://[^/\s]+(/\S*)?$", validation_alias="CASEWORK_REVIEW_LEDGER_URL"
+    )
+    review_ledger_token_file: Path | None = Field(
+        None, validation_alias="CASEWORK_REVIEW_LEDGER_TOKEN_FILE"
+    )
+
+    def review_ledger_token(self) -> str:
+        if self.review_ledger_token_file is None:
+            raise ConfigError(
+                "CASEWORK_REVIEW_LEDGER_TOKEN_FILE: required with CASEWORK_REVIEW_LEDGER_URL"
+            )
+        return read_token(self.review_ledger_token_file, "CASEWORK_REVIEW_LEDGER_TOKEN_FILE")

@@ -9,8 +9,9 @@ paging on the outbox ``seq``: the answer's ``next`` is the cursor for the next c
 Published entries form a prefix of ``seq`` (the relay publishes in order), so a cursor
 never skips an entry published later. What the retention window purged is not listed.
 
-Service to service, never staff: ``Authorization: Bearer <token>``, the token its one
-reader holds (a secrets file, CASEWORK_LEDGER_TOKEN_FILE), compared in constant time.
+Service to service, never staff: ``Authorization: Bearer <token>``, the token of one of
+its readers (one per pair of services, secrets files: CASEWORK_LEDGER_TOKEN_FILE),
+compared in constant time with each.
 Without it, or with no token configured, 401 and nothing else: not even whether the
 parameters were valid.
 """
@@ -43,11 +44,18 @@ Middleware = Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]
 
 class Ledger:
     def __init__(
-        self, store: DocumentStore, types: Collection[str], token: str | None, *, page: int = 200
+        self,
+        store: DocumentStore,
+        types: Collection[str],
+        tokens: Collection[str],
+        *,
+        page: int = 200,
     ) -> None:
+        if isinstance(tokens, str):
+            raise TypeError("tokens: a collection of tokens, not one str")
         self._store = store
         self._types = frozenset(types)
-        self._token = token.encode() if token else None
+        self._tokens = [token.encode() for token in tokens if token]
         self._page = page
         self.served = 0  # items served
 
@@ -103,11 +111,10 @@ class Ledger:
 
     def _authenticate(self, request: web.Request) -> None:
         scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
-        if (
-            self._token is None
-            or scheme.lower() != "bearer"
-            or not hmac.compare_digest(presented.strip().encode(), self._token)
-        ):
+        given = presented.strip().encode()
+        # Every token compared, so the time says nothing about which one nearly matched.
+        matches = [hmac.compare_digest(given, token) for token in self._tokens]
+        if scheme.lower() != "bearer" or not any(matches):
             raise web.HTTPUnauthorized(headers={"WWW-Authenticate": 'Bearer realm="ledger"'})
 
 

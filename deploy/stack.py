@@ -121,7 +121,16 @@ def reconcile_environment(service: str, env: dict[str, str]) -> dict[str, str]:
     keys = Path(env["CASEWORK_DATA_DIR"]) / "keys"
     out: dict[str, str] = {}
     if service in UPSTREAM_OF.values():
-        out["CASEWORK_LEDGER_TOKEN_FILE"] = str(ensure_token(keys / f"ledger-{service}.token"))
+        files = [ensure_token(keys / f"ledger-{service}.token")]
+        if service == "review":  # notify reads review's approvals too, with its own token
+            files.append(ensure_token(keys / "ledger-review-notify.token"))
+        out["CASEWORK_LEDGER_TOKEN_FILE"] = ",".join(str(f) for f in files)
+    review_port = env.get("REVIEW_PORT")
+    if service == "notify" and review_port is not None:
+        out["CASEWORK_REVIEW_LEDGER_URL"] = f"http://127.0.0.1:{review_port}"
+        out["CASEWORK_REVIEW_LEDGER_TOKEN_FILE"] = str(
+            ensure_token(keys / "ledger-review-notify.token")
+        )
     upstream = UPSTREAM_OF.get(service)
     port = env.get(f"{upstream.upper()}_PORT") if upstream is not None else None
     if upstream is not None and port is not None:  # a lone service has no upstream

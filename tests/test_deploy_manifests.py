@@ -90,7 +90,12 @@ PRODUCTION: dict[str, dict[str, str]] = {
         **LEDGER,
         **UPSTREAM,
     },
-    "notify": {"WIKI_USERNAME": "the default is the sandbox role account", **UPSTREAM},
+    "notify": {
+        "WIKI_USERNAME": "the default is the sandbox role account",
+        **UPSTREAM,
+        "CASEWORK_REVIEW_LEDGER_URL": "reconciles review's approvals",
+        "CASEWORK_REVIEW_LEDGER_TOKEN_FILE": "the token of the review-notify pair",
+    },
 }
 K8S_PRODUCTION = {"CASEWORK_INSTANCE_ID": "names the pod in leases (fieldRef metadata.name)"}
 

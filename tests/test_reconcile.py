@@ -35,6 +35,7 @@ from casework.trust import ReviewAuthority, sign_event
 from tests.test_enforcement_domain import approved
 
 TOKEN = "t0ken-of-the-pair-0123456789"
+OTHER_PAIR = "t0ken-of-another-reader-98765"
 WANTED = "officeactions.review.decision-approved.v1"
 OTHER = "officeactions.review.case-opened.v1"
 POLICY = load_policy(Path(__file__).resolve().parent.parent / "policy" / "office-actions.yaml")
@@ -73,7 +74,7 @@ async def publish(store: DocumentStore, events: list[CloudEvent]) -> None:
 @pytest.fixture
 async def ledger_url(store: DocumentStore) -> AsyncIterator[str]:
     app = make_app(registry=CollectorRegistry(), health_checks={})
-    Ledger(store, [WANTED], TOKEN, page=3).register(app)
+    Ledger(store, [WANTED], [OTHER_PAIR, TOKEN], page=3).register(app)
     server = TestServer(app)
     await server.start_server()
     try:
@@ -153,7 +154,7 @@ async def test_a_ledger_without_a_token_refuses_everyone(
     store: DocumentStore, http: aiohttp.ClientSession
 ) -> None:
     app = make_app(registry=CollectorRegistry(), health_checks={})
-    Ledger(store, [WANTED], None).register(app)
+    Ledger(store, [WANTED], []).register(app)
     server = TestServer(app)
     await server.start_server()
     try:
@@ -186,6 +187,18 @@ async def test_the_ledger_names_each_bad_parameter(
         body = await reply.json()
     assert body["error"] == "validation_failed"
     assert sorted(e["field"] for e in body["errors"]) == fields
+
+
+async def test_each_reader_of_a_ledger_has_its_own_token(
+    store: DocumentStore, ledger_url: str, http: aiohttp.ClientSession
+) -> None:
+    for token in (TOKEN, OTHER_PAIR):
+        async with http.get(ledger_url, headers=bearer(token)) as reply:
+            assert reply.status == 200
+    async with http.get(ledger_url, headers=bearer(TOKEN + OTHER_PAIR)) as reply:
+        assert reply.status == 401
+    with pytest.raises(TypeError):
+        Ledger(store, [WANTED], TOKEN)  # one str is not a set of one-character tokens
 
 
 async def test_a_repeated_parameter_is_refused(
@@ -400,7 +413,7 @@ async def test_ahead_of_staff_access_the_ledger_answers_and_everything_else_is_g
     anyone here; the ledger keeps its own token, JSON errors and field errors."""
     await publish(store, [event("OA-1")])
     app = make_app(registry=CollectorRegistry(), health_checks={})
-    app.middlewares.append(Ledger(store, [WANTED], TOKEN).middleware())
+    app.middlewares.append(Ledger(store, [WANTED], [TOKEN]).middleware())
 
     @web.middleware
     async def staff_only(request: web.Request, handler: Any) -> web.StreamResponse:

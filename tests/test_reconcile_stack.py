@@ -127,22 +127,33 @@ async def metrics_of(http: aiohttp.ClientSession, stack: Stack, service: str) ->
         return await reply.text()
 
 
-async def finished_one(http: aiohttp.ClientSession, stack: Stack, service: str) -> float:
+def counted(text: str, name: str, upstream: str) -> float:
+    """A duty's counter (labelled by upstream) in a /metrics page."""
+    return metric(text, f'{name}{{upstream="{upstream}"}}')
+
+
+async def finished_one(
+    http: aiohttp.ClientSession, stack: Stack, service: str, upstream: str
+) -> float:
     """Once the duty counted the gap it finished (just after the effect shows): its passes."""
 
     async def probe() -> float | None:
         text = await metrics_of(http, stack, service)
-        return metric(text, "reconcile_passes") if metric(text, "reconcile_gaps_finished") else None
+        if counted(text, "reconcile_gaps_finished", upstream):
+            return counted(text, "reconcile_passes", upstream)
+        return None
 
     return await eventually(probe, timeout=30, what=f"{service}'s duty to count its gap")
 
 
-async def passes_after(http: aiohttp.ClientSession, stack: Stack, service: str, n: float) -> str:
-    """Metrics of ``service`` once it has made two passes more than ``n``."""
+async def passes_after(
+    http: aiohttp.ClientSession, stack: Stack, service: str, upstream: str, n: float
+) -> str:
+    """Metrics of ``service`` once its duty has made two passes more than ``n``."""
 
     async def probe() -> str | None:
         text = await metrics_of(http, stack, service)
-        return text if metric(text, "reconcile_passes") >= n + 2 else None
+        return text if counted(text, "reconcile_passes", upstream) >= n + 2 else None
 
     return await eventually(probe, timeout=30, what=f"two more passes of {service}'s duty")
 
@@ -158,19 +169,22 @@ async def test_each_ledger_refuses_without_the_pairs_token_and_names_bad_paramet
     stack: Stack, http: aiohttp.ClientSession, upstream: str
 ) -> None:
     url = f"{stack.url(upstream)}{LEDGER_PATH}"
-    others = [pair_token(stack, u) for u in ("intake", "review", "enforcement") if u != upstream]
+    pairs = ("intake", "review", "review-notify", "enforcement")
+    others = [pair_token(stack, u) for u in pairs if not u.startswith(upstream)]
     refused = [{}, token("alice"), *({"Authorization": f"Bearer {t}"} for t in others)]
     for headers in refused:  # nobody, a staff member, another pair's service
         async with http.get(url, params={"limit": "0"}, headers=headers) as reply:
             assert reply.status == 401, headers
             assert (await reply.json())["errors"] == []
-    mine = {"Authorization": f"Bearer {pair_token(stack, upstream)}"}
-    async with http.get(url, params={"after": "x", "limit": "0"}, headers=mine) as reply:
-        assert reply.status == 400
-        assert sorted(e["field"] for e in (await reply.json())["errors"]) == ["after", "limit"]
-    async with http.get(url, headers=mine) as reply:
-        assert reply.status == 200
-        assert set(await reply.json()) == {"items", "next", "more"}
+    readers = [u for u in pairs if u.startswith(upstream)]  # review has two: one per pair
+    for reader in readers:
+        mine = {"Authorization": f"Bearer {pair_token(stack, reader)}"}
+        async with http.get(url, params={"after": "x", "limit": "0"}, headers=mine) as reply:
+            assert reply.status == 400
+            assert sorted(e["field"] for e in (await reply.json())["errors"]) == ["after", "limit"]
+        async with http.get(url, headers=mine) as reply:
+            assert reply.status == 200
+            assert set(await reply.json()) == {"items", "next", "more"}
 
 
 async def test_a_submission_review_never_read_becomes_a_case_by_reconciliation(
@@ -182,11 +196,12 @@ async def test_a_submission_review_never_read_becomes_a_case_by_reconciliation(
     await skip_unread(stack, "review", "intake")
     await start(stack, "review")
     await case_opened(http, stack, case_id_for(reference))
-    text = await metrics_of(http, stack, "review")
+    passes = await finished_one(http, stack, "review", "intake")
+    text = await passes_after(http, stack, "review", "intake", passes)
     # Opened by the duty, not the consumer: the one gap this fresh process finished.
-    assert metric(text, "reconcile_gaps_finished") == 1
-    assert metric(text, "reconcile_gaps_unfinishable") == 0
-    assert metric(text, "reconcile_items_checked") >= 1
+    assert counted(text, "reconcile_gaps_finished", "intake") == 1
+    assert counted(text, "reconcile_gaps_unfinishable", "intake") == 0
+    assert counted(text, "reconcile_items_checked", "intake") >= 1
 
 
 async def test_an_approval_enforcement_never_read_is_enforced_once(
@@ -208,11 +223,11 @@ async def test_an_approval_enforcement_never_read_is_enforced_once(
         return found or None
 
     await eventually(blocked, timeout=60, what=f"the block of {account}")
-    passes = await finished_one(http, stack, "enforcement")
-    text = await passes_after(http, stack, "enforcement", passes)
+    passes = await finished_one(http, stack, "enforcement", "review")
+    text = await passes_after(http, stack, "enforcement", "review", passes)
     assert len([b for b in await wiki_client.active_blocks(account) if case_id in b.reason]) == 1
-    assert metric(text, "reconcile_gaps_finished") == 1
-    assert metric(text, "reconcile_gaps_unfinishable") == 0
+    assert counted(text, "reconcile_gaps_finished", "review") == 1
+    assert counted(text, "reconcile_gaps_unfinishable", "review") == 0
 
 
 async def test_an_enforcement_notify_never_read_is_told_once(
@@ -227,6 +242,8 @@ async def test_an_enforcement_notify_never_read_is_told_once(
     await stop(stack, "notify")
     await approve(http, stack, case_id, account)
     await listed(http, stack, "enforcement", case_id, "action-enforced.v1")
+    # Neither review's approval nor enforcement's report: both come from the ledgers.
+    await skip_unread(stack, "notify", "review")
     await skip_unread(stack, "notify", "enforcement")
     await start(stack, "notify")
 
@@ -240,9 +257,11 @@ async def test_an_enforcement_notify_never_read_is_told_once(
         return page is not None and case_id in page.text
 
     await eventually(stated, timeout=60, what=f"the public statement of {case_id}")
-    passes = await finished_one(http, stack, "notify")
-    text = await passes_after(http, stack, "notify", passes)
-    assert metric(text, "reconcile_gaps_finished") == 1
+    await finished_one(http, stack, "notify", "review")
+    passes = await finished_one(http, stack, "notify", "enforcement")
+    text = await passes_after(http, stack, "notify", "enforcement", passes)
+    assert counted(text, "reconcile_gaps_finished", "review") == 1
+    assert counted(text, "reconcile_gaps_finished", "enforcement") == 1
     assert len(messages_to(stack, address)) == 1
     ids = [email.message_from_bytes(bytes(kept))["Message-ID"] for kept in stack.mail.messages()]
     assert len(ids) == len(set(ids))
@@ -311,8 +330,8 @@ async def test_a_forged_or_missing_upstream_event_is_not_acted_on_and_alerts(
         assert missing_id in raised[missing_id].what_happened
         assert calls and all(calls)
         text = await metrics_of(http, stack, "enforcement")
-        assert metric(text, "reconcile_gaps_unfinishable") >= 2
-        assert metric(text, "reconcile_gaps_finished") == 0
+        assert counted(text, "reconcile_gaps_unfinishable", "review") >= 2
+        assert counted(text, "reconcile_gaps_finished", "review") == 0
         assert await wiki_client.active_blocks(account) == []
     finally:
         await stop(stack, "enforcement")

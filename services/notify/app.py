@@ -12,7 +12,7 @@ from aiohttp import web
 
 from casework.assertion_auth import AssertionGate
 from casework.cloudevents import CloudEvent
-from casework.contract import ActionEnforced, Audience, topic_of
+from casework.contract import ActionEnforced, Audience, DecisionApproved, topic_of
 from casework.http import make_app
 from casework.mediawiki import MediaWikiClient
 from casework.reconcile import one_case_at_a_time
@@ -28,6 +28,7 @@ from services.notify.deliveries import (
 )
 from services.notify.functionaries import load_functionaries
 from services.notify.handlers import (
+    CASES,
     EARLY_ENFORCED,
     LUMEN_NOTICES,
     STATEMENTS,
@@ -174,8 +175,25 @@ async def wire(kit: Kit) -> Wiring:
             await kit.store.get(EARLY_ENFORCED, _early_id(enforced.case_id, revision)) is not None
         )
 
+    async def read(event: CloudEvent) -> bool:
+        # Review's signed approval kept (what notify tells from, with its sign-offs).
+        approved = DecisionApproved.model_validate(event.data)
+        case = await kit.store.get(CASES, approved.case_id)
+        return case is not None and f"signoffs_r{approved.decision.revision}" in case
+
     once.update(
         reconcile_from(kit, "enforcement", [ActionEnforced.TYPE], handled=told, handle=handle)
+    )
+    review_ledger = (settings.review_ledger_url, settings.review_ledger_token)
+    once.update(
+        reconcile_from(
+            kit,
+            "review",
+            [DecisionApproved.TYPE],
+            handled=read,
+            handle=handle,
+            ledger=review_ledger,
+        )
     )
     return Wiring(
         app=app,

@@ -4,10 +4,15 @@ from pathlib import Path
 
 from pydantic import Field
 
-from casework.config import RoleAccountSettings, ServiceSettings, UpstreamSettings
+from casework.config import (
+    ReviewLedgerSettings,
+    RoleAccountSettings,
+    ServiceSettings,
+    UpstreamSettings,
+)
 
 
-class NotifySettings(ServiceSettings, RoleAccountSettings, UpstreamSettings):
+class NotifySettings(ServiceSettings, RoleAccountSettings, UpstreamSettings, ReviewLedgerSettings):
     SERVICE = "notify"
 
     port: int = Field(8084, ge=1, le=65535, validation_alias="NOTIFY_PORT")
