@@ -12,7 +12,9 @@ import asyncio
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+import traceback
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -34,192 +36,214 @@ async def collect(quick: bool, parts: set[str], checkpoint: Checkpoint) -> list[
     rows = Rows()
     relay = 0.0
     done: list[str] = []
+    failed: set[str] = set()
 
     def finished(part: str) -> None:
-        if part in parts:
+        if part in parts and part not in failed:
             done.append(part)
-            checkpoint(rows, done)
+        checkpoint(rows, done)
+
+    @contextmanager
+    def attempt(part: str) -> Iterator[None]:
+        """A part that fails is reported and left out; the parts after it still run."""
+        try:
+            yield
+        except Exception:
+            failed.add(part)
+            print(f"  {part}: FAILED", file=sys.stderr, flush=True)
+            traceback.print_exc()
 
     if parts & {"raw", "pipeline", "e2e"}:
-        kafka = await scenarios.kafka_limits()
-        relay = kafka["relay_per_s"]
-        rows.add(
-            Row("raw: aiokafka produce 1 KB (acks=all)", kafka["produce_per_s"], "msg/s"),
-            Row("raw: aiokafka consume 1 KB", kafka["consume_per_s"], "msg/s"),
-            Row("raw: aiokafka consume + produce loop", relay, "msg/s"),
-        )
+        with attempt("raw"):
+            kafka = await scenarios.kafka_limits()
+            relay = kafka["relay_per_s"]
+            rows.add(
+                Row("raw: aiokafka produce 1 KB (acks=all)", kafka["produce_per_s"], "msg/s"),
+                Row("raw: aiokafka consume 1 KB", kafka["consume_per_s"], "msg/s"),
+                Row("raw: aiokafka consume + produce loop", relay, "msg/s"),
+            )
     if "raw" in parts:
-        with tempfile.TemporaryDirectory() as tmp:
-            sqlite_rate = scenarios.sqlite_limit(Path(tmp))
-        rows.add(Row("raw: SQLite insert+commit (WAL, synchronous=FULL)", sqlite_rate, "doc/s"))
+        with attempt("raw"):
+            with tempfile.TemporaryDirectory() as tmp:
+                sqlite_rate = scenarios.sqlite_limit(Path(tmp))
+            rows.add(Row("raw: SQLite insert+commit (WAL, synchronous=FULL)", sqlite_rate, "doc/s"))
     if parts & {"raw", "intake"}:
-        http = await scenarios.http_limits()
-        bare, intake = http["bare"], http["intake"]
-        rows.add(
-            Row("raw: bare aiohttp JSON endpoint, 32 clients", bare["rps"], "req/s"),
-            Row(
-                "intake: accepted submissions, 32 clients",
-                intake["rps"],
-                "req/s",
-                bare["rps"],
-                ratio_at_least(0.25, "bare aiohttp"),
-            ),
-            Row("intake: latency p50", intake["p50_ms"], "ms"),
-            Row("intake: latency p99", intake["p99_ms"], "ms"),
-        )
+        with attempt("intake"):
+            http = await scenarios.http_limits()
+            bare, intake = http["bare"], http["intake"]
+            rows.add(
+                Row("raw: bare aiohttp JSON endpoint, 32 clients", bare["rps"], "req/s"),
+                Row(
+                    "intake: accepted submissions, 32 clients",
+                    intake["rps"],
+                    "req/s",
+                    bare["rps"],
+                    ratio_at_least(0.25, "bare aiohttp"),
+                ),
+                Row("intake: latency p50", intake["p50_ms"], "ms"),
+                Row("intake: latency p99", intake["p99_ms"], "ms"),
+            )
     finished("raw")
     finished("intake")
     if "pipeline" in parts:
-        backlog = 5_000 if quick else 20_000
-        one = await scenarios.pipeline(1, backlog)
-        two = await scenarios.pipeline(2, backlog)
-        rows.add(
-            Row(
-                f"pipeline: review opens cases from {backlog:,} events, 1 instance",
-                one["per_s"],
-                "event/s",
-                relay,
-                ratio_at_least(0.5, "raw loop"),
-            ),
-            Row(
-                "pipeline: same, 2 review instances in one group vs 1",
-                two["per_s"],
-                "event/s",
-                one["per_s"],
-                ratio_at_least(1.3, "1 instance"),
-            ),
-        )
-    finished("pipeline")
-    if "e2e" in parts:
-        cases = 300 if quick else 1000
-        target = E2E_TARGET * relay  # the issue's end-to-end target, in cases/s
-        paced = (target, 100 if quick else 300)
-        e2e_one = await scenarios.scale_out(1, cases, paced)
-        e2e_two = await scenarios.scale_out(2, cases)
-        at_load = e2e_one["paced"]
-        rows.add(
-            Row(
-                f"end to end: {cases:,} cases, submission → ActionEnforced, 1 instance each",
-                e2e_one["enforced_per_s"],
-                "case/s",
-            ),
-            Row(
-                "end to end: same, 2 instances each of review, enforcement, notify vs 1",
-                e2e_two["enforced_per_s"],
-                "case/s",
-                e2e_one["enforced_per_s"],
-            ),
-            Row(
-                f"end to end: {cases:,} cases, submission → affected user emailed, 1 instance each",
-                e2e_one["told_per_s"],
-                "case/s",
-                relay,
-                ratio_at_least(E2E_TARGET, "raw loop"),
-            ),
-            Row(
-                "end to end: same, 2 instances each of review, enforcement, notify vs 1",
-                e2e_two["told_per_s"],
-                "case/s",
-                e2e_one["told_per_s"],
-                ratio_at_least(1.0, "1 instance"),
-            ),
-            Row(
-                "end to end, driver unpaced (backlog builds), 1 instance each: final approval"
-                " → affected user emailed, p99",
-                e2e_one["approval_to_email_p99_ms"],
-                "ms",
-            ),
-            Row(
-                f"load: {paced[1]} cases started at {target:.1f}/s (the end-to-end target,"
-                f" {E2E_TARGET:g} × raw loop; reached {at_load['offered_per_s']:.1f}/s),"
-                " 1 instance each: final approval → affected user emailed, p50",
-                at_load["p50_ms"],
-                "ms",
-            ),
-            Row(
-                "load: same, final approval → affected user emailed, p99",
-                at_load["p99_ms"],
-                "ms",
-                goal=below(1000, "ms"),
-            ),
-        )
-    finished("e2e")
-    if "latency" in parts:
-        latency = await scenarios.intake_to_review_latency(50, 250 if quick else 500)
-        rows.add(
-            Row("latency at 50/s: intake 202 → case opened, p50", latency["p50_ms"], "ms"),
-            Row(
-                "latency at 50/s: intake 202 → case opened, p99",
-                latency["p99_ms"],
-                "ms",
-                goal=below(100, "ms"),
-            ),
-        )
-    finished("latency")
-    if "effects" in parts:
-        effects = await scenarios.approval_to_effects(10 if quick else 20)
-        rows.add(
-            Row("idle: final approval → wiki block, p50", effects["block_p50_ms"], "ms"),
-            Row(
-                "idle: final approval → wiki block, p99",
-                effects["block_p99_ms"],
-                "ms",
-                goal=below(1000, "ms"),
-            ),
-            Row("idle: final approval → email received, p50", effects["mail_p50_ms"], "ms"),
-            Row(
-                "idle: final approval → email received, p99",
-                effects["mail_p99_ms"],
-                "ms",
-                goal=below(1000, "ms"),
-            ),
-        )
-    finished("effects")
-    if "queue" in parts:
-        with tempfile.TemporaryDirectory() as tmp:
-            queue = await queue_page(Path(tmp), 20_000 if quick else 100_000)
-        rows.add(
-            Row(
-                f"review queue: filtered page of 50, {queue['cases']:,} cases, p50",
-                queue["p50_ms"],
-                "ms",
-            ),
-            Row(
-                f"review queue: filtered page of 50, {queue['cases']:,} cases, p99",
-                queue["p99_ms"],
-                "ms",
-                goal=below(50, "ms"),
-            ),
-        )
-    finished("queue")
-    if "recovery" in parts:
-        # Unpublished entries leave the wait only at its 300 s bound, which fails the goal.
-        recovery = await scenarios.outbox_recovery(10_000)
-        rows.add(
-            Row(
-                "recovery: 10,000 outbox entries after a broker restart",
-                recovery["seconds"],
-                "s",
-                goal=below(10, "s"),
-            )
-        )
-    finished("recovery")
-    if "memory" in parts:
-        first, second = (300, 3_000) if quick else (1_000, 10_000)
-        rss = await memory(first, second)
-        path = "submission → case opened → requester acknowledged"
-        for service in SERVICES:
-            before, after = rss["rss_mib"][first][service], rss["rss_mib"][second][service]
+        with attempt("pipeline"):
+            backlog = 5_000 if quick else 20_000
+            one = await scenarios.pipeline(1, backlog)
+            two = await scenarios.pipeline(2, backlog)
             rows.add(
-                Row(f"memory: {service} RSS after {first:,} cases ({path})", before, "MiB"),
                 Row(
-                    f"memory: {service} RSS after {second:,} cases vs after {first:,}",
-                    after,
-                    "MiB",
-                    before,
-                    ratio_below(MEMORY_GROWTH, "growth < 20 %"),
+                    f"pipeline: review opens cases from {backlog:,} events, 1 instance",
+                    one["per_s"],
+                    "event/s",
+                    relay,
+                    ratio_at_least(0.5, "raw loop"),
+                ),
+                Row(
+                    "pipeline: same, 2 review instances in one group vs 1",
+                    two["per_s"],
+                    "event/s",
+                    one["per_s"],
+                    ratio_at_least(1.3, "1 instance"),
                 ),
             )
+    finished("pipeline")
+    if "e2e" in parts:
+        with attempt("e2e"):
+            cases = 300 if quick else 1000
+            target = E2E_TARGET * relay  # the issue's end-to-end target, in cases/s
+            paced = (target, 100 if quick else 300)
+            e2e_one = await scenarios.scale_out(1, cases, paced)
+            e2e_two = await scenarios.scale_out(2, cases)
+            at_load = e2e_one["paced"]
+            rows.add(
+                Row(
+                    f"end to end: {cases:,} cases, submission → ActionEnforced, 1 instance each",
+                    e2e_one["enforced_per_s"],
+                    "case/s",
+                ),
+                Row(
+                    "end to end: same, 2 instances each of review, enforcement, notify vs 1",
+                    e2e_two["enforced_per_s"],
+                    "case/s",
+                    e2e_one["enforced_per_s"],
+                ),
+                Row(
+                    f"end to end: {cases:,} cases, submission → affected user emailed,"
+                    " 1 instance each",
+                    e2e_one["told_per_s"],
+                    "case/s",
+                    relay,
+                    ratio_at_least(E2E_TARGET, "raw loop"),
+                ),
+                Row(
+                    "end to end: same, 2 instances each of review, enforcement, notify vs 1",
+                    e2e_two["told_per_s"],
+                    "case/s",
+                    e2e_one["told_per_s"],
+                    ratio_at_least(1.0, "1 instance"),
+                ),
+                Row(
+                    "end to end, driver unpaced (backlog builds), 1 instance each: final approval"
+                    " → affected user emailed, p99",
+                    e2e_one["approval_to_email_p99_ms"],
+                    "ms",
+                ),
+                Row(
+                    f"load: {paced[1]} cases started at {target:.1f}/s (the end-to-end target,"
+                    f" {E2E_TARGET:g} × raw loop; reached {at_load['offered_per_s']:.1f}/s),"
+                    " 1 instance each: final approval → affected user emailed, p50",
+                    at_load["p50_ms"],
+                    "ms",
+                ),
+                Row(
+                    "load: same, final approval → affected user emailed, p99",
+                    at_load["p99_ms"],
+                    "ms",
+                    goal=below(1000, "ms"),
+                ),
+            )
+    finished("e2e")
+    if "latency" in parts:
+        with attempt("latency"):
+            latency = await scenarios.intake_to_review_latency(50, 250 if quick else 500)
+            rows.add(
+                Row("latency at 50/s: intake 202 → case opened, p50", latency["p50_ms"], "ms"),
+                Row(
+                    "latency at 50/s: intake 202 → case opened, p99",
+                    latency["p99_ms"],
+                    "ms",
+                    goal=below(100, "ms"),
+                ),
+            )
+    finished("latency")
+    if "effects" in parts:
+        with attempt("effects"):
+            effects = await scenarios.approval_to_effects(10 if quick else 20)
+            rows.add(
+                Row("idle: final approval → wiki block, p50", effects["block_p50_ms"], "ms"),
+                Row(
+                    "idle: final approval → wiki block, p99",
+                    effects["block_p99_ms"],
+                    "ms",
+                    goal=below(1000, "ms"),
+                ),
+                Row("idle: final approval → email received, p50", effects["mail_p50_ms"], "ms"),
+                Row(
+                    "idle: final approval → email received, p99",
+                    effects["mail_p99_ms"],
+                    "ms",
+                    goal=below(1000, "ms"),
+                ),
+            )
+    finished("effects")
+    if "queue" in parts:
+        with attempt("queue"):
+            with tempfile.TemporaryDirectory() as tmp:
+                queue = await queue_page(Path(tmp), 20_000 if quick else 100_000)
+            rows.add(
+                Row(
+                    f"review queue: filtered page of 50, {queue['cases']:,} cases, p50",
+                    queue["p50_ms"],
+                    "ms",
+                ),
+                Row(
+                    f"review queue: filtered page of 50, {queue['cases']:,} cases, p99",
+                    queue["p99_ms"],
+                    "ms",
+                    goal=below(50, "ms"),
+                ),
+            )
+    finished("queue")
+    if "recovery" in parts:
+        with attempt("recovery"):
+            # Unpublished entries leave the wait only at its 300 s bound, which fails the goal.
+            recovery = await scenarios.outbox_recovery(10_000)
+            rows.add(
+                Row(
+                    "recovery: 10,000 outbox entries after a broker restart",
+                    recovery["seconds"],
+                    "s",
+                    goal=below(10, "s"),
+                )
+            )
+    finished("recovery")
+    if "memory" in parts:
+        with attempt("memory"):
+            first, second = (300, 3_000) if quick else (1_000, 10_000)
+            rss = await memory(first, second)
+            path = "submission → case opened → requester acknowledged"
+            for service in SERVICES:
+                before, after = rss["rss_mib"][first][service], rss["rss_mib"][second][service]
+                rows.add(
+                    Row(f"memory: {service} RSS after {first:,} cases ({path})", before, "MiB"),
+                    Row(
+                        f"memory: {service} RSS after {second:,} cases vs after {first:,}",
+                        after,
+                        "MiB",
+                        before,
+                        ratio_below(MEMORY_GROWTH, "growth < 20 %"),
+                    ),
+                )
     finished("memory")
     return rows
 

@@ -188,7 +188,7 @@ def to_markdown(rows: list[Row], run: Run) -> str:
     ]
     if not run.complete:
         missing = ", ".join(p for p in run.parts if p not in run.parts_done)
-        lines += [f"**Partial run**: not measured yet or not finished: {missing}.", ""]
+        lines += [f"**Partial run**: not measured (failed, or not reached): {missing}.", ""]
     if run.note:
         lines += [run.note, ""]
     lines += [

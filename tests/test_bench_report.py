@@ -91,7 +91,7 @@ def test_a_partial_run_says_which_parts_are_missing(tmp_path: Path) -> None:
     report = json.loads(machine_readable.read_text(encoding="utf-8"))
     assert report["run"]["complete"] is False
     assert report["run"]["parts_done"] == ["raw"]
-    assert "**Partial run**: not measured yet or not finished: intake." in markdown.read_text()
+    assert "**Partial run**: not measured (failed, or not reached): intake." in markdown.read_text()
 
 
 def test_a_missing_ratio_fails_a_ratio_goal() -> None:
