@@ -1,13 +1,14 @@
 """Reconciliation: what the upstream says exists, compared with what this service handled.
 
 A consuming service (review from intake, enforcement from review, notify from
-enforcement) reads its upstream's ledger (casework.ledger) on start (a full pass from the
-beginning of the upstream's kept history) and every ``interval`` seconds (from a cursor
-kept in its own store). For each listed event it asks its own store whether the event
-was handled (``handled``); a gap is fed to the service's ordinary consumer handler,
-the same code path and checks as an event read from the bus (review's approvals are
-admitted by ``ReviewAuthority.admit``; a forgery is refused as the consumer refuses
-it), and those handlers are idempotent, so a gap finished twice has one effect.
+enforcement and from review) reads its upstream's ledger (casework.ledger) on start (a
+full pass from the beginning of the upstream's kept history) and every ``interval``
+seconds (from a cursor kept in its own store). For each listed event it asks its own
+store whether the event was handled (``handled``); a gap is fed to the service's
+ordinary consumer handler, the same code path and checks as an event read from the bus
+(review's approvals are admitted by ``ReviewAuthority.admit``; a forgery is refused as
+the consumer refuses it), and those handlers are idempotent, so a gap finished twice has
+one effect.
 
 A gap it cannot finish (the handler refuses the event, fails for good, fails
 ``give_up_after`` passes in a row, or still leaves it unhandled) is ``report``-ed once

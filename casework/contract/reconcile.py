@@ -1,8 +1,8 @@
 """Events of the reconciliation duty (casework.reconcile): a gap it could not finish.
 
 Each consuming service publishes its own, on its own topic: review (from intake's
-ledger), enforcement (from review's), notify (from enforcement's). The monitor alerts on
-each, naming the case.
+ledger), enforcement (from review's), notify (from enforcement's and review's). The
+monitor alerts on each, naming the case.
 """
 
 from __future__ import annotations
