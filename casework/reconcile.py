@@ -37,6 +37,7 @@ from casework.cloudevents import CloudEvent, MalformedEvent
 from casework.contract import to_cloudevent, topic_of
 from casework.contract.reconcile import UNRECONCILED, CaseUnreconciled
 from casework.kafka.dead_letters import PermanentError
+from casework.keyed_locks import KeyedLocks
 from casework.ledger import LEDGER_PATH
 from casework.outbox import OutboxRelay
 from casework.store import DocumentStore, DuplicateDocument, OutboxMessage
@@ -56,20 +57,11 @@ def one_case_at_a_time(handle: Handler) -> Handler:
     consumer and its reconciliation duty both call it, so an event the duty feeds while
     the consumer reads it after all (a late replay) is handled after, never alongside
     (the second call finds it done)."""
-    locks: dict[str, asyncio.Lock] = {}
-    users: dict[str, int] = {}
+    locks = KeyedLocks()
 
     async def locked(event: CloudEvent) -> None:
-        case = event.subject
-        lock = locks.setdefault(case, asyncio.Lock())
-        users[case] = users.get(case, 0) + 1
-        try:
-            async with lock:
-                await handle(event)
-        finally:
-            users[case] -= 1
-            if not users[case]:
-                del users[case], locks[case]
+        async with locks.hold(event.subject):
+            await handle(event)
 
     return locked
 
