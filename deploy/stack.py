@@ -106,12 +106,23 @@ def service_environment(
 
 
 def ensure_token(path: Path) -> Path:
-    """A service-to-service bearer token in ``path``, made on first use (owner-only)."""
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(descriptor, "w") as out:
-            out.write(secrets.token_urlsafe(32))
+    """A service-to-service bearer token in ``path``, made on first use (owner-only).
+
+    Written aside, then linked into place: a reader never sees it half written, and of
+    two processes making it at once the first link wins and both use that token."""
+    if path.exists():
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    aside = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    descriptor = os.open(aside, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w") as out:
+        out.write(secrets.token_urlsafe(32))
+    try:
+        os.link(aside, path)
+    except FileExistsError:
+        pass
+    finally:
+        aside.unlink()
     return path
 
 
