@@ -37,9 +37,18 @@ class ServiceSettings(BaseSettings):
         REPO_ROOT / "policy" / "office-actions.yaml", validation_alias="CASEWORK_POLICY_FILE"
     )
     kafka_bootstrap: str = Field("127.0.0.1:9092", validation_alias="KAFKA_BOOTSTRAP_SERVERS")
+    # 3 s: a SIGKILLed member leaves the group (and a restarted one is back at work) within
+    # about 4 s on the embedded broker; on a real cluster use static membership and a
+    # longer timeout instead (README "Consumers").
     kafka_session_timeout_ms: int = Field(
-        10_000, ge=1000, validation_alias="KAFKA_SESSION_TIMEOUT_MS"
+        3_000, ge=1000, validation_alias="KAFKA_SESSION_TIMEOUT_MS"
     )
+    kafka_handler_concurrency: int = Field(
+        32, ge=1, le=1024, validation_alias="KAFKA_HANDLER_CONCURRENCY"
+    )
+    # Static membership (group.instance.id = CASEWORK_INSTANCE_ID): off by default, since
+    # Tansu holds every join of a static member for 8-10 s.
+    kafka_static_membership: bool = Field(False, validation_alias="KAFKA_STATIC_MEMBERSHIP")
     kafka_partitions: int = Field(4, ge=1, validation_alias="KAFKA_TOPIC_PARTITIONS")
     kafka_replication: int = Field(1, ge=1, validation_alias="KAFKA_REPLICATION_FACTOR")
     # Bus authentication (README "Bus authentication"): each service its own SCRAM user.
@@ -141,6 +150,8 @@ class ServiceSettings(BaseSettings):
             bootstrap_servers=self.kafka_bootstrap,
             client_id=f"casework-{self.SERVICE}",
             session_timeout_ms=self.kafka_session_timeout_ms,
+            handler_concurrency=self.kafka_handler_concurrency,
+            group_instance_id=self.instance_id if self.kafka_static_membership else None,
             security_protocol=self.kafka_security_protocol,
             sasl_mechanism=self.kafka_sasl_mechanism,
             sasl_username=self.kafka_sasl_username,

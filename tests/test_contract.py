@@ -68,6 +68,7 @@ from casework.contract import (
 )
 from casework.contract.enforcement import ActionRestored
 from casework.contract.monitor import AlertKind, AlertRaised, DeadLetterReplayed
+from casework.contract.reconcile import UNRECONCILED
 
 T0 = datetime(2026, 11, 20, 9, 15, tzinfo=UTC)
 CASE = "OA-ABCDEFGH2345"
@@ -298,6 +299,17 @@ def _examples() -> list[EventData]:
             case_id=CASE,
             replayed_by="ops",
             replayed_at=T0,
+        ),
+        *(
+            model(
+                case_id=CASE,
+                upstream="review",
+                upstream_event_id="e-1",
+                upstream_event_type="officeactions.review.decision-approved.v1",
+                reason="refused: signature: no trusted key made this signature",
+                found_at=T0,
+            )
+            for model in UNRECONCILED.values()
         ),
     ]
 

@@ -423,7 +423,8 @@ ID = re.compile(r"^R-[A-Z2-7]{12}$")
 
 def test_submission_id_is_random() -> None:
     """Not derived from anything a client sends: a guessable idempotency key no longer
-    gives a predictable reference (the idempotency record maps a key to its reference)."""
+    gives a predictable reference (a keyed submission's reference is an HMAC of its key
+    under a secret kept in intake's store)."""
     ids = {new_submission_id() for _ in range(50)}
     assert len(ids) == 50
     assert all(ID.match(i) for i in ids)

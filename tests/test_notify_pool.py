@@ -26,11 +26,11 @@ from tests.support import eventually, free_port
 @dataclass
 class Server:
     """Keeps each accepted message's Message-ID and the sessions that sent them; drops the
-    connection at the MAIL commands numbered in ``drop_at`` (counted from 1, all sessions),
-    and closes it once it has answered the messages numbered in ``close_after``."""
+    connection at the MAIL commands numbered in ``drop_at`` (counted from 1, all sessions);
+    ``close_last()`` closes, from the server's side, the connection of the last message."""
 
     drop_at: set[int] = field(default_factory=set)
-    close_after: set[int] = field(default_factory=set)
+    last: tuple[asyncio.AbstractEventLoop, asyncio.BaseTransport] | None = None
     message_ids: list[str] = field(default_factory=list)
     sessions: set[tuple[str, int]] = field(default_factory=set)
     busy: int = 0
@@ -57,10 +57,15 @@ class Server:
         )
         self.message_ids.append(str(parsed["Message-ID"]))
         self.busy -= 1
-        if len(self.message_ids) in self.close_after:
-            assert server.transport is not None
-            asyncio.get_running_loop().call_soon(server.transport.close)  # after the reply
+        assert server.transport is not None
+        self.last = (asyncio.get_running_loop(), server.transport)
         return "250 Message accepted for delivery"
+
+    def close_last(self) -> None:
+        """As a server's idle timeout would (the server runs in its own thread and loop)."""
+        assert self.last is not None
+        loop, transport = self.last
+        loop.call_soon_threadsafe(transport.close)
 
 
 @pytest.fixture
@@ -158,12 +163,12 @@ async def test_a_kept_connection_the_server_closed_while_idle_is_replaced(
     server: tuple[Server, int],
 ) -> None:
     handler, port = server
-    handler.close_after = {1}  # as a server's idle timeout would
     sender = mailer(port, connections=2)
     first, second = messages(2)
     try:
         await sender.send(first[1])
         kept = sender._pool._idle[0][0]  # the connection the pool kept
+        handler.close_last()
 
         async def closed() -> bool:
             return not kept.is_connected

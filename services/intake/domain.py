@@ -17,7 +17,8 @@ from services.intake.rules import Rules
 
 def new_submission_id() -> str:
     """Random (60 bits): a reference tells nothing about the submitter and cannot be guessed.
-    A retried POST finds its first reference through its idempotency record instead."""
+    A submission with an Idempotency-Key gets a keyed hash of it instead (submissions.py),
+    which no client can predict either."""
     return "R-" + base64.b32encode(secrets.token_bytes(10)).decode()[:12]
 
 

@@ -86,6 +86,7 @@ async def wire(kit: Kit) -> Wiring:
             sender=settings.mail_from,
             attempts=settings.smtp_attempts,
             backoff_seconds=settings.smtp_backoff_seconds,
+            connections=settings.smtp_connections,
         )
     )
     for collection, field in (
@@ -97,6 +98,7 @@ async def wire(kit: Kit) -> Wiring:
     ):
         await kit.store.ensure_index(collection, field)
     resources = AsyncExitStack()
+    resources.push_async_callback(mailer.close)
     wiki = await resources.enter_async_context(
         MediaWikiClient(settings.statement_wiki_api, settings.wiki_username, settings.wiki_password)
     )
