@@ -117,6 +117,7 @@ async def serve(settings: ServiceSettings, wire: Wire, stop: asyncio.Event) -> N
         partitions=settings.kafka_partitions,
         replication=settings.kafka_replication,
         interval=settings.bus_check_seconds,
+        marks=store,
     )
     consumers: list[EventConsumer] = []
     registry = CollectorRegistry()
