@@ -151,6 +151,7 @@ class ServiceSettings(BaseSettings):
             client_id=f"casework-{self.SERVICE}",
             session_timeout_ms=self.kafka_session_timeout_ms,
             handler_concurrency=self.kafka_handler_concurrency,
+            position_check_seconds=self.bus_check_seconds,
             group_instance_id=self.instance_id if self.kafka_static_membership else None,
             security_protocol=self.kafka_security_protocol,
             sasl_mechanism=self.kafka_sasl_mechanism,

@@ -3,30 +3,29 @@
 
 The consumer is handling the last of 8 events (offsets 0 to 7 of one partition) when the
 topic is deleted, created again and 12 more events are published to it, at offsets 0 to
-11. The consumer should notice and read the new topic from its start.
+11. The consumer must notice and read the new topic from its start.
 
-What it does today (the reason for the strict xfail, for the consumer's owner), with the
-rebuild on or off alike: it commits offset 8 on the new topic (which succeeds, so no
-rebuild is triggered) and reads on from offset 8; the events at offsets 0 to 7 of the new
-topic (n = 8 to 15) are never handled, and ``stalled()`` says nothing. In the running
-services the producer's bus watch notices the topic's loss and replays, but the replay
-may land below the consumer's position too (with the watch added here, one run in two
-still lost events). A broker restart, by contrast, is got through with or without the
-rebuild: aiokafka's heartbeat finds the member unknown and rejoins, and the
-group's offsets are gone with the broker (tests/test_bus_loss.py).
+Its offset commit on the new topic succeeds (so the rebuild on failing commits is not
+triggered) and its fetch position stays at 8: only the position watch, which reads back
+the last record handled on each partition (offset 7 now holds another event), notices.
+With the watch off the events at offsets 0 to 7 of the new topic (n = 8 to 15) are
+never handled: the strict xfail shows the test can fail. A broker restart, by contrast,
+is got through either way: aiokafka's heartbeat finds the member unknown and rejoins,
+and the group's offsets are gone with the broker (tests/test_bus_loss.py).
 """
 
 from __future__ import annotations
 
 import time
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 
 from casework.cloudevents import CloudEvent
-from casework.kafka import EventConsumer, EventPublisher, KafkaSettings, ensure_topics
+from casework.kafka import EventPublisher, KafkaSettings, ensure_topics
 from casework.store.sqlite import SqliteStore
 from deploy.broker import TansuBroker
 from tests.fixtures.broker import unique
@@ -39,11 +38,10 @@ BEFORE = 8  # events handled before the topic is deleted
 AFTER = 12  # published to the recreated topic
 WITHIN = 20.0  # seconds for every event to be handled
 
-SKIPS = pytest.mark.xfail(
+WITHOUT_WATCH = pytest.mark.xfail(
     strict=True,
-    reason="consumer.py keeps its fetch position on a topic recreated on a live broker:"
-    " records below it are skipped (a position above the high watermark before the"
-    " recreation, or a new topic id, could be noticed and the partition read from its start)",
+    reason="without the position watch the consumer keeps its fetch position on the"
+    " recreated topic and skips the records below it",
 )
 
 
@@ -52,21 +50,14 @@ def event(n: int) -> CloudEvent:
 
 
 @pytest.mark.parametrize(
-    "rebuild",
-    [pytest.param(True, marks=SKIPS), pytest.param(False, marks=SKIPS)],
-    ids=["rebuilt", "not-rebuilt"],
+    "check_seconds",
+    [0.5, pytest.param(0.0, marks=WITHOUT_WATCH)],
+    ids=["position-watch", "no-position-watch"],
 )
 async def test_every_event_of_a_topic_recreated_under_a_running_consumer_is_handled(
-    broker: TansuBroker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, rebuild: bool
+    broker: TansuBroker, tmp_path: Path, check_seconds: float
 ) -> None:
-    if not rebuild:
-
-        async def keep_the_old_client(self: EventConsumer, old: object) -> object:
-            self._rebuild = None  # noted, and ignored: the consumer goes on as it was
-            return old
-
-        monkeypatch.setattr(EventConsumer, "_rebuilt", keep_the_old_client)
-    settings = settings_of(broker)
+    settings = replace(settings_of(broker), position_check_seconds=check_seconds)
     topics = [unique("cases"), unique("cases-dlq")]
     await ensure_topics(settings, topics, partitions=2)
     publisher = EventPublisher(settings)
@@ -96,9 +87,11 @@ async def test_every_event_of_a_topic_recreated_under_a_running_consumer_is_hand
                 timeout=WITHIN,
                 what="every event of the recreated topic handled",
             )
+            assert consumer.rewinds >= 1
             print(
-                f"{consumer.rebuilds} rebuilds; all {BEFORE + AFTER} handled"
-                f" {time.monotonic() - deleted:.1f} s after the deletion"
+                f"{consumer.rewinds} rewinds, {consumer.rebuilds} rebuilds;"
+                f" all {BEFORE + AFTER} handled {time.monotonic() - deleted:.1f} s after"
+                " the deletion"
             )
     finally:
         await publisher.stop()

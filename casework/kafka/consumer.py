@@ -33,7 +33,7 @@ import enum
 import inspect
 import logging
 import time
-from collections.abc import Awaitable, Callable, Hashable
+from collections.abc import Awaitable, Callable, Collection, Hashable
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,7 +45,8 @@ from pydantic import ValidationError
 from casework.cloudevents import CloudEvent, MalformedEvent, from_kafka
 from casework.kafka.dead_letters import DeadLetter, DeadLetterCallback, PermanentError, Record
 from casework.kafka.ownership import Ownership
-from casework.kafka.publisher import EventPublisher
+from casework.kafka.publisher import EventPublisher, Sent
+from casework.kafka.readback import Loss, ReadBack
 from casework.kafka.settings import KafkaSettings, retrying
 
 log = logging.getLogger("casework.kafka")
@@ -112,6 +113,14 @@ class EventConsumer:
         self._lag: dict[TopicPartition, int] = {}  # records known to wait, per partition
         self._progress_at = time.monotonic()  # last record handled or nothing waiting
         self._in_hand: dict[_Slot, float] = {}  # records being handled, since
+        # Per partition, the last record handled, and the one the next position check
+        # reads back: the last one as of the previous check (or the first one handled
+        # since, if there was none). Reading back only the newest could miss a topic
+        # recreated with more records than the position: the newest was read from it.
+        self._marks: dict[TopicPartition, Sent] = {}
+        self._to_verify: dict[TopicPartition, Sent] = {}
+        self._rewind: Loss | None = None  # a lost topic to read again from its start
+        self.rewinds = 0
         _quiet_commit_errors()
 
     @property
@@ -127,11 +136,14 @@ class EventConsumer:
             with attempt:
                 await consumer.start()
         log.info("consumer group=%s started topics=%s", self.group_id, self._topics)
+        watch = asyncio.create_task(self._watch_positions())
         try:
             while not self._stopping.is_set():
                 if self._rebuild is not None:
                     consumer = await self._rebuilt(consumer)
                     continue
+                if self._rewind is not None:
+                    await self._rewound(consumer, self._rewind)
                 batch = await self._poll(consumer)
                 if not batch and not any(self._lag.values()):
                     self._progress_at = time.monotonic()  # nothing waits: not stalled
@@ -139,6 +151,8 @@ class EventConsumer:
                 if batch and not await self._process_batch(consumer, batch):
                     return
         finally:
+            watch.cancel()
+            await asyncio.gather(watch, return_exceptions=True)
             await _leave_and_close(consumer)
             log.info("consumer group=%s stopped", self.group_id)
 
@@ -184,6 +198,51 @@ class EventConsumer:
         problem = self.stalled()
         if problem is not None:
             raise ConsumerStalled(f"consumer group {self.group_id}: {problem}")
+
+    async def _watch_positions(self) -> None:
+        """Read back the last record handled on each partition every
+        ``position_check_seconds``. A topic deleted and recreated on a broker that kept
+        running leaves this client's fetch position where it was, and its commits succeed:
+        without this, the new topic's records below that position would be skipped."""
+        interval = self._settings.position_check_seconds
+        if interval <= 0:
+            return
+        readback = ReadBack(self._settings, name="position-watch")
+        try:
+            while not await self._sleep_unless_stopped(interval):
+                if self._rewind is not None:
+                    continue  # the last one is not acted on yet
+                checking = dict(self._to_verify)
+                try:
+                    loss = await readback.find_loss(checking)
+                except KafkaError as exc:
+                    log.debug("consumer group=%s position check skipped: %r", self.group_id, exc)
+                    continue
+                self._rewind = loss
+                if loss is None:
+                    for tp, mark in checking.items():
+                        if self._to_verify.get(tp) == mark:  # not dropped meanwhile
+                            self._to_verify[tp] = self._marks.get(tp) or mark
+        finally:
+            await readback.close()
+
+    async def _rewound(self, consumer: AIOKafkaConsumer, loss: Loss) -> None:
+        """Read every partition of the lost topic that this member holds from its start
+        (handlers are idempotent: what is read again was handled, or is new)."""
+        self._rewind = None
+        lost = [tp for tp in consumer.assignment() if tp.topic == loss.tp.topic]
+        for marks in (self._marks, self._to_verify):
+            for tp in [tp for tp in marks if tp.topic == loss.tp.topic]:
+                del marks[tp]
+        if lost:
+            await consumer.seek_to_beginning(*lost)
+        self.rewinds += 1
+        log.warning(
+            "consumer group=%s reads %s again from its start: %s",
+            self.group_id,
+            loss.tp.topic,
+            loss.reason,
+        )
 
     async def _rebuilt(self, old: AIOKafkaConsumer) -> AIOKafkaConsumer:
         """Leave the group, then join again with a new client (until stop())."""
@@ -243,8 +302,11 @@ class EventConsumer:
         self._commit_failing = None  # commits of the old assignment no longer matter
         self._progress_at = time.monotonic()
 
-    def unassigned(self) -> None:
+    def unassigned(self, revoked: Collection[TopicPartition] = ()) -> None:
         self._lag.clear()  # known again after the next fetch
+        for tp in revoked:
+            self._marks.pop(tp, None)  # its next owner reads it back
+            self._to_verify.pop(tp, None)
         if self._unassigned_since is None:
             self._unassigned_since = time.monotonic()
 
@@ -295,7 +357,10 @@ class EventConsumer:
                 len(partition_slots),
             )
             if done:
-                offsets[tp] = partition_slots[done - 1].record.offset + 1
+                last = partition_slots[done - 1].record
+                offsets[tp] = last.offset + 1
+                self._marks[tp] = Sent(last.offset, _event_id(last))
+                self._to_verify.setdefault(tp, self._marks[tp])
             next_offset = partition_slots[-1].record.offset + 1
             if done < len(partition_slots):
                 next_offset = partition_slots[done].record.offset
@@ -460,7 +525,7 @@ class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
         self._owner = owner
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
-        self._owner.unassigned()
+        self._owner.unassigned(revoked)
         await self._owner.ownership.revoked(revoked)
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
@@ -500,6 +565,12 @@ def _quiet_commit_errors() -> None:
     coordinator_log = logging.getLogger("aiokafka.consumer.group_coordinator")
     if not any(isinstance(f, _OncePerEpisode) for f in coordinator_log.filters):
         coordinator_log.addFilter(_OncePerEpisode())
+
+
+def _event_id(record: Record) -> str:
+    """The record's CloudEvent id header as the read-back compares it ("" if none)."""
+    raw = dict(record.headers or ()).get("ce_id", b"")
+    return raw.decode("utf-8", "replace") if isinstance(raw, bytes) else ""
 
 
 def _where(record: Record) -> tuple[str, int, int]:

@@ -47,6 +47,10 @@ class KafkaSettings:
     # aiokafka retries a failing offset commit for ever (UnknownTopicOrPartition after a
     # broker lost its topics); past this the consumer is rebuilt instead.
     commit_timeout_ms: int = 3_000
+    # Every this many seconds a consumer reads back the last record it handled on each
+    # partition; gone or another one (the topic was recreated, the broker lost its data):
+    # the partition is read again from its start. 0: never.
+    position_check_seconds: float = 2.0
     retry_max_attempts: int = 5
     retry_initial_backoff_ms: int = 100
     retry_max_backoff_ms: int = 5_000

@@ -24,13 +24,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from typing import Any
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.errors import KafkaError, OffsetOutOfRangeError
+from aiokafka import TopicPartition
+from aiokafka.errors import KafkaError
 
 from casework.kafka.admin import ensure_topics
 from casework.kafka.publisher import EventPublisher, Sent
+from casework.kafka.readback import ReadBack
 from casework.kafka.settings import KafkaSettings
 from casework.store import DocumentStore, StoreError
 
@@ -63,9 +63,7 @@ class BusWatch:
         self._partitions = partitions
         self._replication = replication
         self._interval = interval
-        self._fetch_timeout_ms = int(fetch_timeout * 1000)
-        self._reader: AIOKafkaConsumer | None = None
-        self._missing: tuple[TopicPartition, int] | None = None  # found missing last time
+        self._readback = ReadBack(settings, name="bus-watch", fetch_timeout=fetch_timeout)
         self._marks = marks
         self._saved: dict[TopicPartition, Sent] | None = None  # as last saved to ``marks``
         self.checks = 0  # checks that got an answer
@@ -158,77 +156,12 @@ class BusWatch:
         if not sent:
             return None
         try:
-            reason = await self._find_loss(sent)
+            loss = await self._readback.find_loss(sent)
         except KafkaError as exc:
             log.info("bus check skipped, the broker did not answer: %r", exc)
-            await self.close()
             return None
         self.checks += 1
-        return reason
+        return None if loss is None else loss.reason
 
     async def close(self) -> None:
-        reader, self._reader = self._reader, None
-        if reader is not None:
-            try:
-                await reader.stop()
-            except KafkaError as exc:  # pragma: no cover - closing a dead connection
-                log.debug("bus watch reader close: %r", exc)
-
-    async def _find_loss(self, sent: dict[TopicPartition, Sent]) -> str | None:
-        reader = await self._started()
-        client: Any = getattr(reader, "_client")  # noqa: B009 - aiokafka keeps it private
-        cluster: Any = await client.fetch_all_metadata()
-        for tp in sent:
-            if tp.partition not in (cluster.partitions_for_topic(tp.topic) or set()):
-                return f"{tp.topic}[{tp.partition}] is gone"
-        reader.assign(list(sent))
-        for tp, mark in sent.items():
-            reader.seek(tp, mark.offset)
-        for tp, mark in sent.items():
-            where = f"{tp.topic}[{tp.partition}]@{mark.offset}"
-            records = []
-            for _ in range(2):  # an empty answer may only be slow: ask once more
-                try:
-                    batch = await reader.getmany(
-                        tp, timeout_ms=self._fetch_timeout_ms, max_records=1
-                    )
-                except OffsetOutOfRangeError:
-                    return f"{where} is out of range"
-                records = batch.get(tp, [])
-                if records:
-                    break
-            if not records:
-                # Ambiguous (a slow broker answers nothing too): a loss only when the
-                # previous check found the same record missing.
-                missing = (tp, mark.offset)
-                if self._missing == missing:
-                    return f"{where} holds no record"
-                self._missing = missing
-                return None
-            record = records[0]
-            found = dict(record.headers).get("ce_id", b"").decode("utf-8", "replace")
-            if record.offset != mark.offset or found != mark.event_id:
-                return f"{where} holds another event ({found or 'none'}, not {mark.event_id})"
-        self._missing = None
-        return None
-
-    async def _started(self) -> AIOKafkaConsumer:
-        if self._reader is None:
-            s = self._settings
-            reader = AIOKafkaConsumer(
-                bootstrap_servers=s.bootstrap_servers,
-                client_id=f"{s.client_id}-bus-watch",
-                group_id=None,
-                enable_auto_commit=False,
-                auto_offset_reset="none",  # out of range must raise, not jump
-                request_timeout_ms=s.request_timeout_ms,
-                fetch_max_wait_ms=s.fetch_max_wait_ms,
-                **s.client_options(),
-            )
-            try:
-                await reader.start()
-            except BaseException:
-                await reader.stop()
-                raise
-            self._reader = reader
-        return self._reader
+        await self._readback.close()
