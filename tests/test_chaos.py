@@ -90,7 +90,7 @@ async def test_service_kills_and_two_broker_restarts_lose_and_repeat_nothing(
         f" {[round(s, 1) for s in chaos.first_handled]} s after each; every case told"
         f" {outcome.finished_at - outcome.started_at:.1f} s after the first submission;"
         f" {len(lost)} lost (not enforced in review), {len(partial)} partial (enforced,"
-        f" affected user not told), {len(repeats(problems))} duplicates (blocks, emails by"
+        f" affected user not told), {len(repeats(problems))} duplicates (blocks, notices, emails by"
         f" Message-ID, statements), {len(outcome.resent)} emails sent again across a kill;"
         f" whole test {took:.1f} s"
     )

@@ -71,6 +71,7 @@ class ScaleCase:
         return {
             "subject": {"account": self.account, "email": self.subject_email, "language": "en"},
             "wikis": [] if self.ban else WARNING_WIKIS,
+            "notices": {"user_page": self.ban},
             "grounds": ["tou-4-harassment", "ucoc-3-1"],
             "public_rationale": "Sustained harassment of several contributors.",
         }

@@ -11,6 +11,7 @@ from pathlib import Path
 import aiohttp
 
 from casework.kafka import KafkaSettings
+from deploy.sandbox_wiki import ROLE_ACCOUNT
 from deploy.stack import ServiceProcess
 from services.notify.render import statement_marker
 from tests.scale.cluster import Cluster
@@ -22,6 +23,7 @@ from tests.scale.effects import (
     block_targets,
     emails,
     log_page_edits,
+    notice_edits,
     page_text,
 )
 from tests.scale.run import Outcome
@@ -67,7 +69,9 @@ def repeats(problems: list[str]) -> list[str]:
     return found
 
 
-COUNTED = re.compile(r": (\d+) (?:block-log entries|statement edits) .*, expected (\d+)")
+COUNTED = re.compile(
+    r": (\d+) (?:block-log entries|notice edits|statement edits) .*, expected (\d+)"
+)
 
 
 def emails_exactly_once(
@@ -155,6 +159,16 @@ async def wiki_actions_exactly_once(cluster: Cluster, outcome: Outcome) -> list[
                     case_id = by_account.get(account, "?")
                     problems.append(
                         f"{wiki_id}: {blocks[account]} block-log entries for {account}"
+                        f" ({case_id}), expected {want}"
+                        + _log_lines(cluster.instances["enforcement"], case_id)
+                    )
+            notices = await notice_edits(http, wiki.api_url, ROLE_ACCOUNT)
+            for account in sorted(banned | notices.keys()):
+                want = 1 if account in banned else 0
+                if notices[account] != want:
+                    case_id = by_account.get(account, "?")
+                    problems.append(
+                        f"{wiki_id}: {notices[account]} notice edits for {account}"
                         f" ({case_id}), expected {want}"
                         + _log_lines(cluster.instances["enforcement"], case_id)
                     )

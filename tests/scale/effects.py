@@ -180,6 +180,27 @@ async def block_targets(http: aiohttp.ClientSession, api: str) -> Counter[str]:
     return Counter(str(e["title"]).removeprefix("User:") for e in entries)
 
 
+async def notice_edits(http: aiohttp.ClientSession, api: str, account: str) -> Counter[str]:
+    """The role account's office-action edits of user pages: per page title, how many."""
+    contribs = await _query_all(
+        http,
+        api,
+        {
+            "list": "usercontribs",
+            "ucuser": account,
+            "ucnamespace": "2",
+            "ucprop": "title|comment",
+            "uclimit": "max",
+        },
+        "usercontribs",
+    )
+    return Counter(
+        str(c["title"]).removeprefix("User:")
+        for c in contribs
+        if str(c.get("comment", "")).startswith("Office action")
+    )
+
+
 async def log_page_edits(http: aiohttp.ClientSession, api: str, title: str) -> list[str]:
     """The edit summaries of every revision of the public log page."""
     revisions = await _query_all(
