@@ -16,8 +16,12 @@ import contextlib
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from email.headerregistry import BaseHeader, HeaderRegistry
 from email.message import EmailMessage
+from email.policy import EmailPolicy
+from email.policy import default as default_policy
 from email.utils import format_datetime
+from functools import lru_cache
 
 import aiosmtplib
 from tenacity import (
@@ -63,6 +67,43 @@ def is_permanent(exc: BaseException) -> bool:
     return False
 
 
+class _KeptHeaders(HeaderRegistry):
+    """The stdlib registry, with each header class made once and common headers parsed once.
+
+    ``HeaderRegistry`` makes a new class (``type(...)``) for every header stored or
+    parsed, then parses its value: most of the time it took to build a message. Here one
+    class per registered kind (a bounded set) is kept, and the last ``PARSED`` headers by
+    name and value (the sender, the parts' Content-Type and the like repeat in every
+    message). Header objects are immutable, so sharing them changes no message's bytes.
+    """
+
+    PARSED = 256
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._made: dict[type, type[BaseHeader]] = {}
+        self._parsed = lru_cache(maxsize=self.PARSED)(super().__call__)
+
+    def __getitem__(self, name: str) -> type[BaseHeader]:
+        kind = self.registry.get(name.lower(), self.default_class)
+        made = self._made.get(kind)
+        if made is None:
+            made = self._made[kind] = super().__getitem__(name)
+        return made
+
+    def __call__(self, name: str, value: str) -> BaseHeader:
+        return self._parsed(name, value)
+
+    def kept(self) -> tuple[int, int]:
+        """How many header classes and parsed headers are kept now."""
+        return len(self._made), self._parsed.cache_info().currsize
+
+
+# email.policy.default but for the header classes (messages, their parts, their bytes alike).
+HEADERS = _KeptHeaders()
+MESSAGE_POLICY = default_policy.clone(header_factory=HEADERS)
+
+
 def build_message(
     *,
     sender: str,
@@ -73,8 +114,9 @@ def build_message(
     message_id: str,
     language: str,
     in_reply_to: str | None = None,
+    policy: EmailPolicy[EmailMessage] = MESSAGE_POLICY,
 ) -> EmailMessage:
-    message = EmailMessage()
+    message = EmailMessage(policy=policy)
     message["From"] = sender
     message["To"] = to
     message["Subject"] = subject

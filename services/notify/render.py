@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -60,9 +61,15 @@ def environment() -> Environment:
     return env
 
 
+@lru_cache(maxsize=8)
+def _template_names(env: Environment) -> frozenset[str]:
+    """The template files, read once per environment (listing them walks the directory)."""
+    return frozenset(env.list_templates())
+
+
 def template_language(env: Environment, kind: str, language: str) -> str:
     short = language.split("-")[0]
-    names = env.list_templates()
+    names = _template_names(env)
     return short if f"{kind}.{short}.txt.j2" in names else FALLBACK_LANGUAGE
 
 
@@ -74,7 +81,7 @@ def email(env: Environment, kind: str, view: BaseModel, language: str) -> Render
     body = "".join(template.blocks["body"](context)).lstrip("\n")
     html_name = f"{kind}.{lang}.html.j2"
     values: dict[str, Any] = {"v": view, "subject": subject, "language": lang, "text": body}
-    if html_name in env.list_templates():
+    if html_name in _template_names(env):
         html_part = env.get_template(html_name).render(values)
     else:
         html_part = env.get_template("_layout.html.j2").render(values)
