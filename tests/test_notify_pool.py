@@ -51,7 +51,7 @@ class Server:
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         self.busy += 1
         self.most_busy = max(self.most_busy, self.busy)
-        await asyncio.sleep(0)  # let another session's DATA overlap this one's, if any can
+        await asyncio.sleep(0)  # wait-ok: a yield, so another session's DATA can overlap
         parsed = email.message_from_bytes(
             envelope.original_content or b"", policy=email.policy.default
         )

@@ -152,26 +152,19 @@ async def wiki_actions_exactly_once(cluster: Cluster, outcome: Outcome) -> list[
     banned = {c.account for c in bans.values()}
     async with aiohttp.ClientSession() as http:
         for wiki_id, wiki in cluster.farm.items():
-            blocks = await block_targets(http, wiki.api_url)
-            for account in sorted(banned | blocks.keys()):
-                want = 1 if account in banned else 0
-                if blocks[account] != want:
-                    case_id = by_account.get(account, "?")
-                    problems.append(
-                        f"{wiki_id}: {blocks[account]} block-log entries for {account}"
-                        f" ({case_id}), expected {want}"
-                        + _log_lines(cluster.instances["enforcement"], case_id)
-                    )
-            notices = await notice_edits(http, wiki.api_url, ROLE_ACCOUNT)
-            for account in sorted(banned | notices.keys()):
-                want = 1 if account in banned else 0
-                if notices[account] != want:
-                    case_id = by_account.get(account, "?")
-                    problems.append(
-                        f"{wiki_id}: {notices[account]} notice edits for {account}"
-                        f" ({case_id}), expected {want}"
-                        + _log_lines(cluster.instances["enforcement"], case_id)
-                    )
+            for what, counts in (
+                ("block-log entries", await block_targets(http, wiki.api_url)),
+                ("notice edits", await notice_edits(http, wiki.api_url, ROLE_ACCOUNT)),
+            ):
+                for account in sorted(banned | counts.keys()):
+                    want = 1 if account in banned else 0
+                    if counts[account] != want:
+                        case_id = by_account.get(account, "?")
+                        problems.append(
+                            f"{wiki_id}: {counts[account]} {what} for {account}"
+                            f" ({case_id}), expected {want}"
+                            + _log_lines(cluster.instances["enforcement"], case_id)
+                        )
         statement_wiki = cluster.statement_wiki.api_url
         edits = Counter(
             summary.removeprefix("Office action ").split(":")[0]
