@@ -21,7 +21,7 @@ from pathlib import Path
 from bench import report, scenarios
 from bench.memory import SERVICES, memory
 from bench.queue import queue_page
-from bench.report import Row, Rows, below, ratio_at_least, ratio_below
+from bench.report import Row, Rows, below, percentiles, ratio_at_least, ratio_below
 
 PARTS = ("raw", "intake", "pipeline", "e2e", "latency", "effects", "queue", "recovery", "memory")
 E2E_TARGET = 0.025  # end to end, submission → affected user emailed, over the raw loop
@@ -167,32 +167,18 @@ async def collect(quick: bool, parts: set[str], checkpoint: Checkpoint) -> list[
         with attempt("latency"):
             latency = await scenarios.intake_to_review_latency(50, 250 if quick else 500)
             rows.add(
-                Row("latency at 50/s: intake 202 → case opened, p50", latency["p50_ms"], "ms"),
-                Row(
-                    "latency at 50/s: intake 202 → case opened, p99",
-                    latency["p99_ms"],
-                    "ms",
-                    goal=below(100, "ms"),
-                ),
+                *percentiles("latency at 50/s: intake 202 → case opened", latency, p99_under_ms=100)
             )
     finished("latency")
     if "effects" in parts:
         with attempt("effects"):
             effects = await scenarios.approval_to_effects(10 if quick else 20)
             rows.add(
-                Row("idle: final approval → wiki block, p50", effects["block_p50_ms"], "ms"),
-                Row(
-                    "idle: final approval → wiki block, p99",
-                    effects["block_p99_ms"],
-                    "ms",
-                    goal=below(1000, "ms"),
+                *percentiles(
+                    "idle: final approval → wiki block", effects, "block_", p99_under_ms=1000
                 ),
-                Row("idle: final approval → email received, p50", effects["mail_p50_ms"], "ms"),
-                Row(
-                    "idle: final approval → email received, p99",
-                    effects["mail_p99_ms"],
-                    "ms",
-                    goal=below(1000, "ms"),
+                *percentiles(
+                    "idle: final approval → email received", effects, "mail_", p99_under_ms=1000
                 ),
             )
     finished("effects")
@@ -201,17 +187,11 @@ async def collect(quick: bool, parts: set[str], checkpoint: Checkpoint) -> list[
             with tempfile.TemporaryDirectory() as tmp:
                 queue = await queue_page(Path(tmp), 20_000 if quick else 100_000)
             rows.add(
-                Row(
-                    f"review queue: filtered page of 50, {queue['cases']:,} cases, p50",
-                    queue["p50_ms"],
-                    "ms",
-                ),
-                Row(
-                    f"review queue: filtered page of 50, {queue['cases']:,} cases, p99",
-                    queue["p99_ms"],
-                    "ms",
-                    goal=below(50, "ms"),
-                ),
+                *percentiles(
+                    f"review queue: filtered page of 50, {queue['cases']:,} cases",
+                    queue,
+                    p99_under_ms=50,
+                )
             )
     finished("queue")
     if "recovery" in parts:

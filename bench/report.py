@@ -64,6 +64,17 @@ class Row:
         return None if self.goal is None else self.goal.met_by(self.value, self.ratio)
 
 
+def percentiles(
+    name: str, figures: dict[str, float], key: str = "", *, p99_under_ms: float
+) -> tuple[Row, Row]:
+    """``name``'s p50 and p99 rows, in ms, from ``figures[key + "p50_ms"]`` and
+    ``figures[key + "p99_ms"]``; the goal is on the p99."""
+    return (
+        Row(f"{name}, p50", figures[f"{key}p50_ms"], "ms"),
+        Row(f"{name}, p99", figures[f"{key}p99_ms"], "ms", goal=below(p99_under_ms, "ms")),
+    )
+
+
 class Rows(list[Row]):
     """The table so far; each row is also printed as it is measured, for long runs."""
 

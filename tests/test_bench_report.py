@@ -7,7 +7,17 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench.report import Row, Run, below, git_state, machine, ratio_at_least, ratio_below, write
+from bench.report import (
+    Row,
+    Run,
+    below,
+    git_state,
+    machine,
+    percentiles,
+    ratio_at_least,
+    ratio_below,
+    write,
+)
 
 RUN = Run(
     started=datetime(2026, 12, 3, 20, 5, tzinfo=UTC),
@@ -107,3 +117,11 @@ def test_machine_and_git_describe_this_checkout() -> None:
     state = git_state()
     assert isinstance(state["commit"], str) and len(state["commit"]) == 40
     assert isinstance(state["dirty"], bool)
+
+
+def test_percentiles_make_a_p50_row_and_a_p99_row_with_the_goal() -> None:
+    p50, p99 = percentiles(
+        "idle: x", {"mail_p50_ms": 3.0, "mail_p99_ms": 9.0}, "mail_", p99_under_ms=5
+    )
+    assert (p50.name, p50.value, p50.unit, p50.goal) == ("idle: x, p50", 3.0, "ms", None)
+    assert (p99.name, p99.value, p99.goal) == ("idle: x, p99", 9.0, below(5, "ms"))
