@@ -6,13 +6,15 @@ import asyncio
 import os
 import socket
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager, suppress
 from typing import NoReturn, TypeVar
 
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from casework.cloudevents import CloudEvent, from_kafka
+from casework.kafka import EventConsumer
 from deploy.credentials import bus_settings
 from deploy.stack import Ports
 
@@ -124,3 +126,15 @@ async def commit_at_start(bootstrap: str, group: str, topic: str, partitions: in
         await consumer.commit(dict.fromkeys(assigned, 0))
     finally:
         await consumer.stop()
+
+
+@asynccontextmanager
+async def running(consumer: EventConsumer) -> AsyncIterator[asyncio.Task[None]]:
+    """``consumer`` running in a task; stopped (and its task awaited) on leaving."""
+    task = asyncio.create_task(consumer.run())
+    try:
+        yield task
+    finally:
+        await consumer.stop(timeout=5)
+        with suppress(asyncio.CancelledError):
+            await task

@@ -32,7 +32,7 @@ from casework.store import DocumentStore, DuplicateDocument, OutboxMessage
 from casework.store.sqlite import SqliteStore
 from deploy.broker import TansuBroker
 from tests.fixtures.broker import sigkill_and_restart, unique
-from tests.support import eventually, free_port
+from tests.support import eventually, free_port, running
 
 log = logging.getLogger(__name__)
 
@@ -181,13 +181,8 @@ async def consuming(
         publisher=publisher,
         stall_seconds=STALL,
     )
-    task = asyncio.create_task(consumer.run())
-    try:
+    async with running(consumer):
         yield consumer
-    finally:
-        await consumer.stop(timeout=5)
-        with suppress(asyncio.CancelledError):
-            await task
 
 
 @asynccontextmanager

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections import defaultdict
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, suppress
+from contextlib import asynccontextmanager
 from dataclasses import replace
 from typing import Any
 
@@ -27,6 +27,7 @@ from casework.kafka import (
     ensure_topics,
 )
 from tests.fixtures.broker import unique, wait_for
+from tests.support import running
 
 CASES = [f"case-{i}" for i in range(8)]
 PER_CASE = 4
@@ -82,17 +83,6 @@ def consumer_of(
         publisher=publisher,
         **kwargs,
     )
-
-
-@asynccontextmanager
-async def running(consumer: EventConsumer) -> AsyncIterator[asyncio.Task[None]]:
-    task = asyncio.create_task(consumer.run())
-    try:
-        yield task
-    finally:
-        await consumer.stop(timeout=5)
-        with suppress(asyncio.CancelledError):
-            await task
 
 
 class Recorder:

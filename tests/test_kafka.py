@@ -6,7 +6,7 @@ import asyncio
 import json
 import sys
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, suppress
+from contextlib import suppress
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -32,7 +32,7 @@ from tests.fixtures.broker import (
     unique,
     wait_for,
 )
-from tests.support import free_port
+from tests.support import free_port, running
 
 
 def make_event(subject: str, **data: Any) -> CloudEvent:
@@ -78,17 +78,6 @@ def new_consumer(
         publisher=publisher,
         **kwargs,
     )
-
-
-@asynccontextmanager
-async def running(consumer: EventConsumer) -> AsyncIterator[asyncio.Task[None]]:
-    task = asyncio.create_task(consumer.run())
-    try:
-        yield task
-    finally:
-        await consumer.stop(timeout=5)
-        with suppress(asyncio.CancelledError):
-            await task
 
 
 async def read_records(settings: KafkaSettings, topic: str, count: int) -> list[Any]:
