@@ -383,15 +383,9 @@ class MongoStore:
         match), each is done again on its own (a no-op for those already done)."""
         ops: list[ReplaceOne[MongoDoc]] = []
         async for current in coll.find({ID: {"$in": list(seqs_by_doc)}}):
-            seqs = seqs_by_doc[current[ID]]
-            pending = list(current.get(OUTBOX, []))
-            remaining = [record for record in pending if record["seq"] not in seqs]
-            if len(remaining) == len(pending):
-                continue
-            rev = current[REV]
-            current[REV] = rev + 1
-            _set_outbox(current, remaining)
-            ops.append(ReplaceOne({ID: current[ID], REV: rev}, current))
+            rev = _take_out_of_outbox(current, seqs_by_doc[current[ID]])
+            if rev is not None:
+                ops.append(ReplaceOne({ID: current[ID], REV: rev}, current))
         if not ops:
             return
         result = await coll.bulk_write(ops, ordered=False)
@@ -406,13 +400,9 @@ class MongoStore:
             current = await coll.find_one({ID: doc_id})
             if current is None:
                 return
-            pending = list(current.get(OUTBOX, []))
-            remaining = [record for record in pending if record["seq"] not in seqs]
-            if len(remaining) == len(pending):
+            rev = _take_out_of_outbox(current, seqs)
+            if rev is None:
                 return
-            rev = current[REV]
-            current[REV] = rev + 1
-            _set_outbox(current, remaining)
             result = await coll.replace_one({ID: doc_id, REV: rev}, current)
             if result.matched_count == 1:
                 return
@@ -504,6 +494,19 @@ def _match(value: Any) -> Any:
     if isinstance(value, int | float):
         return {"$eq": value, "$type": "number"}
     return value
+
+
+def _take_out_of_outbox(current: MongoDoc, seqs: set[int]) -> int | None:
+    """Take ``seqs`` out of ``current``'s outbox in place, with the next ``_rev``; the
+    ``_rev`` it was read at (the replace's condition), or None when none was there."""
+    pending = list(current.get(OUTBOX, []))
+    remaining = [record for record in pending if record["seq"] not in seqs]
+    if len(remaining) == len(pending):
+        return None
+    rev: int = current[REV]
+    current[REV] = rev + 1
+    _set_outbox(current, remaining)
+    return rev
 
 
 def _set_outbox(stored: MongoDoc, pending: list[MongoDoc]) -> None:
