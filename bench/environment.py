@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 import tempfile
+import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -14,8 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from aiokafka import AIOKafkaConsumer
 
 from deploy.broker import TansuBroker
+from deploy.credentials import bus_settings
 from deploy.mailsink import MailSink
 from deploy.sandbox_wiki import SandboxWiki
 from deploy.stack import REPO_ROOT, Ports, ServiceProcess, service_environment
@@ -23,6 +26,22 @@ from tests.support import free_port, free_ports
 
 QUIET = {"CASEWORK_LOG_LEVEL": "WARNING", "KAFKA_SESSION_TIMEOUT_MS": "2000"}
 POLICY = REPO_ROOT / "policy" / "office-actions.yaml"
+
+
+def watcher(bootstrap: str, topic: str, purpose: str, **options: Any) -> AIOKafkaConsumer:
+    """A consumer of ``topic`` from its start in a group of its own (``bench-<purpose>-…``),
+    that the benchmark reads events from; not started."""
+    return AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        group_id=f"bench-{purpose}-{uuid.uuid4().hex[:6]}",
+        session_timeout_ms=2000,
+        heartbeat_interval_ms=600,
+        **options,
+        **bus_settings(bootstrap).client_options(),
+    )
 
 
 def bench_policy(root: Path) -> Path:

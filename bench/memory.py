@@ -16,17 +16,13 @@ import asyncio
 import sys
 import time
 import urllib.request
-import uuid
 from pathlib import Path
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer
-
-from bench.environment import Bench, bench_environment, run_loadgen
+from bench.environment import Bench, bench_environment, run_loadgen, watcher
 from casework.cloudevents import from_kafka
 from casework.contract import topic_of
 from casework.kafka import ensure_topics
-from deploy.credentials import bus_settings
 from deploy.stack import ServiceProcess
 
 SERVICES = ("notify", "enforcement", "review", "intake")  # started in this order
@@ -62,16 +58,7 @@ class AckWatch:
         self._stop.set()
 
     async def run(self) -> None:
-        consumer = AIOKafkaConsumer(
-            topic_of("notify"),
-            bootstrap_servers=self.bootstrap,
-            auto_offset_reset="earliest",
-            enable_auto_commit=False,
-            group_id=f"bench-mem-{uuid.uuid4().hex[:6]}",
-            session_timeout_ms=2000,
-            heartbeat_interval_ms=600,
-            **bus_settings(self.bootstrap).client_options(),
-        )
+        consumer = watcher(self.bootstrap, topic_of("notify"), "mem")
         await consumer.start()
         try:
             while not self._stop.is_set():

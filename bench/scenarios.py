@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer
 
 from bench import raw
-from bench.environment import Bench, bench_environment, run_loadgen
+from bench.environment import Bench, bench_environment, run_loadgen, watcher
 from bench.stats import percentile
 from casework.cloudevents import from_kafka, to_kafka
 from casework.contract import (
@@ -113,16 +113,7 @@ async def _prefill(bootstrap: str, count: int, run: str) -> None:
 
 async def _watch_cases(bootstrap: str, expected: int, within: float) -> tuple[float, float, int]:
     """Seconds from the first to the last distinct CaseOpened; and how many were seen."""
-    consumer = AIOKafkaConsumer(
-        topic_of("review"),
-        bootstrap_servers=bootstrap,
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-        group_id=f"bench-watch-{uuid.uuid4().hex[:6]}",
-        session_timeout_ms=2000,
-        heartbeat_interval_ms=600,
-        **bus_settings(bootstrap).client_options(),
-    )
+    consumer = watcher(bootstrap, topic_of("review"), "watch")
     await consumer.start()
     seen: set[str] = set()
     first = last = 0.0
@@ -211,17 +202,8 @@ async def intake_to_review_latency(rate: float = 50, count: int = 500) -> Figure
 
 
 async def _arrivals(bootstrap: str, arrivals: dict[str, float], stop: asyncio.Event) -> None:
-    consumer = AIOKafkaConsumer(
-        topic_of("review"),
-        bootstrap_servers=bootstrap,
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-        group_id=f"bench-lat-{uuid.uuid4().hex[:6]}",
-        fetch_max_wait_ms=10,  # the watcher must not add the broker's fetch wait
-        session_timeout_ms=2000,
-        heartbeat_interval_ms=600,
-        **bus_settings(bootstrap).client_options(),
-    )
+    # The watcher must not add the broker's fetch wait.
+    consumer = watcher(bootstrap, topic_of("review"), "lat", fetch_max_wait_ms=10)
     await consumer.start()
     try:
         while not stop.is_set():
