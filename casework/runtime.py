@@ -33,7 +33,7 @@ from casework.cloudevents import CloudEvent
 from casework.config import ConfigError, ServiceSettings, load_settings
 from casework.contract import SERVICES, dead_letter_topic_of, topic_of
 from casework.http import HealthCheck
-from casework.kafka import EventConsumer, EventPublisher, ensure_topics
+from casework.kafka import EventConsumer, EventPublisher, KafkaSettings, ensure_topics
 from casework.kafka.ownership import Ownership
 from casework.kafka.watch import BusWatch
 from casework.leases import Lease, run_while_holding
@@ -87,6 +87,60 @@ def all_topics() -> list[str]:
 
 async def serve(settings: ServiceSettings, wire: Wire, stop: asyncio.Event) -> None:
     name = settings.SERVICE
+    kit, kafka, watch, consumers = await _open(settings)
+    wiring = await wire(kit)
+    consumer = None
+    if wiring.handle is not None:
+        consumer = EventConsumer(
+            kafka,
+            topics=wiring.consumes,
+            group_id=f"casework-{name}",
+            handle=wiring.handle,
+            dead_letter_topic=dead_letter_topic_of(name),
+            publisher=kit.publisher,
+            ownership=kit.ownership,
+            stall_seconds=settings.stall_seconds,
+        )
+        consumers.append(consumer)
+        _consumer_metrics(kit.registry, consumer)
+    _relay_metrics(kit.registry, kit.relay)
+    _bus_metrics(kit.registry, kit.relay, watch)
+
+    runner = web.AppRunner(wiring.app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.http_host, settings.port)
+    await site.start()
+    tasks = _start(kit, wiring, watch, consumer)
+    print(f"{name} listening on http://{settings.http_host}:{settings.port}", flush=True)
+    waiter = asyncio.create_task(stop.wait())
+    try:
+        done, _ = await asyncio.wait([waiter, *tasks], return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            if task is not waiter and task.exception() is not None:
+                raise task.exception()  # type: ignore[misc]
+    finally:
+        log.info("%s stopping", name)
+        await runner.cleanup()
+        if consumer is not None:
+            await consumer.stop(timeout=10)
+        for hook in wiring.on_stop:
+            await hook()
+        kit.relay.stop()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        waiter.cancel()
+        await kit.publisher.stop()
+        await kit.store.close()
+        log.info("%s stopped", name)
+
+
+async def _open(
+    settings: ServiceSettings,
+) -> tuple[Kit, KafkaSettings, BusWatch, list[EventConsumer]]:
+    """Policy, store, publisher, topics, outbox relay and bus watch, in that order; the
+    list of consumers is the ``broker`` health check's, filled once the service is wired."""
+    name = settings.SERVICE
     policy = load_policy(settings.policy_file)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     store = await open_store(settings.store_url)
@@ -120,43 +174,30 @@ async def serve(settings: ServiceSettings, wire: Wire, stop: asyncio.Event) -> N
         marks=store,
     )
     consumers: list[EventConsumer] = []
-    registry = CollectorRegistry()
     kit = Kit(
         settings=settings,
         policy=policy,
         store=store,
         publisher=publisher,
         relay=relay,
-        registry=registry,
+        registry=CollectorRegistry(),
         health_checks={"store": store.ping, "broker": bus_health(publisher, consumers)},
     )
-    wiring = await wire(kit)
-    consumer = None
-    if wiring.handle is not None:
-        consumer = EventConsumer(
-            kafka,
-            topics=wiring.consumes,
-            group_id=f"casework-{name}",
-            handle=wiring.handle,
-            dead_letter_topic=dead_letter_topic_of(name),
-            publisher=publisher,
-            ownership=kit.ownership,
-            stall_seconds=settings.stall_seconds,
-        )
-        consumers.append(consumer)
-        _consumer_metrics(registry, consumer)
-    _relay_metrics(registry, relay)
-    _bus_metrics(registry, relay, watch)
+    return kit, kafka, watch, consumers
 
-    runner = web.AppRunner(wiring.app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, settings.http_host, settings.port)
-    await site.start()
-    holder = settings.instance_id
-    leases = [Lease(store, "outbox-relay", holder, settings.lease_seconds)]
-    leases += [Lease(store, f"duty:{duty}", holder, settings.lease_seconds) for duty in wiring.once]
-    _lease_metrics(registry, leases)
-    once = {"outbox-relay": relay_and_watch(relay, watch), **wiring.once}
+
+def _start(
+    kit: Kit, wiring: Wiring, watch: BusWatch, consumer: EventConsumer | None
+) -> list[asyncio.Task[None]]:
+    """The duties under their leases (the outbox relay's first), those of every instance,
+    and the consumer."""
+    name = kit.settings.SERVICE
+    holder = kit.settings.instance_id
+    seconds = kit.settings.lease_seconds
+    leases = [Lease(kit.store, "outbox-relay", holder, seconds)]
+    leases += [Lease(kit.store, f"duty:{duty}", holder, seconds) for duty in wiring.once]
+    _lease_metrics(kit.registry, leases)
+    once = {"outbox-relay": relay_and_watch(kit.relay, watch), **wiring.once}
     tasks = [
         asyncio.create_task(run_while_holding(lease, duty), name=f"{name}-{lease.name}")
         for lease, duty in zip(leases, once.values(), strict=True)
@@ -164,28 +205,7 @@ async def serve(settings: ServiceSettings, wire: Wire, stop: asyncio.Event) -> N
     tasks += [asyncio.create_task(duty(), name=f"{name}-duty") for duty in wiring.duties]
     if consumer is not None:
         tasks.append(asyncio.create_task(consumer.run(), name=f"{name}-consumer"))
-    print(f"{name} listening on http://{settings.http_host}:{settings.port}", flush=True)
-    waiter = asyncio.create_task(stop.wait())
-    try:
-        done, _ = await asyncio.wait([waiter, *tasks], return_when=asyncio.FIRST_COMPLETED)
-        for task in done:
-            if task is not waiter and task.exception() is not None:
-                raise task.exception()  # type: ignore[misc]
-    finally:
-        log.info("%s stopping", name)
-        await runner.cleanup()
-        if consumer is not None:
-            await consumer.stop(timeout=10)
-        for hook in wiring.on_stop:
-            await hook()
-        relay.stop()
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        waiter.cancel()
-        await publisher.stop()
-        await store.close()
-        log.info("%s stopped", name)
+    return tasks
 
 
 def bus_health(publisher: EventPublisher, consumers: list[EventConsumer]) -> HealthCheck:

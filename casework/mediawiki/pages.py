@@ -1,0 +1,232 @@
+"""Pages: read, edit, protect, delete and restore them, and hide their revisions."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from casework.mediawiki.errors import MediaWikiError
+from casework.mediawiki.models import (
+    EditResult,
+    PageRevision,
+    PageState,
+    ProtectionLevel,
+    RevisionFlags,
+    _expiry,
+    _revision_flags,
+    _timestamp,
+)
+from casework.mediawiki.session import Session
+
+
+class PageActions(Session):
+    async def page(self, title: str) -> PageRevision | None:
+        """The current revision of ``title``, or None if the page does not exist."""
+        reply = await self._read(
+            {
+                "action": "query",
+                "prop": "revisions",
+                "titles": title,
+                "rvprop": "ids|timestamp|content",
+                "rvslots": "main",
+            },
+        )
+        (page,) = reply["query"]["pages"]
+        if page.get("invalid"):
+            raise MediaWikiError("invalidtitle", page.get("invalidreason", title))
+        if page.get("missing"):
+            return None
+        (revision,) = page["revisions"]
+        return PageRevision(
+            title=page["title"],
+            pageid=int(page["pageid"]),
+            revid=int(revision["revid"]),
+            timestamp=_timestamp(revision["timestamp"]),
+            text=revision["slots"]["main"]["content"],
+        )
+
+    async def edit(
+        self,
+        title: str,
+        *,
+        text: str | None = None,
+        appendtext: str | None = None,
+        summary: str,
+        baserevid: int | None = None,
+        createonly: bool = False,
+        nocreate: bool = False,
+    ) -> EditResult:
+        """Replace the page with ``text`` or add ``appendtext`` to its end (exactly one)."""
+        if (text is None) == (appendtext is None):
+            raise ValueError("edit() needs exactly one of text and appendtext")
+        reply = await self._write(
+            {
+                "action": "edit",
+                "title": title,
+                "text": text,
+                "appendtext": appendtext,
+                "summary": summary,
+                "baserevid": baserevid,
+                "createonly": createonly,
+                "nocreate": nocreate,
+            }
+        )
+        result = reply["edit"]
+        if result.get("result") != "Success":
+            # e.g. a captcha or an extension hook refusing the edit
+            raise MediaWikiError("editfailure", repr(result))
+        return EditResult(
+            title=result["title"],
+            pageid=int(result["pageid"]),
+            newrevid=result.get("newrevid"),
+            oldrevid=result.get("oldrevid"),
+            nochange=bool(result.get("nochange", False)),
+            new=bool(result.get("new", False)),
+        )
+
+    async def page_state(self, title: str) -> PageState:
+        reply = await self._read(
+            {"action": "query", "prop": "info", "inprop": "protection", "titles": title}
+        )
+        (page,) = reply["query"]["pages"]
+        if page.get("invalid"):
+            raise MediaWikiError("invalidtitle", page.get("invalidreason", title))
+        return PageState(
+            title=page["title"],
+            exists=not page.get("missing", False),
+            protection=[
+                ProtectionLevel(p["type"], p["level"], _expiry(p["expiry"]))
+                for p in page.get("protection", [])
+            ],
+        )
+
+    async def delete(self, title: str, *, reason: str) -> int:
+        """Delete the page; returns the deletion's log id."""
+        reply = await self._write({"action": "delete", "title": title, "reason": reason})
+        return int(reply["delete"]["logid"])
+
+    async def undelete(self, title: str, *, reason: str) -> int:
+        """Restore every deleted revision of the page; returns how many came back."""
+        reply = await self._write({"action": "undelete", "title": title, "reason": reason})
+        return int(reply["undelete"].get("revisions", 0))
+
+    async def protect(
+        self, title: str, *, protections: dict[str, str], reason: str, expiry: str = "infinite"
+    ) -> list[ProtectionLevel]:
+        """Set protection levels (``{"edit": "sysop"}``; level ``all`` removes one)."""
+        reply = await self._write(
+            {
+                "action": "protect",
+                "title": title,
+                "protections": "|".join(f"{k}={v}" for k, v in protections.items()),
+                "expiry": "|".join(expiry for _ in protections),
+                "reason": reason,
+            }
+        )
+        return [
+            ProtectionLevel(kind, level, _expiry(p["expiry"]))
+            for p in reply["protect"]["protections"]
+            for kind, level in p.items()
+            if kind != "expiry"
+        ]
+
+    async def revisions(self, title: str) -> list[RevisionFlags]:
+        """The live revisions of a page (up to the API's limit), newest first."""
+        reply = await self._read(
+            {
+                "action": "query",
+                "prop": "revisions",
+                "titles": title,
+                "rvprop": "ids|flags|timestamp|comment|user|sha1",
+                "rvlimit": "max",
+            }
+        )
+        (page,) = reply["query"]["pages"]
+        return [_revision_flags(r) for r in page.get("revisions", [])]
+
+    async def own_edit(self, title: str, summary: str) -> int | None:
+        """The newest revision of ``title`` made by this client's account with exactly
+        ``summary``, or None: what the page's text says does not count, only who edited."""
+        params: dict[str, Any] = {
+            "action": "query",
+            "prop": "revisions",
+            "titles": title,
+            "rvprop": "ids|comment|user",
+            "rvuser": self.account,
+            "rvlimit": "max",
+        }
+        while True:
+            reply = await self._read(params)
+            (page,) = reply["query"]["pages"]
+            for revision in page.get("revisions", []):
+                if revision.get("comment") == summary and not revision.get("commenthidden"):
+                    return int(revision["revid"])
+            more = reply.get("continue", {}).get("rvcontinue")
+            if not more:
+                return None
+            params = {**params, "rvcontinue": more}
+
+    async def revision_flags(self, revids: Sequence[int]) -> dict[int, RevisionFlags]:
+        """Visibility of live revisions by id; ids of deleted or unknown revisions are absent."""
+        reply = await self._read(
+            {
+                "action": "query",
+                "prop": "revisions",
+                "revids": "|".join(str(r) for r in revids),
+                "rvprop": "ids|flags|timestamp|comment|user|sha1",
+            }
+        )
+        return {
+            flags.revid: flags
+            for page in reply["query"].get("pages", [])
+            for flags in map(_revision_flags, page.get("revisions", []))
+        }
+
+    async def deleted_revisions(self, title: str) -> list[RevisionFlags]:
+        """The archived (deleted) revisions of a page, with their visibility."""
+        reply = await self._read(
+            {
+                "action": "query",
+                "prop": "deletedrevisions",
+                "titles": title,
+                "drvprop": "ids|flags|timestamp|comment|user|sha1",
+                "drvlimit": "max",
+            }
+        )
+        (page,) = reply["query"]["pages"]
+        return [_revision_flags(r) for r in page.get("deletedrevisions", [])]
+
+    async def revision_delete(
+        self,
+        *,
+        kind: str,
+        ids: Sequence[str],
+        reason: str,
+        target: str | None = None,
+        hide: Sequence[str] = (),
+        show: Sequence[str] = (),
+        suppress: str = "nochange",
+    ) -> list[dict[str, Any]]:
+        """action=revisiondelete: ``kind`` revision (ids: rev ids) or archive (ids: timestamps,
+        ``target`` the page). ``suppress`` yes/no/nochange. Raises on a per-item error."""
+        reply = await self._write(
+            {
+                "action": "revisiondelete",
+                "type": kind,
+                "target": target,
+                "ids": "|".join(ids),
+                "hide": "|".join(hide) or None,
+                "show": "|".join(show) or None,
+                "suppress": suppress,
+                "reason": reason,
+            }
+        )
+        result = reply["revisiondelete"]
+        items: list[dict[str, Any]] = list(result.get("items", []))
+        for item in items:
+            if item.get("errors"):
+                error = item["errors"][0]
+                raise MediaWikiError(str(error.get("code", "revdelfailed")), repr(item["errors"]))
+        if result.get("status") != "Success":
+            raise MediaWikiError("revdelfailed", repr(result.get("errors", result)))
+        return items
