@@ -26,6 +26,7 @@ from casework.contract import (
     TamperingDetected,
     from_cloudevent,
 )
+from casework.dispatch import dispatcher
 from casework.errors import Kind, Rejected
 from casework.outbox import OutboxRelay
 from casework.policy import load_policy
@@ -34,7 +35,7 @@ from services.review.case import CaseState
 from services.review.casefile import AssignForm, RestorationForm, WaitingForm
 from services.review.deadlines_duty import DeadlineDuty
 from services.review.decision import DecisionForm, DeterminationForm
-from services.review.handlers import ReviewHandlers
+from services.review.handlers import HANDLERS
 from services.review.opening import MergeForm, case_id_for
 from services.review.queue import QueueQuery
 from services.review.reversal import ReversalForm
@@ -343,10 +344,10 @@ async def test_an_appeal_left_open_by_a_failed_second_write_is_closed_by_the_rev
     [entry] = [
         e for e in await store.pending_outbox(limit=1000) if e.event.type == DecisionReversed.TYPE
     ]
-    handlers = ReviewHandlers(cases, authority(POLICY))
+    handle = dispatcher(HANDLERS, cases, authority(POLICY).admit)
     clock.now += timedelta(minutes=1)
     for _ in range(2):  # delivered at least once
-        await handlers.handle(entry.event)
+        await handle(entry.event)
     appeal = await cases.read(staff("alice"), "OA-TEST00000010")
     assert appeal.state is CaseState.CLOSED
     closed = [(e.actor, e.detail) for e in appeal.timeline if e.action == "appeal-upheld"]
@@ -436,7 +437,7 @@ async def test_a_reversal_without_an_appeal_closes_nothing(
         grounds="error",
         approvals=reversal_approvals(POLICY, 4, START),
     )
-    await ReviewHandlers(cases, authority(POLICY)).handle(signed(reversed_))
+    await dispatcher(HANDLERS, cases, authority(POLICY).admit)(signed(reversed_))
     assert await cases.read(staff("alice"), "OA-TEST00000011") == before
 
 

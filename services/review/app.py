@@ -10,7 +10,8 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry, Gauge
 
 from casework.cloudevents import CloudEvent
-from casework.contract import DecisionApproved, SubmissionReceived, topic_of
+from casework.contract import DecisionApproved, SubmissionReceived
+from casework.dispatch import consumed_topics, dispatcher
 from casework.http import HealthCheck, make_app
 from casework.outbox import OutboxRelay
 from casework.policy import Policy, PolicyError
@@ -22,7 +23,7 @@ from casework.store import DocumentStore
 from casework.trust import ReviewAuthority
 from services.review.auth.setup import add_staff_access, open_staff
 from services.review.deadlines_duty import DeadlineDuty
-from services.review.handlers import CONSUMES, ReviewHandlers
+from services.review.handlers import HANDLERS
 from services.review.opening import case_id_for
 from services.review.routes import ReviewRoutes
 from services.review.rules import check_rules
@@ -35,7 +36,7 @@ from services.review.usecases import CASES, ReviewCases
 class Review:
     app: web.Application
     cases: ReviewCases
-    handlers: ReviewHandlers
+    authority: ReviewAuthority
     duty: DeadlineDuty
 
 
@@ -70,9 +71,7 @@ async def build(
     return Review(
         app=app,
         cases=cases,
-        handlers=ReviewHandlers(
-            cases, authority or ReviewAuthority(TrustedKeys.of(signer.public_key()), policy)
-        ),
+        authority=authority or ReviewAuthority(TrustedKeys.of(signer.public_key()), policy),
         duty=duty,
     )
 
@@ -103,15 +102,17 @@ async def wire(kit: Kit) -> Wiring:
     serve_ledger(kit, review.app, [DecisionApproved.TYPE], ahead_of_access=True)
     access = await add_staff_access(kit, review.app, review.cases, staff)
 
-    # The consumer and the reconciliation duty: one event of a case at a time.
-    handle = one_case_at_a_time(review.handlers.handle)
+    # The consumer and the reconciliation duty: one event of a case at a time. Its own
+    # topic is writable by others too: a reversal closes an appeal only when review's
+    # signature and the policy's approvals hold (EventRefused: dead-lettered).
+    handle = one_case_at_a_time(dispatcher(HANDLERS, review.cases, review.authority.admit))
 
     async def opened(event: CloudEvent) -> bool:
         return await kit.store.get(CASES, case_id_for(event.subject)) is not None
 
     return Wiring(
         app=review.app,
-        consumes=[topic_of(s) for s in CONSUMES],
+        consumes=consumed_topics(HANDLERS),
         handle=handle,
         once={
             "deadline-scan": review.duty.run,
