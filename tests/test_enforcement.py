@@ -39,15 +39,18 @@ from casework.contract import (
     from_cloudevent,
 )
 from casework.contract.enforcement import ActionRestored
+from casework.dispatch import dispatcher
 from casework.mediawiki import MediaWikiClient
 from casework.outbox import OutboxRelay
+from casework.periodic import every
 from casework.store.sqlite import SqliteStore
 from deploy.sandbox_wiki import BOT_PASSWORD, ROLE_ACCOUNT, SandboxWiki
+from services.enforcement.adapters.notices import notice_marker
+from services.enforcement.adapters.store import ENFORCEMENTS
 from services.enforcement.domain import EnforcementRecord, OpKind, OpState, action_reason
-from services.enforcement.handlers import ENFORCEMENTS, Enforcer
-from services.enforcement.notices import notice_marker
+from services.enforcement.handlers import HANDLERS
 from services.enforcement.settings import EnforcementSettings
-from services.enforcement.watch import Watcher
+from services.enforcement.usecases import Enforcer, Watcher
 from tests.fixtures.keys import authority, reversal_approvals, signed
 from tests.support import eventually
 from tests.test_enforcement_domain import LOG_PAGE, POLICY
@@ -107,9 +110,13 @@ async def steward(fresh_farm: dict[str, SandboxWiki]) -> AsyncIterator[dict[str,
 
 def make_enforcer(store: SqliteStore, clients: dict[str, MediaWikiClient], **kw: Any) -> Enforcer:
     relay = OutboxRelay(store, _never)
-    return Enforcer(
-        store, relay, POLICY, clients, LOG_PAGE, authority(POLICY), retry_seconds=0.1, **kw
-    )
+    return Enforcer(store, relay, POLICY, clients, LOG_PAGE, retry_seconds=0.1, **kw)
+
+
+async def deliver(enforcer: Enforcer, event: CloudEvent) -> None:
+    """The consumer's handle as app.py wires it: admitted by review's authority, dispatched
+    by the HANDLERS table."""
+    await dispatcher(HANDLERS, enforcer, authority(POLICY).admit)(event)
 
 
 @pytest.fixture
@@ -190,8 +197,8 @@ async def test_global_ban_blocks_on_every_wiki_once_and_reversal_undoes_only_it(
     await steward[ALPHA].block("Goodfaith3", reason="unrelated vandalism")
     approved = approval("global-ban", "Vandal1")
     event = signed(approved)
-    await enforcer.handle(event)
-    await enforcer.handle(event)  # redelivered
+    await deliver(enforcer, event)
+    await deliver(enforcer, event)  # redelivered
 
     for wiki_id, client in clients.items():
         [block] = await ours(client, "Vandal1", approved.case_id)
@@ -207,8 +214,8 @@ async def test_global_ban_blocks_on_every_wiki_once_and_reversal_undoes_only_it(
     assert all(o.result_id for o in enforced.operations)
 
     reversed_ = signed(reversal(approved))
-    await enforcer.handle(reversed_)
-    await enforcer.handle(reversed_)
+    await deliver(enforcer, reversed_)
+    await deliver(enforcer, reversed_)
     for client in clients.values():
         assert await client.active_blocks("Vandal1") == []
         undone = await log_entries(client, "block", "User:Vandal1", approved.case_id, "unblock")
@@ -261,7 +268,7 @@ async def test_a_wiki_down_during_a_global_ban_is_retried_until_it_returns(
     assert await published(store, ActionEnforced, approved.case_id) == []
 
     fresh_farm[BETA].start()
-    duty = asyncio.create_task(enforcer.reconcile_forever(0.1))
+    duty = asyncio.create_task(every("reconcile", 0.1, enforcer.reconcile)())
     try:
 
         async def enforced() -> list[ActionEnforced]:
@@ -308,8 +315,8 @@ async def test_interaction_ban_partial_block_and_its_reversal(
 ) -> None:
     terms = InteractionBanTerms(counterparties=["Goodfaith3"], pages=["Main Page"], namespaces=[3])
     approved = approval("interaction-ban", "Harasser2", interaction_ban=terms)
-    await enforcer.handle(signed(approved))
-    await enforcer.handle(signed(approved))
+    await deliver(enforcer, signed(approved))
+    await deliver(enforcer, signed(approved))
     for client in clients.values():
         [block] = await ours(client, "Harasser2", approved.case_id)
         assert block.partial and not block.nocreate
@@ -331,8 +338,8 @@ async def test_rights_removal_checks_removed_and_reversal_restores_only_those(
 ) -> None:
     terms = RightsRemovalTerms(groups=["sysop", "bureaucrat"], reapply_criteria="A new RfA.")
     approved = approval("removal-of-advanced-rights", "Admin4", rights_removal=terms, wikis=[ALPHA])
-    await enforcer.handle(signed(approved))
-    await enforcer.handle(signed(approved))
+    await deliver(enforcer, signed(approved))
+    await deliver(enforcer, signed(approved))
     client = clients[ALPHA]
     assert "sysop" not in await client.user_groups("Admin4")
     assert "sysop" in await clients[BETA].user_groups("Admin4"), "only the decision's wiki"
@@ -376,7 +383,7 @@ async def test_time_limited_actions_end_on_time_across_a_restart(
     assert "sysop" not in await clients[BETA].user_groups("Admin4")
 
     restarted = make_enforcer(store, clients)
-    duty = asyncio.create_task(restarted.reconcile_forever(0.2))
+    duty = asyncio.create_task(every("reconcile", 0.2, restarted.reconcile)())
     try:
 
         async def expired() -> list[ActionExpired]:
@@ -411,8 +418,8 @@ async def test_a_notice_marker_written_by_someone_else_does_not_suppress_the_not
     forged = f"Nothing to see here. {notice_marker(case)}"
     await clients[ALPHA].edit("User:Harasser2", text="Harasser2's page.", summary="setup")
     await steward[ALPHA].edit("User:Harasser2", appendtext=forged, summary="pre-empting")
-    await enforcer.handle(signed(approved))
-    await enforcer.handle(signed(approved))  # redelivered: still one notice
+    await deliver(enforcer, signed(approved))
+    await deliver(enforcer, signed(approved))  # redelivered: still one notice
     reason = action_reason(case, POLICY.action("conduct-warning").title, LOG_PAGE)
     mine = await clients[ALPHA].own_edit("User:Harasser2", reason)
     assert mine is not None
@@ -460,8 +467,8 @@ async def test_dmca_takedown_deletes_hides_protects_notices_and_reverses(
         wikis=[ALPHA],
     )
     case = approved.case_id
-    await enforcer.handle(signed(approved))
-    await enforcer.handle(signed(approved))
+    await deliver(enforcer, signed(approved))
+    await deliver(enforcer, signed(approved))
 
     assert len(await log_entries(alpha, "delete", "Infringing page", case, "delete")) == 1
     assert len(await alpha.deleted_revisions("Infringing page")) == 2
@@ -569,8 +576,8 @@ async def test_tampering_is_detected_once_and_restored_on_order(
         ordered_by="bob",
         ordered_at=datetime.now(UTC),
     )
-    await enforcer.handle(signed(order))
-    await enforcer.handle(signed(order))
+    await deliver(enforcer, signed(order))
+    await deliver(enforcer, signed(order))
     [block] = await ours(clients[BETA], "Vandal1", approved.case_id)
     assert block.infinite and block.nocreate
     blocks = await log_entries(clients[BETA], "block", "User:Vandal1", approved.case_id, "block")

@@ -21,8 +21,10 @@ from casework.contract import (
     Removal,
     RightsRemovalTerms,
 )
-from casework.policy import load_policy
+from casework.policy import Enforcement, load_policy
+from services.enforcement.adapters.notices import NoticeRenderer, notice_marker
 from services.enforcement.domain import (
+    PLANNERS,
     EnforcementRecord,
     OpKind,
     OpState,
@@ -32,7 +34,6 @@ from services.enforcement.domain import (
     plan,
     tampered,
 )
-from services.enforcement.notices import NoticeRenderer, notice_marker
 from tests.fixtures.keys import full_chain
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -75,6 +76,12 @@ def planned(action: str = "global-ban", **decision: Any) -> EnforcementRecord:
 
 
 # --- plan -------------------------------------------------------------------------------------
+
+
+def test_every_enforcement_kind_has_its_planner() -> None:
+    assert set(PLANNERS) == set(Enforcement)
+    used = {action.enforcement for action in POLICY.action_types.values()}
+    assert used <= set(PLANNERS)
 
 
 def test_global_ban_blocks_on_every_wiki_of_the_farm() -> None:

@@ -15,12 +15,11 @@ from casework.contract import TamperingDetected, to_cloudevent, topic_of
 from casework.mediawiki import LogEvent, MediaWikiClient
 from casework.outbox import OutboxRelay
 from casework.store import DocumentStore, DuplicateDocument, OutboxMessage
+from services.enforcement.adapters.store import CURSORS, ENFORCEMENTS, TAMPERING
 from services.enforcement.domain import EnforcementRecord, tampered
-from services.enforcement.handlers import ENFORCEMENTS, TAMPERING, now_utc
+from services.enforcement.usecases.enforcer import now_utc
 
 log = logging.getLogger(__name__)
-
-CURSORS = "watch_cursors"
 
 
 class Watcher:
@@ -57,14 +56,6 @@ class Watcher:
         except Exception:
             log.exception("watching %s failed; next pass tries again", wiki_id)
             return 0
-
-    async def watch_forever(self, interval: float) -> None:
-        while True:
-            try:
-                await self.poll()
-            except Exception:
-                log.exception("watch pass failed; next pass in %.0f s", interval)
-            await asyncio.sleep(interval)
 
     async def _poll_wiki(
         self, wiki_id: str, wiki: MediaWikiClient, records: list[EnforcementRecord]

@@ -1,0 +1,8 @@
+"""The collections enforcement keeps in its store, and the fields it queries them by."""
+
+ENFORCEMENTS = "enforcements"  # one EnforcementRecord per case
+FAILURES = "failures"  # decisions refused as unsupported, one per case
+TAMPERING = "tampering"  # each tampering found, by its id (wiki:logid)
+CURSORS = "watch_cursors"  # per wiki: how far its log was read
+
+ENFORCEMENT_INDEXES = ("complete", "ending_open", "expiry_open", "ending")

@@ -1,0 +1,1 @@
+"""How enforcement is reached from outside, besides its consumer: its HTTP app (``http``)."""
