@@ -1,13 +1,19 @@
-"""Generate the machine-readable event catalogue (AsyncAPI 3.0) from the contract.
+"""Generate what is derived from the contract, and check that the contract still keeps its word.
 
-python -m casework.catalogue            # rewrite docs/asyncapi.yaml
-python -m casework.catalogue --check    # exit 1 when the file is out of date
+python -m casework.catalogue            # freeze new types' schemas, rewrite docs/asyncapi.yaml
+                                        # and the README's events table
+python -m casework.catalogue --check    # exit 1 when any of them is stale, a type broke its
+                                        # frozen schema, or an example does not read
+
+The AsyncAPI catalogue's payload schemas are the current models; its examples are the
+example files (casework/contract/examples/). Frozen schemas: casework.contract.frozen.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +21,16 @@ import yaml
 from pydantic.json_schema import models_json_schema
 
 from casework.contract import EVENT_TYPES, SERVICES, EventData, dead_letter_topic_of, topic_of
+from casework.contract.frozen import EXAMPLES_DIR, SCHEMAS_DIR, examples_of, freeze_new, problems
 
-CATALOGUE_PATH = Path(__file__).resolve().parent.parent / "docs" / "asyncapi.yaml"
+ROOT = Path(__file__).resolve().parent.parent
+CATALOGUE_PATH = ROOT / "docs" / "asyncapi.yaml"
+README_PATH = ROOT / "README.md"
+TABLE_START = (
+    "<!-- events table: written by `make catalogue` from casework/contract; "
+    "edit the contract, not the table -->"
+)
+TABLE_END = "<!-- end of events table -->"
 REF = "#/components/schemas/{model}"
 
 _CE_HEADERS: dict[str, Any] = {
@@ -39,7 +53,7 @@ def _message_name(model: type[EventData]) -> str:
     return model.__name__
 
 
-def build_catalogue() -> dict[str, Any]:
+def build_catalogue(examples: Path = EXAMPLES_DIR) -> dict[str, Any]:
     models = sorted(EVENT_TYPES.values(), key=lambda m: m.TYPE)
     _, schemas = models_json_schema([(m, "serialization") for m in models], ref_template=REF)
     messages: dict[str, Any] = {}
@@ -58,6 +72,10 @@ def build_catalogue() -> dict[str, Any]:
             },
             "payload": {"$ref": REF.format(model=model.__name__)},
             "bindings": {"kafka": {"key": {"type": "string", "description": "ce_subject"}}},
+            "examples": [
+                {"name": name, "payload": payload}
+                for name, payload in examples_of(model.TYPE, examples).items()
+            ],
         }
     channels: dict[str, Any] = {}
     operations: dict[str, Any] = {}
@@ -88,7 +106,7 @@ def build_catalogue() -> dict[str, Any]:
         "info": {
             "title": "Office actions case pipeline events",
             "version": "1",
-            "description": "Generated from casework/contract.py; do not edit by hand.",
+            "description": "Generated from casework/contract/; do not edit by hand.",
         },
         "defaultContentType": "application/json",
         "channels": channels,
@@ -100,25 +118,82 @@ def build_catalogue() -> dict[str, Any]:
     }
 
 
-def render_catalogue() -> str:
-    return yaml.safe_dump(build_catalogue(), sort_keys=False, allow_unicode=True, width=100)
+def render_catalogue(examples: Path = EXAMPLES_DIR) -> str:
+    return yaml.safe_dump(build_catalogue(examples), sort_keys=False, allow_unicode=True, width=100)
+
+
+def events_table() -> str:
+    """The README's table of topics and the event types on each, from the contract."""
+    rows = ["| topic | event types |", "|---|---|"]
+    for service in SERVICES:
+        topic = topic_of(service)
+        types = [m.TYPE for m in EVENT_TYPES.values() if m.PRODUCER == service]
+        named = [f"`{types[0]}`", *(f"`…{t.removeprefix(topic + '.')}`" for t in types[1:])]
+        rows.append(f"| `{topic}` | {', '.join(named)} |")
+    rows.append(
+        f"| `{dead_letter_topic_of('<service>')}` | what that service could not decode or "
+        "handle, with `dlq_*` error headers |"
+    )
+    return "\n".join(rows)
+
+
+def with_events_table(readme: str) -> str:
+    """The README with the text between the table's markers replaced by the current table."""
+    start, end = readme.find(TABLE_START), readme.find(TABLE_END)
+    if start < 0 or end < start:
+        raise ValueError(f"the README has no events table markers: {TABLE_START} ... {TABLE_END}")
+    head = readme[: start + len(TABLE_START)]
+    return f"{head}\n{events_table()}\n{readme[end:]}"
+
+
+@dataclass(frozen=True)
+class Places:
+    """Where the generated files live; tests point it at copies."""
+
+    catalogue: Path = CATALOGUE_PATH
+    readme: Path = README_PATH
+    schemas: Path = SCHEMAS_DIR
+    examples: Path = EXAMPLES_DIR
+
+
+def _generated(places: Places) -> dict[Path, str]:
+    readme = places.readme.read_text(encoding="utf-8")
+    return {
+        places.catalogue: render_catalogue(places.examples),
+        places.readme: with_events_table(readme),
+    }
+
+
+def check(places: Places = Places()) -> list[str]:
+    """Every way the derived files and the frozen contract are out of step; empty when none."""
+    found = [
+        f"{path} is out of date: run make catalogue"
+        for path, text in _generated(places).items()
+        if not path.exists() or path.read_text(encoding="utf-8") != text
+    ]
+    return [*found, *problems(EVENT_TYPES.values(), places.schemas, places.examples)]
+
+
+def write(places: Places = Places()) -> list[str]:
+    """Freeze new types, rewrite the derived files; what is left for a person to fix."""
+    for path in freeze_new(EVENT_TYPES.values(), places.schemas):
+        print(f"froze {path}")
+    for path, text in _generated(places).items():
+        if not path.exists() or path.read_text(encoding="utf-8") != text:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+            print(f"wrote {path}")
+    return problems(EVENT_TYPES.values(), places.schemas, places.examples)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--check", action="store_true", help="fail when the file is stale")
+    parser.add_argument("--check", action="store_true", help="fail when anything is stale")
     args = parser.parse_args(argv)
-    text = render_catalogue()
-    if args.check:
-        current = CATALOGUE_PATH.read_text(encoding="utf-8") if CATALOGUE_PATH.exists() else ""
-        if current != text:
-            print(f"{CATALOGUE_PATH} is out of date: run python -m casework.catalogue")
-            return 1
-        return 0
-    CATALOGUE_PATH.parent.mkdir(parents=True, exist_ok=True)
-    CATALOGUE_PATH.write_text(text, encoding="utf-8")
-    print(f"wrote {CATALOGUE_PATH}")
-    return 0
+    found = check() if args.check else write()
+    for problem in found:
+        print(problem)
+    return 1 if found else 0
 
 
 if __name__ == "__main__":

@@ -411,7 +411,7 @@ def _with_header(headers: list[tuple[str, bytes]], name: str, value: bytes | Non
 def test_catalogue_matches_the_contract() -> None:
     current = CATALOGUE_PATH.read_text(encoding="utf-8") if CATALOGUE_PATH.exists() else ""
     assert current == render_catalogue(), (
-        f"{CATALOGUE_PATH} is out of date with casework/contract.py; "
+        f"{CATALOGUE_PATH} is out of date with casework/contract/; "
         "regenerate it with: python -m casework.catalogue"
     )
 

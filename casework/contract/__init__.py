@@ -1,10 +1,13 @@
 """The event contract between services: topics, event types and their data.
 
 Defined once here, one module per producing service (plus `decision`, the
-decision every downstream service reads); `docs/asyncapi.yaml` is generated
-from it (`python -m casework.catalogue`) and a test fails when the two drift.
-Readers are tolerant: unknown fields are ignored, so a producer may add
-optional fields without a new version; anything else is a new `.vN` type.
+decision every downstream service reads). Readers are tolerant: unknown fields
+are ignored, so a producer may add optional fields without a new version;
+anything else is a new `.vN` type. Each type's schema is frozen as data in
+`schemas/` with example events in `examples/` (casework.contract.frozen), a
+check fails when a model breaks its frozen schema (casework.contract.compat),
+and `docs/asyncapi.yaml` and the README's events table are generated from it
+all (`python -m casework.catalogue`).
 """
 
 from __future__ import annotations
