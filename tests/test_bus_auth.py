@@ -41,7 +41,7 @@ from casework.kafka import KafkaSettings, ensure_topics
 from deploy.broker import TansuBroker
 from deploy.credentials import PRINCIPALS, BusCredentials
 from services.intake.settings import IntakeSettings
-from services.monitor.streams import broker_credentials
+from services.monitor.entrypoints.streams import broker_credentials
 from tests.fixtures.broker import kafka_broker, unique  # noqa: F401
 from tests.support import free_port
 

@@ -31,7 +31,7 @@ from casework.contract.monitor import AlertRaised
 from casework.kafka import EventPublisher
 from deploy.broker import TansuBroker
 from deploy.stack import ServiceProcess
-from services.monitor.reader import read_all
+from services.monitor.adapters.reader import read_all
 from tests.fixtures.browser import artefact_path
 from tests.fixtures.keys import install_keys, session_signer
 from tests.support import commit_at_start, eventually, free_port

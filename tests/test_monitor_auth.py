@@ -26,8 +26,8 @@ from casework.kafka import EventPublisher
 from casework.signing import Signer
 from deploy.broker import TansuBroker
 from deploy.stack import ServiceProcess
-from services.monitor.access import PAGE_HEADERS, SESSION_COOKIE
-from services.monitor.redaction import WITHHELD
+from services.monitor.domain.redaction import WITHHELD
+from services.monitor.entrypoints.web.access import PAGE_HEADERS, SESSION_COOKIE
 from services.monitor.settings import MonitorSettings
 from tests.fixtures.browser import artefact_path
 from tests.fixtures.keys import install_keys, trusted_keys, untrusted_signer

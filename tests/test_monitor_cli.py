@@ -18,7 +18,7 @@ from casework.kafka import EventPublisher
 from deploy.broker import TansuBroker
 from deploy.credentials import BusCredentials
 from deploy.stack import REPO_ROOT
-from services.monitor.reader import read_all
+from services.monitor.adapters.reader import read_all
 from tests.support import commit_at_start, free_port
 from tests.test_contract import EXAMPLES
 

@@ -14,14 +14,15 @@ from types import SimpleNamespace
 
 from prometheus_client import CollectorRegistry, generate_latest
 
-from services.monitor.metrics import METRIC_NAMES, MonitorCollector
-from services.monitor.views import Views
+from services.monitor.domain.views import Views
+from services.monitor.entrypoints.metrics import METRIC_NAMES, MonitorCollector
+from services.monitor.handlers import HANDLERS
 
 DASHBOARD = Path(__file__).resolve().parents[1] / "deploy" / "grafana" / "monitor-dashboard.json"
 
 
 def exported_names() -> set[str]:
-    source = SimpleNamespace(views=Views(), unreadable=0)
+    source = SimpleNamespace(views=Views(HANDLERS), unreadable=0)
     registry = CollectorRegistry()
     registry.register(MonitorCollector(source, lambda: datetime.now(UTC), timedelta(hours=24)))
     text = generate_latest(registry).decode()

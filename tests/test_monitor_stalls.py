@@ -30,14 +30,15 @@ from casework.policy import Policy, PolicyError, load_policy
 from casework.store import DocumentStore
 from deploy.broker import TansuBroker
 from deploy.stack import ServiceProcess
-from services.monitor.alert_book import AlertBook
-from services.monitor.alerts import stall_alerts
-from services.monitor.reader import read_all
-from services.monitor.redaction import WITHHELD, redact
-from services.monitor.summary import summarise
-from services.monitor.texts import alert_text
-from services.monitor.tracker import Tracker
-from services.monitor.views import Views
+from services.monitor.adapters.alert_book import AlertBook
+from services.monitor.adapters.reader import read_all
+from services.monitor.adapters.texts import alert_text
+from services.monitor.domain.alerts import stall_alerts
+from services.monitor.domain.redaction import WITHHELD, redact
+from services.monitor.domain.summary import summarise
+from services.monitor.domain.views import Views
+from services.monitor.handlers import HANDLERS
+from services.monitor.usecases import Tracker
 from tests.fixtures.keys import install_keys
 from tests.fixtures.stores import nx27017, store  # noqa: F401
 from tests.support import eventually, free_port
@@ -73,7 +74,7 @@ def enforced(case_id: str, minutes_ago: float, **decision: Any) -> EventData:
 
 
 def fold(*events: EventData) -> Views:
-    views = Views()
+    views = Views(HANDLERS)
     for n, data in enumerate(events):
         views.apply(f"e{n}", data)
     return views
@@ -275,7 +276,7 @@ async def tracker(store: DocumentStore) -> AsyncIterator[tuple[Tracker, list[dat
     await book.load()
     yield (
         Tracker(
-            Views(),
+            Views(HANDLERS),
             book,
             at_risk_window=timedelta(hours=24),
             quiet_seconds=0,

@@ -10,7 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from casework.kafka import KafkaSettings
-from services.monitor.streams import GROUP_PREFIX, _pack, _unpack, build_app
+from services.monitor.entrypoints.streams import _pack, _unpack, build_app
+from services.monitor.settings import GROUP_PREFIX
 
 
 async def _ignore(*_: Any) -> None:

@@ -9,10 +9,12 @@ from typing import Any
 
 from casework.contract import EventData
 from casework.contract.monitor import AlertKind
-from services.monitor.alerts import alert_for_letter, alerts_for_event, clock_alerts
-from services.monitor.summary import summarise
-from services.monitor.texts import alert_text, texts
-from services.monitor.views import DeadlineStatus, ParkedLetter, Views, percentile
+from services.monitor.adapters.texts import alert_text, texts
+from services.monitor.domain.alerts import alert_for_letter, alerts_for_event, clock_alerts
+from services.monitor.domain.cases import DeadlineStatus, ParkedLetter, percentile
+from services.monitor.domain.summary import summarise
+from services.monitor.domain.views import Views
+from services.monitor.handlers import HANDLERS
 from tests.test_contract import EXAMPLES
 
 NOW = datetime(2026, 11, 21, 12, 30, tzinfo=UTC)
@@ -46,7 +48,7 @@ def story(case_id: str, submission_id: str, minutes_to_decision: int) -> list[Ev
 
 
 def fold(events: list[tuple[str, EventData]]) -> Views:
-    views = Views()
+    views = Views(HANDLERS)
     for event_id, data in events:
         views.apply(event_id, data)
     return views
@@ -62,7 +64,7 @@ def test_percentiles_are_nearest_rank() -> None:
 
 
 def test_a_case_moves_through_its_states_and_times_are_measured() -> None:
-    views = Views()
+    views = Views(HANDLERS)
     events = story("OA-1", "R-1", minutes_to_decision=60)
     views.apply("e1", events[0])
     views.apply("e2", events[1])
@@ -93,7 +95,7 @@ def test_the_figures_do_not_depend_on_the_order_topics_are_read_in() -> None:
 
 
 def test_an_event_applied_twice_counts_once() -> None:
-    views = Views()
+    views = Views(HANDLERS)
     failed = like("EnforcementFailed", case_id="OA-1", wiki="dewiki", permanent=True)
     assert views.apply("same", failed)
     assert not views.apply("same", failed)
@@ -101,7 +103,7 @@ def test_an_event_applied_twice_counts_once() -> None:
 
 
 def test_deadlines_by_review_and_by_the_clock() -> None:
-    views = Views()
+    views = Views(HANDLERS)
     for case_id, deadline in (
         ("OA-late", NOW - timedelta(minutes=1)),
         ("OA-soon", NOW + timedelta(hours=2)),
@@ -161,7 +163,7 @@ def test_alert_keys_name_the_problem_not_the_event() -> None:
 
 
 def test_dead_letters_parked_and_replayed() -> None:
-    views = Views()
+    views = Views(HANDLERS)
     for offset in range(3):
         views.park(
             ParkedLetter(

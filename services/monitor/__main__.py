@@ -3,7 +3,7 @@
 import sys
 
 if len(sys.argv) > 1:
-    from services.monitor.cli import main as cli_main
+    from services.monitor.entrypoints.cli import main as cli_main
 
     sys.exit(cli_main(sys.argv[1:]))
 else:

@@ -3,30 +3,34 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 from datetime import UTC, datetime
+
+import faust
+from aiohttp import web
 
 from casework.assertion_auth import AssertionGate
 from casework.contract import SERVICES, dead_letter_topic_of, topic_of
+from casework.dispatch import consumed_topics
 from casework.http import make_app
+from casework.periodic import every
 from casework.runtime import Kit, Wiring
 from casework.signing import load_public_keys
-from services.monitor.access import MonitorAccess
-from services.monitor.alert_book import AlertBook
-from services.monitor.dashboard import Dashboard
-from services.monitor.lag import consumer_lag
-from services.monitor.metrics import MonitorCollector
+from services.monitor.adapters.alert_book import AlertBook
+from services.monitor.adapters.lag import consumer_lag
+from services.monitor.domain.views import Views
+from services.monitor.entrypoints.metrics import MonitorCollector
+from services.monitor.entrypoints.streams import build_app
+from services.monitor.entrypoints.web.access import MonitorAccess
+from services.monitor.entrypoints.web.dashboard import Dashboard
+from services.monitor.handlers import HANDLERS
 from services.monitor.settings import MonitorSettings
-from services.monitor.streams import build_app
-from services.monitor.tracker import Tracker
-from services.monitor.views import Views
-
-log = logging.getLogger(__name__)
+from services.monitor.usecases import Tracker
 
 
 def source_topics() -> list[str]:
-    """Every service's topic (the monitor's own for alert and replay records) and every DLQ."""
-    return [t for s in SERVICES for t in (topic_of(s), dead_letter_topic_of(s))]
+    """The topics of the events the monitor folds (every service's, its own for alert and
+    replay records), from its table, and every service's dead-letter topic."""
+    return [*consumed_topics(HANDLERS), *(dead_letter_topic_of(s) for s in SERVICES)]
 
 
 def now() -> datetime:
@@ -45,7 +49,7 @@ async def wire(kit: Kit) -> Wiring:
         clock=now,
     )
     await book.load()
-    views = Views()
+    views = Views(HANDLERS)
     tracker = Tracker(
         views,
         book,
@@ -64,6 +68,41 @@ async def wire(kit: Kit) -> Wiring:
         replication=settings.kafka_replication,
         data_dir=str(settings.data_dir / "monitor-faust"),
     )
+
+    async def run_streams() -> None:
+        await streams.start()
+        await asyncio.Event().wait()  # runs until the runtime cancels it
+
+    async def measure_lag() -> None:
+        services = [topic_of(s) for s in SERVICES]
+        lag = await consumer_lag(settings.kafka(), services, floors=dict(views.read_up_to))
+        views.set_lag(lag)
+        tracker.changed()
+
+    async def stop_streams() -> None:
+        await streams.stop()
+
+    return Wiring(
+        app=web_app(kit, settings, tracker, streams),
+        duties=[
+            run_streams,
+            every(
+                "deadline-check",
+                settings.tick_seconds,
+                tracker.check_clock,
+                registry=kit.registry,
+                first_after=settings.tick_seconds,
+            ),
+            every("consumer-lag", settings.lag_seconds, measure_lag, registry=kit.registry),
+        ],
+        on_stop=[stop_streams],
+    )
+
+
+def web_app(
+    kit: Kit, settings: MonitorSettings, tracker: Tracker, streams: faust.App
+) -> web.Application:
+    """Health (the faust app's too), metrics, staff access and the dashboard."""
 
     async def streams_answer() -> None:
         if not streams.started or streams.should_stop:
@@ -94,35 +133,4 @@ async def wire(kit: Kit) -> Wiring:
         confidential_types=access.confidential_action_types,
         may_see_confidential=access.may_see_confidential,
     ).routes(app)
-
-    async def run_streams() -> None:
-        await streams.start()
-        await asyncio.Event().wait()  # runs until the runtime cancels it
-
-    async def watch_clock() -> None:
-        while True:
-            await asyncio.sleep(settings.tick_seconds)
-            try:
-                await tracker.check_clock()
-            except Exception:
-                log.exception("deadline check failed")
-
-    async def measure_lag() -> None:
-        services = [topic_of(s) for s in SERVICES]
-        while True:
-            try:
-                lag = await consumer_lag(settings.kafka(), services, floors=dict(views.read_up_to))
-                views.set_lag(lag)
-                tracker.changed()
-            except Exception:
-                log.exception("consumer lag measurement failed")
-            await asyncio.sleep(settings.lag_seconds)
-
-    async def stop_streams() -> None:
-        await streams.stop()
-
-    return Wiring(
-        app=app,
-        duties=[run_streams, watch_clock, measure_lag],
-        on_stop=[stop_streams],
-    )
+    return app

@@ -9,6 +9,9 @@ from pydantic import Field
 from casework.config import ServiceSettings
 from casework.contract.common import Email
 
+# Every consumer group of the monitor's faust app starts with this; lag leaves them out.
+GROUP_PREFIX = "casework-monitor"
+
 
 class MonitorSettings(ServiceSettings):
     SERVICE = "monitor"

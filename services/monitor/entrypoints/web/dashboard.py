@@ -14,10 +14,10 @@ import jinja2
 from aiohttp import web
 
 from casework.assertion_auth import ASSERTION
-from services.monitor.redaction import redact
-from services.monitor.summary import summarise
-from services.monitor.texts import LANGUAGES, texts
-from services.monitor.tracker import Tracker
+from services.monitor.adapters.texts import LANGUAGES, texts
+from services.monitor.domain.redaction import redact
+from services.monitor.domain.summary import summarise
+from services.monitor.usecases import Tracker
 
 HERE = Path(__file__).resolve().parent
 KEEPALIVE_SECONDS = 15.0

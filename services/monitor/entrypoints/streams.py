@@ -1,5 +1,8 @@
 """The faust-streaming app: one agent reading every service topic and dead-letter topic.
 
+An entrypoint, not an adapter: like an HTTP route it is how work comes in, calling the
+use case (``Tracker.on_record``) for each record; adapters are what use cases call out to.
+
 Configured for what the broker supports: at-least-once (no transactions, so no
 idempotent producer), ``earliest`` offsets, the service's session timeout.
 
@@ -24,14 +27,13 @@ from typing import Any
 import faust
 
 from casework.kafka import KafkaSettings
+from services.monitor.settings import GROUP_PREFIX
 
 log = logging.getLogger(__name__)
 
 OnRecord = Callable[
     [str, int, int, bytes | None, bytes | None, Sequence[tuple[str, bytes]]], Awaitable[None]
 ]
-
-GROUP_PREFIX = "casework-monitor"
 
 
 def group_id(state_recovery: str) -> str:

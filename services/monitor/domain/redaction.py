@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Any
 
-from services.monitor.views import Views
+from services.monitor.domain.views import Views
 
 WITHHELD = "(confidential case: details withheld)"
 # Per list in the summary, the fields that may carry a case's details.

@@ -27,8 +27,8 @@ from casework.config import ConfigError, ServiceSettings, load_settings
 from casework.contract import NAMESPACE, SERVICES, dead_letter_topic_of, to_cloudevent, topic_of
 from casework.contract.monitor import DeadLetterReplayed
 from casework.kafka import EventPublisher, KafkaSettings
-from services.monitor.lag import consumer_lag
-from services.monitor.reader import read_all, read_topics
+from services.monitor.adapters.lag import consumer_lag
+from services.monitor.adapters.reader import read_all, read_topics
 
 
 class OpsSettings(ServiceSettings):

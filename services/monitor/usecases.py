@@ -13,14 +13,15 @@ from pydantic import ValidationError
 from casework.cloudevents import MalformedEvent, from_kafka
 from casework.contract import from_cloudevent
 from casework.policy import Policy
-from services.monitor.alert_book import AlertBook
-from services.monitor.alerts import (
+from services.monitor.adapters.alert_book import AlertBook
+from services.monitor.domain.alerts import (
     alert_for_letter,
     alerts_for_event,
     clock_alerts,
     stall_alerts,
 )
-from services.monitor.views import ParkedLetter, Views
+from services.monitor.domain.cases import ParkedLetter
+from services.monitor.domain.views import Views
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,8 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from services.monitor.views import LIST_LIMIT, Views
+from services.monitor.domain.cases import LIST_LIMIT, CaseView, DeadlineStatus
+from services.monitor.domain.views import Views
 
 CHART_WIDTH = 720
 CHART_HEIGHT = 160
@@ -34,32 +35,12 @@ def summarise(
         ],
         "chart": chart(hourly),
         "durations": views.durations(),
-        "late": [
-            {
-                "case_id": case.case_id,
-                "action_type": case.action_type,
-                "deadline_at": case.deadline_at.isoformat() if case.deadline_at else None,
-                "status": str(status),
-                "url": case_url(case.case_id),
-            }
-            for case, status in late[:LIST_LIMIT]
-        ],
+        "late": _late_rows(late, case_url),
         "deadlines": {
             "at-risk": sum(1 for _, s in late if s == "at-risk"),
             "breached": sum(1 for _, s in late if s == "breached"),
         },
-        "failed": [
-            {
-                "case_id": f.case_id,
-                "source": f.source,
-                "where": f.where,
-                "what": f.what,
-                "permanent": f.permanent,
-                "at": f.at.isoformat(timespec="seconds"),
-                "url": case_url(f.case_id),
-            }
-            for f in views.latest_failures()
-        ],
+        "failed": _failure_rows(views, case_url),
         "enforcement_failures": dict(sorted(views.enforcement_failures.items())),
         "notification_failures": dict(sorted(views.notification_failures.items())),
         "dead_letters": {
@@ -67,33 +48,71 @@ def summarise(
             for topic, total in sorted(views.parked_total().items())
         },
         "lag": views.lag,
-        "tampering": [
-            {
-                "tampering_id": t.tampering_id,
-                "case_id": t.case_id,
-                "wiki": t.wiki,
-                "what": t.what,
-                "performer": t.performer,
-                "at": t.at.isoformat(timespec="seconds"),
-                "url": case_url(t.case_id),
-            }
-            for t in sorted(
-                views.tampering.values(), key=lambda t: (t.at, t.tampering_id), reverse=True
-            )
-        ][:LIST_LIMIT],
+        "tampering": _tampering_rows(views, case_url),
         "alerts_raised": dict(sorted(views.alerts_raised.items())),
-        "alerts": [
-            {
-                "kind": a.kind,
-                "case_id": a.case_id,
-                "what_happened": a.what_happened,
-                "what_to_do": a.what_to_do,
-                "at": a.at.isoformat(timespec="seconds"),
-                "url": case_url(a.case_id) if a.case_id else None,
-            }
-            for a in views.latest_alerts()
-        ],
+        "alerts": _alert_rows(views, case_url),
     }
+
+
+def _late_rows(
+    late: list[tuple[CaseView, DeadlineStatus]], case_url: Callable[[str], str]
+) -> list[dict[str, Any]]:
+    return [
+        {
+            "case_id": case.case_id,
+            "action_type": case.action_type,
+            "deadline_at": case.deadline_at.isoformat() if case.deadline_at else None,
+            "status": str(status),
+            "url": case_url(case.case_id),
+        }
+        for case, status in late[:LIST_LIMIT]
+    ]
+
+
+def _failure_rows(views: Views, case_url: Callable[[str], str]) -> list[dict[str, Any]]:
+    return [
+        {
+            "case_id": f.case_id,
+            "source": f.source,
+            "where": f.where,
+            "what": f.what,
+            "permanent": f.permanent,
+            "at": f.at.isoformat(timespec="seconds"),
+            "url": case_url(f.case_id),
+        }
+        for f in views.latest_failures()
+    ]
+
+
+def _tampering_rows(views: Views, case_url: Callable[[str], str]) -> list[dict[str, Any]]:
+    return [
+        {
+            "tampering_id": t.tampering_id,
+            "case_id": t.case_id,
+            "wiki": t.wiki,
+            "what": t.what,
+            "performer": t.performer,
+            "at": t.at.isoformat(timespec="seconds"),
+            "url": case_url(t.case_id),
+        }
+        for t in sorted(
+            views.tampering.values(), key=lambda t: (t.at, t.tampering_id), reverse=True
+        )
+    ][:LIST_LIMIT]
+
+
+def _alert_rows(views: Views, case_url: Callable[[str], str]) -> list[dict[str, Any]]:
+    return [
+        {
+            "kind": a.kind,
+            "case_id": a.case_id,
+            "what_happened": a.what_happened,
+            "what_to_do": a.what_to_do,
+            "at": a.at.isoformat(timespec="seconds"),
+            "url": case_url(a.case_id) if a.case_id else None,
+        }
+        for a in views.latest_alerts()
+    ]
 
 
 def chart(hourly: list[tuple[datetime, int, int, int]]) -> dict[str, Any]:

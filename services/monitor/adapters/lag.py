@@ -15,7 +15,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from casework.kafka import KafkaSettings
-from services.monitor.streams import GROUP_PREFIX
+from services.monitor.settings import GROUP_PREFIX
 
 Lag = dict[str, dict[str, int]]
 

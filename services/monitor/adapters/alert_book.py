@@ -11,8 +11,8 @@ from casework.contract import to_cloudevent, topic_of
 from casework.contract.monitor import AlertRaised
 from casework.outbox import OutboxRelay
 from casework.store import DocumentStore, DuplicateDocument, OutboxMessage
-from services.monitor.alerts import Alert
-from services.monitor.texts import alert_text
+from services.monitor.adapters.texts import alert_text
+from services.monitor.domain.alerts import Alert
 
 log = logging.getLogger(__name__)
 

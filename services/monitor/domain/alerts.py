@@ -3,8 +3,10 @@ problem has one key and the alert store lets each key through once."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from casework.contract import (
     CaseUnreconciled,
@@ -17,7 +19,8 @@ from casework.contract import (
 )
 from casework.contract.monitor import AlertKind, AlertRaised
 from casework.policy import Policy
-from services.monitor.views import DeadlineStatus, ParkedLetter, Stall, Views
+from services.monitor.domain.cases import DeadlineStatus, ParkedLetter, Stall
+from services.monitor.domain.views import Views
 
 
 @dataclass(frozen=True)
@@ -27,6 +30,10 @@ class Alert:
     case_id: str | None
     params: dict[str, str] = field(default_factory=dict)
     source_event_id: str | None = None
+
+
+# An event type's alert rule: (event id, its data) → the alerts it calls for.
+AlertRule = Callable[[str, Any], list[Alert]]
 
 
 def _utc(moment: datetime) -> str:
@@ -52,81 +59,109 @@ def deadline_alert(
     )
 
 
-def alerts_for_event(event_id: str, data: EventData) -> list[Alert]:
-    if isinstance(data, DeadlineAtRisk | DeadlineBreached):
-        status = (
-            DeadlineStatus.BREACHED
-            if isinstance(data, DeadlineBreached)
-            else DeadlineStatus.AT_RISK
-        )
+def _deadline(status: DeadlineStatus) -> AlertRule:
+    def rule(event_id: str, data: DeadlineAtRisk | DeadlineBreached) -> list[Alert]:
         alert = deadline_alert(data.case_id, status, data.action_type, data.deadline_at)
         return [Alert(alert.key, alert.kind, alert.case_id, alert.params, event_id)]
-    if isinstance(data, EnforcementFailed) and data.permanent:
-        return [
-            Alert(
-                key=f"enforcement-failed:{data.case_id}:{data.wiki}:{data.kind}:{data.target}",
-                kind=AlertKind.ENFORCEMENT_FAILED,
-                case_id=data.case_id,
-                params={
-                    "wiki": data.wiki,
-                    "operation": data.kind,
-                    "target": data.target,
-                    "error": f"{data.error_code}: {data.error_info}".rstrip("."),
-                    "attempts": str(data.attempt),
-                },
-                source_event_id=event_id,
-            )
-        ]
-    if isinstance(data, NotificationFailed) and data.permanent:
-        return [
-            Alert(
-                key=f"notification-failed:{data.case_id}:{data.audience}:{data.channel}",
-                kind=AlertKind.NOTIFICATION_FAILED,
-                case_id=data.case_id,
-                params={
-                    "audience": str(data.audience),
-                    "channel": data.channel,
-                    "reason": data.reason.rstrip("."),
-                },
-                source_event_id=event_id,
-            )
-        ]
-    if isinstance(data, CaseUnreconciled):
-        # One per case, downstream service and upstream event: a later event of the same
-        # case that also cannot be finished is a new problem.
-        return [
-            Alert(
-                key=(
-                    f"case-unreconciled:{data.case_id}:{data.PRODUCER}:"
-                    f"{data.upstream_event_id or data.upstream_event_type or 'none'}"
-                ),
-                kind=AlertKind.CASE_UNRECONCILED,
-                case_id=data.case_id,
-                params={
-                    "service": data.PRODUCER,
-                    "upstream": data.upstream,
-                    "event_type": data.upstream_event_type or "none",
-                    "reason": data.reason.rstrip("."),
-                },
-                source_event_id=event_id,
-            )
-        ]
-    if isinstance(data, TamperingDetected):
-        return [
-            Alert(
-                key=f"tampering-detected:{data.tampering_id}",
-                kind=AlertKind.TAMPERING_DETECTED,
-                case_id=data.case_id,
-                params={
-                    "wiki": data.wiki,
-                    "performer": data.performer,
-                    "action": f"{data.log_type}/{data.log_action}",
-                    "target": data.target,
-                    "log_id": str(data.log_id),
-                },
-                source_event_id=event_id,
-            )
-        ]
+
+    return rule
+
+
+def _enforcement_failed(event_id: str, data: EnforcementFailed) -> list[Alert]:
+    if not data.permanent:
+        return []
+    return [
+        Alert(
+            key=f"enforcement-failed:{data.case_id}:{data.wiki}:{data.kind}:{data.target}",
+            kind=AlertKind.ENFORCEMENT_FAILED,
+            case_id=data.case_id,
+            params={
+                "wiki": data.wiki,
+                "operation": data.kind,
+                "target": data.target,
+                "error": f"{data.error_code}: {data.error_info}".rstrip("."),
+                "attempts": str(data.attempt),
+            },
+            source_event_id=event_id,
+        )
+    ]
+
+
+def _notification_failed(event_id: str, data: NotificationFailed) -> list[Alert]:
+    if not data.permanent:
+        return []
+    return [
+        Alert(
+            key=f"notification-failed:{data.case_id}:{data.audience}:{data.channel}",
+            kind=AlertKind.NOTIFICATION_FAILED,
+            case_id=data.case_id,
+            params={
+                "audience": str(data.audience),
+                "channel": data.channel,
+                "reason": data.reason.rstrip("."),
+            },
+            source_event_id=event_id,
+        )
+    ]
+
+
+def _case_unreconciled(event_id: str, data: CaseUnreconciled) -> list[Alert]:
+    # One per case, downstream service and upstream event: a later event of the same
+    # case that also cannot be finished is a new problem.
+    return [
+        Alert(
+            key=(
+                f"case-unreconciled:{data.case_id}:{data.PRODUCER}:"
+                f"{data.upstream_event_id or data.upstream_event_type or 'none'}"
+            ),
+            kind=AlertKind.CASE_UNRECONCILED,
+            case_id=data.case_id,
+            params={
+                "service": data.PRODUCER,
+                "upstream": data.upstream,
+                "event_type": data.upstream_event_type or "none",
+                "reason": data.reason.rstrip("."),
+            },
+            source_event_id=event_id,
+        )
+    ]
+
+
+def _tampering_detected(event_id: str, data: TamperingDetected) -> list[Alert]:
+    return [
+        Alert(
+            key=f"tampering-detected:{data.tampering_id}",
+            kind=AlertKind.TAMPERING_DETECTED,
+            case_id=data.case_id,
+            params={
+                "wiki": data.wiki,
+                "performer": data.performer,
+                "action": f"{data.log_type}/{data.log_action}",
+                "target": data.target,
+                "log_id": str(data.log_id),
+            },
+            source_event_id=event_id,
+        )
+    ]
+
+
+# The alerts each event type calls for, by rule. CaseUnreconciled stands for each
+# service's own subclass of it (looked up along the event class's bases).
+EVENT_ALERTS: Mapping[type[EventData], AlertRule] = {
+    DeadlineAtRisk: _deadline(DeadlineStatus.AT_RISK),
+    DeadlineBreached: _deadline(DeadlineStatus.BREACHED),
+    EnforcementFailed: _enforcement_failed,
+    NotificationFailed: _notification_failed,
+    CaseUnreconciled: _case_unreconciled,
+    TamperingDetected: _tampering_detected,
+}
+
+
+def alerts_for_event(event_id: str, data: EventData) -> list[Alert]:
+    for kind in type(data).__mro__:
+        rule = EVENT_ALERTS.get(kind)
+        if rule is not None:
+            return rule(event_id, data)
     return []
 
 
