@@ -30,6 +30,9 @@ format: deps
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
+# Freezes the JSON Schema of each new event type (never rewriting a frozen one), then rewrites
+# docs/asyncapi.yaml and the README's events table; lint's `catalogue --check` fails when any of
+# them is stale, a type broke its frozen schema, or an example event does not read.
 catalogue: deps
 	$(PY) -m casework.catalogue
 

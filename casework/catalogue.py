@@ -53,30 +53,32 @@ def _message_name(model: type[EventData]) -> str:
     return model.__name__
 
 
+def _message(model: type[EventData], examples: Path) -> dict[str, Any]:
+    return {
+        "name": model.TYPE,
+        "title": model.__name__,
+        "summary": (model.__doc__ or "").strip().splitlines()[0] if model.__doc__ else "",
+        "contentType": "application/json",
+        "headers": {
+            **_CE_HEADERS,
+            "properties": {
+                **_CE_HEADERS["properties"],
+                "ce_type": {"const": model.TYPE},
+            },
+        },
+        "payload": {"$ref": REF.format(model=model.__name__)},
+        "bindings": {"kafka": {"key": {"type": "string", "description": "ce_subject"}}},
+        "examples": [
+            {"name": name, "payload": payload}
+            for name, payload in examples_of(model.TYPE, examples).items()
+        ],
+    }
+
+
 def build_catalogue(examples: Path = EXAMPLES_DIR) -> dict[str, Any]:
     models = sorted(EVENT_TYPES.values(), key=lambda m: m.TYPE)
     _, schemas = models_json_schema([(m, "serialization") for m in models], ref_template=REF)
-    messages: dict[str, Any] = {}
-    for model in models:
-        messages[_message_name(model)] = {
-            "name": model.TYPE,
-            "title": model.__name__,
-            "summary": (model.__doc__ or "").strip().splitlines()[0] if model.__doc__ else "",
-            "contentType": "application/json",
-            "headers": {
-                **_CE_HEADERS,
-                "properties": {
-                    **_CE_HEADERS["properties"],
-                    "ce_type": {"const": model.TYPE},
-                },
-            },
-            "payload": {"$ref": REF.format(model=model.__name__)},
-            "bindings": {"kafka": {"key": {"type": "string", "description": "ce_subject"}}},
-            "examples": [
-                {"name": name, "payload": payload}
-                for name, payload in examples_of(model.TYPE, examples).items()
-            ],
-        }
+    messages = {_message_name(model): _message(model, examples) for model in models}
     channels: dict[str, Any] = {}
     operations: dict[str, Any] = {}
     for service in SERVICES:

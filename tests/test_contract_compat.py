@@ -117,6 +117,12 @@ def test_compatible_changes_pass(current: dict[str, Any]) -> None:
             {"c": (Colour, ...)}, {"c": (MoreColours, ...)}, {("c", WIDENED_ENUM)}, id="enum-wide"
         ),
         pytest.param(
+            {"c": (Colour | None, None)},
+            {"c": (FewerColours | None, None)},
+            {("c", NARROWED_ENUM)},
+            id="optional-enum",
+        ),
+        pytest.param(
             {"c": (Literal["a", "b"], ...)},
             {"c": (Literal["a"], ...)},
             {("c", NARROWED_ENUM)},
@@ -188,6 +194,12 @@ def test_each_kind_of_break_is_caught(
     frozen: dict[str, Any], current: dict[str, Any], expected: set[tuple[str, str]]
 ) -> None:
     assert _found(_schema(**frozen), _schema(**current)) == expected
+
+
+def test_refusing_unknown_fields_is_an_added_constraint() -> None:
+    strict = create_model("Event", __config__=ConfigDict(extra="forbid"), **BASE)
+    found = _found(_schema(**BASE), strict.model_json_schema(mode="validation"))
+    assert found == {("{}", ADDED_CONSTRAINT)}
 
 
 def test_breaks_inside_nested_models_name_the_field_path() -> None:
