@@ -21,7 +21,6 @@ It runs under a lease (``Wiring.once``): one instance reads the ledger at a time
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Collection
@@ -30,6 +29,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
+from prometheus_client import CollectorRegistry
 from pydantic import ValidationError
 from yarl import URL
 
@@ -40,6 +40,7 @@ from casework.kafka.dead_letters import PermanentError
 from casework.keyed_locks import KeyedLocks
 from casework.ledger import LEDGER_PATH
 from casework.outbox import OutboxRelay
+from casework.periodic import every
 from casework.store import DocumentStore, DuplicateDocument, OutboxMessage
 
 log = logging.getLogger(__name__)
@@ -155,6 +156,7 @@ class Reconciler:
         grace: float | None = None,
         page: int = 100,
         give_up_after: int = 3,
+        registry: CollectorRegistry | None = None,
     ) -> None:
         self.upstream = upstream
         self._types = frozenset(types)  # empty: whatever the ledger lists
@@ -167,6 +169,8 @@ class Reconciler:
         self._grace = timedelta(seconds=interval if grace is None else grace)
         self._page = page
         self._give_up_after = give_up_after
+        self._registry = registry
+        self._full = True  # the next pass reads the upstream's whole history
         self._failures: dict[str, int] = {}  # event id -> passes in a row that failed it
         self.passes = 0
         self.pass_failures = 0
@@ -177,26 +181,35 @@ class Reconciler:
 
     async def run(self) -> None:
         """A full pass now, then a pass from the cursor every ``interval`` seconds."""
-        full = True
         try:
-            while True:
-                try:
-                    await self.reconcile(full=full)
-                    full = False
-                except UpstreamError as exc:
-                    self.pass_failures += 1
-                    log.warning(
-                        "reconciliation from %s: %s; next pass in %.0f s",
-                        self.upstream,
-                        exc,
-                        self._interval,
-                    )
-                except Exception:
-                    self.pass_failures += 1
-                    log.exception("reconciliation pass from %s failed", self.upstream)
-                await asyncio.sleep(self._interval)
+            duty = every(
+                f"reconcile-{self.upstream}",
+                self._interval,
+                self._pass,
+                registry=self._registry,
+            )
+            await duty()
         finally:
             await self._ledger.close()
+
+    async def _pass(self) -> None:
+        """The first pass is a full one, until one succeeds. An unreachable upstream is
+        counted and waits for the next pass; any other failure is counted and raised (the
+        duty logs it and tries again after a backoff)."""
+        try:
+            await self.reconcile(full=self._full)
+            self._full = False
+        except UpstreamError as exc:
+            self.pass_failures += 1
+            log.warning(
+                "reconciliation from %s: %s; next pass in %.0f s",
+                self.upstream,
+                exc,
+                self._interval,
+            )
+        except Exception:
+            self.pass_failures += 1
+            raise
 
     async def reconcile(self, *, full: bool = False) -> None:
         """One pass: from the start of the upstream's history, or from the kept cursor."""

@@ -68,6 +68,7 @@ def reconcile_from(
         report=outbox_report(kit.store, kit.relay, kit.settings.SERVICE, upstream),
         types=types,
         interval=interval,
+        registry=kit.registry,
     )
     reconcile_metrics(kit.registry, reconciler, upstream)
     return {f"reconcile-{upstream}": reconciler.run}

@@ -163,6 +163,7 @@ async def _open(
         is_poison=is_unpublishable,
         retention_seconds=settings.outbox_retention_seconds,
     )
+    registry = CollectorRegistry()
     watch = BusWatch(
         kafka,
         publisher,
@@ -172,6 +173,7 @@ async def _open(
         replication=settings.kafka_replication,
         interval=settings.bus_check_seconds,
         marks=store,
+        registry=registry,
     )
     consumers: list[EventConsumer] = []
     kit = Kit(
@@ -180,7 +182,7 @@ async def _open(
         store=store,
         publisher=publisher,
         relay=relay,
-        registry=CollectorRegistry(),
+        registry=registry,
         health_checks={"store": store.ping, "broker": bus_health(publisher, consumers)},
     )
     return kit, kafka, watch, consumers

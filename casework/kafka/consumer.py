@@ -22,8 +22,9 @@ earliest: the group's offsets are gone with the broker). One WARNING per episode
 progress for ``stall_seconds``: commits failing, no assignment, a record in hand for that
 long (its handler keeps failing or hangs), or records waiting while none is handled.
 
-Size: the poll loop, lanes, retries, dead letters, commits and the rebuild all act on one
-client's state; splitting it (e.g. the stall/health bookkeeping out) is left to issue 16.
+Size: the poll loop, lanes, retries, dead letters, commits, the rebuild and the stall
+bookkeeping all act on one client's state (its assignment, lag, records in hand, failing
+commits); the position checks are apart (``casework.kafka.positions``).
 """
 
 from __future__ import annotations
@@ -45,9 +46,11 @@ from pydantic import ValidationError
 from casework.cloudevents import CloudEvent, MalformedEvent, from_kafka
 from casework.kafka.dead_letters import DeadLetter, DeadLetterCallback, PermanentError, Record
 from casework.kafka.ownership import Ownership
+from casework.kafka.positions import Positions
 from casework.kafka.publisher import EventPublisher, Sent
 from casework.kafka.readback import Loss, ReadBack
 from casework.kafka.settings import KafkaSettings, retrying
+from casework.periodic import every
 
 log = logging.getLogger("casework.kafka")
 
@@ -113,13 +116,7 @@ class EventConsumer:
         self._lag: dict[TopicPartition, int] = {}  # records known to wait, per partition
         self._progress_at = time.monotonic()  # last record handled or nothing waiting
         self._in_hand: dict[_Slot, float] = {}  # records being handled, since
-        # Per partition, the last record handled, and the one the next position check
-        # reads back: the last one as of the previous check (or the first one handled
-        # since, if there was none). Reading back only the newest could miss a topic
-        # recreated with more records than the position: the newest was read from it.
-        self._marks: dict[TopicPartition, Sent] = {}
-        self._to_verify: dict[TopicPartition, Sent] = {}
-        self._rewind: Loss | None = None  # a lost topic to read again from its start
+        self._positions = Positions(group_id)
         self.rewinds = 0
         _quiet_commit_errors()
 
@@ -142,8 +139,8 @@ class EventConsumer:
                 if self._rebuild is not None:
                     consumer = await self._rebuilt(consumer)
                     continue
-                if self._rewind is not None:
-                    await self._rewound(consumer, self._rewind)
+                if self._positions.rewind is not None:
+                    await self._rewound(consumer, self._positions.rewind)
                 batch = await self._poll(consumer)
                 if not batch and not any(self._lag.values()):
                     self._progress_at = time.monotonic()  # nothing waits: not stalled
@@ -201,39 +198,27 @@ class EventConsumer:
 
     async def _watch_positions(self) -> None:
         """Read back the last record handled on each partition every
-        ``position_check_seconds``. A topic deleted and recreated on a broker that kept
-        running leaves this client's fetch position where it was, and its commits succeed:
-        without this, the new topic's records below that position would be skipped."""
+        ``position_check_seconds`` (casework.kafka.positions), until stop()."""
         interval = self._settings.position_check_seconds
         if interval <= 0:
             return
         readback = ReadBack(self._settings, name="position-watch")
+
+        async def check() -> None:
+            if not self._stopping.is_set():  # stopping: run() cancels this watch
+                await self._positions.check(readback)
+
         try:
-            while not await self._sleep_unless_stopped(interval):
-                if self._rewind is not None:
-                    continue  # the last one is not acted on yet
-                checking = dict(self._to_verify)
-                try:
-                    loss = await readback.find_loss(checking)
-                except KafkaError as exc:
-                    log.debug("consumer group=%s position check skipped: %r", self.group_id, exc)
-                    continue
-                self._rewind = loss
-                if loss is None:
-                    for tp, mark in checking.items():
-                        if self._to_verify.get(tp) == mark:  # not dropped meanwhile
-                            self._to_verify[tp] = self._marks.get(tp) or mark
+            await every("position-watch", interval, check, first_after=interval)()
         finally:
             await readback.close()
 
     async def _rewound(self, consumer: AIOKafkaConsumer, loss: Loss) -> None:
         """Read every partition of the lost topic that this member holds from its start
         (handlers are idempotent: what is read again was handled, or is new)."""
-        self._rewind = None
+        self._positions.rewind = None
         lost = [tp for tp in consumer.assignment() if tp.topic == loss.tp.topic]
-        for marks in (self._marks, self._to_verify):
-            for tp in [tp for tp in marks if tp.topic == loss.tp.topic]:
-                del marks[tp]
+        self._positions.forget(loss.tp.topic)
         if lost:
             await consumer.seek_to_beginning(*lost)
         self.rewinds += 1
@@ -305,8 +290,7 @@ class EventConsumer:
     def unassigned(self, revoked: Collection[TopicPartition] = ()) -> None:
         self._lag.clear()  # known again after the next fetch
         for tp in revoked:
-            self._marks.pop(tp, None)  # its next owner reads it back
-            self._to_verify.pop(tp, None)
+            self._positions.drop(tp)
         if self._unassigned_since is None:
             self._unassigned_since = time.monotonic()
 
@@ -359,8 +343,7 @@ class EventConsumer:
             if done:
                 last = partition_slots[done - 1].record
                 offsets[tp] = last.offset + 1
-                self._marks[tp] = Sent(last.offset, _event_id(last))
-                self._to_verify.setdefault(tp, self._marks[tp])
+                self._positions.handled(tp, Sent(last.offset, _event_id(last)))
             next_offset = partition_slots[-1].record.offset + 1
             if done < len(partition_slots):
                 next_offset = partition_slots[done].record.offset

@@ -21,17 +21,18 @@ either way: the check is skipped until it answers.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 
 from aiokafka import TopicPartition
 from aiokafka.errors import KafkaError
+from prometheus_client import CollectorRegistry
 
 from casework.kafka.admin import ensure_topics
 from casework.kafka.publisher import EventPublisher, Sent
 from casework.kafka.readback import ReadBack
 from casework.kafka.settings import KafkaSettings
+from casework.periodic import every
 from casework.store import DocumentStore, StoreError
 
 log = logging.getLogger("casework.kafka")
@@ -55,6 +56,7 @@ class BusWatch:
         interval: float = 2.0,
         fetch_timeout: float = 2.0,
         marks: DocumentStore | None = None,
+        registry: CollectorRegistry | None = None,
     ) -> None:
         self._settings = settings
         self._publisher = publisher
@@ -65,6 +67,7 @@ class BusWatch:
         self._interval = interval
         self._readback = ReadBack(settings, name="bus-watch", fetch_timeout=fetch_timeout)
         self._marks = marks
+        self._registry = registry
         self._saved: dict[TopicPartition, Sent] | None = None  # as last saved to ``marks``
         self.checks = 0  # checks that got an answer
         self.losses = 0  # losses noticed
@@ -75,18 +78,26 @@ class BusWatch:
         the previous lease holder saved)."""
         try:
             await self.inherit()
-            while True:
-                await asyncio.sleep(self._interval)
-                try:
-                    if await self.check_and_recover() is not None:
-                        # Saved from the next check on: the marks of before the loss stay
-                        # meanwhile, so a holder that takes over mid-replay replays again.
-                        continue
-                except KafkaError as exc:  # recreating the topics failed: next time
-                    log.warning("bus check failed: %r", exc)
-                await self.save()
+            duty = every(
+                "bus-watch",
+                self._interval,
+                self._check_and_save,
+                registry=self._registry,
+                first_after=self._interval,
+            )
+            await duty()
         finally:
             await self.close()
+
+    async def _check_and_save(self) -> None:
+        try:
+            if await self.check_and_recover() is not None:
+                # Saved from the next check on: the marks of before the loss stay
+                # meanwhile, so a holder that takes over mid-replay replays again.
+                return
+        except KafkaError as exc:  # recreating the topics failed: next time
+            log.warning("bus check failed: %r", exc)
+        await self.save()
 
     async def inherit(self) -> None:
         """Add the saved marks to the publisher's: per partition the higher offset (a mark

@@ -20,8 +20,8 @@ Published entries are kept as history in ``_outbox_history`` (``_id`` the seq, t
 ``published`` Unix time), written before they leave their document: a crash in between
 leaves an entry both pending and kept, and it is published again (at least once).
 
-Size: one adapter for one port (documents, outbox, history, migrations share the
-client and the version checks); a split by concern is left to issue 16.
+Size: one adapter for one port: documents, outbox, history and migrations share the
+client and the ``_rev`` checks, so split by concern each part would reach into them.
 """
 
 from __future__ import annotations

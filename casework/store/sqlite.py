@@ -8,8 +8,8 @@ a second connection (aiosqlite; WAL lets it read while a write is in progress an
 never sees an uncommitted transaction); an in-memory database has only the writer
 connection, so there reads run on the writer's thread between groups.
 
-Size: one adapter for one port (documents, outbox, history, migrations share the
-writer connection and its transactions); a split by concern is left to issue 16.
+Size: one adapter for one port: documents, outbox, history and migrations share the
+writer connection and its transactions, so split by concern each part would reach into it.
 """
 
 from __future__ import annotations
