@@ -37,9 +37,10 @@ from casework.contract import (
     RightsRemovalTerms,
     TamperingDetected,
     from_cloudevent,
+    topic_of,
 )
 from casework.contract.enforcement import ActionRestored
-from casework.dispatch import dispatcher
+from casework.dispatch import consumed_topics, dispatcher
 from casework.mediawiki import MediaWikiClient
 from casework.outbox import OutboxRelay
 from casework.periodic import every
@@ -182,6 +183,11 @@ async def log_entries(
 
 async def ours(client: MediaWikiClient, account: str, case_id: str) -> list[Any]:
     return [b for b in await client.active_blocks(account) if case_id in b.reason]
+
+
+def test_enforcement_consumes_review_s_topic_alone() -> None:
+    assert consumed_topics(HANDLERS) == [topic_of("review")]
+    assert set(HANDLERS) == {DecisionApproved, DecisionReversed, RestorationOrdered}
 
 
 # --- global ban ---------------------------------------------------------------------------
