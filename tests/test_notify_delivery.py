@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import email
 import email.policy
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
@@ -34,17 +34,22 @@ from casework.contract import (
     SubmissionReceived,
     from_cloudevent,
 )
+from casework.dispatch import dispatcher
 from casework.mediawiki import MediaWikiClient
 from casework.outbox import OutboxRelay
 from casework.policy import load_policy
 from casework.store import DocumentStore, open_store
 from casework.trust import EventRefused
 from deploy.sandbox_wiki import SandboxWiki
-from services.notify.deliveries import Deliveries, idempotency_key, message_id
-from services.notify.functionaries import Functionaries, load_functionaries
-from services.notify.handlers import EARLY_ENFORCED_WAIT_SECONDS, Notifier
-from services.notify.mailer import Mailer, SmtpSettings
-from services.notify.render import environment
+from services.notify.adapters.deliveries import Deliveries, idempotency_key, message_id
+from services.notify.adapters.functionaries import load_functionaries
+from services.notify.adapters.smtp import Mailer, SmtpSettings
+from services.notify.app import build
+from services.notify.domain.functionaries import Functionaries
+from services.notify.domain.render import environment
+from services.notify.handlers import HANDLERS
+from services.notify.usecases import Notify
+from services.notify.usecases.enforcement import EARLY_ENFORCED_WAIT_SECONDS
 from tests.fixtures.keys import authority, full_chain, reversal_approvals, signed
 from tests.support import free_port
 
@@ -121,6 +126,14 @@ class NoPublish:
         raise AssertionError("the relay is not run here: the outbox is read instead")
 
 
+@dataclass(frozen=True)
+class Service:
+    """Notify as app.py builds it: its use cases, and the handler its consumer calls."""
+
+    notify: Notify
+    handle: Callable[[CloudEvent], Awaitable[None]]
+
+
 def notifier(
     store: DocumentStore,
     wiki: MediaWikiClient,
@@ -128,7 +141,9 @@ def notifier(
     *,
     attempts: int = 3,
     functionaries: Functionaries | None = None,
-) -> Notifier:
+    clock: Callable[[], datetime] = lambda: NOW,
+    owns: Callable[[str], bool] = lambda case_id: True,
+) -> Service:
     mailer = Mailer(
         SmtpSettings(
             host="127.0.0.1",
@@ -142,7 +157,7 @@ def notifier(
         )
     )
     relay = OutboxRelay(store, NoPublish())
-    return Notifier(
+    notify = build(
         store,
         relay,
         POLICY,
@@ -150,10 +165,11 @@ def notifier(
         mailer,
         wiki,
         LOG_PAGE,
-        authority(POLICY),
         functionaries,
-        clock=lambda: NOW,
+        owns=owns,
+        clock=clock,
     )
+    return Service(notify, dispatcher(HANDLERS, notify, authority(POLICY).admit))
 
 
 def ground(clause_id: str) -> dict[str, Any]:
@@ -230,7 +246,7 @@ def approved_event(case_id: str, **changes: Any) -> CloudEvent:
     )
 
 
-async def approve_and_enforce(service: Notifier, case_id: str, **changes: Any) -> None:
+async def approve_and_enforce(service: Service, case_id: str, **changes: Any) -> None:
     """What notify reads of an enforced case: its approval, then its enforcement."""
     await service.handle(approved_event(case_id, **changes))
     await service.handle(enforced_event(case_id, **changes))
@@ -294,7 +310,7 @@ async def test_enforced_read_before_its_approval_waits_for_the_sign_offs(
     await service.handle(enforced_event("OA-EARLY"))  # redelivered once more
     await service.handle(approved_event("OA-EARLY"))
     assert len(box.to(USER)) == 1
-    assert await service.release_overdue_enforced() == 0
+    assert await service.notify.enforcement.release_overdue_enforced() == 0
 
 
 async def test_enforced_whose_signed_approval_never_comes_is_never_told_and_raises_a_failure(
@@ -305,13 +321,15 @@ async def test_enforced_whose_signed_approval_never_comes_is_never_told_and_rais
     box, port = inbox
     service = notifier(store, wiki, port)
     await service.handle(enforced_event("OA-ORPHAN"))
-    assert await service.release_overdue_enforced() == 0  # still within the wait
+    assert await service.notify.enforcement.release_overdue_enforced() == 0  # within the wait
     assert box.to(USER) == []
-    service.clock = lambda: NOW + timedelta(seconds=EARLY_ENFORCED_WAIT_SECONDS + 1)
-    service.owns = lambda case_id: case_id != "OA-ORPHAN"
-    assert await service.release_overdue_enforced() == 0  # another instance's case
-    service.owns = lambda case_id: True
-    assert await service.release_overdue_enforced() == 1
+    later = NOW + timedelta(seconds=EARLY_ENFORCED_WAIT_SECONDS + 1)
+    elsewhere = notifier(
+        store, wiki, port, clock=lambda: later, owns=lambda case_id: case_id != "OA-ORPHAN"
+    )
+    assert await elsewhere.notify.enforcement.release_overdue_enforced() == 0  # not our case
+    service = notifier(store, wiki, port, clock=lambda: later)
+    assert await service.notify.enforcement.release_overdue_enforced() == 1
     assert box.to(USER) == []
     failures = [
         data
@@ -320,7 +338,7 @@ async def test_enforced_whose_signed_approval_never_comes_is_never_told_and_rais
     ]
     assert [(f.case_id, f.permanent) for f in failures] == [("OA-ORPHAN", True)]
     assert "no signed approval" in failures[0].reason
-    assert await service.release_overdue_enforced() == 0
+    assert await service.notify.enforcement.release_overdue_enforced() == 0
     statements = await wiki.page(LOG_PAGE)
     assert statements is None or "OA-ORPHAN" not in statements.text
 

@@ -13,7 +13,7 @@ from email.policy import EmailPolicy
 
 from aiosmtplib.email import flatten_message
 
-from services.notify.mailer import HEADERS, build_message
+from services.notify.adapters.smtp import HEADERS, build_message
 
 SENDER = 'Trust & Safety "Office" <ts@officeactions.test>'
 

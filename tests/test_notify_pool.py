@@ -18,8 +18,8 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from services.notify.deliveries import message_id
-from services.notify.mailer import Mailer, SmtpSettings, build_message
+from services.notify.adapters.deliveries import message_id
+from services.notify.adapters.smtp import Mailer, SmtpSettings, build_message
 from tests.support import eventually, free_port
 
 

@@ -24,9 +24,9 @@ from hypothesis import strategies as st
 from casework import wikitext
 from casework.contract import ActionEnforced, Audience, DecisionApproved, Question
 from casework.policy import load_policy
-from services.notify import dsa, lumen
-from services.notify.render import affected_user_email, email, environment, public_statement
-from services.notify.views import (
+from services.notify.domain import dsa, lumen
+from services.notify.domain.render import affected_user_email, email, environment, public_statement
+from services.notify.domain.views import (
     AffectedUserView,
     CaseFacts,
     PublicView,

@@ -24,15 +24,15 @@ from casework.contract import Audience, DecisionReversed
 from casework.mediawiki import MediaWikiClient, MediaWikiError
 from casework.store import DocumentStore
 from deploy.sandbox_wiki import DEMO_BOT_PASSWORDS, ROLE_ACCOUNT, SandboxWiki
-from services.notify.deliveries import (
+from services.notify.adapters.deliveries import (
     DELIVERIES,
     Deliveries,
     address_free_key,
     functionary_channel,
     idempotency_key,
 )
-from services.notify.functionaries import load_functionaries
-from services.notify.log_page import LEVELS, protect_log_page
+from services.notify.adapters.functionaries import load_functionaries
+from services.notify.adapters.log_page import LEVELS, protect_log_page
 from tests.fixtures.keys import session_signer as review_signer
 from tests.fixtures.stack import Stack
 from tests.test_end_to_end_notify import notify_token
@@ -271,9 +271,9 @@ async def test_functionary_keys_carry_no_address_and_old_keys_still_dedupe(
             "reference": "<old@officeactions.casework>",
         },
     )
-    assert await service.deliveries.rekey_addresses(list(listing.wikis)) == 1
+    assert await service.notify.sender.deliveries.rekey_addresses(list(listing.wikis)) == 1
     assert await store.get(DELIVERIES, legacy) is None
-    assert await service.deliveries.rekey_addresses(list(listing.wikis)) == 0
+    assert await service.notify.sender.deliveries.rekey_addresses(list(listing.wikis)) == 0
     await service.handle(approved_event("OA-KEYS2"))  # the event redelivered after the upgrade
     assert len(box.to(FUNCTIONARIES)) == 1, "the brief was sent a second time"
     moved = await store.get(DELIVERIES, address_free_key(legacy, ["sandbox"]) or "")

@@ -25,11 +25,11 @@ from jsonschema import Draft202012Validator, FormatChecker
 from casework.contract import ActionEnforced
 from casework.policy import load_policy
 from casework.store import DocumentStore, open_store
-from services.notify import dsa, lumen
-from services.notify.handlers import LUMEN_NOTICES, STATEMENTS
-from services.notify.submission import TransparencySubmitter
-from services.notify.transparency import DsaClient, LumenClient, SubmissionRejected
-from services.notify.views import public_view
+from services.notify.adapters.collections import LUMEN_NOTICES, STATEMENTS
+from services.notify.adapters.transparency import DsaClient, LumenClient, SubmissionRejected
+from services.notify.domain import dsa, lumen
+from services.notify.domain.views import public_view
+from services.notify.usecases.transparency_submission import TransparencySubmitter
 from tests.support import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -317,7 +317,7 @@ async def test_submitter_submits_what_is_pending_once(
     )
     async with aiohttp.ClientSession() as session:
         submitter = TransparencySubmitter(
-            store, DsaClient(session, url, TOKEN), LumenClient(session, url, TOKEN), 60
+            store, DsaClient(session, url, TOKEN), LumenClient(session, url, TOKEN)
         )
         assert await submitter.flush() == 121
         assert await submitter.flush() == 0  # nothing twice

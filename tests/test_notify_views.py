@@ -9,7 +9,7 @@ import pytest
 
 from casework.contract import Audience, Decision, Question, SignOff
 from casework.policy import load_policy
-from services.notify.views import answer, answers
+from services.notify.domain.views import answer, answers
 
 ROOT = Path(__file__).resolve().parent.parent
 POLICY = load_policy(ROOT / "policy" / "office-actions.yaml")

@@ -22,9 +22,9 @@ from casework.contract import ActionEnforced, Decision
 from casework.mediawiki import MediaWikiClient
 from casework.policy import load_policy
 from deploy.sandbox_wiki import SandboxWiki
-from services.enforcement.notices import NoticeRenderer
-from services.notify.render import environment, public_reversal, public_statement
-from services.notify.views import ReversalView, public_view
+from services.enforcement.adapters.notices import NoticeRenderer
+from services.notify.domain.render import environment, public_reversal, public_statement
+from services.notify.domain.views import ReversalView, public_view
 
 ROOT = Path(__file__).resolve().parent.parent
 POLICY = load_policy(ROOT / "policy" / "office-actions.yaml")

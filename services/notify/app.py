@@ -2,81 +2,95 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
+from collections.abc import Callable
 from contextlib import AsyncExitStack
 from datetime import UTC, datetime
 
 import aiohttp
 from aiohttp import web
+from jinja2 import Environment
 
 from casework.assertion_auth import AssertionGate
 from casework.cloudevents import CloudEvent
-from casework.contract import ActionEnforced, Audience, DecisionApproved, topic_of
+from casework.contract import ActionEnforced, DecisionApproved
+from casework.dispatch import consumed_topics, dispatcher
 from casework.http import make_app
 from casework.mediawiki import MediaWikiClient
+from casework.outbox import OutboxRelay
+from casework.periodic import every
+from casework.policy import Policy
 from casework.reconcile import one_case_at_a_time
 from casework.reconcile_wiring import reconcile_from
-from casework.runtime import Duty, Kit, Wiring
+from casework.runtime import Duty, Handler, Kit, Wiring
 from casework.signing import load_public_keys
+from casework.store import DocumentStore
 from casework.trust import ReviewAuthority
-from services.notify.deliveries import (
-    DELIVERIES,
-    Deliveries,
-    address_free_key,
-    idempotency_key,
-)
-from services.notify.functionaries import load_functionaries
-from services.notify.handlers import (
-    CASES,
-    EARLY_ENFORCED,
-    LUMEN_NOTICES,
-    STATEMENTS,
-    Notifier,
-    _early_id,
-)
-from services.notify.log_page import keep_protected
-from services.notify.mailer import Mailer, SmtpSettings
-from services.notify.render import environment
+from services.notify.adapters.collections import EARLY_ENFORCED, LUMEN_NOTICES, STATEMENTS
+from services.notify.adapters.deliveries import DELIVERIES, Deliveries
+from services.notify.adapters.functionaries import load_functionaries
+from services.notify.adapters.log_page import keep_protected
+from services.notify.adapters.smtp import Mailer, SmtpSettings
+from services.notify.adapters.transparency import DsaClient, LumenClient
+from services.notify.domain.functionaries import Functionaries
+from services.notify.domain.render import environment
+from services.notify.entrypoints.http import delivery_routes
+from services.notify.handlers import HANDLERS
 from services.notify.settings import NotifySettings
-from services.notify.submission import TransparencySubmitter
-from services.notify.transparency import DsaClient, LumenClient
+from services.notify.usecases import Notify
+from services.notify.usecases.decisions import Decisions
+from services.notify.usecases.enforcement import Enforcement
+from services.notify.usecases.ops_alerts import OpsAlerts
+from services.notify.usecases.requesters import Requesters
+from services.notify.usecases.sender import Clock, Sender, utcnow
+from services.notify.usecases.transparency_records import StatementWiki, TransparencyRecords
+from services.notify.usecases.transparency_submission import TransparencySubmitter
 
 log = logging.getLogger(__name__)
 
-
-def delivery_routes(deliveries: Deliveries) -> web.RouteTableDef:
-    """Where each message of a case went, in which state: no address, no body."""
-    routes = web.RouteTableDef()
-
-    @routes.get("/api/v1/cases/{case_id}/deliveries")
-    async def of_case(request: web.Request) -> web.Response:
-        docs = await deliveries.of_case(request.match_info["case_id"])
-        return web.json_response(
-            {
-                "deliveries": [
-                    {
-                        "key": d["_id"],
-                        "audience": d.get("audience"),
-                        "channel": d.get("channel"),
-                        "state": d.get("state"),
-                        "reference": d.get("reference"),
-                        "attempts": d.get("attempts"),
-                        "permanent": d.get("permanent", False),
-                    }
-                    for d in docs
-                    if address_free_key(d["_id"]) is None  # an old copy not yet removed
-                ]
-            }
-        )
-
-    return routes
+# How often held enforcements are checked for an approval that never came.
+RELEASE_OVERDUE_SECONDS = 60.0
 
 
-async def wire(kit: Kit) -> Wiring:
-    settings = kit.settings
-    assert isinstance(settings, NotifySettings)
-    mailer = Mailer(
+def build(
+    store: DocumentStore,
+    relay: OutboxRelay,
+    policy: Policy,
+    templates: Environment,
+    mailer: Mailer,
+    wiki: StatementWiki,
+    public_log_page: str,
+    functionaries: Functionaries | None = None,
+    *,
+    owns: Callable[[str], bool] = lambda case_id: True,
+    clock: Clock = utcnow,
+) -> Notify:
+    """Notify's use cases over one sender (``owns``: the cases this instance releases)."""
+    sender = Sender(store, relay, mailer, Deliveries(store), clock)
+    records = TransparencyRecords(sender, policy, templates, wiki, public_log_page)
+    requesters = Requesters(sender, policy, templates)
+    enforcement = Enforcement(sender, policy, templates, records, owns)
+    decisions = Decisions(
+        sender,
+        policy,
+        templates,
+        functionaries or Functionaries(),
+        requesters,
+        enforcement,
+        records,
+    )
+    return Notify(
+        sender=sender,
+        ops_alerts=OpsAlerts(sender, templates),
+        requesters=requesters,
+        decisions=decisions,
+        enforcement=enforcement,
+        records=records,
+    )
+
+
+def mailer_of(settings: NotifySettings) -> Mailer:
+    return Mailer(
         SmtpSettings(
             host=settings.smtp_host,
             port=settings.smtp_port,
@@ -89,61 +103,34 @@ async def wire(kit: Kit) -> Wiring:
             connections=settings.smtp_connections,
         )
     )
-    for collection, field in (
-        (DELIVERIES, "case_id"),
-        (DELIVERIES, "state"),
-        (STATEMENTS, "state"),
-        (LUMEN_NOTICES, "state"),
-        (EARLY_ENFORCED, "told"),
-    ):
-        await kit.store.ensure_index(collection, field)
-    resources = AsyncExitStack()
-    resources.push_async_callback(mailer.close)
-    wiki = await resources.enter_async_context(
-        MediaWikiClient(settings.statement_wiki_api, settings.wiki_username, settings.wiki_password)
-    )
-    notifier = Notifier(
-        kit.store,
-        kit.relay,
-        kit.policy,
-        environment(),
-        mailer,
-        wiki,
-        settings.public_log_page,
-        ReviewAuthority.from_settings(settings, kit.policy),
-        load_functionaries(settings.functionaries_file),
-    )
-    notifier.owns = kit.ownership.owns
-    # Keys once named functionaries' addresses; move stored ones before any event is read.
-    await notifier.deliveries.rekey_addresses(list(notifier.functionaries.wikis))
 
-    async def release_overdue() -> None:
-        while True:
-            await asyncio.sleep(60)
-            try:
-                await notifier.release_overdue_enforced()
-            except Exception:
-                log.exception("releasing overdue enforcements failed; next try in 60 s")
 
-    duties: list[Duty] = [release_overdue]  # each instance, for the cases it owns
-    duties.append(keep_protected(wiki, settings.public_log_page))
-    once: dict[str, Duty] = {}
-    if settings.dsa_api_url or settings.lumen_api_url:
-        session = await resources.enter_async_context(aiohttp.ClientSession())
-        dsa_client = (
-            DsaClient(session, settings.dsa_api_url, settings.dsa_api_token or "")
-            if settings.dsa_api_url
-            else None
-        )
-        lumen_client = (
-            LumenClient(session, settings.lumen_api_url, settings.lumen_api_token or "")
-            if settings.lumen_api_url
-            else None
-        )
-        submitter = TransparencySubmitter(
-            kit.store, dsa_client, lumen_client, settings.transparency_interval_seconds
-        )
-        once["transparency-submission"] = submitter.run
+async def transparency_duties(
+    kit: Kit, settings: NotifySettings, resources: AsyncExitStack
+) -> dict[str, Duty]:
+    """The submission of DSA statements and Lumen notices, where an API is configured."""
+    if not (settings.dsa_api_url or settings.lumen_api_url):
+        return {}
+    session = await resources.enter_async_context(aiohttp.ClientSession())
+    dsa_client = (
+        DsaClient(session, settings.dsa_api_url, settings.dsa_api_token or "")
+        if settings.dsa_api_url
+        else None
+    )
+    lumen_client = (
+        LumenClient(session, settings.lumen_api_url, settings.lumen_api_token or "")
+        if settings.lumen_api_url
+        else None
+    )
+    submitter = TransparencySubmitter(kit.store, dsa_client, lumen_client)
+    name = "transparency-submission"
+    interval = settings.transparency_interval_seconds
+    return {name: every(name, interval, submitter.flush, registry=kit.registry)}
+
+
+def http_app(
+    kit: Kit, settings: NotifySettings, notify: Notify, mailer: Mailer, wiki: MediaWikiClient
+) -> web.Application:
     checks = {
         **kit.health_checks,
         "smtp": mailer.ping,
@@ -159,35 +146,22 @@ async def wire(kit: Kit) -> Wiring:
         clock=lambda: datetime.now(UTC),
     )
     app.middlewares.append(gate.middleware(lambda request: request.path.startswith("/api/")))
-    app.add_routes(delivery_routes(notifier.deliveries))
+    app.add_routes(delivery_routes(notify.sender.deliveries))
+    return app
 
-    # The consumer and the reconciliation duty: one event of a case at a time.
-    handle = one_case_at_a_time(notifier.handle)
 
+def reconciliation(
+    kit: Kit, settings: NotifySettings, notify: Notify, handle: Handler
+) -> dict[str, Duty]:
     async def told(event: CloudEvent) -> bool:
-        # The public statement settled (sent, withheld), or the enforcement held until
-        # review's approval is read (release_overdue alerts if it never is).
-        enforced = ActionEnforced.model_validate(event.data)
-        revision = enforced.decision.revision
-        key = idempotency_key(enforced.case_id, Audience.PUBLIC, "wiki-page", f"r{revision}")
-        statement = await notifier.deliveries.get(key)
-        if statement is not None and statement["state"] != "sending":
-            return True
-        return (
-            await kit.store.get(EARLY_ENFORCED, _early_id(enforced.case_id, revision)) is not None
-        )
+        return await notify.enforcement.settled(ActionEnforced.model_validate(event.data))
 
     async def read(event: CloudEvent) -> bool:
-        # Review's signed approval kept (what notify tells from, with its sign-offs).
-        approved = DecisionApproved.model_validate(event.data)
-        case = await kit.store.get(CASES, approved.case_id)
-        return case is not None and f"signoffs_r{approved.decision.revision}" in case
+        return await notify.decisions.kept(DecisionApproved.model_validate(event.data))
 
-    once.update(
-        reconcile_from(kit, "enforcement", [ActionEnforced.TYPE], handled=told, handle=handle)
-    )
+    duties = reconcile_from(kit, "enforcement", [ActionEnforced.TYPE], handled=told, handle=handle)
     review_ledger = (settings.review_ledger_url, settings.review_ledger_token)
-    once.update(
+    duties.update(
         reconcile_from(
             kit,
             "review",
@@ -197,9 +171,58 @@ async def wire(kit: Kit) -> Wiring:
             ledger=review_ledger,
         )
     )
+    return duties
+
+
+async def wire(kit: Kit) -> Wiring:
+    settings = kit.settings
+    assert isinstance(settings, NotifySettings)
+    mailer = mailer_of(settings)
+    for collection, field in (
+        (DELIVERIES, "case_id"),
+        (DELIVERIES, "state"),
+        (STATEMENTS, "state"),
+        (LUMEN_NOTICES, "state"),
+        (EARLY_ENFORCED, "told"),
+    ):
+        await kit.store.ensure_index(collection, field)
+    resources = AsyncExitStack()
+    resources.push_async_callback(mailer.close)
+    wiki = await resources.enter_async_context(
+        MediaWikiClient(settings.statement_wiki_api, settings.wiki_username, settings.wiki_password)
+    )
+    functionaries = load_functionaries(settings.functionaries_file)
+    notify = build(
+        kit.store,
+        kit.relay,
+        kit.policy,
+        environment(),
+        mailer,
+        wiki,
+        settings.public_log_page,
+        functionaries,
+        owns=kit.ownership.owns,
+    )
+    # Keys once named functionaries' addresses; move stored ones before any event is read.
+    await notify.sender.deliveries.rekey_addresses(list(functionaries.wikis))
+    release_overdue = every(
+        "release-overdue-enforced",
+        RELEASE_OVERDUE_SECONDS,
+        notify.enforcement.release_overdue_enforced,
+        registry=kit.registry,
+        first_after=RELEASE_OVERDUE_SECONDS,
+    )
+    duties: list[Duty] = [release_overdue]  # each instance, for the cases it owns
+    duties.append(keep_protected(wiki, settings.public_log_page))
+    once = await transparency_duties(kit, settings, resources)
+    app = http_app(kit, settings, notify, mailer, wiki)
+    # The consumer and the reconciliation duty: one event of a case at a time.
+    admit = ReviewAuthority.from_settings(settings, kit.policy).admit
+    handle = one_case_at_a_time(dispatcher(HANDLERS, notify, admit))
+    once.update(reconciliation(kit, settings, notify, handle))
     return Wiring(
         app=app,
-        consumes=[topic_of(s) for s in ("intake", "review", "enforcement", "monitor")],
+        consumes=consumed_topics(HANDLERS),
         handle=handle,
         duties=duties,
         once=once,

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from casework.contract import Audience
-from services.notify.deliveries import functionary_channel, idempotency_key, message_id
+from services.notify.adapters.deliveries import functionary_channel, idempotency_key, message_id
 
 BAN_CHAIN = [
     ("case-handler", "alice"),

@@ -13,7 +13,7 @@ import aiohttp
 from casework.kafka import KafkaSettings
 from deploy.sandbox_wiki import ROLE_ACCOUNT
 from deploy.stack import ServiceProcess
-from services.notify.render import statement_marker
+from services.notify.domain.render import statement_marker
 from tests.scale.cluster import Cluster
 from tests.scale.effects import (
     APPROVED,

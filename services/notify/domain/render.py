@@ -19,7 +19,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from pydantic import BaseModel
 
 from casework import wikitext
-from services.notify.views import AffectedUserView, PublicView, ReversalView
+from services.notify.domain.views import AffectedUserView, PublicView, ReversalView
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 FALLBACK_LANGUAGE = "en"

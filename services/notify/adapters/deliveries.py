@@ -82,6 +82,42 @@ def message_id(key: str) -> str:
     return f"<{case}.{digest}@{MESSAGE_ID_DOMAIN}>"
 
 
+def _announced(
+    case_id: str,
+    audience: Audience,
+    channel: str,
+    state: str,
+    reference: str,
+    now: datetime,
+    *,
+    attempts: int,
+    permanent: bool,
+) -> list[OutboxMessage]:
+    """The NotificationSent / NotificationFailed a final state is written with (if any)."""
+    outbox: list[OutboxMessage] = []
+    if state == "sent":
+        sent = NotificationSent(
+            case_id=case_id,
+            audience=audience,
+            channel=channel,
+            reference=reference,
+            sent_at=now,
+        )
+        outbox.append(OutboxMessage(topic_of("notify"), to_cloudevent(sent)))
+    elif state == "failed":
+        failed = NotificationFailed(
+            case_id=case_id,
+            audience=audience,
+            channel=channel,
+            reason=reference,
+            permanent=permanent,
+            attempt=attempts,
+            failed_at=now,
+        )
+        outbox.append(OutboxMessage(topic_of("notify"), to_cloudevent(failed)))
+    return outbox
+
+
 class Deliveries:
     def __init__(self, store: DocumentStore) -> None:
         self.store = store
@@ -112,27 +148,16 @@ class Deliveries:
         permanent: bool = False,
     ) -> None:
         assert state in FINAL
-        outbox: list[OutboxMessage] = []
-        if state == "sent":
-            sent = NotificationSent(
-                case_id=case_id,
-                audience=audience,
-                channel=channel,
-                reference=reference,
-                sent_at=now,
-            )
-            outbox.append(OutboxMessage(topic_of("notify"), to_cloudevent(sent)))
-        elif state == "failed":
-            failed = NotificationFailed(
-                case_id=case_id,
-                audience=audience,
-                channel=channel,
-                reason=reference,
-                permanent=permanent,
-                attempt=attempts,
-                failed_at=now,
-            )
-            outbox.append(OutboxMessage(topic_of("notify"), to_cloudevent(failed)))
+        outbox = _announced(
+            case_id,
+            audience,
+            channel,
+            state,
+            reference,
+            now,
+            attempts=attempts,
+            permanent=permanent,
+        )
 
         def change(doc: Document) -> tuple[Document, list[OutboxMessage]]:
             if doc.get("state") in FINAL:

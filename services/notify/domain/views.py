@@ -225,26 +225,36 @@ def answer(
         places = sorted({str(e.where) for e in decision.evidence})
         return Answer(question=question, disclosed=True, places=places)
     if question is Question.LANGUAGE_EXPERTISE:
-        community = decision.language.split("-")[0]
-        approving = [s for s in (signoffs or []) if s.verdict == "approve"]
-        fluent = [
-            policy.signoff_levels[s.level].title if s.level in policy.signoff_levels else s.level
-            for s in approving
-            if community in {lang.split("-")[0] for lang in s.languages}
-        ]
-        return Answer(
-            question=question,
-            disclosed=True,
-            community_language=decision.language,
-            fluent_levels=fluent,
-            signers_known=signoffs is not None,
-        )
+        return _language_expertise(decision, signoffs, policy)
     if question is Question.PUBLIC_ACTIONS:
         items = [
             EvidenceView(description=e.description, url=e.url, where=str(e.where))
             for e in visible_evidence(decision, audience)
         ]
         return Answer(question=question, disclosed=True, actions=items)
+    return _legal_determination(decision, question)
+
+
+def _language_expertise(
+    decision: Decision, signoffs: list[SignOff] | None, policy: Policy
+) -> Answer:
+    community = decision.language.split("-")[0]
+    approving = [s for s in (signoffs or []) if s.verdict == "approve"]
+    fluent = [
+        policy.signoff_levels[s.level].title if s.level in policy.signoff_levels else s.level
+        for s in approving
+        if community in {lang.split("-")[0] for lang in s.languages}
+    ]
+    return Answer(
+        question=Question.LANGUAGE_EXPERTISE,
+        disclosed=True,
+        community_language=decision.language,
+        fluent_levels=fluent,
+        signers_known=signoffs is not None,
+    )
+
+
+def _legal_determination(decision: Decision, question: Question) -> Answer:
     determination = decision.determination
     if determination is None:
         return Answer(question=question, disclosed=True, determination_made=False)

@@ -1,4 +1,5 @@
-"""Per-wiki liaisons and functionaries under NDA, from a YAML file (FUNCTIONARIES_FILE).
+"""Per-wiki liaisons and functionaries under NDA (read from FUNCTIONARIES_FILE by
+services/notify/adapters/functionaries.py).
 
 wikis:
   sandbox:
@@ -8,10 +9,7 @@ wikis:
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from casework.contract.common import Email, Language, WikiId
 
@@ -32,19 +30,3 @@ class Functionaries(BaseModel):
         """The lists to brief; an empty `wikis` (the whole farm) briefs every configured wiki."""
         chosen = wikis or sorted(self.wikis)
         return {w: self.wikis[w] for w in chosen if w in self.wikis}
-
-
-class FunctionariesError(Exception):
-    pass
-
-
-def load_functionaries(path: Path | None) -> Functionaries:
-    if path is None:
-        return Functionaries()
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        return Functionaries.model_validate(raw)
-    except OSError as exc:
-        raise FunctionariesError(f"{path}: cannot read: {exc.strerror}") from exc
-    except (yaml.YAMLError, ValidationError) as exc:
-        raise FunctionariesError(f"{path}: {exc}") from exc

@@ -1,7 +1,7 @@
 """The public log page belongs to the role account: created by it and protected (edit and
 move for administrators only) when notify starts, so nobody else changes what the public
 reads there. Whether a statement is already on it is never read from its text
-(services/notify/handlers.py asks for the role account's own edit)."""
+(services/notify/usecases/transparency_records.py asks for the role account's own edit)."""
 
 from __future__ import annotations
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.notify.views import PublicView
+from services.notify.domain.views import PublicView
 
 
 def lumen_notice(

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from casework.policy.notify import DsaMapping, DsaRules
-from services.notify.views import PublicView
+from services.notify.domain.views import PublicView
 
 PUID_NAMESPACE = uuid.UUID("6f1d8f44-5b7e-4d0c-9a55-6b2b7d0f6c11")
 TEXT_LIMIT = 500

@@ -1,22 +1,17 @@
 """The duty that submits queued DSA statements and Lumen notices to their APIs.
 
-Statements queue in the store as `pending` when an action is enforced; this
-duty sends them in batches (at most 100 per call) and marks them `submitted`
-with what the API answered. A failed call leaves them pending for the next
-round, so nothing is lost and a restart resumes where it stopped.
+Statements queue in the store as `pending` when an action is enforced; each pass
+(``flush``, run periodically by app.py) sends them in batches (at most 100 per call)
+and marks them `submitted` with what the API answered. A failed call leaves them
+pending for the next round, so nothing is lost and a restart resumes where it stopped.
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
-
 from casework.store import DocumentStore
 from casework.updates import update_document
-from services.notify.handlers import LUMEN_NOTICES, STATEMENTS
-from services.notify.transparency import DSA_BATCH_LIMIT, DsaClient, LumenClient
-
-log = logging.getLogger(__name__)
+from services.notify.adapters.collections import LUMEN_NOTICES, STATEMENTS
+from services.notify.adapters.transparency import DSA_BATCH_LIMIT, DsaClient, LumenClient
 
 
 class TransparencySubmitter:
@@ -25,12 +20,10 @@ class TransparencySubmitter:
         store: DocumentStore,
         dsa_client: DsaClient | None,
         lumen_client: LumenClient | None,
-        interval_seconds: float,
     ) -> None:
         self.store = store
         self.dsa = dsa_client
         self.lumen = lumen_client
-        self.interval = interval_seconds
 
     async def flush(self) -> int:
         """Submit what is pending; how many documents were submitted."""
@@ -58,11 +51,3 @@ class TransparencySubmitter:
             return {**doc, "state": "submitted", "answer": answer}, []
 
         await update_document(self.store, collection, doc_id, change)  # type: ignore[arg-type]
-
-    async def run(self) -> None:
-        while True:
-            try:
-                await self.flush()
-            except Exception as exc:  # any failure: the next round retries
-                log.warning("transparency submission failed, will retry: %r", exc)
-            await asyncio.sleep(self.interval)

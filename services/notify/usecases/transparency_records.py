@@ -1,0 +1,186 @@
+"""What the public is given: the statement (and any reversal) on the public log page, and
+the DSA statement of reasons and (DMCA) Lumen notice queued for the submission duty.
+
+The public log page, which every case appends to, takes one append at a time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Protocol
+
+from jinja2 import Environment
+
+from casework.contract import ActionEnforced, Audience, SignOff
+from casework.mediawiki import EditResult, PageRevision
+from casework.policy import Policy
+from services.notify.adapters.collections import LUMEN_NOTICES, STATEMENTS
+from services.notify.adapters.deliveries import idempotency_key
+from services.notify.domain import dsa, lumen
+from services.notify.domain.render import public_reversal, public_statement
+from services.notify.domain.rules import confidential_grounds
+from services.notify.domain.views import ReversalView, public_view
+from services.notify.usecases.sender import Sender
+
+
+class StatementWiki(Protocol):
+    async def page(self, title: str) -> PageRevision | None: ...
+
+    async def own_edit(self, title: str, summary: str) -> int | None: ...
+
+    async def edit(
+        self,
+        title: str,
+        *,
+        text: str | None = None,
+        appendtext: str | None = None,
+        summary: str,
+        baserevid: int | None = None,
+        createonly: bool = False,
+        nocreate: bool = False,
+    ) -> EditResult: ...
+
+
+class TransparencyRecords:
+    def __init__(
+        self,
+        sender: Sender,
+        policy: Policy,
+        templates: Environment,
+        wiki: StatementWiki,
+        public_log_page: str,
+    ) -> None:
+        self.sender = sender
+        self.deliveries = sender.deliveries
+        self.policy = policy
+        self.templates = templates
+        self.wiki = wiki
+        self.public_log_page = public_log_page
+        self._log_page = asyncio.Lock()
+
+    async def publish_statement(
+        self, enforced: ActionEnforced, signoffs: list[SignOff] | None
+    ) -> None:
+        case_id = enforced.case_id
+        key = idempotency_key(
+            case_id, Audience.PUBLIC, "wiki-page", f"r{enforced.decision.revision}"
+        )
+        done = await self.deliveries.get(key)
+        if done is not None and done["state"] != "sending":
+            return
+        confidential = confidential_grounds(enforced, self.policy)
+        if confidential is not None:
+            await self.deliveries.finish(
+                key,
+                case_id=case_id,
+                audience=Audience.PUBLIC,
+                channel="wiki-page",
+                state="withheld",
+                reference=f"no public statement: {confidential}",
+                now=self.sender.clock(),
+            )
+            return
+        async with self._log_page:
+            current = await self.wiki.page(self.public_log_page)
+            await self._append_to_log(
+                key,
+                case_id,
+                resumed=done is not None,
+                text=lambda: (
+                    ("\n\n" if current is not None else "")
+                    + public_statement(self.templates, public_view(enforced, self.policy, signoffs))
+                ),
+                summary=f"Office action {case_id}: public statement",
+            )
+
+    async def publish_reversal(self, case_id: str, view: ReversalView) -> None:
+        """Only where a statement was published: a confidential action stays unpublished."""
+        key = idempotency_key(case_id, Audience.PUBLIC, "wiki-page", "reversed")
+        done = await self.deliveries.get(key)
+        if done is not None and done["state"] != "sending":
+            return
+        if not await self._statement_published(case_id):
+            return
+        async with self._log_page:
+            await self._append_to_log(
+                key,
+                case_id,
+                resumed=done is not None,
+                text=lambda: "\n" + public_reversal(self.templates, view),
+                summary=f"Office action {case_id}: reversed",
+            )
+
+    async def _statement_published(self, case_id: str) -> bool:
+        """By our own delivery records, not by what anyone may have written on the page."""
+        return any(
+            d.get("channel") == "wiki-page"
+            and d.get("state") == "sent"
+            and not str(d["_id"]).endswith(":reversed")
+            for d in await self.deliveries.of_case(case_id)
+        )
+
+    async def _append_to_log(
+        self,
+        key: str,
+        case_id: str,
+        *,
+        resumed: bool,
+        text: Callable[[], str],
+        summary: str,
+    ) -> None:
+        """Append to the public log page once. Already there means our own edit: after a
+        crash between the edit and its record (``resumed``), a revision by the role account
+        with this summary; never a marker in the text, which anyone can add."""
+        await self.deliveries.begin(
+            key, {"case_id": case_id, "audience": str(Audience.PUBLIC), "channel": "wiki-page"}
+        )
+        earlier = await self.wiki.own_edit(self.public_log_page, summary) if resumed else None
+        if earlier is not None:
+            reference = f"{self.public_log_page}?oldid={earlier}"
+        else:
+            result = await self.wiki.edit(self.public_log_page, appendtext=text(), summary=summary)
+            reference = f"{self.public_log_page}?oldid={result.newrevid}"
+        await self.deliveries.finish(
+            key,
+            case_id=case_id,
+            audience=Audience.PUBLIC,
+            channel="wiki-page",
+            state="sent",
+            reference=reference,
+            now=self.sender.clock(),
+        )
+        self.sender.relay.wake()
+
+    async def record_transparency(
+        self, enforced: ActionEnforced, signoffs: list[SignOff] | None
+    ) -> None:
+        """The DSA statement and (DMCA) Lumen notice, queued for the submission duty."""
+        decision = enforced.decision
+        mapping = self.policy.notify.dsa.action_types.get(decision.action_type)
+        view = public_view(enforced, self.policy, signoffs)
+        doc_id = f"{enforced.case_id}:r{decision.revision}"
+        if mapping is not None:
+            statement = dsa.statement_of_reasons(
+                view,
+                mapping,
+                self.policy.notify.dsa,
+                revision=decision.revision,
+                confidential=confidential_grounds(enforced, self.policy) is not None,
+            )
+            await self.sender.insert_once(
+                STATEMENTS,
+                doc_id,
+                {"case_id": enforced.case_id, "state": "pending", "statement": statement},
+            )
+        if decision.action_type == "dmca-takedown" and decision.content is not None:
+            base = self.policy.notify.dsa.platform_url.rstrip("/")
+            pages = [f"{base}/{p.wiki}/{p.title.replace(' ', '_')}" for p in decision.content.pages]
+            notice = lumen.lumen_notice(
+                view, page_urls=pages, recipient="Office actions (Trust & Safety)"
+            )
+            await self.sender.insert_once(
+                LUMEN_NOTICES,
+                doc_id,
+                {"case_id": enforced.case_id, "state": "pending", "notice": notice},
+            )
