@@ -5,6 +5,8 @@ written once (`make catalogue` writes only the missing ones) and never rewritten
 current model must stay compatible with it (casework.contract.compat); a change that is
 not is a new version of the type. `examples/<type>/<name>.json` are event data that must
 read under both the frozen schema and the current model; the catalogue shows them.
+A tool of `make catalogue`, `make lint` and the tests (jsonschema is a dev dependency):
+the services never import it.
 """
 
 from __future__ import annotations
