@@ -31,7 +31,7 @@ from casework.store import open_store
 from deploy.broker import TansuBroker
 from deploy.credentials import BusCredentials
 from deploy.stack import Ports, ServiceProcess, service_environment
-from services.intake.submissions import CORRESPONDENCE, IDEMPOTENCY, INCOMPLETE, SUBMISSIONS
+from services.intake.usecases import CORRESPONDENCE, IDEMPOTENCY, INCOMPLETE, SUBMISSIONS
 from tests.support import free_port
 from tests.test_intake_api import rate_limited_policy
 

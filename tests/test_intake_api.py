@@ -26,8 +26,8 @@ from casework.store import open_store
 from deploy.broker import TansuBroker
 from deploy.credentials import BusCredentials
 from services.intake.app import wire
-from services.intake.examples import examples
-from services.intake.forms import FORMS
+from services.intake.domain.forms import FORMS
+from services.intake.entrypoints.examples import examples
 from services.intake.settings import IntakeSettings
 from tests.support import eventually, free_port, topic_events
 

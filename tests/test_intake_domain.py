@@ -15,10 +15,8 @@ from pydantic import ValidationError
 from casework.contract import Channel, SubmissionKind
 from casework.contract.intake import Attachment
 from casework.policy import load_policy
-from services.intake.domain import accept, fingerprint, new_submission_id
-from services.intake.examples import examples
-from services.intake.forms import FORMS, Form
-from services.intake.rules import (
+from services.intake.domain.forms import FORMS, Form
+from services.intake.domain.rules import (
     AttachmentInfo,
     Rules,
     check,
@@ -26,6 +24,8 @@ from services.intake.rules import (
     duplicate_of,
     screen,
 )
+from services.intake.domain.submission import accept, fingerprint, new_submission_id
+from services.intake.entrypoints.examples import examples
 
 ROOT = Path(__file__).resolve().parent.parent
 POLICY = load_policy(ROOT / "policy" / "office-actions.yaml")

@@ -1,6 +1,6 @@
 """The email channel end to end inside intake: a real SMTP/LMTP listener (aiosmtpd) with
 aiosmtplib as the client, Debian's dovecot for IMAP, and intake's real use cases
-(services/intake/submissions.py) on a real SQLite store.
+(services/intake/usecases/) on a real SQLite store.
 """
 
 from __future__ import annotations
@@ -28,15 +28,16 @@ from casework.policy import load_policy
 from casework.policy.intake import Limit, RateLimits
 from casework.runtime import Kit
 from casework.store import DocumentStore, open_store
-from services.intake.mail.imap import ImapConfig, ImapPoller
-from services.intake.mail.listener import MailListener
-from services.intake.mail.mapping import Routing
-from services.intake.mail.parse import MailLimits
-from services.intake.mail.pipeline import MailPipeline, MailRefused
-from services.intake.mail.settings import MailSettings
-from services.intake.mail.wiring import mail_duties
-from services.intake.rules import Rules
-from services.intake.submissions import CORRESPONDENCE, INCOMPLETE, SUBMISSIONS, Submissions
+from services.intake.adapters.imap import ImapConfig
+from services.intake.app import mail_duties
+from services.intake.domain.mail.mapping import Routing
+from services.intake.domain.mail.parse import MailLimits
+from services.intake.domain.rules import Rules
+from services.intake.entrypoints.mail.imap import ImapPoller
+from services.intake.entrypoints.mail.listener import MailListener
+from services.intake.settings import MailSettings
+from services.intake.usecases import CORRESPONDENCE, INCOMPLETE, SUBMISSIONS, Submissions
+from services.intake.usecases.mail import MailPipeline, MailRefused
 from tests.fixtures.dovecot import Dovecot
 from tests.support import eventually, free_port
 

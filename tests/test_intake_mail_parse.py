@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from casework.contract import SubmissionKind
-from services.intake.mail.mapping import Routing, map_mail, read_template, reference_in
-from services.intake.mail.parse import MailLimits, ParseError, parse_mail
-from services.intake.mail.settings import MailSettings, parse_addresses
+from services.intake.domain.mail.mapping import Routing, map_mail, read_template, reference_in
+from services.intake.domain.mail.parse import MailLimits, ParseError, parse_mail
+from services.intake.settings import MailSettings, parse_addresses
 
 CORPUS = Path(__file__).parent / "data" / "mail"
 ROUTING = Routing(MailSettings().address_map(), wiki_hosts=frozenset({"sandbox.test"}))

@@ -24,18 +24,12 @@ from casework.errors import Rejected
 from casework.outbox import OutboxRelay
 from casework.policy import load_policy
 from casework.store import Document, DocumentStore, OutboxMessage, open_store
-from services.intake.domain import fingerprint
-from services.intake.forms import FORMS
-from services.intake.rate_limits import COUNTERS
-from services.intake.rules import Rules
-from services.intake.submissions import (
-    IDEMPOTENCY,
-    SUBMISSIONS,
-    RateLimited,
-    Submissions,
-    _claim_id,
-    _scope,
-)
+from services.intake.adapters.rate_limits import COUNTERS
+from services.intake.domain.forms import FORMS
+from services.intake.domain.rules import Rules
+from services.intake.domain.submission import fingerprint
+from services.intake.usecases import IDEMPOTENCY, SUBMISSIONS, RateLimited, Submissions
+from services.intake.usecases.base import _claim_id, _scope
 from tests.test_intake_api import EXAMPLES, POLICY_FILE
 
 NOW = datetime(2026, 11, 21, 12, 0, 30, tzinfo=UTC)

@@ -34,16 +34,16 @@ from casework.contract import (
 from casework.policy import load_policy
 from casework.policy.intake import Limit
 from casework.store import DocumentStore, open_store
-from services.intake.mail.listener import MailListener
-from services.intake.mail.mapping import Routing
-from services.intake.mail.parse import MailLimits
-from services.intake.mail.pipeline import MailPipeline
-from services.intake.mail.settings import MailSettings
-from services.intake.rules import Rules
-from services.intake.submissions import CORRESPONDENCE, INCOMPLETE, SUBMISSIONS, Submissions
-from services.review.casefile import record_correspondence
-from services.review.deadlines import calendar_for, set_waiting
-from services.review.opening import open_case
+from services.intake.domain.mail.mapping import Routing
+from services.intake.domain.mail.parse import MailLimits
+from services.intake.domain.rules import Rules
+from services.intake.entrypoints.mail.listener import MailListener
+from services.intake.settings import MailSettings
+from services.intake.usecases import CORRESPONDENCE, INCOMPLETE, SUBMISSIONS, Submissions
+from services.intake.usecases.mail import MailPipeline
+from services.review.domain.casefile import record_correspondence
+from services.review.domain.deadlines import calendar_for, set_waiting
+from services.review.domain.opening import open_case
 from tests.support import free_port
 from tests.test_intake_api import (  # noqa: F401
     EXAMPLES,

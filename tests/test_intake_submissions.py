@@ -21,8 +21,8 @@ from casework.kafka import EventPublisher, KafkaSettings, ensure_topics
 from casework.outbox import OutboxRelay
 from casework.policy import load_policy
 from casework.store import DocumentStore, open_store
-from services.intake.rules import Rules
-from services.intake.submissions import IncomingAttachment, RateLimited, Submissions
+from services.intake.domain.rules import Rules
+from services.intake.usecases import IncomingAttachment, RateLimited, Submissions
 from tests.support import eventually
 from tests.test_intake_api import EXAMPLES, POLICY_FILE, events_about
 

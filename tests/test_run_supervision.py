@@ -33,7 +33,7 @@ from deploy.run import process_handle
 from deploy.sandbox_wiki import SandboxWiki
 from deploy.stack import REPO_ROOT, SERVICE_ORDER, ChildProcess, Ports
 from deploy.supervisor import Backoff, History, Supervisor
-from services.intake.examples import examples
+from services.intake.entrypoints.examples import examples
 from tests.fixtures.wiki import WIKI_CACHE
 from tests.support import eventually, free_ports
 from tests.test_intake_api import events_about

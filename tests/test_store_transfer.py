@@ -33,9 +33,9 @@ from casework.store.transfer import (
     service_urls,
     verify,
 )
-from services.intake.examples import examples
-from services.intake.rules import Rules
-from services.intake.submissions import IncomingAttachment, Submissions
+from services.intake.domain.rules import Rules
+from services.intake.entrypoints.examples import examples
+from services.intake.usecases import IncomingAttachment, Submissions
 from services.review.usecases import CASES, INDEXES
 from tests.fixtures.stores import Nx27017, start_nx27017
 

@@ -1,19 +1,34 @@
-"""Intake's wiring: the one place its parts are put together."""
+"""Intake's wiring: the one place its parts are put together.
+
+Intake consumes no events (it only produces them), so it has no ``handlers.py``: its ways
+in are the JSON API, the web form and the mail channel (SMTP/LMTP listeners, IMAP poller).
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
+from pydantic import ValidationError
+
+from casework.config import ConfigError
 from casework.contract import SubmissionReceived
 from casework.http import make_app
+from casework.periodic import every
 from casework.policy import PolicyError
 from casework.reconcile_wiring import serve_ledger
-from casework.runtime import Kit, Wiring
-from services.intake.mail.wiring import mail_duties
-from services.intake.routes import IntakeRoutes
-from services.intake.rules import Rules
-from services.intake.settings import IntakeSettings
-from services.intake.submissions import Submissions
-from services.intake.web.csrf import CsrfTokens
-from services.intake.web.pages import FormPages
+from casework.runtime import Duty, Kit, Wiring
+from services.intake.adapters.imap import ImapConfig
+from services.intake.domain.mail.mapping import Routing
+from services.intake.domain.mail.parse import MailLimits
+from services.intake.domain.rules import Rules
+from services.intake.entrypoints.http import IntakeRoutes
+from services.intake.entrypoints.mail.imap import ImapPoller
+from services.intake.entrypoints.mail.listener import MailListener
+from services.intake.entrypoints.web.csrf import CsrfTokens
+from services.intake.entrypoints.web.pages import FormPages
+from services.intake.settings import IntakeSettings, MailSettings
+from services.intake.usecases import Submissions
+from services.intake.usecases.mail import MailPipeline, SubmissionPort
 
 
 def check_references(kit: Kit) -> None:
@@ -41,3 +56,76 @@ async def wire(kit: Kit) -> Wiring:
     serve_ledger(kit, app, [SubmissionReceived.TYPE])
     mail = mail_duties(kit, submissions)
     return Wiring(app=app, duties=mail.listeners, once=mail.pollers)
+
+
+# -- the mail channel ------------------------------------------------------------------
+
+
+def _load_mail_settings() -> MailSettings:
+    try:
+        return MailSettings()
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise ConfigError(f"configuration of intake's mail channel: {problems}") from exc
+
+
+def mail_limits(kit: Kit, settings: MailSettings) -> MailLimits:
+    attachments = kit.policy.intake.attachments
+    return MailLimits(
+        max_bytes=settings.mail_max_bytes,
+        max_attachment_bytes=attachments.max_bytes,
+        max_attachments=attachments.max_count,
+        attachment_types=frozenset(attachments.content_types),
+    )
+
+
+@dataclass
+class MailDuties:
+    """Listeners run on every instance (each serves its own port); the mailbox poller runs
+    on one instance at a time (a once-only duty under a lease), so that two instances never
+    fetch the same message."""
+
+    listeners: list[Duty] = field(default_factory=list)
+    pollers: dict[str, Duty] = field(default_factory=dict)
+
+
+def mail_duties(kit: Kit, submissions: SubmissionPort) -> MailDuties:
+    settings = kit.settings if isinstance(kit.settings, MailSettings) else _load_mail_settings()
+    routing = Routing(
+        settings.address_map(),
+        wiki_hosts=settings.wiki_hosts(),
+        summary_max=min(k.summary.max_chars for k in kit.policy.intake.kinds.values()),
+    )
+    limits = mail_limits(kit, settings)
+    duties = MailDuties()
+    pipeline = MailPipeline(submissions, routing, limits)
+    for port, lmtp in ((settings.mail_port, False), (settings.lmtp_port, True)):
+        if port is not None:
+            listener = MailListener(
+                pipeline,
+                routing,
+                host=settings.mail_host,
+                port=port,
+                lmtp=lmtp,
+                max_bytes=limits.max_bytes,
+            )
+            duties.listeners.append(listener.serve)
+    if settings.imap_host:
+        config = ImapConfig(
+            host=settings.imap_host,
+            port=settings.imap_port,
+            user=settings.imap_user,
+            password=settings.imap_password.get_secret_value(),
+            folder=settings.imap_folder,
+            processed_folder=settings.imap_processed_folder,
+            quarantine_folder=settings.imap_quarantine_folder,
+            poll_seconds=settings.imap_poll_seconds,
+        )
+        imap_pipeline = MailPipeline(
+            submissions, routing, limits, default_kind=settings.imap_default_kind
+        )
+        poller = ImapPoller(imap_pipeline, config)
+        duties.pollers["imap-poll"] = every(
+            "imap-poll", config.poll_seconds, poller.poll, registry=kit.registry
+        )
+    return duties

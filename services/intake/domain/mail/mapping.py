@@ -19,9 +19,9 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from casework.contract import SubmissionKind
 from casework.contract.common import EvidenceLocation
 from casework.errors import FieldError
-from services.intake.mail.labels import ASK, BREACH_WORDS, LABELS, YES
-from services.intake.mail.parse import InboundMail
-from services.intake.urls import whatwg_host
+from services.intake.domain.mail.labels import ASK, BREACH_WORDS, LABELS, YES
+from services.intake.domain.mail.parse import InboundMail
+from services.intake.domain.urls import whatwg_host
 
 REFERENCE = re.compile(r"\bR-[A-Z2-7]{12}\b")
 CASE_REFERENCE = re.compile(r"\b(?:R|OA)-[A-Z2-7]{12}\b")

@@ -11,16 +11,69 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 from casework.contract import Channel, SubmissionKind
 from casework.errors import FieldError, Rejected
-from services.intake.mail.mapping import REFERRING_KINDS, Mapped, Routing, map_mail, reference_in
-from services.intake.mail.parse import InboundMail, MailLimits, ParseError, parse_mail
-from services.intake.mail.ports import IncomingAttachment, RateLimited, SubmissionPort
+from services.intake.adapters.rate_limits import RateLimited
+from services.intake.domain.mail.mapping import (
+    REFERRING_KINDS,
+    Mapped,
+    Routing,
+    map_mail,
+    reference_in,
+)
+from services.intake.domain.mail.parse import InboundMail, MailLimits, ParseError, parse_mail
+from services.intake.usecases.base import Accepted, IncomingAttachment, Recorded
 
 log = logging.getLogger(__name__)
+
+
+class SubmissionPort(Protocol):
+    """What the pipeline needs from intake's use cases (``Submissions``)."""
+
+    async def submit(
+        self,
+        kind: SubmissionKind,
+        payload: Mapping[str, Any],
+        *,
+        channel: Channel,
+        idempotency_key: str | None,
+        sender: str | None = None,
+        client: str | None = None,
+        message_id: str | None = None,
+        attachments: Sequence[IncomingAttachment] = (),
+    ) -> Accepted: ...
+
+    async def report_incomplete(
+        self,
+        kind: SubmissionKind,
+        missing: Sequence[FieldError],
+        *,
+        channel: Channel,
+        requester_email: str,
+        requester_name: str = "",
+        language: str = "en",
+        message_id: str | None = None,
+        client: str | None = None,
+        answer: bool = True,
+    ) -> Recorded: ...
+
+    async def add_correspondence(
+        self,
+        reference: str,
+        *,
+        channel: Channel,
+        sender: str,
+        text: str,
+        message_id: str | None = None,
+        attachments: Sequence[IncomingAttachment] = (),
+        answered: Sequence[str] = (),
+    ) -> bool: ...
+
+    async def reference_for_message(self, message_ids: Sequence[str]) -> str | None: ...
 
 
 @dataclass(frozen=True)

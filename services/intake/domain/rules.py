@@ -11,8 +11,8 @@ from casework.contract.intake import ScreeningFlag
 from casework.errors import FieldError
 from casework.policy import Policy
 from casework.policy.intake import IntakeRules, KindRules
-from services.intake.forms import AppealForm, BreachForm, DmcaForm, Form, RequestForm
-from services.intake.urls import whatwg_host
+from services.intake.domain.forms import AppealForm, BreachForm, DmcaForm, Form, RequestForm
+from services.intake.domain.urls import whatwg_host
 
 
 @dataclass(frozen=True)

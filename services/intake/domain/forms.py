@@ -30,9 +30,9 @@ from casework.contract import (
 from casework.contract.common import Account, Email
 from casework.contract.common import Url as UrlShape
 from casework.contract.intake import BannedEventRef, DmcaNotice
-from services.intake.accounts import account_problem, skeleton
-from services.intake.addresses import AddressError, normalised
-from services.intake.urls import url_problem
+from services.intake.domain.accounts import account_problem, skeleton
+from services.intake.domain.addresses import AddressError, normalised
+from services.intake.domain.urls import url_problem
 
 # Free text: any printable text, line breaks and tabs; no other control characters.
 TEXT_PATTERN = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
@@ -68,11 +68,11 @@ def _account(value: str) -> str:
     return value
 
 
-# A link read the same by browsers and by intake (services/intake/urls.py).
+# A link read the same by browsers and by intake (domain/urls.py).
 Url = Annotated[UrlShape, AfterValidator(_url)]
 # An address mail can be sent to (email-validator), kept normalised.
 MailAddress = Annotated[Email, AfterValidator(_email)]
-# A user name MediaWiki would accept (services/intake/accounts.py).
+# A user name MediaWiki would accept (domain/accounts.py).
 AccountName = Annotated[Account, AfterValidator(_account)]
 StaffName = Annotated[
     str,

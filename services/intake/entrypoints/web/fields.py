@@ -3,6 +3,8 @@ and which field an error belongs to. No I/O.
 
 A field's HTML name is its dotted path in the JSON body ("requester.email",
 "evidence.0.url"), so the API's field errors land next to the field they name.
+
+Size: fields_of is one table (a case per kind), read best whole.
 """
 
 from __future__ import annotations

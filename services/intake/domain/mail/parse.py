@@ -17,8 +17,8 @@ from email import policy
 from email.message import EmailMessage, Message
 from email.parser import BytesParser
 
-from services.intake.addresses import AddressError, normalised
-from services.intake.mail.html_text import html_to_text
+from services.intake.domain.addresses import AddressError, normalised
+from services.intake.domain.mail.html_text import html_to_text
 
 DEFAULT_ATTACHMENT_TYPES = frozenset(
     {
@@ -54,7 +54,7 @@ _ENCODING_DEFECTS: tuple[type[email_errors.MessageDefect], ...] = (
 _SIGNATURE_TYPES = frozenset(
     {"application/pgp-signature", "application/pkcs7-signature", "application/x-pkcs7-signature"}
 )
-# As the input models refuse them (services/intake/forms.py TEXT_PATTERN).
+# As the input models refuse them (domain/forms.py TEXT_PATTERN).
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _HEADER_CONTROL = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _MSG_ID = re.compile(r"<[^<>\s]{1,500}>")

@@ -1,25 +1,13 @@
-"""The IMAP poller: unseen mail in a mailbox goes through the same pipeline as SMTP mail.
-
-At least once: a mail is fetched without marking it (BODY.PEEK), and moved to the
-processed folder (or flagged \\Seen when there is none) only after it was stored; the
-Message-ID idempotency makes a second delivery a no-op. A mail that can never be accepted
-goes to the quarantine folder with the reason logged. A transient failure leaves it for
-the next poll. Blocking imaplib calls run in a worker thread.
-"""
+"""The IMAP mailbox intake polls: the few commands it needs, on one blocking connection
+(the poller, entrypoints/mail/imap.py, runs them in a worker thread)."""
 
 from __future__ import annotations
 
-import asyncio
 import imaplib
-import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
-
-from services.intake.mail.pipeline import MailDeferred, MailPipeline, MailRefused
-
-log = logging.getLogger(__name__)
 
 _UID = re.compile(rb"UID (\d+)")
 
@@ -38,13 +26,6 @@ class ImapConfig:
 
     def __repr__(self) -> str:  # never show the password
         return f"ImapConfig(host={self.host!r}, port={self.port}, user={self.user!r})"
-
-
-@dataclass
-class PollReport:
-    stored: int = 0
-    quarantined: int = 0
-    deferred: int = 0
 
 
 class ImapMailbox:
@@ -105,60 +86,6 @@ class ImapMailbox:
         if self.conn is None:
             raise imaplib.IMAP4.error("not connected")
         return self.conn
-
-
-class ImapPoller:
-    def __init__(self, pipeline: MailPipeline, config: ImapConfig) -> None:
-        self.pipeline = pipeline
-        self.config = config
-        self.polls = 0
-
-    async def poll_once(self) -> PollReport:
-        mailbox = ImapMailbox(self.config)
-        report = PollReport()
-        try:
-            await asyncio.to_thread(mailbox.open)
-            for uid in await asyncio.to_thread(mailbox.unseen):
-                await self._handle(mailbox, uid, report)
-        finally:
-            await asyncio.to_thread(mailbox.close)
-            self.polls += 1
-        return report
-
-    async def _handle(self, mailbox: ImapMailbox, uid: str, report: PollReport) -> None:
-        raw = await asyncio.to_thread(mailbox.fetch, uid)
-        if raw is None:
-            return
-        try:
-            await self.pipeline.deliver(raw)
-        except MailRefused as exc:
-            log.warning("IMAP uid %s quarantined: %s", uid, exc.message)
-            await asyncio.to_thread(mailbox.move, uid, self.config.quarantine_folder)
-            report.quarantined += 1
-            return
-        except MailDeferred as exc:
-            log.info("IMAP uid %s deferred: %s", uid, exc)
-            report.deferred += 1
-            return
-        except Exception:
-            log.exception("IMAP uid %s not stored; it stays unseen for the next poll", uid)
-            report.deferred += 1
-            return
-        await asyncio.to_thread(mailbox.move, uid, self.config.processed_folder)
-        report.stored += 1
-
-    async def run(self) -> None:
-        """A duty: poll until cancelled; a failed poll is logged and retried next interval."""
-        while True:
-            try:
-                report = await self.poll_once()
-                if report.stored or report.quarantined:
-                    log.info("IMAP poll: %s", report)
-            except (OSError, imaplib.IMAP4.error) as exc:
-                log.warning(
-                    "IMAP poll of %s:%s failed: %s", self.config.host, self.config.port, exc
-                )
-            await asyncio.sleep(self.config.poll_seconds)  # wait-ok: the polling interval
 
 
 def _quote(folder: str) -> str:

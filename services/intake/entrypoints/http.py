@@ -11,8 +11,8 @@ from aiohttp import web
 from casework.contract import Channel, SubmissionKind
 from casework.errors import FieldError
 from casework.http import RequestRejected, error_body
-from services.intake.openapi import openapi_document
-from services.intake.submissions import RateLimited, Submissions, retry_after_header
+from services.intake.entrypoints.openapi import openapi_document
+from services.intake.usecases import RateLimited, Submissions
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 REFERENCE_PATTERN = "R-[A-Z2-7]{12}"
@@ -106,3 +106,7 @@ def too_many(exc: RateLimited) -> web.Response:
         "too many submissions; try again later",
     )
     return web.json_response(body, status=429, headers=retry_after_header(exc))
+
+
+def retry_after_header(exc: RateLimited) -> dict[str, str]:
+    return {"Retry-After": str(max(1, int(exc.retry_after + 0.999)))}

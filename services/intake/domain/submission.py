@@ -11,13 +11,13 @@ from datetime import datetime
 
 from casework.contract import Channel, Requester, SubmissionReceived
 from casework.contract.intake import Attachment, ScreeningFlag
-from services.intake.forms import Form
-from services.intake.rules import Rules
+from services.intake.domain.forms import Form
+from services.intake.domain.rules import Rules
 
 
 def new_submission_id() -> str:
     """Random (60 bits): a reference tells nothing about the submitter and cannot be guessed.
-    A submission with an Idempotency-Key gets a keyed hash of it instead (submissions.py),
+    A submission with an Idempotency-Key gets a keyed hash of it instead (adapters/references.py),
     which no client can predict either."""
     return "R-" + base64.b32encode(secrets.token_bytes(10)).decode()[:12]
 

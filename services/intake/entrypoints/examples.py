@@ -1,6 +1,8 @@
 """One valid submission of each kind: the OpenAPI document's examples, and the tests' data.
 
 ``wiki`` is the base URL of one configured wiki, so on-wiki evidence points at it.
+
+Size: examples() is one literal, a submission per kind.
 """
 
 from __future__ import annotations

@@ -9,10 +9,11 @@ from aiohttp import web
 
 from casework.contract import Channel, SubmissionKind
 from casework.errors import FieldError, Rejected
-from services.intake.submissions import RateLimited, Submissions, retry_after_header
-from services.intake.web.csrf import COOKIE, FIELD, CsrfTokens
-from services.intake.web.fields import Field, fields_of, place_errors, to_payload
-from services.intake.web.render import page_language, render
+from services.intake.entrypoints.http import retry_after_header
+from services.intake.entrypoints.web.csrf import COOKIE, FIELD, CsrfTokens
+from services.intake.entrypoints.web.fields import Field, fields_of, place_errors, to_payload
+from services.intake.entrypoints.web.render import page_language, render
+from services.intake.usecases import RateLimited, Submissions
 
 KINDS = {kind.value: kind for kind in SubmissionKind}
 KEY_FIELD = "submission_key"

@@ -9,11 +9,11 @@ from pydantic.json_schema import models_json_schema
 from casework.contract import SubmissionKind
 from casework.http import ERROR_SCHEMA
 from casework.policy import Policy
-from services.intake.examples import examples
-from services.intake.forms import FORMS
+from services.intake.domain.forms import FORMS
+from services.intake.entrypoints.examples import examples
 
 REF = "#/components/schemas/{model}"
-# A reference intake hands out (services/intake/domain.py new_submission_id).
+# A reference intake hands out (domain/submission.py new_submission_id).
 REFERENCE_PATTERN = "R-[A-Z2-7]{12}"
 
 
@@ -95,6 +95,44 @@ def _declare_policy(components: dict[str, Any], policy: Policy) -> None:
 
 
 def openapi_document(policy: Policy, wiki_base: str) -> dict[str, Any]:
+    components = _components(policy)
+    samples = examples(wiki_base)
+    paths: dict[str, Any] = {}
+    for kind, model in FORMS.items():
+        paths[f"/api/v1/submissions/{kind.value}"] = {
+            "post": _submit_operation(kind, model.__name__, samples[kind])
+        }
+    alias = _submit_operation(
+        SubmissionKind.REQUEST,
+        FORMS[SubmissionKind.REQUEST].__name__,
+        samples[SubmissionKind.REQUEST],
+    )
+    alias["operationId"] = "submit_request_alias"
+    alias["summary"] = "Submit a request (alias of /api/v1/submissions/request)"
+    paths["/api/v1/requests"] = {"post": alias}
+    paths["/api/v1/submissions/{reference}"] = {"get": _status_operation()}
+    paths["/api/v1/openapi.json"] = {
+        "get": {
+            "summary": "This document",
+            "operationId": "openapi",
+            "responses": {"200": {"description": "The OpenAPI 3.1 document."}},
+        }
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Office actions intake",
+            "version": policy.version,
+            "description": "Submissions to the office actions process: one route per kind. "
+            "Rules come from the policy file; the summary bounds shown are the policy's.",
+        },
+        "paths": paths,
+        "components": {"schemas": components},
+    }
+
+
+def _components(policy: Policy) -> dict[str, Any]:
+    """The input models' schemas with the policy's bounds, and the answers' schemas."""
     _, schemas = models_json_schema(
         [(model, "validation") for model in FORMS.values()], ref_template=REF
     )
@@ -124,63 +162,29 @@ def openapi_document(policy: Policy, wiki_base: str) -> dict[str, Any]:
             "received_at": {"type": "string", "format": "date-time"},
         },
     }
-    samples = examples(wiki_base)
-    paths: dict[str, Any] = {}
-    for kind, model in FORMS.items():
-        paths[f"/api/v1/submissions/{kind.value}"] = {
-            "post": _submit_operation(kind, model.__name__, samples[kind])
-        }
-    alias = _submit_operation(
-        SubmissionKind.REQUEST,
-        FORMS[SubmissionKind.REQUEST].__name__,
-        samples[SubmissionKind.REQUEST],
-    )
-    alias["operationId"] = "submit_request_alias"
-    alias["summary"] = "Submit a request (alias of /api/v1/submissions/request)"
-    paths["/api/v1/requests"] = {"post": alias}
-    paths["/api/v1/submissions/{reference}"] = {
-        "get": {
-            "summary": "The status of a submission, by its reference",
-            "operationId": "submission_status",
-            "parameters": [
-                {
-                    "name": "reference",
-                    "in": "path",
-                    "required": True,
-                    "schema": {"type": "string", "pattern": f"^{REFERENCE_PATTERN}$"},
-                }
-            ],
-            "responses": {
-                "200": {
-                    "description": "Known submission.",
-                    "content": {
-                        "application/json": {"schema": {"$ref": REF.format(model="Status")}}
-                    },
-                },
-                "404": {
-                    "description": "No such submission.",
-                    "content": {
-                        "application/json": {"schema": {"$ref": REF.format(model="Error")}}
-                    },
-                },
-            },
-        }
-    }
-    paths["/api/v1/openapi.json"] = {
-        "get": {
-            "summary": "This document",
-            "operationId": "openapi",
-            "responses": {"200": {"description": "The OpenAPI 3.1 document."}},
-        }
-    }
+    return components
+
+
+def _status_operation() -> dict[str, Any]:
     return {
-        "openapi": "3.1.0",
-        "info": {
-            "title": "Office actions intake",
-            "version": policy.version,
-            "description": "Submissions to the office actions process: one route per kind. "
-            "Rules come from the policy file; the summary bounds shown are the policy's.",
+        "summary": "The status of a submission, by its reference",
+        "operationId": "submission_status",
+        "parameters": [
+            {
+                "name": "reference",
+                "in": "path",
+                "required": True,
+                "schema": {"type": "string", "pattern": f"^{REFERENCE_PATTERN}$"},
+            }
+        ],
+        "responses": {
+            "200": {
+                "description": "Known submission.",
+                "content": {"application/json": {"schema": {"$ref": REF.format(model="Status")}}},
+            },
+            "404": {
+                "description": "No such submission.",
+                "content": {"application/json": {"schema": {"$ref": REF.format(model="Error")}}},
+            },
         },
-        "paths": paths,
-        "components": {"schemas": components},
     }

@@ -15,8 +15,8 @@ from typing import Any
 from aiosmtpd.lmtp import LMTP
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from services.intake.mail.mapping import Routing
-from services.intake.mail.pipeline import MailDeferred, MailPipeline, MailRefused
+from services.intake.domain.mail.mapping import Routing
+from services.intake.usecases.mail import MailDeferred, MailPipeline, MailRefused
 
 log = logging.getLogger(__name__)
 

@@ -1,1 +1,0 @@
-"""Intake's email channel: an SMTP/LMTP listener and an IMAP poller feeding one pipeline."""
