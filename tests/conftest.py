@@ -2,6 +2,7 @@
 
 pytest_plugins = [
     "tests.fixtures.broker",
+    "tests.fixtures.publisher",
     "tests.fixtures.wiki",
     "tests.fixtures.stores",
     "tests.fixtures.stack",

@@ -70,6 +70,11 @@ async def eventually(
         await asyncio.sleep(interval)  # wait-ok: the poll interval of a deadline wait
 
 
+async def holds(condition: bool) -> bool:
+    """A condition already computed, as a probe: ``eventually(lambda: holds(len(seen) == 3))``."""
+    return condition
+
+
 async def topic_events(bootstrap: str, topic: str) -> list[CloudEvent]:
     """Every event on ``topic`` so far, read from the start without a consumer group.
 

@@ -32,7 +32,7 @@ from casework.store import DocumentStore, DuplicateDocument, OutboxMessage
 from casework.store.sqlite import SqliteStore
 from deploy.broker import TansuBroker
 from tests.fixtures.broker import sigkill_and_restart, unique
-from tests.support import eventually, free_port, running
+from tests.support import eventually, free_port, holds, running
 
 log = logging.getLogger(__name__)
 
@@ -226,7 +226,7 @@ async def test_events_lost_with_the_broker_are_replayed_and_handled_once(
             consumers.append(first)
             await producer.write(range(FIRST))
             await eventually(
-                lambda: _true(len(effects.applied) == FIRST), timeout=20, what="first events"
+                lambda: holds(len(effects.applied) == FIRST), timeout=20, what="first events"
             )
             assert (await health(http, url))[0] == 200
         consumers.clear()
@@ -240,7 +240,7 @@ async def test_events_lost_with_the_broker_are_replayed_and_handled_once(
         async with consuming(settings, topics, group, effects, producer.publisher) as second:
             consumers.append(second)
             await eventually(
-                lambda: _true(len(effects.applied) == N),
+                lambda: holds(len(effects.applied) == N),
                 timeout=RECOVERY_BOUND,
                 what="every event handled after the restart",
             )
@@ -255,7 +255,7 @@ async def test_events_lost_with_the_broker_are_replayed_and_handled_once(
             error = body["checks"]["broker"]["error"]
             assert f"consumer group {group}" in error and "handling" in error, body
             effects.release.set()
-            await eventually(lambda: _true(effects.applied[N] == 1), timeout=10, what="held one")
+            await eventually(lambda: holds(effects.applied[N] == 1), timeout=10, what="held one")
             await eventually(lambda: _healthy(http, url), timeout=10, what="/healthz 200 again")
         assert effects.applied == Counter(range(N + 1))  # every event's effect exactly once
         assert all(effects.deliveries[n] >= 2 for n in range(FIRST))  # replays were absorbed
@@ -291,14 +291,14 @@ async def test_a_running_consumer_reads_a_recreated_topic_from_its_start(
         async with consuming(settings, topics, unique("group"), effects, publisher) as consumer:
             for n in range(8):  # one partition: its committed offset reaches 8
                 await publisher.publish(topics[0], event(n))
-            await eventually(lambda: _true(len(effects.applied) == 8), timeout=20, what="first 8")
+            await eventually(lambda: holds(len(effects.applied) == 8), timeout=20, what="first 8")
             sigkill_and_restart(broker)
             restarted = time.monotonic()
             await ensure_topics(settings, topics, partitions=2)
             for n in range(8, 11):  # offsets 0-2 of the new broker, below the committed 8
                 await publisher.publish(topics[0], event(n))
             await eventually(
-                lambda: _true(len(effects.applied) == 11),
+                lambda: holds(len(effects.applied) == 11),
                 timeout=RECOVERY_BOUND,
                 what="the recreated topic read from its start",
             )
@@ -341,7 +341,7 @@ async def test_a_new_lease_holder_notices_a_loss_its_predecessor_published_befor
         ):
             await second.write(range(FIRST, N))
             await eventually(
-                lambda: _true(len(effects.applied) == N),
+                lambda: holds(len(effects.applied) == N),
                 timeout=RECOVERY_BOUND,
                 what="every event handled after the restart",
             )
@@ -378,7 +378,7 @@ async def test_a_topic_recreated_with_fewer_partitions_is_recovered_from(
             async with lease_holder(store, settings, topics, partitions=4, marks=True) as first:
                 await first.write(range(FIRST))
                 await eventually(
-                    lambda: _true(len(effects.applied) == FIRST), timeout=20, what="15"
+                    lambda: holds(len(effects.applied) == FIRST), timeout=20, what="15"
                 )
                 assert {tp.partition for tp in first.publisher.sent} == {0, 1, 2, 3}
                 await eventually(lambda: _marks_saved(store, 4), timeout=10, what="marks saved")
@@ -386,13 +386,13 @@ async def test_a_topic_recreated_with_fewer_partitions_is_recovered_from(
             async with lease_holder(store, settings, topics, partitions=4, marks=True) as second:
                 await second.write(range(FIRST, N))
                 await eventually(
-                    lambda: _true(len(effects.applied) == N),
+                    lambda: holds(len(effects.applied) == N),
                     timeout=RECOVERY_BOUND,
                     what="every event handled on the smaller topic",
                 )
                 recovered = time.monotonic() - restarted
                 await eventually(
-                    lambda: _true(second.relay.replays >= 1 and not second.relay.replaying),
+                    lambda: holds(second.relay.replays >= 1 and not second.relay.replaying),
                     timeout=RECOVERY_BOUND,
                     what="the loss noticed and the history replayed",
                 )
@@ -405,7 +405,7 @@ async def test_a_topic_recreated_with_fewer_partitions_is_recovered_from(
                     second.watch.losses,
                 )
                 await eventually(
-                    lambda: _true(c.ownership.partitions == frozenset({0, 1})),
+                    lambda: holds(c.ownership.partitions == frozenset({0, 1})),
                     timeout=RECOVERY_BOUND,
                     what=f"the consumer owning the 2 partitions, not {c.ownership.partitions}",
                 )
@@ -449,10 +449,6 @@ async def closing_store(store: DocumentStore) -> AsyncIterator[DocumentStore]:
 async def _marks_saved(store: DocumentStore, partitions: int = 1) -> bool:
     doc = await store.get(MARKS, "published")
     return doc is not None and len(doc["sent"]) >= partitions
-
-
-async def _true(value: bool) -> bool:
-    return value
 
 
 async def _unhealthy(http: aiohttp.ClientSession, url: str) -> tuple[int, Any] | None:

@@ -45,14 +45,6 @@ def settings(kafka_settings: KafkaSettings) -> KafkaSettings:
 
 
 @pytest.fixture
-async def publisher(settings: KafkaSettings) -> AsyncIterator[EventPublisher]:
-    pub = EventPublisher(settings)
-    await pub.start()
-    yield pub
-    await pub.stop()
-
-
-@pytest.fixture
 async def topics(settings: KafkaSettings) -> tuple[str, str]:
     topic, dlq = unique("batch"), unique("batch-dlq")
     await ensure_topics(settings, [topic, dlq], partitions=1)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from collections.abc import AsyncIterator
 from contextlib import suppress
 from dataclasses import replace
 from pathlib import Path
@@ -42,14 +41,6 @@ def make_event(subject: str, **data: Any) -> CloudEvent:
 @pytest.fixture
 def settings(kafka_settings: KafkaSettings) -> KafkaSettings:
     return kafka_settings
-
-
-@pytest.fixture
-async def publisher(settings: KafkaSettings) -> AsyncIterator[EventPublisher]:
-    pub = EventPublisher(settings)
-    await pub.start()
-    yield pub
-    await pub.stop()
 
 
 @pytest.fixture

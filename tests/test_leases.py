@@ -7,7 +7,7 @@ import asyncio
 
 from casework.leases import LEASES, Lease, run_while_holding
 from casework.store import DocumentStore
-from tests.support import eventually
+from tests.support import eventually, holds
 
 
 class Clock:
@@ -83,18 +83,18 @@ async def test_duty_runs_on_one_instance_and_moves_when_its_holder_stops(
 
     a, b = duty("a"), duty("b")
     task_a = asyncio.create_task(run_while_holding(a, lambda: work("a")))
-    await eventually(lambda: _true(running == ["a"]), what="a to start the duty")
+    await eventually(lambda: holds(running == ["a"]), what="a to start the duty")
     task_b = asyncio.create_task(run_while_holding(b, lambda: work("b")))
     try:
         # b keeps trying; while a renews (every 0.2 s), b never starts.
         await eventually(
-            lambda: _true(b.refused >= 3 and a.renewed >= 3), what="b to be refused while a renews"
+            lambda: holds(b.refused >= 3 and a.renewed >= 3), what="b to be refused while a renews"
         )
         assert running == ["a"]
         assert not task_b.done()
         task_a.cancel()  # a stops: it releases, b takes over without waiting for expiry
         await asyncio.wait({task_a})
-        await eventually(lambda: _true(running == ["a", "b"]), timeout=5, what="b to take over")
+        await eventually(lambda: holds(running == ["a", "b"]), timeout=5, what="b to take over")
     finally:
         for task in (task_a, task_b):
             task.cancel()
@@ -114,7 +114,7 @@ async def test_a_holder_that_loses_its_lease_stops_its_duty(store: DocumentStore
     lease = Lease(store, "duty:watch", "a", 0.6)
     task = asyncio.create_task(run_while_holding(lease, work))
     try:
-        await eventually(lambda: _true(lease.held), what="the lease to be taken")
+        await eventually(lambda: holds(lease.held), what="the lease to be taken")
         doc = await store.get(LEASES, "duty:watch")
         assert doc is not None
         # Another instance holds it now (as after a pause longer than the lease).
@@ -146,7 +146,3 @@ async def test_a_duty_that_fails_stops_the_holder_with_its_error(store: Document
         raise AssertionError("the duty's error was swallowed")
     assert not lease.held  # released on the way out
     assert await Lease(store, "duty:broken", "b", 5).acquire()
-
-
-async def _true(value: bool) -> bool:
-    return value

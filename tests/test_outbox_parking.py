@@ -16,7 +16,7 @@ from casework.outbox import OutboxRelay
 from casework.parked import PARKED, OutboxParking, is_unpublishable
 from casework.store import DocumentStore, OutboxMessage, open_store
 from tests.fixtures.broker import unique
-from tests.support import eventually, topic_events
+from tests.support import eventually, holds, topic_events
 
 
 @pytest.fixture
@@ -24,14 +24,6 @@ async def sqlite_store(tmp_path: Path) -> AsyncIterator[DocumentStore]:
     store = await open_store(f"sqlite:///{tmp_path / 'parking.sqlite3'}")
     yield store
     await store.close()
-
-
-@pytest.fixture
-async def publisher(kafka_settings: KafkaSettings) -> AsyncIterator[EventPublisher]:
-    pub = EventPublisher(kafka_settings)
-    await pub.start()
-    yield pub
-    await pub.stop()
 
 
 def _event(case: str, text: str) -> CloudEvent:
@@ -65,7 +57,7 @@ async def test_an_oversized_entry_is_parked_and_the_rest_goes_out(
     )
     task = asyncio.create_task(relay.run())
     try:
-        await eventually(lambda: _true(relay.parked == 1), what="the huge entry to be parked")
+        await eventually(lambda: holds(relay.parked == 1), what="the huge entry to be parked")
         await eventually(
             lambda: _ids_on(kafka_settings.bootstrap_servers, topic, 2), what="both small ones"
         )
@@ -119,7 +111,7 @@ async def test_transient_errors_are_never_parked(sqlite_store: DocumentStore) ->
     )
     task = asyncio.create_task(relay.run())
     try:
-        await eventually(lambda: _true(failures >= 5), what="five failed attempts")
+        await eventually(lambda: holds(failures >= 5), what="five failed attempts")
     finally:
         relay.stop()
         await asyncio.gather(task, return_exceptions=True)
@@ -154,7 +146,3 @@ async def _dead_letters(bootstrap: str, topic: str) -> list[dict[str, str]]:
     finally:
         await consumer.stop()
     return found
-
-
-async def _true(value: bool) -> bool:
-    return value

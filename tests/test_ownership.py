@@ -12,7 +12,7 @@ from casework.cloudevents import CloudEvent
 from casework.kafka import EventConsumer, EventPublisher, KafkaSettings, ensure_topics
 from casework.kafka.ownership import NotOwned, Ownership, partition_of
 from tests.fixtures.broker import unique
-from tests.support import eventually
+from tests.support import eventually, holds
 
 PARTITIONS = 4
 
@@ -73,7 +73,7 @@ async def test_each_case_goes_to_one_instance_across_topics_and_moves_when_it_le
     tasks = [asyncio.create_task(c.run()) for c in (first, second)]
     try:
         await eventually(
-            lambda: _true(
+            lambda: holds(
                 len(first.ownership.partitions) == 2 and len(second.ownership.partitions) == 2
             ),
             what="both instances to own two partitions",
@@ -84,7 +84,7 @@ async def test_each_case_goes_to_one_instance_across_topics_and_moves_when_it_le
             for topic in topics:
                 await publisher.publish(topic, _event(case, topic))
         await eventually(
-            lambda: _true(all(len(seen[c]) == 2 for c in cases)), what="every case on both topics"
+            lambda: holds(all(len(seen[c]) == 2 for c in cases)), what="every case on both topics"
         )
         assert not wrong_owner
         instances_of = {case: {name for name, _ in seen[case]} for case in cases}
@@ -96,14 +96,14 @@ async def test_each_case_goes_to_one_instance_across_topics_and_moves_when_it_le
 
         await second.stop(timeout=5)
         await eventually(
-            lambda: _true(len(first.ownership.partitions) == PARTITIONS),
+            lambda: holds(len(first.ownership.partitions) == PARTITIONS),
             what="the remaining instance to own every partition",
         )
         assert all(first.ownership.owns(case) for case in cases)
         late = [f"OA-2026-9{n:04d}" for n in range(20)]
         for case in late:
             await publisher.publish(topics[0], _event(case, topics[0]))
-        await eventually(lambda: _true(all(seen[c] for c in late)), what="the late cases")
+        await eventually(lambda: holds(all(seen[c] for c in late)), what="the late cases")
         assert all(seen[c] == {("first", topics[0])} for c in late)
         assert not wrong_owner
     finally:
@@ -145,7 +145,3 @@ def _event(case: str, topic: str) -> CloudEvent:
     return CloudEvent(
         type="case.test", source="tests/test_ownership", subject=case, data={"topic": topic}
     )
-
-
-async def _true(value: bool) -> bool:
-    return value
