@@ -16,10 +16,10 @@ from casework.outbox import OutboxRelay
 from casework.policy import load_policy
 from casework.signing import Signer
 from casework.store import open_store
-from services.review.case import CaseState
-from services.review.opening import open_case
-from services.review.queue import QueueQuery
-from services.review.staff import load_staff
+from services.review.adapters.staff_file import load_staff
+from services.review.domain.case import CaseState
+from services.review.domain.opening import open_case
+from services.review.domain.queue import QueueQuery
 from services.review.usecases import CASES, ReviewCases
 
 REPO = Path(__file__).resolve().parent.parent

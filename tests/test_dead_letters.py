@@ -19,7 +19,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from casework.cloudevents import CloudEvent, to_kafka
 from casework.contract import SubmissionReceived, dead_letter_topic_of, topic_of
 from deploy.credentials import bus_settings
-from services.review.domain import case_id_for
+from services.review.domain.opening import case_id_for
 from tests.fixtures.stack import Stack
 from tests.support import eventually
 from tests.test_end_to_end import metric, submit_and_open, token

@@ -15,7 +15,7 @@ import pytest
 
 from casework import wikitext
 from casework.mediawiki import MediaWikiClient
-from services.review.domain import case_id_for
+from services.review.domain.opening import case_id_for
 from tests.fixtures.stack import Stack
 from tests.support import eventually
 

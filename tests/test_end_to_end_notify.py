@@ -18,7 +18,7 @@ import aiohttp
 import pytest
 
 from casework.mediawiki import MediaWikiClient
-from services.review.domain import case_id_for
+from services.review.domain.opening import case_id_for
 from tests.fixtures.stack import Stack
 from tests.support import eventually
 from tests.test_end_to_end import LOG_PAGE, case_opened, messages_to, token

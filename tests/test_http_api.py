@@ -22,7 +22,7 @@ import yaml
 
 from casework.mediawiki import MediaWikiClient
 from deploy.stack import REPO_ROOT
-from services.review.domain import case_id_for
+from services.review.domain.opening import case_id_for
 from tests.fixtures.stack import Stack
 from tests.support import eventually, free_port
 from tests.test_end_to_end import (

@@ -35,7 +35,7 @@ from casework.policy import load_policy
 from deploy.broker import TansuBroker
 from deploy.credentials import bus_settings
 from deploy.stack import Ports, ServiceProcess, service_environment
-from services.review.opening import case_id_for
+from services.review.domain.opening import case_id_for
 from tests.support import eventually, free_port
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -33,10 +33,10 @@ from casework.outbox import OutboxRelay
 from casework.policy import load_policy
 from casework.runtime import Kit
 from casework.store import DocumentStore, open_store
+from services.review.adapters.staff_file import load_staff
 from services.review.app import Review, build
 from services.review.auth.setup import add_staff_access
 from services.review.settings import ReviewSettings
-from services.review.staff import load_staff
 from tests.fixtures.keys import install_keys, session_signer
 from tests.support import free_port
 

@@ -23,6 +23,7 @@ from aiohttp.test_utils import TestServer
 from casework.errors import Kind, Rejected
 from casework.http import make_app
 from casework.policy.access import AccessRules, Role
+from services.review.adapters.staff_file import load_staff
 from services.review.auth.audit import CASE_READS, CaseReads
 from services.review.auth.authenticators import SESSION_COOKIE, BearerTokens
 from services.review.auth.directory import StaffRecords, open_directory
@@ -35,10 +36,10 @@ from services.review.auth.policy import (
     check_access_policy,
 )
 from services.review.auth.sessions import SESSIONS, SessionStore
-from services.review.case import Case
-from services.review.opening import case_id_for
-from services.review.permissions import Action
-from services.review.staff import StaffMember, load_staff
+from services.review.domain.case import Case
+from services.review.domain.opening import case_id_for
+from services.review.domain.permissions import Action
+from services.review.domain.staff import StaffMember
 from tests.support import eventually, free_port
 from tests.test_review_auth_support import (
     DEMO_STAFF,

@@ -15,8 +15,8 @@ import pytest
 from casework.policy.access import Role
 from services.review.auth.endpoints import RULES, Open, rule_for
 from services.review.auth.policy import action_name
-from services.review.opening import case_id_for
-from services.review.permissions import Action
+from services.review.domain.opening import case_id_for
+from services.review.domain.permissions import Action
 from tests.test_review_auth_support import (
     POLICY,
     ROLES_TO_STAFF,

@@ -21,7 +21,7 @@ from casework.contract import (
     topic_of,
 )
 from casework.kafka import EventPublisher
-from services.review.opening import case_id_for
+from services.review.domain.opening import case_id_for
 from tests.fixtures.browser import artefact_path
 from tests.fixtures.stack import Stack
 from tests.support import eventually, topic_events

@@ -27,7 +27,7 @@ from casework.contract import (
     Subject,
     SubmissionKind,
 )
-from services.review.opening import case_id_for
+from services.review.domain.opening import case_id_for
 from tests.fixtures.browser import artefact_path
 from tests.test_review_auth_support import Review, receive, review_in_process, submission
 

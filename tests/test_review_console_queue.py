@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import aiohttp
 import pytest
 
-from services.review.opening import case_id_for
+from services.review.domain.opening import case_id_for
 from tests.test_review_auth_support import (
     POLICY,
     Review,

@@ -22,9 +22,9 @@ from casework.contract import (
 from casework.errors import Rejected
 from casework.policy import load_policy
 from casework.policy.review import AtRisk, Period, ReviewRules
-from services.review.case import Case, CaseState, alert_at
-from services.review.casefile import record_correspondence
-from services.review.deadlines import (
+from services.review.domain.case import Case, CaseState, alert_at
+from services.review.domain.casefile import record_correspondence
+from services.review.domain.deadlines import (
     WALL_CLOCK,
     Calendar,
     add_business_days,
@@ -34,8 +34,8 @@ from services.review.deadlines import (
     set_waiting,
     start_deadline,
 )
-from services.review.opening import open_case
-from services.review.rules import check_rules
+from services.review.domain.opening import open_case
+from services.review.domain.rules import check_rules
 
 ROOT = Path(__file__).resolve().parent.parent
 POLICY = load_policy(ROOT / "policy" / "office-actions.yaml")

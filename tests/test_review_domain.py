@@ -21,16 +21,12 @@ from casework.contract import (
 )
 from casework.errors import Kind, Rejected
 from casework.policy import load_policy
-from services.review.domain import (
-    Case,
-    CaseState,
-    DecisionForm,
-    SignOffForm,
-    draft_decision,
-    open_case,
-    sign_off,
-)
-from services.review.staff import StaffDirectoryError, StaffMember, load_staff
+from services.review.adapters.staff_file import load_staff
+from services.review.domain.case import Case, CaseState
+from services.review.domain.decision import DecisionForm, draft_decision
+from services.review.domain.opening import open_case
+from services.review.domain.signoff import SignOffForm, sign_off
+from services.review.domain.staff import StaffDirectoryError, StaffMember
 
 ROOT = Path(__file__).resolve().parent.parent
 POLICY = load_policy(ROOT / "policy" / "office-actions.yaml")

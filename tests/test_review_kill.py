@@ -31,13 +31,13 @@ from casework.policy import load_policy
 from casework.store import open_store
 from deploy.broker import TansuBroker
 from deploy.stack import Ports, ServiceProcess, service_environment
-from services.review.case import CaseState
-from services.review.decision import DecisionForm
-from services.review.opening import case_id_for
-from services.review.reversal import ReversalForm
+from services.review.adapters.staff_file import load_staff
+from services.review.domain.case import CaseState
+from services.review.domain.decision import DecisionForm
+from services.review.domain.opening import case_id_for
+from services.review.domain.reversal import ReversalForm
+from services.review.domain.signoff import SignOffForm
 from services.review.settings import ReviewSettings
-from services.review.signoff import SignOffForm
-from services.review.staff import load_staff
 from services.review.usecases import ReviewCases
 from tests.fixtures.keys import session_signer
 from tests.support import eventually, free_port, topic_events

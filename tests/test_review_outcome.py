@@ -1,5 +1,5 @@
 """Review learns where a case really is: enforcement's and notify's events folded into the
-case's outcome (services/review/outcome.py), idempotent and independent of the order they
+case's outcome (services/review/domain/outcome.py), idempotent and independent of the order they
 arrive in, shown by the JSON API and on the console's case page (English and Russian).
 
 The pure fold first; then review in this process over real HTTP and SQLite (built by its
@@ -29,7 +29,7 @@ from casework.contract import (
     to_cloudevent,
 )
 from casework.policy.notify import NotifyRules
-from services.review.outcome import Outcome, OutcomeEvent, fold, silent_audiences
+from services.review.domain.outcome import Outcome, OutcomeEvent, fold, silent_audiences
 from tests.test_contract import EXAMPLES
 from tests.test_review_auth_support import POLICY, Review, receive, review_in_process, submission
 from tests.test_review_console_pages import sign_in

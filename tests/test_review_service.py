@@ -28,10 +28,10 @@ from casework.policy import load_policy
 from casework.store import open_store
 from deploy.broker import TansuBroker
 from deploy.credentials import BusCredentials
+from services.review.adapters.staff_file import load_staff
 from services.review.app import wire
-from services.review.opening import case_id_for
+from services.review.domain.opening import case_id_for
 from services.review.settings import ReviewSettings
-from services.review.staff import load_staff
 from services.review.usecases import ReviewCases
 from tests.fixtures.keys import install_keys, session_signer
 from tests.support import eventually, free_port, topic_events

@@ -21,7 +21,7 @@ from services.review.auth.audit import SignIns
 from services.review.auth.purge import Purge
 from services.review.auth.sessions import SESSIONS, SessionStore
 from services.review.auth.throttle import THROTTLE, SignInThrottle, Throttled
-from services.review.case import sort_key
+from services.review.domain.case import sort_key
 from tests.test_review_auth_support import POLICY, Review, review_in_process
 
 TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')

@@ -28,6 +28,7 @@ import yaml
 
 from casework.errors import Rejected
 from casework.store import DocumentStore
+from services.review.adapters.staff_file import load_staff
 from services.review.auth.directory import (
     FULL_RELOAD_SECONDS,
     STAFF,
@@ -36,7 +37,6 @@ from services.review.auth.directory import (
     StaffRecords,
     open_directory,
 )
-from services.review.staff import load_staff
 from tests.fixtures.stores import Nx27017, reopen
 from tests.support import eventually
 from tests.test_review_auth_support import DEMO_STAFF, POLICY, ROOT, Review, review_in_process

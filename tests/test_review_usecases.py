@@ -31,16 +31,17 @@ from casework.errors import Kind, Rejected
 from casework.outbox import OutboxRelay
 from casework.policy import load_policy
 from casework.store import DocumentStore, StoreError
-from services.review.case import CaseState
-from services.review.casefile import AssignForm, RestorationForm, WaitingForm
+from services.review.adapters.staff_file import load_staff
 from services.review.deadlines_duty import DeadlineDuty
-from services.review.decision import DecisionForm, DeterminationForm
+from services.review.domain.case import CaseState
+from services.review.domain.casefile import AssignForm, RestorationForm, WaitingForm
+from services.review.domain.decision import DecisionForm, DeterminationForm
+from services.review.domain.opening import MergeForm, case_id_for
+from services.review.domain.queue import QueueQuery
+from services.review.domain.reversal import ReversalForm
+from services.review.domain.signoff import SignOffForm
+from services.review.domain.staff import StaffMember
 from services.review.handlers import HANDLERS
-from services.review.opening import MergeForm, case_id_for
-from services.review.queue import QueueQuery
-from services.review.reversal import ReversalForm
-from services.review.signoff import SignOffForm
-from services.review.staff import StaffMember, load_staff
 from services.review.usecases import ReviewCases
 from tests.fixtures.keys import authority, reversal_approvals, session_signer, signed
 from tests.fixtures.stores import nx27017, reopen, store  # noqa: F401

@@ -27,19 +27,25 @@ from casework.contract import (
 from casework.errors import Kind, Rejected
 from casework.policy import Policy, load_policy
 from casework.policy.review import ReversalApprovals, ReviewRules
-from services.review.case import Barred, Case, CaseState, LinkKind
-from services.review.decision import (
+from services.review.adapters.staff_file import load_staff
+from services.review.domain.case import Barred, Case, CaseState, LinkKind
+from services.review.domain.decision import (
     DecisionForm,
     DeterminationForm,
     draft_decision,
     record_determination,
 )
-from services.review.inquiries import InquiryForm, answer_inquiry
-from services.review.opening import case_id_for, close_as_duplicate, merge_duplicate, open_case
-from services.review.reversal import ReversalForm, reverse_decision, withdraw_reversal
-from services.review.rules import check_rules
-from services.review.signoff import SignOffForm, sign_off
-from services.review.staff import StaffMember, load_staff
+from services.review.domain.inquiries import InquiryForm, answer_inquiry
+from services.review.domain.opening import (
+    case_id_for,
+    close_as_duplicate,
+    merge_duplicate,
+    open_case,
+)
+from services.review.domain.reversal import ReversalForm, reverse_decision, withdraw_reversal
+from services.review.domain.rules import check_rules
+from services.review.domain.signoff import SignOffForm, sign_off
+from services.review.domain.staff import StaffMember
 
 ROOT = Path(__file__).resolve().parent.parent
 POLICY = load_policy(ROOT / "policy" / "office-actions.yaml")

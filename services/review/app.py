@@ -23,12 +23,12 @@ from casework.store import DocumentStore
 from casework.trust import ReviewAuthority
 from services.review.auth.setup import add_staff_access, open_staff
 from services.review.deadlines_duty import DeadlineDuty
+from services.review.domain.opening import case_id_for
+from services.review.domain.rules import check_rules
+from services.review.domain.staff import StaffDirectory
 from services.review.handlers import HANDLERS
-from services.review.opening import case_id_for
 from services.review.routes import ReviewRoutes
-from services.review.rules import check_rules
 from services.review.settings import ReviewSettings
-from services.review.staff import StaffDirectory
 from services.review.usecases import CASES, ReviewCases
 
 

@@ -12,8 +12,8 @@ from casework.contract import to_cloudevent, topic_of
 from casework.outbox import OutboxRelay
 from casework.store import Document, DocumentStore, OutboxMessage
 from casework.updates import NotFound, update_document
-from services.review.case import Case, sort_key
-from services.review.deadlines import check_deadline
+from services.review.domain.case import Case, sort_key
+from services.review.domain.deadlines import check_deadline
 from services.review.usecases import CASES
 
 log = logging.getLogger(__name__)

@@ -13,7 +13,7 @@ from casework.contract import (
     TamperingDetected,
 )
 from casework.dispatch import Handlers
-from services.review.outcome import OUTCOME_EVENTS
+from services.review.domain.outcome import OUTCOME_EVENTS
 from services.review.usecases import ReviewCases
 
 HANDLERS: Handlers[ReviewCases] = {

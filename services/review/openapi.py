@@ -9,7 +9,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from casework.http import ERROR_SCHEMA
-from services.review.queue import QueueQuery
+from services.review.domain.queue import QueueQuery
 
 # (method, path, summary, request model, response model, status)
 Operation = tuple[str, str, str, type[BaseModel] | None, type[BaseModel] | None, int]

@@ -9,16 +9,16 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
 from casework.http import RequestRejected, field_errors, read_json
-from services.review import casefile, inquiries
 from services.review.auth.middleware import current_staff
-from services.review.case import Case, CaseState, CaseView
-from services.review.decision import DecisionForm, DeterminationForm
+from services.review.domain import casefile, inquiries
+from services.review.domain.case import Case, CaseState, CaseView
+from services.review.domain.decision import DecisionForm, DeterminationForm
+from services.review.domain.opening import MergeForm, StaffCaseForm
+from services.review.domain.queue import QueuePage, QueueQuery
+from services.review.domain.reversal import ReversalForm
+from services.review.domain.signoff import SignOffForm
+from services.review.domain.staff import StaffMember
 from services.review.openapi import OPERATIONS, Operation, openapi_document
-from services.review.opening import MergeForm, StaffCaseForm
-from services.review.queue import QueuePage, QueueQuery
-from services.review.reversal import ReversalForm
-from services.review.signoff import SignOffForm
-from services.review.staff import StaffMember
 from services.review.usecases import ReviewCases
 
 CASE = "/api/v1/cases/{case_id}"

@@ -32,18 +32,18 @@ from casework.store import (
 )
 from casework.trust import sign_event
 from casework.updates import NotFound, update_document
-from services.review import casefile, inquiries
 from services.review.auth.policy import authorize
-from services.review.case import Case, CaseState, CaseView
-from services.review.deadlines import calendar_for, set_waiting
-from services.review.decision import (
+from services.review.domain import casefile, inquiries
+from services.review.domain.case import Case, CaseState, CaseView
+from services.review.domain.deadlines import calendar_for, set_waiting
+from services.review.domain.decision import (
     LEGAL_LEVEL,
     DecisionForm,
     DeterminationForm,
     draft_decision,
     record_determination,
 )
-from services.review.opening import (
+from services.review.domain.opening import (
     MergeForm,
     StaffCaseForm,
     close_as_duplicate,
@@ -51,17 +51,17 @@ from services.review.opening import (
     open_case,
     open_staff_case,
 )
-from services.review.outcome import OutcomeEvent
-from services.review.permissions import Action
-from services.review.queue import ORDER, CaseSummary, QueuePage, QueueQuery, cursor_for
-from services.review.reversal import (
+from services.review.domain.outcome import OutcomeEvent
+from services.review.domain.permissions import Action
+from services.review.domain.queue import ORDER, CaseSummary, QueuePage, QueueQuery, cursor_for
+from services.review.domain.reversal import (
     ReversalForm,
     close_appeal,
     reverse_decision,
     withdraw_reversal,
 )
-from services.review.signoff import SignOffForm, sign_off
-from services.review.staff import StaffMember
+from services.review.domain.signoff import SignOffForm, sign_off
+from services.review.domain.staff import StaffMember
 
 log = logging.getLogger(__name__)
 CASES = "cases"
@@ -383,7 +383,7 @@ class ReviewCases:
     # -- events from other services ----------------------------------------------------
 
     async def correspondence_received(self, message: CorrespondenceReceived, event_id: str) -> None:
-        from services.review.opening import case_id_for
+        from services.review.domain.opening import case_id_for
 
         now = self.clock()
         await self._event_change(

@@ -17,7 +17,7 @@ from typing import Any
 import aiohttp
 
 from deploy.stack import ServiceProcess
-from services.review.opening import case_id_for
+from services.review.domain.opening import case_id_for
 from tests.scale.cases import ScaleCase
 
 Live = Callable[[], list[ServiceProcess]]

@@ -25,8 +25,8 @@ from services.review.auth.directory import STAFF_CHANGES, LiveStaff, StaffChange
 from services.review.auth.passwords import MIN_PASSWORD, hash_password
 from services.review.auth.policy import authorize, can
 from services.review.auth.token_uses import TokenUses
-from services.review.permissions import Action
-from services.review.staff import ApiToken, StaffMember, token_digest
+from services.review.domain.permissions import Action
+from services.review.domain.staff import ApiToken, StaffMember, token_digest
 
 __all__ = ["STAFF_CHANGES", "StaffChange"]
 

@@ -22,7 +22,7 @@ from aiohttp import web
 from services.review.auth.directory import LiveStaff
 from services.review.auth.sessions import Session, SessionStore
 from services.review.auth.token_uses import TokenUses
-from services.review.staff import StaffMember, token_digest
+from services.review.domain.staff import StaffMember, token_digest
 
 SESSION_COOKIE = "casework_session"
 

@@ -33,12 +33,8 @@ from casework.errors import Kind, Rejected
 from casework.policy import Policy
 from casework.store import Document, DocumentStore, DuplicateDocument, OutboxMessage
 from casework.updates import NotFound, update_document
-from services.review.staff import (
-    StaffDirectory,
-    StaffMember,
-    load_staff,
-    policy_problem,
-)
+from services.review.adapters.staff_file import load_staff
+from services.review.domain.staff import StaffDirectory, StaffMember, policy_problem
 
 log = logging.getLogger(__name__)
 

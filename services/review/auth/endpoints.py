@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from services.review.permissions import Action
+from services.review.domain.permissions import Action
 
 
 class Open(StrEnum):

@@ -26,8 +26,8 @@ from casework.store import StoreError, open_store, redact_url
 from services.review.auth.directory import StaffRecords
 from services.review.auth.passwords import MIN_PASSWORD, hash_password
 from services.review.auth.token_uses import TokenUses
+from services.review.domain.staff import ApiToken, StaffDirectoryError, StaffMember, token_digest
 from services.review.settings import ReviewSettings
-from services.review.staff import ApiToken, StaffDirectoryError, StaffMember, token_digest
 
 
 def main(argv: Sequence[str] | None = None) -> int:

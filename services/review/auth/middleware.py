@@ -16,8 +16,8 @@ from services.review.auth.audit import CaseReads
 from services.review.auth.authenticators import Authenticator, Identity, identify
 from services.review.auth.endpoints import PUBLIC, rule_for
 from services.review.auth.policy import authorize
-from services.review.permissions import Action
-from services.review.staff import StaffMember
+from services.review.domain.permissions import Action
+from services.review.domain.staff import StaffMember
 
 IDENTITY: web.RequestKey[Identity] = web.RequestKey("identity", Identity)
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}

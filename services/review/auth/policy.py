@@ -13,11 +13,11 @@ from casework.contract import canonical_account
 from casework.errors import Kind, Rejected
 from casework.policy import Policy
 from casework.policy.access import AccessRules
-from services.review.permissions import Action
-from services.review.staff import StaffMember
+from services.review.domain.permissions import Action
+from services.review.domain.staff import StaffMember
 
 if TYPE_CHECKING:
-    from services.review.case import Case
+    from services.review.domain.case import Case
 
 _installed: AccessRules | None = None
 

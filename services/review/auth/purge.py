@@ -12,7 +12,7 @@ from datetime import datetime
 from casework.store import Document, DocumentStore, VersionConflict
 from services.review.auth.sessions import SESSIONS
 from services.review.auth.throttle import THROTTLE
-from services.review.case import sort_key
+from services.review.domain.case import sort_key
 
 log = logging.getLogger(__name__)
 PAGE = 200

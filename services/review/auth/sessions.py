@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict
 from casework.contract import AwareDatetime
 from casework.store import Document, DocumentStore, OutboxMessage
 from casework.updates import NotFound, update_document
-from services.review.case import sort_key
+from services.review.domain.case import sort_key
 
 SESSIONS = "sessions"
 

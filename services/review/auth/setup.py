@@ -27,8 +27,8 @@ from services.review.auth.token_uses import TokenUses
 from services.review.console.auth_routes import LoginRoutes
 from services.review.console.render import render
 from services.review.console.staff_routes import StaffPages
+from services.review.domain.staff import StaffMember
 from services.review.settings import ReviewSettings
-from services.review.staff import StaffMember
 
 
 @dataclass

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from casework.counters import Contended, Window, WindowCounters, window_of
 from casework.policy.access import Limit, SignInLimits
 from casework.store import DocumentStore
-from services.review.case import sort_key
+from services.review.domain.case import sort_key
 
 THROTTLE = "sign_in_throttle"
 

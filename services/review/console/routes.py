@@ -19,8 +19,10 @@ from casework.policy.access import AccessRules
 from services.review.auth.directory import LiveStaff
 from services.review.auth.middleware import current_identity
 from services.review.auth.policy import can
-from services.review.case import FINAL_STATES, Case, CaseState, LinkKind
-from services.review.casefile import (
+from services.review.console import forms
+from services.review.console.render import HERE, render
+from services.review.domain.case import FINAL_STATES, Case, CaseState, LinkKind
+from services.review.domain.casefile import (
     AssignForm,
     EvidenceForm,
     LinkForm,
@@ -28,16 +30,14 @@ from services.review.casefile import (
     RestorationForm,
     WaitingForm,
 )
-from services.review.console import forms
-from services.review.console.render import HERE, render
-from services.review.decision import DecisionForm, DeterminationForm
-from services.review.inquiries import InquiryForm
-from services.review.opening import MergeForm
-from services.review.permissions import Action
-from services.review.queue import FILTER_FIELDS, QueueQuery
-from services.review.reversal import REVERSIBLE_STATES, ReversalForm, may_approve_reversal
-from services.review.signoff import SIGNING_STATES, SignOffForm
-from services.review.staff import StaffMember
+from services.review.domain.decision import DecisionForm, DeterminationForm
+from services.review.domain.inquiries import InquiryForm
+from services.review.domain.opening import MergeForm
+from services.review.domain.permissions import Action
+from services.review.domain.queue import FILTER_FIELDS, QueueQuery
+from services.review.domain.reversal import REVERSIBLE_STATES, ReversalForm, may_approve_reversal
+from services.review.domain.signoff import SIGNING_STATES, SignOffForm
+from services.review.domain.staff import StaffMember
 from services.review.usecases import ReviewCases
 
 PAGE = "/console/cases/{case_id}"

@@ -20,8 +20,8 @@ from casework.errors import Kind, Rejected
 from casework.policy import Policy
 from casework.text import NO_CONTROL
 from casework.trust import fluent
-from services.review.case import Case, CaseState
-from services.review.staff import StaffMember
+from services.review.domain.case import Case, CaseState
+from services.review.domain.staff import StaffMember
 
 SIGNING_STATES = {CaseState.AWAITING_SIGNOFF, CaseState.ENFORCING_AWAITING_SIGNOFF}
 

@@ -22,8 +22,8 @@ from casework.contract import (
 )
 from casework.errors import Kind, Rejected
 from casework.policy import Policy
-from services.review.outcome import Outcome
-from services.review.staff import StaffMember
+from services.review.domain.outcome import Outcome
+from services.review.domain.staff import StaffMember
 
 
 class CaseState(StrEnum):

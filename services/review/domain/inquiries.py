@@ -10,8 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from casework.contract import EventData, InquiryAnswer, InquiryAnswered, SubmissionKind
 from casework.errors import FieldError, Kind, Rejected
 from casework.text import NO_CONTROL
-from services.review.case import Case, CaseState, InquiryResponse, LinkKind
-from services.review.staff import StaffMember
+from services.review.domain.case import Case, CaseState, InquiryResponse, LinkKind
+from services.review.domain.staff import StaffMember
 
 
 class AnswerInput(BaseModel):

@@ -28,8 +28,8 @@ from casework.contract import (
 from casework.errors import FieldError, Kind, Rejected
 from casework.policy import Policy
 from casework.text import NO_CONTROL
-from services.review.case import Case, CaseState
-from services.review.staff import StaffMember
+from services.review.domain.case import Case, CaseState
+from services.review.domain.staff import StaffMember
 
 # The action-type terms a decision must carry, by the action type's enforcement.
 TERMS_REQUIRED = {

@@ -9,7 +9,7 @@ from datetime import date, datetime, time, timedelta
 from casework.contract import DeadlineAtRisk, DeadlineBreached, EventData, SubmissionKind
 from casework.policy import Policy
 from casework.policy.review import AtRisk, Period
-from services.review.case import FINAL_STATES, Case, Deadline, alert_at
+from services.review.domain.case import FINAL_STATES, Case, Deadline, alert_at
 
 
 def add_business_days(start: datetime, days: int, holidays: Iterable[date]) -> datetime:

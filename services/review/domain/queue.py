@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from casework.contract import AwareDatetime, Language, SubmissionKind
 from casework.errors import Kind, Rejected
 from casework.policy import Policy
-from services.review.case import Case, CaseState, sort_key
+from services.review.domain.case import Case, CaseState, sort_key
 
 QUEUE_LIMIT_MAX = 500
 # Store fields each filter matches; every one is indexed (see app.py).

@@ -16,7 +16,7 @@ from casework.contract import (
 from casework.errors import Kind, Rejected
 from casework.policy import Policy
 from casework.text import NO_CONTROL, ONE_LINE
-from services.review.case import (
+from services.review.domain.case import (
     Barred,
     Case,
     CaseLink,
@@ -24,8 +24,8 @@ from services.review.case import (
     EvidenceRecord,
     LinkKind,
 )
-from services.review.deadlines import start_deadline
-from services.review.staff import StaffMember
+from services.review.domain.deadlines import start_deadline
+from services.review.domain.staff import StaffMember
 
 LINK_OF_KIND = {
     SubmissionKind.APPEAL: LinkKind.APPEAL_OF,

@@ -21,9 +21,9 @@ from casework.contract import DecisionReversed, EventData, SignOff, SubmissionKi
 from casework.errors import Kind, Rejected
 from casework.policy import Policy
 from casework.text import NO_CONTROL
-from services.review.case import Case, CaseState, LinkKind, PendingReversal, ReversalGrounds
-from services.review.signoff import check_may_sign, duty_refusal
-from services.review.staff import StaffMember
+from services.review.domain.case import Case, CaseState, LinkKind, PendingReversal, ReversalGrounds
+from services.review.domain.signoff import check_may_sign, duty_refusal
+from services.review.domain.staff import StaffMember
 
 REVERSIBLE_STATES = {CaseState.APPROVED, CaseState.ENFORCING_AWAITING_SIGNOFF}
 

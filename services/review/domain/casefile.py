@@ -20,8 +20,8 @@ from casework.contract import (
 from casework.errors import Kind, Rejected
 from casework.policy.notify import NotifyRules
 from casework.text import NO_CONTROL
-from services.review import outcome
-from services.review.case import (
+from services.review.domain import outcome
+from services.review.domain.case import (
     FINAL_STATES,
     Case,
     CaseLink,
@@ -30,8 +30,8 @@ from services.review.case import (
     Note,
     Tampering,
 )
-from services.review.deadlines import Calendar, set_waiting
-from services.review.staff import StaffMember
+from services.review.domain.deadlines import Calendar, set_waiting
+from services.review.domain.staff import StaffMember
 
 
 class AssignForm(BaseModel):

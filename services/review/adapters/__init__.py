@@ -1,0 +1,1 @@
+"""Review's adapters beyond the kernel's store: the staff file."""
