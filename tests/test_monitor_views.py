@@ -7,9 +7,16 @@ import random
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from casework.contract import EventData
+from casework.contract import (
+    EVENT_TYPES,
+    SERVICES,
+    EventData,
+    dead_letter_topic_of,
+    topic_of,
+)
 from casework.contract.monitor import AlertKind
 from services.monitor.adapters.texts import alert_text, texts
+from services.monitor.app import source_topics
 from services.monitor.domain.alerts import alert_for_letter, alerts_for_event, clock_alerts
 from services.monitor.domain.cases import DeadlineStatus, ParkedLetter, percentile
 from services.monitor.domain.summary import summarise
@@ -211,3 +218,35 @@ def test_every_text_exists_in_english_and_russian() -> None:
     for kind in AlertKind:
         happened, to_do = alert_text("ru", kind, {"case_id": "OA-1"})
         assert happened and to_do and "{" not in happened + to_do
+
+
+def test_the_table_folds_contract_types_and_the_monitor_reads_every_topic() -> None:
+    """The topics derived from the table, with every dead-letter topic, are every
+    service's: no topic the dashboard counts goes unread."""
+    assert set(HANDLERS) <= set(EVENT_TYPES.values())
+    expected = [t for s in SERVICES for t in (topic_of(s), dead_letter_topic_of(s))]
+    assert sorted(source_topics()) == sorted(expected)
+
+
+def test_an_event_the_table_lacks_is_counted_and_changes_nothing_else() -> None:
+    views = fold([(str(i), e) for i, e in enumerate(story("OA-1", "R-1", 60))])
+    before = summarise(views, NOW, WINDOW, url)
+    unfolded = EXAMPLES["InquiryAnswered"]
+    assert type(unfolded) not in HANDLERS
+    assert views.apply("inquiry", unfolded)
+    after = summarise(views, NOW, WINDOW, url)
+    assert views.events_seen == 5
+    assert after["version"] == before["version"] + 1
+    assert {**after, "version": 0} == {**before, "version": 0}
+
+
+def test_each_services_unreconciled_case_raises_its_own_alert() -> None:
+    """The alert rule for CaseUnreconciled covers each service's subclass of it."""
+    names = ("ReviewCaseUnreconciled", "EnforcementCaseUnreconciled", "NotifyCaseUnreconciled")
+    for name in names:
+        data = like(name, case_id="OA-U")
+        [alert] = alerts_for_event("u1", data)
+        assert alert.kind is AlertKind.CASE_UNRECONCILED
+        assert alert.key.startswith(f"case-unreconciled:OA-U:{data.PRODUCER}:")
+        assert alert.params["service"] == data.PRODUCER
+        assert alert.source_event_id == "u1"

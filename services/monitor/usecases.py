@@ -1,4 +1,5 @@
-"""Feeds every record the monitor reads into the views and raises the alerts they call for."""
+"""What the monitor does: feeds every record it reads into the views (the fold of its
+table, or a dead letter parked) and raises the alerts they call for, by record and by clock."""
 
 from __future__ import annotations
 
