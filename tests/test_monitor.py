@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -28,7 +28,7 @@ from casework.contract import (
     topic_of,
 )
 from casework.contract.monitor import AlertRaised
-from casework.kafka import EventPublisher
+from casework.kafka import EventPublisher, KafkaSettings
 from deploy.broker import TansuBroker
 from deploy.stack import ServiceProcess
 from services.monitor.adapters.reader import read_all
@@ -84,11 +84,9 @@ def monitor(
 
 
 @pytest.fixture
-async def publisher(broker: TansuBroker) -> AsyncIterator[EventPublisher]:
-    pub = EventPublisher(broker.settings(client_id="test-pub"))
-    await pub.start()
-    yield pub
-    await pub.stop()
+def publisher_settings(broker: TansuBroker) -> KafkaSettings:
+    """The shared publisher fixture publishes on this module's own broker."""
+    return broker.settings(client_id="test-pub")
 
 
 def new_case() -> tuple[str, str]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -22,7 +22,7 @@ from playwright.async_api import Browser
 
 from casework import assertions
 from casework.contract import EnforcementFailed, TamperingDetected
-from casework.kafka import EventPublisher
+from casework.kafka import EventPublisher, KafkaSettings
 from casework.signing import Signer
 from deploy.broker import TansuBroker
 from deploy.stack import ServiceProcess
@@ -95,17 +95,9 @@ def monitor(
 
 
 @pytest.fixture
-async def publisher(broker: TansuBroker) -> AsyncIterator[EventPublisher]:
-    pub = EventPublisher(broker.settings(client_id="auth-pub"))
-    await pub.start()
-    yield pub
-    await pub.stop()
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
+def publisher_settings(broker: TansuBroker) -> KafkaSettings:
+    """The shared publisher fixture publishes on this module's own broker."""
+    return broker.settings(client_id="auth-pub")
 
 
 async def get(
