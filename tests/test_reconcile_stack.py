@@ -32,7 +32,7 @@ from casework.mediawiki import MediaWikiClient
 from casework.signing import generate_key_pair, load_signer
 from casework.trust import sign_event
 from deploy.sandbox_wiki import SandboxWiki
-from services.monitor.reader import read_all
+from services.monitor.adapters.reader import read_all
 from services.review.domain.opening import case_id_for
 from tests.fixtures.stack import Stack, running_stack
 from tests.support import eventually, free_port
