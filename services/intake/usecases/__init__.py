@@ -5,9 +5,9 @@ channel's pipeline (mail)."""
 from __future__ import annotations
 
 from services.intake.adapters.rate_limits import RateLimited
+from services.intake.adapters.references import IDEMPOTENCY
 from services.intake.usecases.base import (
     CORRESPONDENCE,
-    IDEMPOTENCY,
     INCOMPLETE,
     SUBMISSIONS,
     Accepted,

@@ -22,12 +22,10 @@ from casework.outbox import OutboxRelay
 from casework.store import DocumentStore
 from services.intake.adapters.backscatter import AnswerWindow
 from services.intake.adapters.rate_limits import RateLimiter
-from services.intake.adapters.references import IDEMPOTENCY, ReferenceKeys
+from services.intake.adapters.references import ReferenceKeys
 from services.intake.domain.addresses import AddressError, normalised
 from services.intake.domain.forms import FORMS, Form
 from services.intake.domain.rules import AttachmentInfo, Rules, check, check_attachments
-
-__all__ = ["IDEMPOTENCY"]
 
 SUBMISSIONS = "submissions"
 INCOMPLETE = "incomplete"
@@ -64,8 +62,8 @@ def _utc_now() -> datetime:
 
 
 class UseCaseBase:
-    """The parts every use case works with. Each accepted submission is one store insert
-    that carries its event (the outbox), so it is announced exactly when it is stored."""
+    """The parts every use case works with; ``Submissions`` (usecases/__init__.py) is the
+    use cases put together on one base."""
 
     def __init__(
         self,
