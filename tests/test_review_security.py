@@ -16,7 +16,7 @@ from pydantic import BaseModel, ValidationError
 
 from casework.http import MAX_JSON_DEPTH
 from casework.text import SafeLine, SafeText
-from services.review.console.auth_routes import secure_cookies
+from services.review.entrypoints.console.auth_routes import secure_cookies
 from tests.test_review_auth_support import (
     Review,
     receive,

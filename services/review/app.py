@@ -26,8 +26,8 @@ from services.review.deadlines_duty import DeadlineDuty
 from services.review.domain.opening import case_id_for
 from services.review.domain.rules import check_rules
 from services.review.domain.staff import StaffDirectory
+from services.review.entrypoints.routes import ReviewRoutes
 from services.review.handlers import HANDLERS
-from services.review.routes import ReviewRoutes
 from services.review.settings import ReviewSettings
 from services.review.usecases import CASES, ReviewCases
 

@@ -30,7 +30,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/healthz"): PUBLIC,
     ("GET", "/livez"): PUBLIC,
     ("GET", "/metrics"): PUBLIC,
-    # JSON API (services/review/routes.py)
+    # JSON API (services/review/entrypoints/routes.py)
     ("GET", "/api/v1/openapi.json"): PUBLIC,
     ("GET", "/api/v1/cases"): Action.READ_QUEUE,
     ("POST", "/api/v1/cases"): Action.OPEN_CASE,
@@ -48,7 +48,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("DELETE", CASE + "/reversal"): Action.REVERSE_DECISION,
     ("POST", CASE + "/inquiry-answers"): Action.ANSWER_INQUIRY,
     ("POST", CASE + "/restorations"): Action.ORDER_RESTORATION,
-    # Staff management (services/review/auth/admin_routes.py)
+    # Staff management (services/review/entrypoints/staff_api.py)
     ("GET", "/api/v1/staff"): Action.MANAGE_STAFF,
     ("POST", "/api/v1/staff"): Action.MANAGE_STAFF,
     ("GET", "/api/v1/staff-changes"): Action.MANAGE_STAFF,
@@ -64,8 +64,9 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/console/login"): PUBLIC,
     ("POST", "/console/login"): PUBLIC,
     ("POST", "/console/logout"): SIGNED_IN,
-    # Signed staff assertions for the monitor and notify (services/review/auth/assertions.py);
-    # the handler checks the policy's access.audiences for the member's roles.
+    # Signed staff assertions for the monitor and notify
+    # (services/review/entrypoints/assertions.py); the handler checks the policy's
+    # access.audiences for the member's roles.
     ("POST", "/api/v1/assertions"): SIGNED_IN,
     ("GET", "/console/handoff"): SIGNED_IN,
     ("GET", "/console"): Action.READ_QUEUE,

@@ -13,8 +13,6 @@ from casework.http import STATUS_OF_KIND
 from casework.runtime import Kit
 from casework.signing import load_signer
 from services.review.auth.admin import StaffAdmin
-from services.review.auth.admin_routes import StaffAdminRoutes
-from services.review.auth.assertions import AssertionRoutes
 from services.review.auth.audit import CaseReads, SignIns
 from services.review.auth.authenticators import BearerTokens, SessionCookies
 from services.review.auth.directory import LiveStaff, open_directory
@@ -24,10 +22,12 @@ from services.review.auth.purge import Purge
 from services.review.auth.sessions import SESSIONS, SessionStore
 from services.review.auth.throttle import SignInThrottle
 from services.review.auth.token_uses import TokenUses
-from services.review.console.auth_routes import LoginRoutes
-from services.review.console.render import render
-from services.review.console.staff_routes import StaffPages
 from services.review.domain.staff import StaffMember
+from services.review.entrypoints.assertions import AssertionRoutes
+from services.review.entrypoints.console.auth_routes import LoginRoutes
+from services.review.entrypoints.console.render import render
+from services.review.entrypoints.console.staff_routes import StaffPages
+from services.review.entrypoints.staff_api import StaffAdminRoutes
 from services.review.settings import ReviewSettings
 
 
@@ -81,7 +81,7 @@ async def add_staff_access(
     StaffAdminRoutes(admin).register(app)
     StaffPages(admin, kit.policy).register(app)
     if usecases is not None:
-        from services.review.console.routes import ConsoleRoutes
+        from services.review.entrypoints.console.routes import ConsoleRoutes
 
         ConsoleRoutes(usecases, kit.policy, rules, staff).register(app)
         # Staff added or disabled since start-up: assignment sees the directory as it is.

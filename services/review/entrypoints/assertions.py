@@ -29,7 +29,7 @@ from casework.policy.access import AccessRules
 from casework.signing import Signer
 from services.review.auth.middleware import current_staff
 from services.review.domain.staff import StaffMember
-from services.review.openapi import OPERATIONS, Operation
+from services.review.entrypoints.openapi import OPERATIONS, Operation
 
 ASSERTIONS_PATH = "/api/v1/assertions"
 HANDOFF_PATH = "/console/handoff"

@@ -20,7 +20,7 @@ from services.review.auth.admin import (
     TokenList,
 )
 from services.review.auth.middleware import current_staff
-from services.review.openapi import OPERATIONS, Operation
+from services.review.entrypoints.openapi import OPERATIONS, Operation
 
 STAFF = "/api/v1/staff"
 MEMBER = STAFF + "/{staff_id}"

@@ -20,7 +20,7 @@ from services.review.auth.middleware import current_identity
 from services.review.auth.passwords import verify_password
 from services.review.auth.sessions import SessionStore
 from services.review.auth.throttle import SignInThrottle, Throttled
-from services.review.console.render import render
+from services.review.entrypoints.console.render import render
 
 # Login CSRF: the sign-in form is bound to a cookie it set (double submit), so another
 # site cannot sign a browser in to an account of its choosing.

@@ -18,7 +18,7 @@ from services.review.domain.queue import QueuePage, QueueQuery
 from services.review.domain.reversal import ReversalForm
 from services.review.domain.signoff import SignOffForm
 from services.review.domain.staff import StaffMember
-from services.review.openapi import OPERATIONS, Operation, openapi_document
+from services.review.entrypoints.openapi import OPERATIONS, Operation, openapi_document
 from services.review.usecases import ReviewCases
 
 CASE = "/api/v1/cases/{case_id}"

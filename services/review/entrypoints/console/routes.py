@@ -19,8 +19,6 @@ from casework.policy.access import AccessRules
 from services.review.auth.directory import LiveStaff
 from services.review.auth.middleware import current_identity
 from services.review.auth.policy import can
-from services.review.console import forms
-from services.review.console.render import HERE, render
 from services.review.domain.case import FINAL_STATES, Case, CaseState, LinkKind
 from services.review.domain.casefile import (
     AssignForm,
@@ -38,6 +36,8 @@ from services.review.domain.queue import FILTER_FIELDS, QueueQuery
 from services.review.domain.reversal import REVERSIBLE_STATES, ReversalForm, may_approve_reversal
 from services.review.domain.signoff import SIGNING_STATES, SignOffForm
 from services.review.domain.staff import StaffMember
+from services.review.entrypoints.console import forms
+from services.review.entrypoints.console.render import HERE, render
 from services.review.usecases import ReviewCases
 
 PAGE = "/console/cases/{case_id}"

@@ -24,8 +24,8 @@ from services.review.auth.admin import (
     TokenForm,
 )
 from services.review.auth.middleware import current_identity
-from services.review.console import forms
-from services.review.console.render import render
+from services.review.entrypoints.console import forms
+from services.review.entrypoints.console.render import render
 
 STAFF = "/console/staff"
 MEMBER = STAFF + "/{staff_id}"
