@@ -51,12 +51,6 @@ def stack(sandbox_wiki: SandboxWiki, tmp_path_factory: pytest.TempPathFactory) -
         yield running
 
 
-@pytest.fixture
-async def http() -> Any:
-    async with aiohttp.ClientSession() as session:
-        yield session
-
-
 def pair_token(stack: Stack, upstream: str) -> str:
     return (stack.data_dir / "keys" / f"ledger-{upstream}.token").read_text().strip()
 
