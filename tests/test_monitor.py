@@ -32,6 +32,7 @@ from casework.kafka import EventPublisher, KafkaSettings
 from deploy.broker import TansuBroker
 from deploy.stack import ServiceProcess
 from services.monitor.adapters.reader import read_all
+from tests.examples import like
 from tests.fixtures.browser import artefact_path
 from tests.fixtures.keys import install_keys, session_signer
 from tests.support import commit_at_start, eventually, free_port
@@ -92,11 +93,6 @@ def publisher_settings(broker: TansuBroker) -> KafkaSettings:
 def new_case() -> tuple[str, str]:
     tail = uuid.uuid4().hex[:10].upper()
     return f"OA-{tail}", f"R-{tail}"
-
-
-def like(name: str, **changes: Any) -> EventData:
-    example = EXAMPLES[name]
-    return example.model_validate({**example.model_dump(), **changes})
 
 
 async def publish(pub: EventPublisher, data: EventData) -> CloudEvent:

@@ -29,12 +29,13 @@ from deploy.stack import ServiceProcess
 from services.monitor.domain.redaction import WITHHELD
 from services.monitor.entrypoints.web.access import PAGE_HEADERS, SESSION_COOKIE
 from services.monitor.settings import MonitorSettings
+from tests.examples import like
 from tests.fixtures.browser import artefact_path
 from tests.fixtures.keys import install_keys, trusted_keys, untrusted_signer
 from tests.fixtures.keys import session_signer as review_signer
 from tests.fixtures.stack import Stack
 from tests.support import eventually, free_port
-from tests.test_monitor import like, publish
+from tests.test_monitor import publish
 from tests.test_review_auth_support import review_in_process
 
 REVIEW_URL = "http://review.example.test"

@@ -19,8 +19,8 @@ from deploy.broker import TansuBroker
 from deploy.credentials import BusCredentials
 from deploy.stack import REPO_ROOT
 from services.monitor.adapters.reader import read_all
+from tests.examples import like
 from tests.support import commit_at_start, free_port
-from tests.test_contract import EXAMPLES
 
 
 @pytest.fixture(scope="module")
@@ -32,11 +32,6 @@ def broker() -> Iterator[TansuBroker]:
         yield own
     finally:
         own.stop()
-
-
-def like(name: str, **changes: object) -> EventData:
-    example = EXAMPLES[name]
-    return example.model_validate({**example.model_dump(), **changes})
 
 
 async def publish(broker: TansuBroker, *items: EventData) -> list[str]:

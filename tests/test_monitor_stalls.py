@@ -39,6 +39,7 @@ from services.monitor.domain.summary import summarise
 from services.monitor.domain.views import Views
 from services.monitor.handlers import HANDLERS
 from services.monitor.usecases import Tracker
+from tests.examples import like
 from tests.fixtures.keys import install_keys
 from tests.fixtures.stores import nx27017, store  # noqa: F401
 from tests.support import eventually, free_port
@@ -48,11 +49,6 @@ ROOT = Path(__file__).resolve().parent.parent
 POLICY = load_policy(ROOT / "policy" / "office-actions.yaml")
 NOW = datetime(2026, 11, 21, 12, 30, tzinfo=UTC)
 DECISION = cast(DecisionApproved, EXAMPLES["DecisionApproved"]).decision
-
-
-def like(name: str, **changes: Any) -> EventData:
-    example = EXAMPLES[name]
-    return example.model_validate({**example.model_dump(), **changes})
 
 
 def approved(case_id: str, minutes_ago: float, **decision: Any) -> EventData:

@@ -22,15 +22,11 @@ from services.monitor.domain.cases import DeadlineStatus, ParkedLetter, percenti
 from services.monitor.domain.summary import summarise
 from services.monitor.domain.views import Views
 from services.monitor.handlers import HANDLERS
+from tests.examples import like
 from tests.test_contract import EXAMPLES
 
 NOW = datetime(2026, 11, 21, 12, 30, tzinfo=UTC)
 WINDOW = timedelta(hours=24)
-
-
-def like(name: str, **changes: Any) -> EventData:
-    example = EXAMPLES[name]
-    return example.model_validate({**example.model_dump(), **changes})
 
 
 def url(case_id: str) -> str:
