@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import inspect
+import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -100,6 +101,17 @@ def check_ports(units: dict[str, Unit]) -> list[str]:
     return problems
 
 
+def app_sources(service: str) -> list[str]:
+    """The source of the service's app module and of its entrypoints (where its HTTP app may
+    be built, app.py wiring it)."""
+    modules = [importlib.import_module(f"services.{service}.app")]
+    if importlib.util.find_spec(f"services.{service}.entrypoints") is not None:
+        package = importlib.import_module(f"services.{service}.entrypoints")
+        for found in pkgutil.walk_packages(package.__path__, f"{package.__name__}."):
+            modules.append(importlib.import_module(found.name))
+    return [inspect.getsource(module) for module in modules]
+
+
 def check_probes(units: dict[str, Unit], *, kinds_needed: int) -> list[str]:
     problems = []
     routes = get_routes()
@@ -107,8 +119,7 @@ def check_probes(units: dict[str, Unit], *, kinds_needed: int) -> list[str]:
         unit = units.get(name)
         if unit is None:
             continue
-        source = inspect.getsource(importlib.import_module(f"services.{name}.app"))
-        if "make_app(" not in source:
+        if not any("make_app(" in source for source in app_sources(name)):
             problems.append(f"{name}: its app is not built by casework.http.make_app")
         if len(unit.probes) < kinds_needed:
             problems.append(f"{name}: {len(unit.probes)} health probes, want {kinds_needed}")
