@@ -33,9 +33,7 @@ from casework.outbox import OutboxRelay
 from casework.policy import load_policy
 from casework.runtime import Kit
 from casework.store import DocumentStore, open_store
-from services.review.adapters.staff_file import load_staff
-from services.review.app import Review, build
-from services.review.auth.setup import add_staff_access
+from services.review.app import Review, active_staff, add_staff_access, build, open_staff
 from services.review.settings import ReviewSettings
 from tests.fixtures.keys import install_keys, session_signer
 from tests.support import free_port
@@ -43,7 +41,6 @@ from tests.support import free_port
 ROOT = Path(__file__).resolve().parent.parent
 POLICY = load_policy(ROOT / "policy" / "office-actions.yaml")
 DEMO_STAFF = ROOT / "deploy" / "demo-staff.yaml"
-STAFF = load_staff(DEMO_STAFF, POLICY)
 Json = dict[str, Any]
 
 
@@ -77,15 +74,6 @@ async def api(tmp_path: Path) -> AsyncIterator[Api]:
     store = await open_store(f"sqlite://{tmp_path / 'review.sqlite3'}")
     relay = OutboxRelay(store, _never)
     registry = CollectorRegistry()
-    review = await build(
-        store,
-        relay,
-        POLICY,
-        STAFF,
-        registry=registry,
-        health_checks={"store": store.ping},
-        signer=session_signer(),
-    )
     # The access middleware as the service installs it: tokens, sessions, rules.
     install_keys(tmp_path)
     settings = ReviewSettings(
@@ -102,7 +90,17 @@ async def api(tmp_path: Path) -> AsyncIterator[Api]:
         registry=registry,
         health_checks={"store": store.ping},
     )
-    await add_staff_access(kit, review.app, review.cases)
+    staff = await open_staff(kit)
+    review = await build(
+        store,
+        relay,
+        POLICY,
+        active_staff(staff),
+        registry=registry,
+        health_checks={"store": store.ping},
+        signer=session_signer(),
+    )
+    await add_staff_access(kit, review.app, review.cases, staff)
     runner = web.AppRunner(review.app, access_log=None)
     await runner.setup()
     port = free_port()

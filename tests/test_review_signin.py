@@ -168,7 +168,7 @@ async def test_expired_sessions_and_old_counters_are_purged(store: DocumentStore
     )
     await throttle.failed(account="account:dave", client=None, now=now - timedelta(hours=1))
     await throttle.failed(account="account:dave", client=None, now=now)
-    purge = Purge(store, lambda: now, interval=3600)
+    purge = Purge(store, lambda: now)
     await purge.prepare()
 
     assert await purge.purge() == 3  # the expired session, the old one, an old window
@@ -181,6 +181,6 @@ async def test_expired_sessions_and_old_counters_are_purged(store: DocumentStore
     [counter] = await store.find(THROTTLE)
     assert counter["failures"] == 1 and counter["purge_at"] > sort_key(now)
     assert await purge.purge() == 0
-    later = Purge(store, lambda: now + timedelta(hours=12), interval=3600)
+    later = Purge(store, lambda: now + timedelta(hours=12))
     assert await later.purge() == 3
     assert await store.find(SESSIONS) == [] and await store.find(THROTTLE) == []

@@ -32,7 +32,6 @@ from casework.outbox import OutboxRelay
 from casework.policy import load_policy
 from casework.store import DocumentStore, StoreError
 from services.review.adapters.staff_file import load_staff
-from services.review.deadlines_duty import DeadlineDuty
 from services.review.domain.case import CaseState
 from services.review.domain.casefile import AssignForm, RestorationForm, WaitingForm
 from services.review.domain.decision import DecisionForm, DeterminationForm
@@ -43,6 +42,7 @@ from services.review.domain.signoff import SignOffForm
 from services.review.domain.staff import StaffMember
 from services.review.handlers import HANDLERS
 from services.review.usecases import ReviewCases
+from services.review.usecases.deadlines import DeadlineDuty
 from tests.fixtures.keys import authority, reversal_approvals, session_signer, signed
 from tests.fixtures.stores import nx27017, reopen, store  # noqa: F401
 
@@ -516,7 +516,7 @@ async def test_deadline_events_are_raised_on_time_once_across_a_restart(
     await cases.ensure_indexes()
     await cases.submission_received(submission(11, "child-protection", subject=None))
     await cases.submission_received(submission(12, "global-ban"))
-    duty = DeadlineDuty(store, cases.relay, clock, interval=1)
+    duty = DeadlineDuty(store, cases.relay, clock)
     assert await duty.scan() == 0
 
     clock.now = START + timedelta(hours=19)  # 24 h deadline: at risk from 18 h
@@ -527,7 +527,7 @@ async def test_deadline_events_are_raised_on_time_once_across_a_restart(
     restarted = await reopen(store)
     try:
         clock.now = START + timedelta(hours=30)
-        again = DeadlineDuty(restarted, review(restarted, clock).relay, clock, interval=1)
+        again = DeadlineDuty(restarted, review(restarted, clock).relay, clock)
         assert await again.scan() == 1
         assert await again.scan() == 0
         events = await published(restarted)
@@ -546,4 +546,4 @@ async def test_a_paused_deadline_raises_nothing(store: DocumentStore) -> None:
     await cases.submission_received(submission(13, "child-protection", subject=None))
     await cases.set_waiting(staff("alice"), "OA-TEST00000013", WaitingForm(waiting=True))
     clock.now = START + timedelta(days=3)
-    assert await DeadlineDuty(store, cases.relay, clock, interval=1).scan() == 0
+    assert await DeadlineDuty(store, cases.relay, clock).scan() == 0

@@ -1,10 +1,12 @@
-"""Review's wiring: the one place its parts are put together."""
+"""Review's wiring: the one place its parts are put together. `build` makes the use cases
+and the JSON API, `add_staff_access` guards every route and serves the console, and
+`wire` adds the consumer, the ledger enforcement reconciles from, and the duties."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Gauge
@@ -12,8 +14,10 @@ from prometheus_client import CollectorRegistry, Gauge
 from casework.cloudevents import CloudEvent
 from casework.contract import DecisionApproved, SubmissionReceived
 from casework.dispatch import consumed_topics, dispatcher
-from casework.http import HealthCheck, make_app
+from casework.errors import Rejected
+from casework.http import STATUS_OF_KIND, HealthCheck, make_app
 from casework.outbox import OutboxRelay
+from casework.periodic import Duty, every
 from casework.policy import Policy, PolicyError
 from casework.reconcile import one_case_at_a_time
 from casework.reconcile_wiring import reconcile_from, serve_ledger
@@ -21,15 +25,31 @@ from casework.runtime import Kit, Wiring
 from casework.signing import Signer, TrustedKeys, load_signer
 from casework.store import DocumentStore
 from casework.trust import ReviewAuthority
-from services.review.auth.setup import add_staff_access, open_staff
-from services.review.deadlines_duty import DeadlineDuty
+from services.review.auth.admin import StaffAdmin
+from services.review.auth.audit import CaseReads, SignIns
+from services.review.auth.authenticators import BearerTokens, SessionCookies
+from services.review.auth.directory import LiveStaff, open_directory
+from services.review.auth.middleware import AccessControl
+from services.review.auth.policy import install
+from services.review.auth.purge import Purge
+from services.review.auth.sessions import SESSIONS, SessionStore
+from services.review.auth.throttle import SignInThrottle
+from services.review.auth.token_uses import TokenUses
 from services.review.domain.opening import case_id_for
 from services.review.domain.rules import check_rules
-from services.review.domain.staff import StaffDirectory
+from services.review.domain.staff import StaffMember
+from services.review.entrypoints.assertions import AssertionRoutes
+from services.review.entrypoints.console.auth_routes import LoginRoutes
+from services.review.entrypoints.console.render import render
+from services.review.entrypoints.console.routes import ConsoleRoutes
+from services.review.entrypoints.console.staff_routes import StaffPages
 from services.review.entrypoints.routes import ReviewRoutes
+from services.review.entrypoints.staff_api import StaffAdminRoutes
 from services.review.handlers import HANDLERS
 from services.review.settings import ReviewSettings
 from services.review.usecases import CASES, ReviewCases
+from services.review.usecases.base import StaffLookup
+from services.review.usecases.deadlines import DeadlineDuty
 
 
 @dataclass
@@ -38,13 +58,14 @@ class Review:
     cases: ReviewCases
     authority: ReviewAuthority
     duty: DeadlineDuty
+    scan_seconds: float  # how often the deadline duty scans
 
 
 async def build(
     store: DocumentStore,
     relay: OutboxRelay,
     policy: Policy,
-    staff: StaffDirectory,
+    staff_by_id: StaffLookup,
     *,
     registry: CollectorRegistry,
     health_checks: dict[str, HealthCheck],
@@ -56,12 +77,11 @@ async def build(
     problems = check_rules(policy)
     if problems:
         raise PolicyError("; ".join(problems))
-    by_id = {member.id: member for member in staff.staff}
-    cases = ReviewCases(store, relay, policy, by_id.get, signer, clock)
+    cases = ReviewCases(store, relay, policy, staff_by_id, signer, clock)
     await cases.ensure_indexes()
     app = make_app(registry=registry, health_checks=health_checks)
     ReviewRoutes(cases).register(app)
-    duty = DeadlineDuty(store, relay, clock, scan_seconds or policy.review.deadline_scan_seconds)
+    duty = DeadlineDuty(store, relay, clock)
     for attr, doc in (
         ("scans", "Deadline scans completed."),
         ("raised", "Deadline events (at risk, breached) raised."),
@@ -73,11 +93,82 @@ async def build(
         cases=cases,
         authority=authority or ReviewAuthority(TrustedKeys.of(signer.public_key()), policy),
         duty=duty,
+        scan_seconds=scan_seconds or policy.review.deadline_scan_seconds,
     )
 
 
 def _reader(source: object, attr: str) -> Callable[[], float]:
     return lambda: float(getattr(source, attr))
+
+
+async def open_staff(kit: Kit) -> LiveStaff:
+    """The stored staff directory, seeded from the staff file if the store has none."""
+    assert isinstance(kit.settings, ReviewSettings)
+    return await open_directory(
+        kit.store,
+        kit.policy,
+        kit.settings.staff_file,
+        kit.settings.staff_refresh_seconds,
+        lambda: datetime.now(UTC),
+    )
+
+
+def active_staff(staff: LiveStaff) -> StaffLookup:
+    """Staff added or disabled since start-up: assignment sees the directory as it is."""
+    return lambda staff_id: _active(staff.current().by_id(staff_id))
+
+
+def _active(member: StaffMember | None) -> StaffMember | None:
+    return None if member is None or member.disabled else member
+
+
+async def add_staff_access(
+    kit: Kit, app: web.Application, cases: ReviewCases, staff: LiveStaff
+) -> Duty:
+    """Guard every route of ``app`` and serve the console over ``cases``; return the duty
+    that purges expired sessions and old sign-in counters."""
+    assert isinstance(kit.settings, ReviewSettings)
+    rules = install(kit.policy)
+    sessions = SessionStore(kit.store, timedelta(hours=rules.session_hours))
+    await kit.store.ensure_index(SESSIONS, "staff_id")
+    reads = CaseReads(kit.store)
+    await reads.prepare()
+    sign_ins = SignIns(kit.store)
+    await sign_ins.prepare()
+    throttle = SignInThrottle(kit.store, rules.sign_in)
+    purge = Purge(kit.store, lambda: datetime.now(UTC))
+    await purge.prepare()
+    uses = TokenUses(kit.store)
+    access = AccessControl(
+        authenticators=[BearerTokens(staff, uses), SessionCookies(staff, sessions)],
+        rules=rules,
+        reads=reads,
+        console_error=_error_page,
+    )
+    app.middlewares.append(access.middleware)
+    LoginRoutes(
+        staff,
+        sessions,
+        kit.settings.secure_cookies,
+        throttle,
+        sign_ins,
+        public_url=kit.settings.public_url,
+    ).register(app)
+    AssertionRoutes(
+        load_signer(kit.settings.signing_key_file),
+        rules,
+        kit.settings.monitor_public_url,
+        lambda: datetime.now(UTC),
+    ).register(app)
+    admin = StaffAdmin(staff, rules, lambda: datetime.now(UTC), uses=uses)
+    StaffAdminRoutes(admin).register(app)
+    StaffPages(admin, kit.policy).register(app)
+    ConsoleRoutes(cases, kit.policy, rules, staff).register(app)
+    return every("session-purge", rules.purge_seconds, purge.purge, registry=kit.registry)
+
+
+async def _error_page(request: web.Request, exc: Rejected) -> web.StreamResponse:
+    return render(request, "error.html", status=STATUS_OF_KIND[exc.kind], problems=exc.errors)
 
 
 async def wire(kit: Kit) -> Wiring:
@@ -88,7 +179,7 @@ async def wire(kit: Kit) -> Wiring:
             kit.store,
             kit.relay,
             kit.policy,
-            staff.current(),
+            active_staff(staff),
             registry=kit.registry,
             health_checks=kit.health_checks,
             signer=load_signer(kit.settings.signing_key_file),
@@ -100,7 +191,7 @@ async def wire(kit: Kit) -> Wiring:
     # Enforcement reconciles from it: every approved decision, signed as published.
     # Service to service with its own token, never staff: answered ahead of staff access.
     serve_ledger(kit, review.app, [DecisionApproved.TYPE], ahead_of_access=True)
-    access = await add_staff_access(kit, review.app, review.cases, staff)
+    session_purge = await add_staff_access(kit, review.app, review.cases, staff)
 
     # The consumer and the reconciliation duty: one event of a case at a time. Its own
     # topic is writable by others too: a reversal closes an appeal only when review's
@@ -115,8 +206,10 @@ async def wire(kit: Kit) -> Wiring:
         consumes=consumed_topics(HANDLERS),
         handle=handle,
         once={
-            "deadline-scan": review.duty.run,
-            "session-purge": access.purge.run,
+            "deadline-scan": every(
+                "deadline-scan", review.scan_seconds, review.duty.scan, registry=kit.registry
+            ),
+            "session-purge": session_purge,
             **reconcile_from(
                 kit, "intake", [SubmissionReceived.TYPE], handled=opened, handle=handle
             ),

@@ -1,11 +1,10 @@
 """The purge duty: removes expired console sessions and the sign-in throttle's old
 counters. Each document carries `purge_at` (a sortable UTC key, indexed); a pass
-deletes everything due by now in pages, oldest first."""
+deletes everything due by now in pages, oldest first. Its pass is `purge`; app.py runs it
+every `access.purge_seconds` (casework.periodic)."""
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from collections.abc import Callable
 from datetime import datetime
 
@@ -14,7 +13,6 @@ from services.review.auth.sessions import SESSIONS
 from services.review.auth.throttle import THROTTLE
 from services.review.domain.case import sort_key
 
-log = logging.getLogger(__name__)
 PAGE = 200
 PURGED = (SESSIONS, THROTTLE)
 
@@ -25,12 +23,9 @@ def _expiry(doc: Document, now: datetime) -> datetime:
 
 
 class Purge:
-    def __init__(
-        self, store: DocumentStore, clock: Callable[[], datetime], interval: float
-    ) -> None:
+    def __init__(self, store: DocumentStore, clock: Callable[[], datetime]) -> None:
         self.store = store
         self.clock = clock
-        self.interval = interval
         self.purged = 0
 
     async def prepare(self) -> None:
@@ -68,11 +63,3 @@ class Purge:
                     break
         self.purged += removed
         return removed
-
-    async def run(self) -> None:
-        while True:
-            try:
-                await self.purge()
-            except Exception:
-                log.exception("session purge failed; retrying in %.0fs", self.interval)
-            await asyncio.sleep(self.interval)

@@ -1,10 +1,9 @@
 """The deadline duty: scans the stored alert times (indexed) and publishes at-risk and
-breached events on time, across restarts. Idempotent: flags on the case say what was sent."""
+breached events on time, across restarts. Idempotent: flags on the case say what was sent.
+Its pass is `scan`; app.py runs it every `review.deadline_scan_seconds` (casework.periodic)."""
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from collections.abc import Callable
 from datetime import datetime
 
@@ -14,9 +13,8 @@ from casework.store import Document, DocumentStore, OutboxMessage
 from casework.updates import NotFound, update_document
 from services.review.domain.case import Case, sort_key
 from services.review.domain.deadlines import check_deadline
-from services.review.usecases import CASES
+from services.review.usecases.base import CASES
 
-log = logging.getLogger(__name__)
 PAGE = 200
 
 
@@ -26,12 +24,10 @@ class DeadlineDuty:
         store: DocumentStore,
         relay: OutboxRelay,
         clock: Callable[[], datetime],
-        interval: float,
     ) -> None:
         self.store = store
         self.relay = relay
         self.clock = clock
-        self.interval = interval
         self.raised = 0  # events raised by this process
         self.scans = 0  # scans completed by this process
 
@@ -71,11 +67,3 @@ class DeadlineDuty:
         except NotFound:
             return 0
         return count
-
-    async def run(self) -> None:
-        while True:
-            try:
-                await self.scan()
-            except Exception:
-                log.exception("deadline scan failed; retrying in %.0fs", self.interval)
-            await asyncio.sleep(self.interval)
