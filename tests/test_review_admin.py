@@ -9,24 +9,16 @@ file, and the store is what every change writes (the file is never written)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import aiohttp
-import pytest
 from playwright.async_api import Browser
 
 from tests.fixtures.browser import artefact_path
-from tests.test_review_auth_support import Review, review_in_process, stored_staff
+from tests.review_support import fresh_review  # noqa: F401 (the review fixture)
+from tests.test_review_auth_support import Review, stored_staff
 
 Json = dict[str, Any]
-
-
-@pytest.fixture
-async def review(tmp_path: Path) -> AsyncIterator[Review]:
-    async with review_in_process(tmp_path) as running:
-        yield running
 
 
 async def call(

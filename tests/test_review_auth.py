@@ -40,6 +40,7 @@ from services.review.domain.case import Case
 from services.review.domain.opening import case_id_for
 from services.review.domain.permissions import Action
 from services.review.domain.staff import StaffMember
+from tests.review_support import fresh_review_with_a_case  # noqa: F401 (the review fixture)
 from tests.support import eventually, free_port
 from tests.test_review_auth_support import (
     DEMO_STAFF,
@@ -64,13 +65,6 @@ def member(staff_id: str) -> StaffMember:
 
 def bearer(staff_id: str) -> dict[str, str]:
     return {"Authorization": f"Bearer demo-{staff_id}-token"}
-
-
-@pytest.fixture
-async def review(tmp_path: Path) -> AsyncIterator[Review]:
-    async with review_in_process(tmp_path) as running:
-        await receive(running, submission())
-        yield running
 
 
 @pytest.fixture

@@ -7,34 +7,22 @@ own `wire` (tests/test_review_auth_support.py)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import aiohttp
-import pytest
 
 from casework.policy.access import Role
 from services.review.auth.endpoints import RULES, Open, rule_for
 from services.review.auth.policy import action_name
 from services.review.domain.opening import case_id_for
 from services.review.domain.permissions import Action
+from tests.review_support import module_review_with_a_case  # noqa: F401 (the review fixture)
 from tests.test_review_auth_support import (
     POLICY,
     ROLES_TO_STAFF,
     Review,
-    receive,
-    review_in_process,
-    submission,
 )
 
 CASE_ID = case_id_for("R-ABCDEFGH2345")
 Endpoint = tuple[str, str]
-
-
-@pytest.fixture(scope="module")
-async def review(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Review]:
-    async with review_in_process(tmp_path_factory.mktemp("matrix")) as running:
-        await receive(running, submission())
-        yield running
 
 
 def endpoints(review: Review) -> list[Endpoint]:

@@ -10,12 +10,10 @@ are read from the outbox the relay would send them from."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
-import pytest
 from playwright.async_api import Browser, BrowserContext, Page
 
 from casework.contract import (
@@ -29,15 +27,10 @@ from casework.contract import (
 )
 from services.review.domain.opening import case_id_for
 from tests.fixtures.browser import artefact_path
-from tests.test_review_auth_support import Review, receive, review_in_process, submission
+from tests.review_support import module_review  # noqa: F401 (the review fixture)
+from tests.test_review_auth_support import Review, receive, submission
 
 Json = dict[str, Any]
-
-
-@pytest.fixture(scope="module")
-async def review(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Review]:
-    async with review_in_process(tmp_path_factory.mktemp("pages")) as running:
-        yield running
 
 
 async def new_case(review: Review, submission_id: str, **fields: Any) -> str:

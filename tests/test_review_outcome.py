@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import itertools
 import random
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 import aiohttp
-import pytest
 from playwright.async_api import Browser
 
 from casework.contract import (
@@ -30,8 +28,9 @@ from casework.contract import (
 )
 from casework.policy.notify import NotifyRules
 from services.review.domain.outcome import Outcome, OutcomeEvent, fold, silent_audiences
+from tests.review_support import module_review  # noqa: F401 (the review fixture)
 from tests.test_contract import EXAMPLES
-from tests.test_review_auth_support import POLICY, Review, receive, review_in_process, submission
+from tests.test_review_auth_support import POLICY, Review, receive, submission
 from tests.test_review_console_pages import sign_in
 
 T0 = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
@@ -206,12 +205,6 @@ def test_whom_notify_tells_nobody_by_rule() -> None:
 
 
 # --- review over HTTP ---------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-async def review(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Review]:
-    async with review_in_process(tmp_path_factory.mktemp("outcome")) as running:
-        yield running
 
 
 async def case_json(review: Review, case_id: str) -> dict[str, Any]:

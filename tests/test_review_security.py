@@ -6,8 +6,6 @@ control characters; booleans are strict; the session cookie is `Secure` over htt
 from __future__ import annotations
 
 import base64
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -17,24 +15,15 @@ from pydantic import BaseModel, ValidationError
 from casework.http import MAX_JSON_DEPTH
 from casework.text import SafeLine, SafeText
 from services.review.entrypoints.console.auth_routes import secure_cookies
+from tests.review_support import fresh_review_with_a_case  # noqa: F401 (the review fixture)
 from tests.test_review_auth_support import (
     Review,
-    receive,
-    review_in_process,
     stored_staff,
-    submission,
 )
 
 CASE = "OA-ABCDEFGH2345"
 ALICE = {"Authorization": "Bearer demo-alice-token"}
 ADAM = {"Authorization": "Bearer demo-adam-token"}
-
-
-@pytest.fixture
-async def review(tmp_path: Path) -> AsyncIterator[Review]:
-    async with review_in_process(tmp_path) as running:
-        await receive(running, submission())
-        yield running
 
 
 async def send(
