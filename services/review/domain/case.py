@@ -146,7 +146,7 @@ ReversalGrounds = Literal["appeal-upheld", "error"]
 
 class PendingReversal(_Record):
     """A reversal approved by fewer people than the policy needs: the decision stands
-    until enough distinct entitled people approve (services/review/reversal.py)."""
+    until enough distinct entitled people approve (services/review/domain/reversal.py)."""
 
     grounds: ReversalGrounds
     reason: str = Field(description="The first approver's reason: the one published.")
@@ -259,7 +259,7 @@ class Case(BaseModel):
 
 
 class CaseView(Case):
-    """The case as one staff member sees it (services/review/usecases.py: `view`)."""
+    """The case as one staff member sees it (services/review/usecases/reads.py: `view`)."""
 
     # Named apart from Case's methods; published under the plain names.
     next_level_: str | None = Field(default=None, alias="next_level")

@@ -109,13 +109,11 @@ def _check_open_for_change(case: Case) -> None:
         )
 
 
-def draft_decision(
-    case: Case, form: DecisionForm, staff: StaffMember, policy: Policy, now: datetime
-) -> Case:
-    """Record (or change) the decision; any change restarts the sign-off chain."""
-    _check_open_for_change(case)
+def _form_errors(
+    case: Case, form: DecisionForm, policy: Policy, now: datetime, action_type: str | None
+) -> list[FieldError]:
+    """Everything wrong with the form against the policy and the case, all at once."""
     errors: list[FieldError] = []
-    action_type = form.action_type or case.action_type
     if action_type is None or action_type not in policy.action_types:
         errors.append(
             FieldError(
@@ -153,13 +151,17 @@ def draft_decision(
             errors.append(
                 FieldError("appealable", "policy", f"a {action.title.lower()} is not appealable")
             )
-    if errors:
-        raise _invalid(errors)
-    assert action_type is not None
+    return errors
+
+
+def _decision_of(case: Case, form: DecisionForm, policy: Policy, action_type: str) -> Decision:
+    """The decision the (valid) form records: the clauses and evidence copied in full."""
+    catalogue = policy.clauses
+    known_evidence = {e.id: e for e in case.evidence}
     action = policy.action(action_type)
     appealable = action.appealable if form.appealable is None else form.appealable
     revision = case.decision_revision + 1
-    decision = Decision(
+    return Decision(
         action_type=action_type,
         subject=AffectedUser.model_validate(form.subject.model_dump()),
         wikis=form.wikis,
@@ -198,6 +200,19 @@ def draft_decision(
         determination=case.decision.determination if case.decision else None,
         disclosure=form.disclosure,
     )
+
+
+def draft_decision(
+    case: Case, form: DecisionForm, staff: StaffMember, policy: Policy, now: datetime
+) -> Case:
+    """Record (or change) the decision; any change restarts the sign-off chain."""
+    _check_open_for_change(case)
+    action_type = form.action_type or case.action_type
+    errors = _form_errors(case, form, policy, now, action_type)
+    if errors:
+        raise _invalid(errors)
+    assert action_type is not None
+    decision = _decision_of(case, form, policy, action_type)
     if (
         case.state is CaseState.AWAITING_SIGNOFF
         and case.decision is not None

@@ -47,22 +47,8 @@ def open_case(
     original: Case | None = None,
 ) -> tuple[Case, CaseOpened]:
     """``original`` is the case ``refers_to`` names, when review holds it."""
-    links: list[CaseLink] = []
-    link_kind = LINK_OF_KIND.get(submission.kind)
-    if link_kind is not None and submission.refers_to:
-        links.append(CaseLink(kind=link_kind, case_id=submission.refers_to))
-    if submission.duplicate_of:
-        links.append(
-            CaseLink(kind=LinkKind.DUPLICATE_OF, case_id=case_id_for(submission.duplicate_of))
-        )
-    barred = [Barred(who=s, reason="named-in-report") for s in submission.named_staff]
-    if submission.kind is SubmissionKind.APPEAL and original is not None:
-        # Appeals are decided by someone who did not sign the original.
-        barred += [
-            Barred(who=s.staff_id, reason="signed-original")
-            for s in original.signoffs
-            if s.verdict == "approve"
-        ]
+    links = _links_of(submission)
+    barred = _barred_from(submission, original)
     action_type = submission.action_type
     if action_type is None and original is not None:
         action_type = original.action_type
@@ -110,6 +96,33 @@ def open_case(
             now, "system", "possible-duplicate", f"of {case_id_for(submission.duplicate_of)}"
         )
     return case, _opened_event(case, links)
+
+
+def _links_of(submission: SubmissionReceived) -> list[CaseLink]:
+    """The cases a submission names: the one it refers to, and intake's duplicate hint."""
+    links: list[CaseLink] = []
+    link_kind = LINK_OF_KIND.get(submission.kind)
+    if link_kind is not None and submission.refers_to:
+        links.append(CaseLink(kind=link_kind, case_id=submission.refers_to))
+    if submission.duplicate_of:
+        links.append(
+            CaseLink(kind=LinkKind.DUPLICATE_OF, case_id=case_id_for(submission.duplicate_of))
+        )
+    return links
+
+
+def _barred_from(submission: SubmissionReceived, original: Case | None) -> list[Barred]:
+    """Who may not work on the case: staff named in it, and for an appeal the original's
+    signers."""
+    barred = [Barred(who=s, reason="named-in-report") for s in submission.named_staff]
+    if submission.kind is SubmissionKind.APPEAL and original is not None:
+        # Appeals are decided by someone who did not sign the original.
+        barred += [
+            Barred(who=s.staff_id, reason="signed-original")
+            for s in original.signoffs
+            if s.verdict == "approve"
+        ]
+    return barred
 
 
 def _opened_event(case: Case, links: list[CaseLink]) -> CaseOpened:

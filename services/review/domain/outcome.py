@@ -134,20 +134,7 @@ def fold(
         )
         ops = _keep(ops, (_reported(o, data.enforced_at) for o in data.operations))
     elif isinstance(data, EnforcementFailed):
-        ops = _keep(
-            ops,
-            [
-                OperationState(
-                    wiki=data.wiki,
-                    kind=data.kind,
-                    target=data.target,
-                    status="failed" if data.permanent else "retrying",
-                    detail=f"{data.error_code}: {data.error_info}",
-                    attempt=data.attempt,
-                    at=data.failed_at,
-                )
-            ],
-        )
+        ops = _keep(ops, [_failed_operation(data)])
     elif isinstance(data, ActionReversed):
         at = data.reversed_at
         fields["reversed_at"] = min(outcome.reversed_at or at, at)
@@ -160,33 +147,36 @@ def fold(
         restored = _reported(data.operation, data.restored_at)
         note = f"restored ({data.tampering_id}, ordered by {data.ordered_by})"
         ops = _keep(ops, [restored.model_copy(update={"detail": note})])
-    elif isinstance(data, NotificationSent):
-        deliveries = _keep(
-            deliveries,
-            [
-                Delivery(
-                    audience=data.audience,
-                    channel=data.channel,
-                    status="sent",
-                    at=data.sent_at,
-                )
-            ],
-        )
     else:
-        deliveries = _keep(
-            deliveries,
-            [
-                Delivery(
-                    audience=data.audience,
-                    channel=data.channel,
-                    status="failed" if data.permanent else "retrying",
-                    detail=data.reason,
-                    at=data.failed_at,
-                )
-            ],
-        )
+        deliveries = _keep(deliveries, [_delivery(data)])
     updated = outcome.model_copy(update={**fields, "operations": ops, "deliveries": deliveries})
     return settle(updated, silent or {})
+
+
+def _failed_operation(data: EnforcementFailed) -> OperationState:
+    return OperationState(
+        wiki=data.wiki,
+        kind=data.kind,
+        target=data.target,
+        status="failed" if data.permanent else "retrying",
+        detail=f"{data.error_code}: {data.error_info}",
+        attempt=data.attempt,
+        at=data.failed_at,
+    )
+
+
+def _delivery(data: NotificationSent | NotificationFailed) -> Delivery:
+    if isinstance(data, NotificationSent):
+        return Delivery(
+            audience=data.audience, channel=data.channel, status="sent", at=data.sent_at
+        )
+    return Delivery(
+        audience=data.audience,
+        channel=data.channel,
+        status="failed" if data.permanent else "retrying",
+        detail=data.reason,
+        at=data.failed_at,
+    )
 
 
 def settle(outcome: Outcome, silent: dict[str, ToldStatus]) -> Outcome:

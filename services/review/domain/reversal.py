@@ -49,34 +49,11 @@ def reverse_decision(
 ) -> tuple[Case, list[EventData]]:
     """Approve the reversal of an approved decision: pending until enough people approved,
     then the decision is reversed and DecisionReversed tells enforcement and notify."""
-    _check_reversible(case)
+    held = _check_may_approve(case, form, staff, policy, appeal)
     assert case.decision is not None
-    held = _reversal_levels_held(staff, policy)
-    _check_grounds(case, form, appeal)
     pending = case.pending_reversal
-    if pending is not None:
-        _check_same_reversal(pending, form, staff)
-    check_may_sign(case, staff)
     signers = original_signers(case)
-    if form.grounds == "appeal-upheld":
-        assert appeal is not None
-        if staff.id.casefold() in signers:
-            raise duty_refusal(
-                "not_original_signer", "an appeal is decided by someone who did not sign"
-            )
-        check_may_sign(appeal, staff)
-    approval = SignOff(
-        level=held[0],
-        staff_id=staff.id,
-        verdict="approve",
-        comment=form.reason,
-        languages=staff.languages,
-        signed_at=now,
-    )
-    levels_held = {**(pending.levels_held if pending else {}), staff.id: held}
-    approvals = _at_distinct_levels(
-        [*pending.approvals, approval] if pending else [approval], levels_held
-    )
+    approvals, levels_held = _approvals_with(case, form, staff, held, now)
     needed = policy.review.reversal_approvals_needed(len(case.chain))
     complete = len(approvals) >= needed
     if complete and all(a.staff_id.casefold() in signers for a in approvals):
@@ -97,11 +74,7 @@ def reverse_decision(
             levels_held=levels_held,
             needed=needed,
         )
-        action = "reversal-approved" if pending else "reversal-requested"
-        detail = f"{form.grounds}: {form.reason} ({len(approvals)} of {needed} approvals)"
-        return case.model_copy(update={"pending_reversal": waiting}).with_entry(
-            now, staff.id, action, detail
-        ), []
+        return _waiting_for_more(case, form, staff, now, waiting, first=pending is None), []
     reversed_case = case.model_copy(
         update={"state": CaseState.REVERSED, "pending_reversal": None}
     ).with_entry(now, staff.id, "decision-reversed", f"{form.grounds}: {reason}")
@@ -117,6 +90,72 @@ def reverse_decision(
             grounds=form.grounds,
         )
     ]
+
+
+def _check_may_approve(
+    case: Case,
+    form: ReversalForm,
+    staff: StaffMember,
+    policy: Policy,
+    appeal: Case | None,
+) -> list[str]:
+    """Refuse an approval the rules do not allow; return the reversal levels held."""
+    _check_reversible(case)
+    assert case.decision is not None
+    held = _reversal_levels_held(staff, policy)
+    _check_grounds(case, form, appeal)
+    pending = case.pending_reversal
+    if pending is not None:
+        _check_same_reversal(pending, form, staff)
+    check_may_sign(case, staff)
+    if form.grounds == "appeal-upheld":
+        assert appeal is not None
+        if staff.id.casefold() in original_signers(case):
+            raise duty_refusal(
+                "not_original_signer", "an appeal is decided by someone who did not sign"
+            )
+        check_may_sign(appeal, staff)
+    return held
+
+
+def _approvals_with(
+    case: Case, form: ReversalForm, staff: StaffMember, held: list[str], now: datetime
+) -> tuple[list[SignOff], dict[str, list[str]]]:
+    """The approvals so far with this one added, spread over distinct levels, and the
+    levels each approver holds."""
+    pending = case.pending_reversal
+    approval = SignOff(
+        level=held[0],
+        staff_id=staff.id,
+        verdict="approve",
+        comment=form.reason,
+        languages=staff.languages,
+        signed_at=now,
+    )
+    levels_held = {**(pending.levels_held if pending else {}), staff.id: held}
+    approvals = _at_distinct_levels(
+        [*pending.approvals, approval] if pending else [approval], levels_held
+    )
+    return approvals, levels_held
+
+
+def _waiting_for_more(
+    case: Case,
+    form: ReversalForm,
+    staff: StaffMember,
+    now: datetime,
+    waiting: PendingReversal,
+    *,
+    first: bool,
+) -> Case:
+    """The reversal recorded as pending: the policy needs more approvals."""
+    action = "reversal-requested" if first else "reversal-approved"
+    detail = (
+        f"{form.grounds}: {form.reason} ({len(waiting.approvals)} of {waiting.needed} approvals)"
+    )
+    return case.model_copy(update={"pending_reversal": waiting}).with_entry(
+        now, staff.id, action, detail
+    )
 
 
 def withdraw_reversal(case: Case, staff: StaffMember, policy: Policy, now: datetime) -> Case:

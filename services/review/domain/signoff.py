@@ -63,6 +63,40 @@ def check_may_sign(case: Case, staff: StaffMember) -> None:
 def sign_off(
     case: Case, form: SignOffForm, staff: StaffMember, policy: Policy, now: datetime
 ) -> tuple[Case, list[EventData]]:
+    _check_may_sign_off(case, form, staff, policy)
+    assert case.decision is not None
+    signoff = SignOff(
+        level=form.level,
+        staff_id=staff.id,
+        verdict=form.verdict,
+        comment=form.comment,
+        languages=staff.languages,
+        signed_at=now,
+    )
+    signed = case.model_copy(update={"signoffs": [*case.signoffs, signoff]}).with_entry(
+        now, staff.id, f"signoff-{form.verdict}", f"{form.level}: {form.comment}"
+    )
+    if form.verdict == "decline":
+        return _decline(signed, form, staff, now)
+    if form.verdict == "send-back":
+        return _send_back(case, signed), []
+    outstanding = signed.outstanding_levels()
+    if case.published:
+        if outstanding:
+            return signed, []
+        done = signed.model_copy(update={"state": CaseState.APPROVED})
+        return done.with_entry(now, "system", "signoff-completed", "every level signed"), []
+    rule = policy.review.expedited.get(case.decision.action_type)
+    approved_levels = {s.level for s in signed.signoffs if s.verdict == "approve"}
+    expedite = bool(outstanding) and rule is not None and set(rule.proceed_after) <= approved_levels
+    if outstanding and not expedite:
+        return signed, []
+    _language_gate(signed, policy)
+    return _approve(signed, policy, now, outstanding)
+
+
+def _check_may_sign_off(case: Case, form: SignOffForm, staff: StaffMember, policy: Policy) -> None:
+    """Refuse a sign-off out of turn, at a level not held, or against separation of duty."""
     if case.state not in SIGNING_STATES or case.decision is None:
         raise Rejected.one(
             Kind.CONFLICT,
@@ -93,49 +127,26 @@ def sign_off(
             "one_level_per_person", f"{staff.id} has already signed at another level"
         )
     check_may_sign(case, staff)
-    signoff = SignOff(
-        level=form.level,
-        staff_id=staff.id,
-        verdict=form.verdict,
-        comment=form.comment,
-        languages=staff.languages,
-        signed_at=now,
-    )
-    signed = case.model_copy(update={"signoffs": [*case.signoffs, signoff]}).with_entry(
-        now, staff.id, f"signoff-{form.verdict}", f"{form.level}: {form.comment}"
-    )
-    if form.verdict == "decline":
-        return _decline(signed, form, staff, now)
-    if form.verdict == "send-back":
-        if case.state is CaseState.ENFORCING_AWAITING_SIGNOFF:
-            raise Rejected.one(
-                Kind.CONFLICT,
-                "already_enforced",
-                "verdict",
-                "approve_or_decline",
-                "the decision is being enforced: approve it or decline it (which reverses it)",
-            )
-        sent_back = signed.model_copy(
-            update={
-                "past_signoffs": [*case.past_signoffs, *signed.signoffs],
-                "signoffs": [],
-                "state": CaseState.CHANGES_REQUESTED,
-            }
+
+
+def _send_back(case: Case, signed: Case) -> Case:
+    """Changes requested: this round's sign-offs are kept as past, the chain starts over."""
+    if case.state is CaseState.ENFORCING_AWAITING_SIGNOFF:
+        raise Rejected.one(
+            Kind.CONFLICT,
+            "already_enforced",
+            "verdict",
+            "approve_or_decline",
+            "the decision is being enforced: approve it or decline it (which reverses it)",
         )
-        return sent_back, []
-    outstanding = signed.outstanding_levels()
-    if case.published:
-        if outstanding:
-            return signed, []
-        done = signed.model_copy(update={"state": CaseState.APPROVED})
-        return done.with_entry(now, "system", "signoff-completed", "every level signed"), []
-    rule = policy.review.expedited.get(case.decision.action_type)
-    approved_levels = {s.level for s in signed.signoffs if s.verdict == "approve"}
-    expedite = bool(outstanding) and rule is not None and set(rule.proceed_after) <= approved_levels
-    if outstanding and not expedite:
-        return signed, []
-    _language_gate(signed, policy)
-    return _approve(signed, policy, now, outstanding)
+    sent_back = signed.model_copy(
+        update={
+            "past_signoffs": [*case.past_signoffs, *signed.signoffs],
+            "signoffs": [],
+            "state": CaseState.CHANGES_REQUESTED,
+        }
+    )
+    return sent_back
 
 
 def _language_gate(case: Case, policy: Policy) -> None:

@@ -24,98 +24,102 @@ from services.review.usecases import ReviewCases
 CASE = "/api/v1/cases/{case_id}"
 
 
+# The API's operations: what register serves and openapi.json describes.
+OPERATIONS_SERVED: list[Operation] = [
+    ("get", "/api/v1/cases", "The queue, filtered, by urgency", None, QueuePage, 200),
+    (
+        "post",
+        "/api/v1/cases",
+        "Open a case on staff initiative",
+        StaffCaseForm,
+        CaseView,
+        201,
+    ),
+    ("get", CASE, "The case file", None, CaseView, 200),
+    ("put", CASE + "/assignee", "Assign or unassign", casefile.AssignForm, CaseView, 200),
+    (
+        "post",
+        CASE + "/notes",
+        "Add an investigation note",
+        casefile.NoteForm,
+        CaseView,
+        201,
+    ),
+    (
+        "post",
+        CASE + "/evidence",
+        "Add an evidence item",
+        casefile.EvidenceForm,
+        CaseView,
+        201,
+    ),
+    ("post", CASE + "/links", "Link another case", casefile.LinkForm, CaseView, 201),
+    (
+        "post",
+        CASE + "/merge",
+        "Close as a duplicate of another case",
+        MergeForm,
+        CaseView,
+        201,
+    ),
+    (
+        "put",
+        CASE + "/waiting",
+        "Wait for the requester",
+        casefile.WaitingForm,
+        CaseView,
+        200,
+    ),
+    (
+        "put",
+        CASE + "/decision",
+        "Draft or change the decision",
+        DecisionForm,
+        CaseView,
+        200,
+    ),
+    (
+        "put",
+        CASE + "/determination",
+        "Record counsel's determination",
+        DeterminationForm,
+        Case,
+        200,
+    ),
+    ("post", CASE + "/signoffs", "Sign a level", SignOffForm, CaseView, 201),
+    (
+        "post",
+        CASE + "/reversal",
+        "Approve reversing the decision: 201 once reversed, 202 while the policy "
+        "needs more approvers (pending_reversal says who approved and how many)",
+        ReversalForm,
+        CaseView,
+        201,
+    ),
+    ("delete", CASE + "/reversal", "Withdraw a pending reversal", None, CaseView, 200),
+    (
+        "post",
+        CASE + "/inquiry-answers",
+        "Answer an inquiry",
+        inquiries.InquiryForm,
+        Case,
+        201,
+    ),
+    (
+        "post",
+        CASE + "/restorations",
+        "Order a restoration after tampering",
+        casefile.RestorationForm,
+        Case,
+        201,
+    ),
+]
+
+
 class ReviewRoutes:
     def __init__(self, cases: ReviewCases) -> None:
         self.cases = cases
-        self.operations: list[Operation] = [
-            ("get", "/api/v1/cases", "The queue, filtered, by urgency", None, QueuePage, 200),
-            (
-                "post",
-                "/api/v1/cases",
-                "Open a case on staff initiative",
-                StaffCaseForm,
-                CaseView,
-                201,
-            ),
-            ("get", CASE, "The case file", None, CaseView, 200),
-            ("put", CASE + "/assignee", "Assign or unassign", casefile.AssignForm, CaseView, 200),
-            (
-                "post",
-                CASE + "/notes",
-                "Add an investigation note",
-                casefile.NoteForm,
-                CaseView,
-                201,
-            ),
-            (
-                "post",
-                CASE + "/evidence",
-                "Add an evidence item",
-                casefile.EvidenceForm,
-                CaseView,
-                201,
-            ),
-            ("post", CASE + "/links", "Link another case", casefile.LinkForm, CaseView, 201),
-            (
-                "post",
-                CASE + "/merge",
-                "Close as a duplicate of another case",
-                MergeForm,
-                CaseView,
-                201,
-            ),
-            (
-                "put",
-                CASE + "/waiting",
-                "Wait for the requester",
-                casefile.WaitingForm,
-                CaseView,
-                200,
-            ),
-            (
-                "put",
-                CASE + "/decision",
-                "Draft or change the decision",
-                DecisionForm,
-                CaseView,
-                200,
-            ),
-            (
-                "put",
-                CASE + "/determination",
-                "Record counsel's determination",
-                DeterminationForm,
-                Case,
-                200,
-            ),
-            ("post", CASE + "/signoffs", "Sign a level", SignOffForm, CaseView, 201),
-            (
-                "post",
-                CASE + "/reversal",
-                "Approve reversing the decision: 201 once reversed, 202 while the policy "
-                "needs more approvers (pending_reversal says who approved and how many)",
-                ReversalForm,
-                CaseView,
-                201,
-            ),
-            ("delete", CASE + "/reversal", "Withdraw a pending reversal", None, CaseView, 200),
-            (
-                "post",
-                CASE + "/inquiry-answers",
-                "Answer an inquiry",
-                inquiries.InquiryForm,
-                Case,
-                201,
-            ),
-            (
-                "post",
-                CASE + "/restorations",
-                "Order a restoration after tampering",
-                casefile.RestorationForm,
-                Case,
-                201,
-            ),
-        ]
+        self.operations: list[Operation] = list(OPERATIONS_SERVED)
         self._openapi: dict[str, Any] | None = None
 
     def register(self, app: web.Application) -> None:

@@ -104,21 +104,9 @@ class LoginRoutes:
         login = _field(form, "login")
         password = _field(form, "password")
         next_path = _local(_field(form, "next"))
-        missing = [
-            FieldError(name, "required", f"{name}: required")
-            for name, value in (("login", login), ("password", password))
-            if not value
-        ]
-        too_long = [
-            FieldError(name, "max_length", f"{name}: at most {limit} characters")
-            for name, value, limit in (
-                ("login", login, MAX_LOGIN),
-                ("password", password, MAX_PASSWORD),
-            )
-            if len(value) > limit
-        ]
-        if missing or too_long:
-            return self._login_form(request, 422, next_path, login[:MAX_LOGIN], missing + too_long)
+        problems = _field_problems(login, password)
+        if problems:
+            return self._login_form(request, 422, next_path, login[:MAX_LOGIN], problems)
         sent = str(form.get("csrf_token", ""))
         bound = request.cookies.get(LOGIN_CSRF_COOKIE, "")
         if not (sent and bound and hmac.compare_digest(sent, bound)):
@@ -162,7 +150,13 @@ class LoginRoutes:
         await self.sign_ins.record(
             "signed-in", login=login, staff_id=member.id, client=client, at=now
         )
-        cookie, _ = await self.sessions.start(member.id, now)
+        raise await self._session_started(request, member.id, now, next_path)
+
+    async def _session_started(
+        self, request: web.Request, staff_id: str, now: datetime, next_path: str
+    ) -> web.HTTPSeeOther:
+        """The redirect onwards, carrying the new session's cookie."""
+        cookie, _ = await self.sessions.start(staff_id, now)
         response = web.HTTPSeeOther(next_path)
         response.set_cookie(
             SESSION_COOKIE,
@@ -174,7 +168,7 @@ class LoginRoutes:
             max_age=int(self.sessions.lifetime.total_seconds()),
         )
         response.del_cookie(LOGIN_CSRF_COOKIE, path=LOGIN_PATH)
-        raise response
+        return response
 
     async def logout(self, request: web.Request) -> web.Response:
         identity = current_identity(request)
@@ -201,3 +195,20 @@ def _local(target: str | None) -> str:
     if target and target.startswith("/console") and not target.startswith("//"):
         return target
     return "/console"
+
+
+def _field_problems(login: str, password: str) -> list[FieldError]:
+    missing = [
+        FieldError(name, "required", f"{name}: required")
+        for name, value in (("login", login), ("password", password))
+        if not value
+    ]
+    too_long = [
+        FieldError(name, "max_length", f"{name}: at most {limit} characters")
+        for name, value, limit in (
+            ("login", login, MAX_LOGIN),
+            ("password", password, MAX_PASSWORD),
+        )
+        if len(value) > limit
+    ]
+    return missing + too_long

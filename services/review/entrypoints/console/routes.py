@@ -158,8 +158,6 @@ class ConsoleRoutes:
         case = await self.cases.read(staff, case_id)
         view = self.cases.view(staff, case)
         may = {a.name.lower(): can(staff, a, case, self.rules) for a in Action}
-        is_open = case.state not in FINAL_STATES
-        signing = case.state in SIGNING_STATES and case.decision is not None
         outstanding = case.outstanding_levels() if case.decision else []
         return render(
             request,
@@ -174,6 +172,30 @@ class ConsoleRoutes:
                 case.deadline_at,
                 datetime.now(UTC),
             ),
+            **self._forms_shown(staff, case, may),
+            staff_members=[(m.id, m.name) for m in self.staff.current().staff],
+            locations=[w.value for w in EvidenceLocation],
+            audiences=[a.value for a in DISCLOSABLE],
+            questions=[q.value for q in Question],
+            link_kinds=[k.value for k in MANUAL_LINKS],
+            submitted_choices=submitted_choices or {},
+            sent_form=sent_form,
+            show_restore=may["order_restoration"],
+            read_only=not any(v for k, v in may.items() if not k.startswith("read_")),
+            outstanding=outstanding,
+            my_levels=[lvl for lvl in staff.levels if lvl in outstanding],
+            clauses=self.policy.clauses,
+            action_types=self.policy.action_types,
+            problems=problems or [],
+            submitted=submitted or {},
+            published=case.state is CaseState.APPROVED,
+        )
+
+    def _forms_shown(self, staff: StaffMember, case: Case, may: dict[str, bool]) -> dict[str, Any]:
+        """Which of the case page's forms this staff member gets, given what they may do."""
+        is_open = case.state not in FINAL_STATES
+        signing = case.state in SIGNING_STATES and case.decision is not None
+        return dict(
             show_decision_form=may["draft_decision"] and is_open,
             show_signoff_form=may["sign_off"] and signing,
             show_determination_form=may["record_determination"]
@@ -194,22 +216,6 @@ class ConsoleRoutes:
             show_inquiry_form=may["answer_inquiry"]
             and is_open
             and case.kind is SubmissionKind.INQUIRY,
-            staff_members=[(m.id, m.name) for m in self.staff.current().staff],
-            locations=[w.value for w in EvidenceLocation],
-            audiences=[a.value for a in DISCLOSABLE],
-            questions=[q.value for q in Question],
-            link_kinds=[k.value for k in MANUAL_LINKS],
-            submitted_choices=submitted_choices or {},
-            sent_form=sent_form,
-            show_restore=may["order_restoration"],
-            read_only=not any(v for k, v in may.items() if not k.startswith("read_")),
-            outstanding=outstanding,
-            my_levels=[lvl for lvl in staff.levels if lvl in outstanding],
-            clauses=self.policy.clauses,
-            action_types=self.policy.action_types,
-            problems=problems or [],
-            submitted=submitted or {},
-            published=case.state is CaseState.APPROVED,
         )
 
     def _post(
