@@ -46,7 +46,7 @@ from casework.outbox import OutboxRelay
 from casework.periodic import every
 from casework.store.sqlite import SqliteStore
 from deploy.sandbox_wiki import BOT_PASSWORD, ROLE_ACCOUNT, SandboxWiki
-from services.enforcement.adapters.notices import notice_marker
+from services.enforcement.adapters.notices import NoticeRenderer, notice_marker
 from services.enforcement.adapters.store import ENFORCEMENTS
 from services.enforcement.domain import EnforcementRecord, OpKind, OpState, action_reason
 from services.enforcement.handlers import HANDLERS
@@ -111,7 +111,8 @@ async def steward(fresh_farm: dict[str, SandboxWiki]) -> AsyncIterator[dict[str,
 
 def make_enforcer(store: SqliteStore, clients: dict[str, MediaWikiClient], **kw: Any) -> Enforcer:
     relay = OutboxRelay(store, _never)
-    return Enforcer(store, relay, POLICY, clients, LOG_PAGE, retry_seconds=0.1, **kw)
+    notices = NoticeRenderer(LOG_PAGE)
+    return Enforcer(store, relay, POLICY, clients, LOG_PAGE, notices, retry_seconds=0.1, **kw)
 
 
 async def deliver(enforcer: Enforcer, event: CloudEvent) -> None:

@@ -17,6 +17,7 @@ from casework.reconcile_wiring import reconcile_from
 from casework.runtime import Kit, Wiring
 from casework.store import DocumentStore
 from casework.trust import ReviewAuthority
+from services.enforcement.adapters.notices import NoticeRenderer
 from services.enforcement.adapters.store import ENFORCEMENT_INDEXES, ENFORCEMENTS, FAILURES
 from services.enforcement.entrypoints.http import http_app
 from services.enforcement.handlers import HANDLERS
@@ -67,6 +68,7 @@ async def wire(kit: Kit) -> Wiring:
         kit.policy,
         clients,
         settings.public_log_page,
+        NoticeRenderer(settings.public_log_page),
         central_wiki=settings.centralauth_wiki,
         retry_seconds=settings.retry_seconds,
         ownership=kit.ownership,

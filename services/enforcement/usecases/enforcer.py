@@ -69,6 +69,7 @@ class Enforcer:
         policy: Policy,
         wikis: Mapping[str, MediaWikiClient],
         public_log_page: str,
+        notices: NoticeRenderer,
         *,
         central_wiki: str | None = None,
         retry_seconds: float = 30.0,
@@ -82,7 +83,7 @@ class Enforcer:
         self.public_log_page = public_log_page
         self.central_wiki = central_wiki
         self.retry_seconds = retry_seconds
-        self.notices = NoticeRenderer(public_log_page)
+        self.notices = notices
         self._cases = KeyedLocks()
         self._targets = KeyedLocks()  # (wiki, target): one wiki call at a time on it
 
