@@ -29,8 +29,8 @@ from casework.kafka import EventPublisher, KafkaSettings, ensure_topics
 from casework.store.sqlite import SqliteStore
 from deploy.broker import TansuBroker
 from tests.fixtures.broker import unique
-from tests.support import eventually
-from tests.test_bus_loss import Effects, _true, broker, consuming, settings_of
+from tests.support import eventually, holds
+from tests.test_bus_loss import Effects, broker, consuming, settings_of
 
 __all__ = ["broker"]  # the fixture: a broker of this module's tests alone
 
@@ -69,7 +69,7 @@ async def test_every_event_of_a_topic_recreated_under_a_running_consumer_is_hand
             for n in range(BEFORE):  # one key: one partition, offsets 0 to 7
                 await publisher.publish(topics[0], event(n))
             await eventually(
-                lambda: _true(effects.deliveries[BEFORE - 1] == 1), timeout=20, what="last held"
+                lambda: holds(effects.deliveries[BEFORE - 1] == 1), timeout=20, what="last held"
             )
             # All done while the consumer's handler holds event 7: its next fetch and its
             # commit come after the new topic holds the 12 (no race with an empty topic).
@@ -83,7 +83,7 @@ async def test_every_event_of_a_topic_recreated_under_a_running_consumer_is_hand
             effects.release.set()
             everything = Counter(range(BEFORE + AFTER))
             await eventually(
-                lambda: _true(effects.applied == everything),
+                lambda: holds(effects.applied == everything),
                 timeout=WITHIN,
                 what="every event of the recreated topic handled",
             )
