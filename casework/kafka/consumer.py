@@ -48,7 +48,7 @@ from casework.kafka.dead_letters import DeadLetter, DeadLetterCallback, Permanen
 from casework.kafka.ownership import Ownership
 from casework.kafka.positions import Positions
 from casework.kafka.publisher import EventPublisher, Sent
-from casework.kafka.readback import Loss, ReadBack
+from casework.kafka.readback import Loss, ReadBack, event_id_of
 from casework.kafka.settings import KafkaSettings, retrying
 from casework.periodic import every
 
@@ -343,7 +343,7 @@ class EventConsumer:
             if done:
                 last = partition_slots[done - 1].record
                 offsets[tp] = last.offset + 1
-                self._positions.handled(tp, Sent(last.offset, _event_id(last)))
+                self._positions.handled(tp, Sent(last.offset, event_id_of(last)))
             next_offset = partition_slots[-1].record.offset + 1
             if done < len(partition_slots):
                 next_offset = partition_slots[done].record.offset
@@ -548,12 +548,6 @@ def _quiet_commit_errors() -> None:
     coordinator_log = logging.getLogger("aiokafka.consumer.group_coordinator")
     if not any(isinstance(f, _OncePerEpisode) for f in coordinator_log.filters):
         coordinator_log.addFilter(_OncePerEpisode())
-
-
-def _event_id(record: Record) -> str:
-    """The record's CloudEvent id header as the read-back compares it ("" if none)."""
-    raw = dict(record.headers or ()).get("ce_id", b"")
-    return raw.decode("utf-8", "replace") if isinstance(raw, bytes) else ""
 
 
 def _where(record: Record) -> tuple[str, int, int]:

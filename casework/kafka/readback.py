@@ -24,6 +24,12 @@ from casework.kafka.settings import KafkaSettings
 log = logging.getLogger("casework.kafka")
 
 
+def event_id_of(record: Any) -> str:
+    """The record's CloudEvent id header, as marks keep it ("" if none)."""
+    raw = dict(record.headers or ()).get("ce_id", b"")
+    return raw.decode("utf-8", "replace") if isinstance(raw, bytes) else ""
+
+
 @dataclass(frozen=True)
 class Loss:
     """Where the bus no longer holds a marked record, and how."""
@@ -94,7 +100,7 @@ class ReadBack:
                 self._missing = missing
                 return None
             record = records[0]
-            found = dict(record.headers).get("ce_id", b"").decode("utf-8", "replace")
+            found = event_id_of(record)
             if record.offset != mark.offset or found != mark.event_id:
                 return Loss(
                     tp, f"{where} holds another event ({found or 'none'}, not {mark.event_id})"
