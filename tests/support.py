@@ -6,12 +6,13 @@ import asyncio
 import os
 import socket
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager, suppress
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager, suppress
 from typing import NoReturn, TypeVar
 
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiosmtpd.controller import Controller
 
 from casework.cloudevents import CloudEvent, from_kafka
 from casework.kafka import EventConsumer
@@ -143,3 +144,16 @@ async def running(consumer: EventConsumer) -> AsyncIterator[asyncio.Task[None]]:
         await consumer.stop(timeout=5)
         with suppress(asyncio.CancelledError):
             await task
+
+
+@contextmanager
+def smtp_server(handler: object) -> Iterator[int]:
+    """A real SMTP server (aiosmtpd, its own thread) with ``handler``'s ``handle_*`` hooks,
+    on a free loopback port: yields the port."""
+    port = free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield port
+    finally:
+        controller.stop()

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from casework.cloudevents import CloudEvent
@@ -51,7 +50,7 @@ from services.notify.handlers import HANDLERS
 from services.notify.usecases import Notify
 from services.notify.usecases.enforcement import EARLY_ENFORCED_WAIT_SECONDS
 from tests.fixtures.keys import authority, full_chain, reversal_approvals, signed
-from tests.support import free_port
+from tests.support import smtp_server
 
 ROOT = Path(__file__).resolve().parent.parent
 POLICY = load_policy(ROOT / "policy" / "office-actions.yaml")
@@ -96,13 +95,8 @@ class Inbox:
 @pytest.fixture
 def inbox() -> Iterator[tuple[Inbox, int]]:
     box = Inbox()
-    port = free_port()
-    controller = Controller(box, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
+    with smtp_server(box) as port:
         yield box, port
-    finally:
-        controller.stop()
 
 
 @pytest.fixture

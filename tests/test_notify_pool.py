@@ -15,12 +15,11 @@ from dataclasses import dataclass, field
 from email.message import EmailMessage
 
 import pytest
-from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from services.notify.adapters.deliveries import message_id
 from services.notify.adapters.smtp import Mailer, SmtpSettings, build_message
-from tests.support import eventually, free_port
+from tests.support import eventually, smtp_server
 
 
 @dataclass
@@ -71,13 +70,8 @@ class Server:
 @pytest.fixture
 def server() -> Iterator[tuple[Server, int]]:
     handler = Server()
-    port = free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
+    with smtp_server(handler) as port:
         yield handler, port
-    finally:
-        controller.stop()
 
 
 def mailer(port: int, connections: int = 4) -> Mailer:
