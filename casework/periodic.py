@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import weakref
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
@@ -43,16 +44,20 @@ class _Metrics:
         )
 
 
-_metrics_by_registry: dict[int, _Metrics] = {}
+# Keyed by the registry itself, weakly: an id() of a registry gone could be reused by a new
+# one, which would then get metrics registered on the old registry and show none.
+_metrics_by_registry: weakref.WeakKeyDictionary[CollectorRegistry, _Metrics] = (
+    weakref.WeakKeyDictionary()
+)
 _unregistered = _Metrics(None)
 
 
 def _metrics(registry: CollectorRegistry | None) -> _Metrics:
     if registry is None:
         return _unregistered
-    found = _metrics_by_registry.get(id(registry))
+    found = _metrics_by_registry.get(registry)
     if found is None:
-        found = _metrics_by_registry[id(registry)] = _Metrics(registry)
+        found = _metrics_by_registry[registry] = _Metrics(registry)
     return found
 
 

@@ -83,3 +83,18 @@ def test_a_beat_must_be_positive() -> None:
 
     with pytest.raises(ValueError, match="seconds must be positive"):
         every("bad", 0, step)
+
+
+async def test_each_registry_gets_its_own_metrics_even_after_another_is_gone() -> None:
+    import gc
+
+    async def step() -> None:
+        return None
+
+    for _ in range(20):  # new registries come to reuse collected ones' id()
+        registry = CollectorRegistry()
+        with pytest.raises(asyncio.CancelledError):
+            await every("again", 1.0, step, registry=registry, sleep=Beat(stop_after=1))()
+        assert registry.get_sample_value("duty_passes_total", {"duty": "again"}) == 1
+        del registry
+        gc.collect()
