@@ -33,6 +33,7 @@ from prometheus_client import CollectorRegistry
 from pydantic import ValidationError
 from yarl import URL
 
+from casework.claims import HeldElsewhere
 from casework.cloudevents import CloudEvent, MalformedEvent
 from casework.contract import to_cloudevent, topic_of
 from casework.contract.reconcile import UNRECONCILED, CaseUnreconciled
@@ -263,6 +264,9 @@ class Reconciler:
         except (PermanentError, MalformedEvent) as exc:
             await self._unfinishable(case_id, event, f"refused: {exc}")
             return True
+        except HeldElsewhere as exc:  # the owner is doing it now: not a failure
+            log.info("reconciling %s from %s: %s; next pass again", case_id, self.upstream, exc)
+            return False
         except Exception as exc:
             failures = self._failures.get(event.id, 0) + 1
             self._failures[event.id] = failures

@@ -29,6 +29,7 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Gauge
 
+from casework.claims import Claimant
 from casework.cloudevents import CloudEvent
 from casework.config import ConfigError, ServiceSettings, load_settings
 from casework.contract import SERVICES, dead_letter_topic_of, topic_of
@@ -60,6 +61,11 @@ class Kit:
     registry: CollectorRegistry
     health_checks: dict[str, HealthCheck]
     ownership: Ownership = field(default_factory=Ownership)
+
+    @property
+    def claimant(self) -> Claimant:
+        """This instance as it claims effects that must not be done twice (casework.claims)."""
+        return Claimant(self.settings.instance_id, self.settings.lease_seconds)
 
 
 @dataclass
@@ -251,6 +257,7 @@ def _consumer_metrics(registry: CollectorRegistry, consumer: EventConsumer) -> N
         ("handled", "Events handled and committed."),
         ("dead_lettered", "Events sent to the dead-letter topic."),
         ("retried", "Handler retries after a transient failure."),
+        ("held_elsewhere", "Events put off while another instance did their effect."),
         ("rebuilds", "Consumer rebuilds after its commits kept failing (bus lost its data)."),
     ):
         gauge = Gauge(f"consumer_events_{attr}", doc, registry=registry)

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
+from casework.claims import Claimant
 from casework.cloudevents import CloudEvent
 from casework.contract import (
     ActionEnforced,
@@ -137,6 +138,7 @@ def notifier(
     functionaries: Functionaries | None = None,
     clock: Callable[[], datetime] = lambda: NOW,
     owns: Callable[[str], bool] = lambda case_id: True,
+    claimant: Claimant | None = None,
 ) -> Service:
     mailer = Mailer(
         SmtpSettings(
@@ -162,6 +164,7 @@ def notifier(
         functionaries,
         owns=owns,
         clock=clock,
+        claimant=claimant,
     )
     return Service(notify, dispatcher(HANDLERS, notify, authority(POLICY).admit))
 

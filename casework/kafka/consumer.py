@@ -43,6 +43,7 @@ from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from aiokafka.errors import KafkaError, UnknownTopicOrPartitionError
 from pydantic import ValidationError
 
+from casework.claims import HeldElsewhere
 from casework.cloudevents import CloudEvent, MalformedEvent, from_kafka
 from casework.kafka.dead_letters import DeadLetter, DeadLetterCallback, PermanentError, Record
 from casework.kafka.ownership import Ownership
@@ -108,6 +109,7 @@ class EventConsumer:
         self.handled = 0
         self.dead_lettered = 0
         self.retried = 0
+        self.held_elsewhere = 0  # handled again later: another instance was doing it
         self.rebuilds = 0
         self._stall_seconds = stall_seconds
         self._rebuild: str | None = None  # why the consumer must be rebuilt
@@ -389,12 +391,23 @@ class EventConsumer:
         return await self._handle_with_retries(record, event)
 
     async def _handle_with_retries(self, record: Record, event: CloudEvent) -> _Outcome:
+        """Retry a failing handler up to ``retry_max_attempts``, then dead-letter the event.
+        An effect another instance is doing (HeldElsewhere) is not a failure: the event is
+        tried again after a backoff, without counting, for as long as the partition is ours."""
         max_attempts = self._settings.retry_max_attempts
-        for attempt in range(1, max_attempts + 1):
+        attempt = 1
+        while True:
             try:
                 await self._handle(event)
             except _NEVER_RETRIED as exc:
                 return await self._dead_letter(record, exc, attempts=attempt, event=event)
+            except HeldElsewhere as exc:
+                self.held_elsewhere += 1
+                log.info("event_id=%s waits: %s", event.id, exc)
+                if record.partition not in self.ownership.partitions:
+                    return _Outcome.STOPPED  # the partition's new owner reads it again
+                if await self._sleep_unless_stopped(self._settings.backoff_seconds(1)):
+                    return _Outcome.STOPPED
             except Exception as exc:
                 if attempt == max_attempts:
                     return await self._dead_letter(record, exc, attempts=attempt, event=event)
@@ -411,6 +424,7 @@ class EventConsumer:
                     delay,
                     exc,
                 )
+                attempt += 1
                 if await self._sleep_unless_stopped(delay):
                     return _Outcome.STOPPED
             else:
@@ -422,7 +436,6 @@ class EventConsumer:
                     event.type,
                 )
                 return _Outcome.DONE
-        raise AssertionError("unreachable")
 
     async def _dead_letter(
         self,

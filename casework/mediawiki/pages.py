@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -17,6 +20,8 @@ from casework.mediawiki.models import (
     _timestamp,
 )
 from casework.mediawiki.session import Session
+
+log = logging.getLogger("casework.mediawiki")
 
 
 class PageActions(Session):
@@ -56,12 +61,12 @@ class PageActions(Session):
         createonly: bool = False,
         nocreate: bool = False,
     ) -> EditResult:
-        """Replace the page with ``text`` or add ``appendtext`` to its end (exactly one)."""
+        """Replace the page with ``text`` or add ``appendtext`` to its end (exactly one).
+        An append retried after a lost answer could land twice: see ``append_once``."""
         if (text is None) == (appendtext is None):
             raise ValueError("edit() needs exactly one of text and appendtext")
-        reply = await self._write(
+        return await self._edit(
             {
-                "action": "edit",
                 "title": title,
                 "text": text,
                 "appendtext": appendtext,
@@ -71,6 +76,47 @@ class PageActions(Session):
                 "nocreate": nocreate,
             }
         )
+
+    async def append_once(
+        self, title: str, text: str, summary: str, *, after: int | None = None
+    ) -> int:
+        """Append ``text`` to ``title`` in one edit with ``summary``, never twice; the new
+        revision's id. A request that failed may still have reached the wiki, so before
+        each new try this looks for the account's edit with ``summary`` made after revision
+        ``after`` (default: the page's latest before the first try); when the request was
+        sent and no answer came, it keeps looking for as long as a request may take."""
+        if after is None:
+            after = await self.latest_revision(title)
+        for attempt in range(1, self._retry_attempts + 1):
+            try:
+                result = await self._edit(
+                    {"title": title, "appendtext": text, "summary": summary}, retry=False
+                )
+                return result.newrevid if result.newrevid is not None else after
+            except MediaWikiError as err:
+                if not err.transient or attempt == self._retry_attempts:
+                    raise
+                landed = await self._landed(title, summary, after, err.maybe_running)
+                if landed is not None:
+                    log.info("%s: the edit %r landed after all (r%d)", title, summary, landed)
+                    return landed
+                wait = min(self._retry_initial_wait * 2 ** (attempt - 1), self._retry_max_wait)
+                log.warning("%s: edit %r failed (%s); again in %.1fs", title, summary, err, wait)
+                await asyncio.sleep(wait)
+        raise AssertionError("unreachable")
+
+    async def _landed(
+        self, title: str, summary: str, after: int, maybe_running: bool
+    ) -> int | None:
+        deadline = time.monotonic() + (self._timeout if maybe_running else 0.0)
+        while True:
+            found = await self.own_edit(title, summary, after=after)
+            if found is not None or time.monotonic() >= deadline:
+                return found
+            await asyncio.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
+
+    async def _edit(self, fields: dict[str, Any], *, retry: bool = True) -> EditResult:
+        reply = await self._write({"action": "edit", **fields}, retry=retry)
         result = reply["edit"]
         if result.get("result") != "Success":
             # e.g. a captcha or an extension hook refusing the edit
@@ -83,6 +129,12 @@ class PageActions(Session):
             nochange=bool(result.get("nochange", False)),
             new=bool(result.get("new", False)),
         )
+
+    async def latest_revision(self, title: str) -> int:
+        """The id of the page's current revision; 0 if it does not exist."""
+        reply = await self._read({"action": "query", "prop": "info", "titles": title})
+        (page,) = reply["query"]["pages"]
+        return int(page.get("lastrevid") or 0)
 
     async def page_state(self, title: str) -> PageState:
         reply = await self._read(
@@ -144,9 +196,10 @@ class PageActions(Session):
         (page,) = reply["query"]["pages"]
         return [_revision_flags(r) for r in page.get("revisions", [])]
 
-    async def own_edit(self, title: str, summary: str) -> int | None:
-        """The newest revision of ``title`` made by this client's account with exactly
-        ``summary``, or None: what the page's text says does not count, only who edited."""
+    async def own_edit(self, title: str, summary: str, *, after: int = 0) -> int | None:
+        """The newest revision of ``title`` (newer than revision ``after``) made by this
+        client's account with exactly ``summary``, or None: what the page's text says does
+        not count, only who edited."""
         params: dict[str, Any] = {
             "action": "query",
             "prop": "revisions",
@@ -159,6 +212,8 @@ class PageActions(Session):
             reply = await self._read(params)
             (page,) = reply["query"]["pages"]
             for revision in page.get("revisions", []):
+                if int(revision["revid"]) <= after:
+                    return None  # newest first: the rest are older still
                 if revision.get("comment") == summary and not revision.get("commenthidden"):
                     return int(revision["revid"])
             more = reply.get("continue", {}).get("rvcontinue")

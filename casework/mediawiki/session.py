@@ -143,17 +143,22 @@ class Session:
     async def _read(self, params: dict[str, Any]) -> dict[str, Any]:
         return await self._as_user("GET", params, None)
 
-    async def _write(self, params: dict[str, Any], token_type: str = "csrf") -> dict[str, Any]:
-        return await self._as_user("POST", params, token_type)
+    async def _write(
+        self, params: dict[str, Any], token_type: str = "csrf", *, retry: bool = True
+    ) -> dict[str, Any]:
+        """``retry=False``: a transient failure is raised at once (the caller must find out
+        whether the write reached the wiki before trying it again)."""
+        return await self._as_user("POST", params, token_type, retry=retry)
 
     async def _as_user(
-        self, method: str, params: dict[str, Any], token_type: str | None
+        self, method: str, params: dict[str, Any], token_type: str | None, *, retry: bool = True
     ) -> dict[str, Any]:
         """Call as the logged-in user (``assert=user``), so reads see what the account may see."""
         for attempt in (1, 2):
             token, generation = await self._session_state(token_type)
             try:
-                return await self._call(method, {**params, "token": token, "assert": "user"})
+                request = {**params, "token": token, "assert": "user"}
+                return await self._call(method, request, retry=retry)
             except MediaWikiError as err:
                 if attempt == 2 or err.code not in ("badtoken", "assertuserfailed"):
                     raise
@@ -177,7 +182,9 @@ class Session:
             raise RuntimeError("MediaWikiClient used outside 'async with'")
         return self._session
 
-    async def _call(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
+    async def _call(
+        self, method: str, params: dict[str, Any], *, retry: bool = True
+    ) -> dict[str, Any]:
         def log_retry(state: RetryCallState) -> None:
             error = state.outcome.exception() if state.outcome else None
             wait = state.next_action.sleep if state.next_action else 0.0
@@ -192,7 +199,7 @@ class Session:
 
         retrying = AsyncRetrying(
             retry=retry_if_exception(lambda e: isinstance(e, MediaWikiError) and e.transient),
-            stop=stop_after_attempt(self._retry_attempts),
+            stop=stop_after_attempt(self._retry_attempts if retry else 1),
             wait=wait_exponential(multiplier=self._retry_initial_wait, max=self._retry_max_wait),
             before_sleep=log_retry,
             reraise=True,
@@ -219,8 +226,12 @@ class Session:
                 except ValueError as err:
                     text = (await response.text())[:500]
                     raise MediaWikiError("badresponse", f"not JSON: {text!r}") from err
-        except (aiohttp.ClientError, TimeoutError) as err:
+        except aiohttp.ClientConnectorError as err:  # not connected: nothing was sent
             raise MediaWikiError("network", f"{type(err).__name__}: {err}", transient=True) from err
+        except (aiohttp.ClientError, TimeoutError) as err:
+            raise MediaWikiError(
+                "network", f"{type(err).__name__}: {err}", transient=True, maybe_running=True
+            ) from err
         if not isinstance(body, dict):
             raise MediaWikiError("badresponse", f"not a JSON object: {body!r}")
         if "error" in body:

@@ -72,6 +72,7 @@ async def wire(kit: Kit) -> Wiring:
         central_wiki=settings.centralauth_wiki,
         retry_seconds=settings.retry_seconds,
         ownership=kit.ownership,
+        claimant=kit.claimant,
     )
     watcher = Watcher(kit.store, kit.relay, clients, settings.wiki_username)
     reconcile = every(

@@ -12,6 +12,7 @@ from aiohttp import web
 from jinja2 import Environment
 
 from casework.assertion_auth import AssertionGate
+from casework.claims import Claimant
 from casework.cloudevents import CloudEvent
 from casework.contract import ActionEnforced, DecisionApproved
 from casework.dispatch import consumed_topics, dispatcher
@@ -64,9 +65,11 @@ def build(
     *,
     owns: Callable[[str], bool] = lambda case_id: True,
     clock: Clock = utcnow,
+    claimant: Claimant | None = None,
 ) -> Notify:
-    """Notify's use cases over one sender (``owns``: the cases this instance releases)."""
-    sender = Sender(store, relay, mailer, Deliveries(store), clock)
+    """Notify's use cases over one sender (``owns``: the cases this instance releases;
+    ``claimant``: this instance, claiming each message while it sends it)."""
+    sender = Sender(store, relay, mailer, Deliveries(store, claimant), clock)
     records = TransparencyRecords(sender, policy, templates, wiki, public_log_page)
     requesters = Requesters(sender, policy, templates)
     enforcement = Enforcement(sender, policy, templates, records, owns)
@@ -202,6 +205,7 @@ async def wire(kit: Kit) -> Wiring:
         settings.public_log_page,
         functionaries,
         owns=kit.ownership.owns,
+        claimant=kit.claimant,
     )
     # Keys once named functionaries' addresses; move stored ones before any event is read.
     await notify.sender.deliveries.rekey_addresses(list(functionaries.wikis))

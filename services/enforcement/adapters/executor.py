@@ -351,8 +351,7 @@ async def _notice(op: Operation, case_id: str, wiki: MediaWikiClient, restoring:
     ours = None if restoring else await wiki.own_edit(op.target, op.reason)
     if ours is not None:
         raise _done(result_id=ours)
-    result = await wiki.edit(op.target, appendtext=op.text, summary=op.reason)
-    raise _done(result_id=result.newrevid)
+    raise _done(result_id=await wiki.append_once(op.target, op.text, op.reason))
 
 
 async def _lift_nothing(

@@ -18,9 +18,11 @@ receives its events, under that instance's lock.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 
+from casework.claims import Claimant, HeldElsewhere, working_on
 from casework.contract import (
     DecisionApproved,
     DecisionReversed,
@@ -40,7 +42,7 @@ from casework.policy import Policy
 from casework.store import Document, DocumentStore, DuplicateDocument, OutboxMessage
 from services.enforcement.adapters.executor import lift, perform
 from services.enforcement.adapters.notices import NoticeRenderer
-from services.enforcement.adapters.store import ENFORCEMENTS, FAILURES, TAMPERING
+from services.enforcement.adapters.store import ENFORCEMENTS, FAILURES, TAMPERING, WORKING
 from services.enforcement.domain import (
     Ending,
     EnforcementRecord,
@@ -74,8 +76,10 @@ class Enforcer:
         central_wiki: str | None = None,
         retry_seconds: float = 30.0,
         ownership: Ownership | None = None,
+        claimant: Claimant | None = None,
     ) -> None:
         self.store = store
+        self.claimant = claimant or Claimant.this_process()
         self.ownership = ownership
         self.relay = relay
         self.policy = policy
@@ -118,7 +122,7 @@ class Enforcer:
 
     async def enforce(self, case_id: str) -> None:
         """Perform every due operation of a case, then announce it. Safe to repeat."""
-        async with self._cases.hold(case_id):
+        async with self._working(case_id):
             doc = await self.store.get(ENFORCEMENTS, case_id)
             if doc is None:
                 return
@@ -168,7 +172,7 @@ class Enforcer:
 
     async def end(self, case_id: str) -> None:
         """Lift what a reversal or an expiry concerns, then announce it. Safe to repeat."""
-        async with self._cases.hold(case_id):
+        async with self._working(case_id):
             doc = await self.store.get(ENFORCEMENTS, case_id)
             if doc is None:
                 return
@@ -218,7 +222,7 @@ class Enforcer:
             log.error("restoration of unknown tampering %s ignored", order.tampering_id)
             return
         index = int(tampering["operation"])
-        async with self._cases.hold(order.case_id):
+        async with self._working(order.case_id):
             doc = await self.store.get(ENFORCEMENTS, order.case_id)
             if doc is None:
                 return
@@ -281,9 +285,18 @@ class Enforcer:
         try:
             async with self.ownership.working(case_id):
                 await work(case_id)
-        except NotOwned:
+        except (NotOwned, HeldElsewhere):
             return 0
         return 1
+
+    @asynccontextmanager
+    async def _working(self, case_id: str) -> AsyncIterator[None]:
+        """The case's lock in this process, and its claim among the instances (wiki calls
+        on a case are made by one instance at a time, even by one whose partition was
+        just handed on; HeldElsewhere while another instance works on it)."""
+        async with self._cases.hold(case_id):
+            async with working_on(self.store, WORKING, case_id, self.claimant):
+                yield
 
     # --- helpers -----------------------------------------------------------------------
 

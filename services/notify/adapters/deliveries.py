@@ -13,9 +13,11 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Collection
+from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Any
 
+from casework.claims import Claim, Claimant, claim, kept
 from casework.contract import (
     Audience,
     NotificationFailed,
@@ -118,21 +120,36 @@ def _announced(
     return outbox
 
 
+def finished(doc: Document) -> bool:
+    return doc.get("state") in FINAL
+
+
 class Deliveries:
-    def __init__(self, store: DocumentStore) -> None:
+    """The records; a ``sending`` record is also the claim of the instance sending it
+    (casework.claims), so two instances handling one event never both send."""
+
+    def __init__(self, store: DocumentStore, claimant: Claimant | None = None) -> None:
         self.store = store
+        self.claimant = claimant or Claimant.this_process()
 
     async def get(self, key: str) -> Document | None:
         return await self.store.get(DELIVERIES, key)
 
-    async def begin(self, key: str, fields: dict[str, Any]) -> Document:
-        """The record for `key`, created in state `sending` if there was none."""
-        try:
-            return await self.store.insert(DELIVERIES, {"_id": key, "state": "sending", **fields})
-        except DuplicateDocument:
-            doc = await self.store.get(DELIVERIES, key)
-            assert doc is not None
-            return doc
+    async def begin(self, key: str, fields: dict[str, Any]) -> Claim:
+        """The record for `key`, created in state `sending` if there was none, claimed by
+        this instance; HeldElsewhere while another instance is sending it."""
+        return await claim(
+            self.store,
+            DELIVERIES,
+            key,
+            fields | {"state": "sending"},
+            self.claimant,
+            finished=finished,
+        )
+
+    def kept(self, key: str) -> AbstractAsyncContextManager[None]:
+        """Keep the claim on `key` while sending takes long."""
+        return kept(self.store, DELIVERIES, key, self.claimant, finished=finished)
 
     async def finish(
         self,

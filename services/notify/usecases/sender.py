@@ -12,6 +12,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from email.message import EmailMessage
 from typing import Any
 
 from casework.contract import Audience
@@ -68,7 +69,7 @@ class Sender:
                 "message_id": message_id(out.key),
             },
         )
-        if record["state"] != "sending":
+        if record.finished:
             return
         message = build_message(
             sender=self.mailer.settings.sender,
@@ -80,6 +81,12 @@ class Sender:
             language=out.rendered.language,
             in_reply_to=out.in_reply_to,
         )
+        async with self.deliveries.kept(out.key):
+            await self._send(out, message)
+        self.relay.wake()
+        log.info("case %s: %s email %s", out.case_id, out.audience, out.key)
+
+    async def _send(self, out: Outgoing, message: EmailMessage) -> None:
         try:
             attempts = await self.mailer.send(message)
         except DeliveryFailed as exc:
@@ -106,8 +113,6 @@ class Sender:
                 now=self.clock(),
                 attempts=attempts,
             )
-        self.relay.wake()
-        log.info("case %s: %s email %s", out.case_id, out.audience, out.key)
 
     async def skip(self, key: str, case_id: str, audience: Audience, channel: str) -> None:
         await self.deliveries.finish(

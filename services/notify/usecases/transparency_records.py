@@ -13,7 +13,7 @@ from typing import Protocol
 from jinja2 import Environment
 
 from casework.contract import ActionEnforced, Audience, SignOff
-from casework.mediawiki import EditResult, PageRevision
+from casework.mediawiki import PageRevision
 from casework.policy import Policy
 from services.notify.adapters.collections import LUMEN_NOTICES, STATEMENTS
 from services.notify.adapters.deliveries import idempotency_key
@@ -27,19 +27,11 @@ from services.notify.usecases.sender import Sender
 class StatementWiki(Protocol):
     async def page(self, title: str) -> PageRevision | None: ...
 
-    async def own_edit(self, title: str, summary: str) -> int | None: ...
+    async def own_edit(self, title: str, summary: str, *, after: int = 0) -> int | None: ...
 
-    async def edit(
-        self,
-        title: str,
-        *,
-        text: str | None = None,
-        appendtext: str | None = None,
-        summary: str,
-        baserevid: int | None = None,
-        createonly: bool = False,
-        nocreate: bool = False,
-    ) -> EditResult: ...
+    async def append_once(
+        self, title: str, text: str, summary: str, *, after: int | None = None
+    ) -> int: ...
 
 
 class TransparencyRecords:
@@ -82,12 +74,10 @@ class TransparencyRecords:
             )
             return
         async with self._log_page:
-            current = await self.wiki.page(self.public_log_page)
             await self._append_to_log(
                 key,
                 case_id,
-                resumed=done is not None,
-                text=lambda: (
+                text=lambda current: (
                     ("\n\n" if current is not None else "")
                     + public_statement(self.templates, public_view(enforced, self.policy, signoffs))
                 ),
@@ -106,8 +96,7 @@ class TransparencyRecords:
             await self._append_to_log(
                 key,
                 case_id,
-                resumed=done is not None,
-                text=lambda: "\n" + public_reversal(self.templates, view),
+                text=lambda current: "\n" + public_reversal(self.templates, view),
                 summary=f"Office action {case_id}: reversed",
             )
 
@@ -125,31 +114,39 @@ class TransparencyRecords:
         key: str,
         case_id: str,
         *,
-        resumed: bool,
-        text: Callable[[], str],
+        text: Callable[[PageRevision | None], str],
         summary: str,
     ) -> None:
-        """Append to the public log page once. Already there means our own edit: after a
-        crash between the edit and its record (``resumed``), a revision by the role account
-        with this summary; never a marker in the text, which anyone can add."""
-        await self.deliveries.begin(
+        """Append to the public log page once. The delivery record is this instance's
+        claim on the edit (another instance handling the same event waits); already there
+        means our own edit: when the record was begun before (a crash between the edit and
+        its record), a revision by the role account with this summary; never a marker in
+        the text, which anyone can add. A lost answer is checked the same way
+        (``append_once``) before the edit is tried again."""
+        claim = await self.deliveries.begin(
             key, {"case_id": case_id, "audience": str(Audience.PUBLIC), "channel": "wiki-page"}
         )
-        earlier = await self.wiki.own_edit(self.public_log_page, summary) if resumed else None
-        if earlier is not None:
-            reference = f"{self.public_log_page}?oldid={earlier}"
-        else:
-            result = await self.wiki.edit(self.public_log_page, appendtext=text(), summary=summary)
-            reference = f"{self.public_log_page}?oldid={result.newrevid}"
-        await self.deliveries.finish(
-            key,
-            case_id=case_id,
-            audience=Audience.PUBLIC,
-            channel="wiki-page",
-            state="sent",
-            reference=reference,
-            now=self.sender.clock(),
-        )
+        if claim.finished:
+            return
+        async with self.deliveries.kept(key):
+            current = await self.wiki.page(self.public_log_page)
+            after = current.revid if current is not None else 0
+            earlier = (
+                await self.wiki.own_edit(self.public_log_page, summary) if claim.resumed else None
+            )
+            if earlier is None:
+                earlier = await self.wiki.append_once(
+                    self.public_log_page, text(current), summary, after=after
+                )
+            await self.deliveries.finish(
+                key,
+                case_id=case_id,
+                audience=Audience.PUBLIC,
+                channel="wiki-page",
+                state="sent",
+                reference=f"{self.public_log_page}?oldid={earlier}",
+                now=self.sender.clock(),
+            )
         self.sender.relay.wake()
 
     async def record_transparency(
