@@ -383,8 +383,9 @@ async def test_public_statement_appended_once_with_public_answers(
     assert "personal attack" in page.text  # a public evidence item
     assert "SECRET" not in page.text and USER not in page.text
     assert "Terms of Use" in page.text
-    # The decision released no legal answer: refused on the record with its grounds.
-    assert "'''Legal determination:''' not disclosed" in page.text
+    # No legal determination was made: said so, never "not disclosed" (nothing is withheld).
+    assert "'''Legal determination:''' none made" in page.text
+    assert "'''Legal determination:''' not disclosed" not in page.text
 
 
 async def test_confidential_action_has_no_public_statement_and_says_why(

@@ -7,9 +7,15 @@ from typing import Any
 
 import pytest
 
-from casework.contract import Audience, Decision, Question, SignOff
+from casework.contract import ActionEnforced, Audience, Decision, Question, SignOff
 from casework.policy import load_policy
-from services.notify.domain.views import answer, answers
+from services.notify.domain.render import email, environment, public_statement
+from services.notify.domain.views import (
+    affected_user_view,
+    answer,
+    answers,
+    public_view,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 POLICY = load_policy(ROOT / "policy" / "office-actions.yaml")
@@ -148,3 +154,68 @@ def test_every_question_is_answered_or_refused_for_every_audience() -> None:
         given = answers(decision(), None, POLICY, audience)
         assert [a.question for a in given] == list(Question)
         assert all(a.disclosed or a.grounds for a in given)
+
+
+# --- "not disclosed" only for what exists (issue 18) ---------------------------------------------
+
+
+def test_no_determination_made_is_said_to_be_none_never_withheld() -> None:
+    """Nothing to withhold: no legal determination exists, whatever the release says."""
+    for audience in Audience:
+        given = answer(decision(), None, POLICY, Question.LEGAL_DETERMINATION, audience)
+        assert given.disclosed and not given.determination_made, audience
+        assert given.grounds == ""
+
+
+def test_no_evidence_cited_is_said_to_be_none_recorded_never_withheld() -> None:
+    bare = decision(evidence=[])
+    for audience in Audience:
+        for question in (Question.WHERE, Question.PUBLIC_ACTIONS):
+            given = answer(bare, None, POLICY, question, audience)
+            assert given.disclosed and given.nothing_recorded, (audience, question)
+            assert given.places == [] and given.actions == []
+
+
+def test_existing_evidence_without_a_release_is_still_withheld_with_its_grounds() -> None:
+    given = answer(decision(), None, POLICY, Question.PUBLIC_ACTIONS, Audience.FUNCTIONARIES)
+    assert not given.nothing_recorded
+    withheld = answer(decision(), None, POLICY, Question.WHERE, Audience.PUBLIC)
+    assert not withheld.disclosed and withheld.grounds == "no disclosure decision recorded"
+
+
+def _enforced(changed: Decision) -> ActionEnforced:
+    return ActionEnforced(
+        case_id="OA-TRUE1",
+        decision=changed,
+        operations=[
+            {"wiki": "sandbox", "kind": "block", "target": "Locked User", "status": "done"}
+        ],  # type: ignore[list-item]
+        enforced_at=AT,  # type: ignore[arg-type]
+    )
+
+
+@pytest.mark.parametrize("language", ["en", "ru"])
+def test_every_output_says_none_where_nothing_exists(language: str) -> None:
+    """The affected user's email (text and HTML), and the public statement: no "not disclosed"
+    for a determination never made or evidence never cited."""
+    event = _enforced(decision(evidence=[], language=language))
+    env = environment()
+    mail = email(env, "affected_user", affected_user_view(event, POLICY), language)
+    statement = public_statement(env, public_view(event, POLICY))
+    withheld = {"en": "Not disclosed", "ru": "Не раскрывается"}[language]
+    none_recorded = {"en": "None recorded", "ru": "не приведено ни одного доказательства"}
+    no_determination = {
+        "en": "No legal determination was made",
+        "ru": "Юридическое заключение по этому делу не выносилось",
+    }
+    for text in (mail.body, mail.html or ""):
+        assert no_determination[language] in text
+        assert text.count(none_recorded[language]) == 2  # where, and public actions
+    # language expertise and clauses are the only answers left to withhold
+    withheld_here = [a for a in affected_user_view(event, POLICY).answers if not a.disclosed]
+    assert mail.body.count(withheld) == len(withheld_here)
+    assert "'''Legal determination:''' none made" in statement
+    assert statement.count("none recorded (the decision cites no evidence)") == 2
+    assert statement.count("not disclosed") == sum(
+        1 for a in public_view(event, POLICY).answers if not a.disclosed
+    )

@@ -3,7 +3,9 @@
 A view copies only the fields its audience may see. Templates never receive
 an event, so a private field cannot reach an output by accident. The five
 questions of DESIGN.md §4 are answered here per audience: each answer is
-either given or "not disclosed" with the recorded grounds.
+either given, or "not disclosed" with the recorded grounds, or (when there is nothing to
+disclose: no legal determination made, no evidence cited) said to be none. "Not disclosed"
+is only ever said of something that exists and is withheld.
 """
 
 from __future__ import annotations
@@ -61,6 +63,7 @@ class Answer(_View):
     determination_made: bool = False
     determination_kind: str = ""
     determination_text: str = ""
+    nothing_recorded: bool = False  # the decision cites no evidence at all
 
 
 class CaseFacts(_View):
@@ -203,6 +206,10 @@ def answer(
     question: Question,
     audience: Audience,
 ) -> Answer:
+    if question is Question.LEGAL_DETERMINATION and decision.determination is None:
+        return Answer(question=question, disclosed=True, determination_made=False)
+    if question in (Question.WHERE, Question.PUBLIC_ACTIONS) and not decision.evidence:
+        return Answer(question=question, disclosed=True, nothing_recorded=True)
     if not may_know(decision, policy, question, audience):
         return _withheld(decision, question)
     if question is Question.CLAUSES:
