@@ -7,14 +7,23 @@ from typing import Any
 
 import pytest
 
-from casework.contract import ActionEnforced, Audience, Decision, Question, SignOff
+from casework.contract import (
+    ActionEnforced,
+    Audience,
+    Decision,
+    DecisionApproved,
+    Question,
+    SignOff,
+)
 from casework.policy import load_policy
 from services.notify.domain.render import email, environment, public_statement
 from services.notify.domain.views import (
     affected_user_view,
     answer,
     answers,
+    functionary_brief_view,
     public_view,
+    requester_outcome_view,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -219,3 +228,53 @@ def test_every_output_says_none_where_nothing_exists(language: str) -> None:
     assert statement.count("not disclosed") == sum(
         1 for a in public_view(event, POLICY).answers if not a.disclosed
     )
+
+
+def test_every_output_states_the_same_wiki_scope() -> None:
+    """A global action (no wikis listed) enforced where the farm has wikis: the brief, the
+    emails and the statement all say "every wiki"; where it was enforced is said apart."""
+    scoped = decision(action_type="global-ban", wikis=[])
+    event = _enforced(scoped).model_copy(
+        update={
+            "operations": [
+                _enforced(scoped).operations[0].model_copy(update={"wiki": w})
+                for w in ("betawiki", "alphawiki")
+            ]
+        }
+    )
+    approved = DecisionApproved(
+        case_id="OA-TRUE1",
+        decision=scoped,
+        signoffs=[signoff("trust-and-safety", ["en"])],
+        approved_at=AT,  # type: ignore[arg-type]
+    )
+    env = environment()
+    outputs = {
+        "brief": email(
+            env, "functionary_brief", functionary_brief_view(approved, POLICY, "alphawiki"), "en"
+        ).body,
+        "user": email(env, "affected_user", affected_user_view(event, POLICY), "en").body,
+        "requester": email(
+            env,
+            "requester_outcome",
+            requester_outcome_view(
+                reference="R-1",
+                name="Asker",
+                language="en",
+                outcome="approved",
+                decision=scoped,
+                signoffs=None,
+                action_title="Global ban",
+                contact="ca@officeactions.test",
+                policy=POLICY,
+            ),
+            "en",
+        ).body,
+        "statement": public_statement(env, public_view(event, POLICY)),
+    }
+    for name, text in outputs.items():
+        assert "every wiki" in text, name
+    assert "Enforced on: alphawiki, betawiki" in outputs["user"]
+    assert "'''Enforced on:''' alphawiki, betawiki" in outputs["statement"]
+    ru = email(env, "affected_user", affected_user_view(event, POLICY), "ru").body
+    assert "все вики" in ru and "Применено в: alphawiki, betawiki" in ru

@@ -81,10 +81,12 @@ class CaseFacts(_View):
 
 class PublicView(CaseFacts):
     answers: list[Answer]
+    enforced_on: list[str]
 
 
 class AffectedUserView(CaseFacts):
     answers: list[Answer]
+    enforced_on: list[str]
     language: str
     appeal_until: datetime | None
     contact_address: str
@@ -290,8 +292,14 @@ def answers(
 # --- views per output ---------------------------------------------------------------------------
 
 
-def _wikis(decision: Decision, operations_wikis: list[str]) -> list[str]:
-    return sorted(set(operations_wikis)) or list(decision.wikis)
+def _scope(decision: Decision) -> list[str]:
+    """The wikis the decision covers (none listed: every wiki), the same in every output;
+    where enforcement acted is said separately (``enforced_on``)."""
+    return list(decision.wikis)
+
+
+def _enforced_on(event: ActionEnforced) -> list[str]:
+    return sorted({op.wiki for op in event.operations})
 
 
 def _facts(
@@ -317,10 +325,10 @@ def public_view(
     event: ActionEnforced, policy: Policy, signoffs: list[SignOff] | None = None
 ) -> PublicView:
     decision = event.decision
-    wikis = _wikis(decision, [op.wiki for op in event.operations])
     return PublicView(
-        **_facts(event.case_id, decision, policy, wikis, event.enforced_at),
+        **_facts(event.case_id, decision, policy, _scope(decision), event.enforced_at),
         answers=answers(decision, signoffs, policy, Audience.PUBLIC),
+        enforced_on=_enforced_on(event),
     )
 
 
@@ -328,10 +336,10 @@ def affected_user_view(
     event: ActionEnforced, policy: Policy, signoffs: list[SignOff] | None = None
 ) -> AffectedUserView:
     decision = event.decision
-    wikis = _wikis(decision, [op.wiki for op in event.operations])
     return AffectedUserView(
-        **_facts(event.case_id, decision, policy, wikis, event.enforced_at),
+        **_facts(event.case_id, decision, policy, _scope(decision), event.enforced_at),
         answers=answers(decision, signoffs, policy, Audience.AFFECTED_USER),
+        enforced_on=_enforced_on(event),
         language=decision.subject.language,
         appeal_until=decision.appeal_until,
         contact_address=contact_address(decision, policy),
@@ -343,7 +351,7 @@ def functionary_brief_view(
 ) -> FunctionaryBriefView:
     decision = approved.decision
     return FunctionaryBriefView(
-        **_facts(approved.case_id, decision, policy, list(decision.wikis), approved.approved_at),
+        **_facts(approved.case_id, decision, policy, _scope(decision), approved.approved_at),
         answers=answers(decision, approved.signoffs, policy, Audience.FUNCTIONARIES),
         wiki=wiki,
         appeal_until=decision.appeal_until,
@@ -369,7 +377,7 @@ def requester_outcome_view(
         language=language,
         outcome=outcome,
         action_title=action_title,
-        wikis=list(decision.wikis) if decision is not None else [],
+        wikis=_scope(decision) if decision is not None else [],
         public_rationale=decision.public_rationale if decision is not None else "",
         answers=answers(decision, signoffs, policy, Audience.REQUESTER)
         if decision is not None
@@ -384,7 +392,7 @@ def reversal_view(reversed_: DecisionReversed, policy: Policy) -> ReversalView:
         case_id=reversed_.case_id,
         action_title=policy.action(decision.action_type).title,
         account=decision.subject.account,
-        wikis=list(decision.wikis),
+        wikis=_scope(decision),
         reason=reversed_.reason,
         at=reversed_.reversed_at,
         language=decision.subject.language,
