@@ -4,10 +4,13 @@ PYTHON ?= python3.11
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+RUN_STAMP := $(VENV)/.installed-run
 
-.PHONY: run test bench lint format catalogue deps clean
+.PHONY: run test bench lint format catalogue deps run-deps clean
 
-run: deps
+# Running needs the services' packages and the sandbox wiki only; the test tools, Chromium
+# and dovecot are installed by `make test` (and lint, bench), not here.
+run: run-deps
 	$(PY) -m deploy.run
 
 # Every part the tests need is installed by `deps` or comes with the machine (kubectl):
@@ -37,7 +40,10 @@ catalogue: deps
 	$(PY) -m casework.catalogue
 
 deps: $(STAMP)
-	bash deploy/install-debian.sh
+	bash deploy/install-debian.sh test
+
+run-deps: $(RUN_STAMP)
+	bash deploy/install-debian.sh run
 
 $(PY):
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -45,6 +51,11 @@ $(PY):
 $(STAMP): pyproject.toml | $(PY)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+$(RUN_STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e .
 	touch $@
 
 clean:

@@ -1,8 +1,24 @@
 #!/usr/bin/env bash
-# Install the Debian packages the tests and the sandbox need (the wiki, Chromium for
-# browser tests, dovecot for the IMAP poller), only when one is missing.
+# Install the Debian packages one of the two set-up commands needs, only when one is missing.
+#   deploy/install-debian.sh run    what `make run` needs: the sandbox wiki (MediaWiki, PHP, a web server)
+#   deploy/install-debian.sh test   that, and Chromium for the browser tests, dovecot for the IMAP poller's
+#   deploy/install-debian.sh --list run|test   print the packages and install nothing
 set -euo pipefail
-packages=(mediawiki php-sqlite3 php-cli php8.2-cgi micro-httpd chromium dovecot-imapd)
+list=0
+if [ "${1:-}" = "--list" ]; then
+  list=1
+  shift
+fi
+run_packages=(mediawiki php-sqlite3 php-cli php8.2-cgi micro-httpd)
+case "${1:-test}" in
+  run) packages=("${run_packages[@]}") ;;
+  test) packages=("${run_packages[@]}" chromium dovecot-imapd) ;;
+  *) echo "usage: $0 [--list] run|test" >&2; exit 2 ;;
+esac
+if [ "$list" -eq 1 ]; then
+  echo "${packages[*]}"
+  exit 0
+fi
 missing=()
 for p in "${packages[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then

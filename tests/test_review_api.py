@@ -37,6 +37,7 @@ from services.review.app import Review, active_staff, add_staff_access, build, o
 from services.review.settings import ReviewSettings
 from tests.fixtures.keys import install_keys, session_signer
 from tests.support import free_port
+from tests.test_review_auth_support import submission
 
 ROOT = Path(__file__).resolve().parent.parent
 POLICY = load_policy(ROOT / "policy" / "office-actions.yaml")
@@ -171,6 +172,7 @@ async def test_the_openapi_document_describes_every_route(api: Api) -> None:
         "assignee",
         "language",
         "deadline_before",
+        "submission_id",
         "sort",
         "limit",
         "cursor",
@@ -335,6 +337,18 @@ async def test_waiting_for_the_requester_is_shown_in_the_queue(api: Api) -> None
     assert row["deadline_at"] is not None and page["next_cursor"] is None
 
 
+async def test_the_case_opened_from_a_reference_is_found_by_it(api: Api) -> None:
+    """A requester's reference (R-…) finds the case review opened from it: the README's
+    walk-through needs no guessing of the case id."""
+    for reference in ("R-WALKTHROUGH01", "R-WALKTHROUGH02"):
+        await api.review.cases.submission_received(submission(reference))
+    status, page = await api.call("GET", "/api/v1/cases?submission_id=R-WALKTHROUGH02")
+    assert status == 200, page
+    assert [row["id"] for row in page["cases"]] == ["OA-WALKTHROUGH02"]
+    status, page = await api.call("GET", "/api/v1/cases?submission_id=R-NOSUCHREF00")
+    assert status == 200 and page["cases"] == []
+
+
 # --- refusals -----------------------------------------------------------------------------
 
 
@@ -350,6 +364,7 @@ async def test_waiting_for_the_requester_is_shown_in_the_queue(api: Api) -> None
         ("deadline_before=2026-01-01T00:00:00", "deadline_before"),
         ("cursor=abc", "cursor"),
         ("colour=red", "colour"),
+        ("submission_id=OA-WALKTHROUGH01", "submission_id"),
     ],
 )
 async def test_a_bad_queue_query_is_422_naming_the_field(api: Api, query: str, field: str) -> None:

@@ -30,6 +30,9 @@ class QueueQuery(BaseModel):
     assignee: str | None = None
     language: Language | None = None
     deadline_before: AwareDatetime | None = None
+    submission_id: Annotated[str, Field(pattern=r"^R-[A-Z0-9]{4,40}$")] | None = Field(
+        default=None, description="The requester's reference (R-…): the case opened from it."
+    )
     sort: Literal["urgency", "opened"] = "urgency"
     limit: Annotated[int, Field(ge=1, le=QUEUE_LIMIT_MAX)] = 100
     cursor: str | None = None
@@ -44,7 +47,7 @@ class QueueQuery(BaseModel):
                 f"one of: {', '.join(sorted(policy.action_types))}",
             )
         where: dict[str, Any] = {}
-        for name in FILTER_FIELDS:
+        for name in (*FILTER_FIELDS, "submission_id"):
             value = getattr(self, name)
             if value is not None:
                 where[name] = str(value)

@@ -30,6 +30,7 @@ INDEXES: tuple[tuple[str, ...], ...] = (
     ("urgency",),
     ("opened_at",),
     ("alert_at",),
+    ("submission_id", "urgency"),
 )
 
 Clock = Callable[[], datetime]
