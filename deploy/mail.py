@@ -68,11 +68,13 @@ def shown(message: EmailMessage) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    where = argparse.ArgumentParser(add_help=False)
-    where.add_argument("--maildir", type=Path, default=DEFAULT_MAILDIR, help="the sink's Maildir")
     parser = argparse.ArgumentParser(
-        prog="python -m deploy.mail", description=__doc__.split("\n")[0], parents=[where]
+        prog="python -m deploy.mail", description=__doc__.split("\n")[0]
     )
+    parser.add_argument("--maildir", type=Path, default=DEFAULT_MAILDIR, help="the sink's Maildir")
+    # Also after the command; SUPPRESS keeps one given before it from being reset.
+    where = argparse.ArgumentParser(add_help=False)
+    where.add_argument("--maildir", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("list", help="one line per message", parents=[where])
     show = commands.add_parser("show", help="one message's text", parents=[where])

@@ -56,7 +56,7 @@ async def test_list_names_each_message_and_show_prints_its_text(tmp_path: Path) 
             ),
         ):
             await aiosmtplib.send(sent, hostname="127.0.0.1", port=port)
-    listed = mail("list", "--maildir", str(maildir))
+    listed = mail("--maildir", str(maildir), "list")  # before the command, or after it
     assert listed.returncode == 0, listed.stderr
     lines = listed.stdout.splitlines()
     assert len(lines) == 2
