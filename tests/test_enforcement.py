@@ -48,6 +48,7 @@ from casework.store.sqlite import SqliteStore
 from deploy.sandbox_wiki import BOT_PASSWORD, ROLE_ACCOUNT, SandboxWiki
 from services.enforcement.adapters.notices import NoticeRenderer, notice_marker
 from services.enforcement.adapters.store import ENFORCEMENTS
+from services.enforcement.adapters.stored import from_document
 from services.enforcement.domain import EnforcementRecord, OpKind, OpState, action_reason
 from services.enforcement.handlers import HANDLERS
 from services.enforcement.settings import EnforcementSettings
@@ -169,7 +170,7 @@ async def published(store: SqliteStore, kind: type[E], case_id: str | None = Non
 async def record_of(store: SqliteStore, case_id: str) -> EnforcementRecord:
     doc = await store.get(ENFORCEMENTS, case_id)
     assert doc is not None
-    return EnforcementRecord.from_document(doc)
+    return from_document(doc)
 
 
 async def log_entries(

@@ -23,6 +23,7 @@ from casework.contract import (
 )
 from casework.policy import Enforcement, load_policy
 from services.enforcement.adapters.notices import NoticeRenderer, notice_marker
+from services.enforcement.adapters.stored import from_document, to_document
 from services.enforcement.domain import (
     PLANNERS,
     EnforcementRecord,
@@ -311,15 +312,15 @@ def test_completed_with_no_operations() -> None:
 
 def test_record_document_round_trip_and_complete_flag() -> None:
     record = planned(expires_at=datetime(2027, 1, 1, tzinfo=UTC))
-    doc = record.to_document()
+    doc = to_document(record)
     assert doc["_id"] == CASE
     assert doc["complete"] is False
-    assert EnforcementRecord.from_document(doc) == record
+    assert from_document(doc) == record
 
     finished, _ = completed(record, NOW)
-    doc = finished.to_document()
+    doc = to_document(finished)
     assert doc["complete"] is True
-    assert EnforcementRecord.from_document(doc) == finished
+    assert from_document(doc) == finished
 
 
 def test_pending_excludes_finished_operations_only() -> None:

@@ -1,9 +1,11 @@
-"""The stored record of enforcing one decision, and its bookkeeping. Pure: time passed in."""
+"""The record of enforcing one decision, and its bookkeeping. Pure: time passed in.
+
+What the store keeps is adapters/stored.py's own model, mapped from this one.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
 
 from pydantic import BaseModel, Field
 
@@ -26,7 +28,7 @@ from services.enforcement.domain.operations import (
 
 
 class EnforcementRecord(BaseModel):
-    """The stored record of enforcing one decision, and of what happened to it afterwards."""
+    """The record of enforcing one decision, and of what happened to it afterwards."""
 
     case_id: str
     decision: Decision
@@ -39,21 +41,6 @@ class EnforcementRecord(BaseModel):
     ending_reason: str = ""
     ended_at: AwareDatetime | None = None
     restorations: list[str] = Field(default_factory=list, description="Tampering ids restored.")
-
-    def to_document(self) -> dict[str, Any]:
-        doc = self.model_dump(mode="json")
-        doc["_id"] = self.case_id
-        doc["complete"] = self.completed_at is not None
-        doc["ending_open"] = self.ending is not None and self.ended_at is None
-        doc["expiry_open"] = self.decision.expires_at is not None and self.ending is None
-        return doc
-
-    @classmethod
-    def from_document(cls, doc: dict[str, Any]) -> EnforcementRecord:
-        fields = {"ending_open", "expiry_open", "complete"}
-        return cls.model_validate(
-            {k: v for k, v in doc.items() if not k.startswith("_") and k not in fields}
-        )
 
     @property
     def pending(self) -> list[int]:

@@ -43,6 +43,7 @@ from casework.store import Document, DocumentStore, DuplicateDocument, OutboxMes
 from services.enforcement.adapters.executor import lift, perform
 from services.enforcement.adapters.notices import NoticeRenderer
 from services.enforcement.adapters.store import ENFORCEMENTS, FAILURES, TAMPERING, WORKING
+from services.enforcement.adapters.stored import from_document, to_document
 from services.enforcement.domain import (
     Ending,
     EnforcementRecord,
@@ -114,7 +115,7 @@ class Enforcer:
             await self._refuse(approved, str(exc), now)
             return
         try:
-            await self.store.insert(ENFORCEMENTS, record.to_document())
+            await self.store.insert(ENFORCEMENTS, to_document(record))
         except DuplicateDocument:
             log.info("decision for %s redelivered: resuming its record", approved.case_id)
         await self.enforce(approved.case_id)
@@ -126,7 +127,7 @@ class Enforcer:
             doc = await self.store.get(ENFORCEMENTS, case_id)
             if doc is None:
                 return
-            record = EnforcementRecord.from_document(doc)
+            record = from_document(doc)
             if record.ending is not None:
                 return
             tried: set[int] = set()
@@ -164,7 +165,7 @@ class Enforcer:
             if doc is None:
                 log.warning("reversal of %s, which was never enforced here", reversed_.case_id)
                 return
-            record = EnforcementRecord.from_document(doc)
+            record = from_document(doc)
             if record.ending is None:
                 record = begin_ending(record, Ending.REVERSED, reversed_.reason)
                 await self._save(doc, record, [])
@@ -176,7 +177,7 @@ class Enforcer:
             doc = await self.store.get(ENFORCEMENTS, case_id)
             if doc is None:
                 return
-            record = EnforcementRecord.from_document(doc)
+            record = from_document(doc)
             if record.ending is None or record.ended_at is not None:
                 return
             for index in record.to_end():
@@ -196,7 +197,7 @@ class Enforcer:
         come."""
         started = 0
         for doc in await self.store.find(ENFORCEMENTS, {"expiry_open": True}):
-            record = EnforcementRecord.from_document(doc)
+            record = from_document(doc)
             expires_at = record.decision.expires_at
             if expires_at is None or expires_at > now or record.completed_at is None:
                 continue
@@ -208,7 +209,7 @@ class Enforcer:
             fresh = await self.store.get(ENFORCEMENTS, case_id)
             if fresh is None:
                 return
-            record = EnforcementRecord.from_document(fresh)
+            record = from_document(fresh)
             if record.ending is not None:
                 return
             await self._save(fresh, begin_ending(record, Ending.EXPIRED, "end date"), [])
@@ -226,7 +227,7 @@ class Enforcer:
             doc = await self.store.get(ENFORCEMENTS, order.case_id)
             if doc is None:
                 return
-            record = EnforcementRecord.from_document(doc)
+            record = from_document(doc)
             if order.tampering_id in record.restorations or record.ending is not None:
                 return
             op = record.operations[index]
@@ -263,8 +264,7 @@ class Enforcer:
         now = now_utc()
         resumed = 0
         records = [
-            EnforcementRecord.from_document(doc)
-            for doc in await self.store.find(ENFORCEMENTS, {"complete": False})
+            from_document(doc) for doc in await self.store.find(ENFORCEMENTS, {"complete": False})
         ]
         records.sort(key=lambda r: (-r.priority, r.received_at))
         for record in records:
@@ -318,7 +318,7 @@ class Enforcer:
     ) -> Document:
         outbox = [OutboxMessage(topic_of("enforcement"), to_cloudevent(e)) for e in events]
         stored = await self.store.replace(
-            ENFORCEMENTS, record.to_document(), expected_version=doc["_version"], outbox=outbox
+            ENFORCEMENTS, to_document(record), expected_version=doc["_version"], outbox=outbox
         )
         if outbox:
             self.relay.wake()

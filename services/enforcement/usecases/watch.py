@@ -16,6 +16,7 @@ from casework.mediawiki import LogEvent, MediaWikiClient
 from casework.outbox import OutboxRelay
 from casework.store import DocumentStore, DuplicateDocument, OutboxMessage
 from services.enforcement.adapters.store import CURSORS, ENFORCEMENTS, TAMPERING
+from services.enforcement.adapters.stored import from_document
 from services.enforcement.domain import EnforcementRecord, tampered
 from services.enforcement.usecases.enforcer import now_utc
 
@@ -39,8 +40,7 @@ class Watcher:
     async def poll(self) -> int:
         """One pass over every wiki; returns how many tamperings were newly published."""
         records = [
-            EnforcementRecord.from_document(doc)
-            for doc in await self.store.find(ENFORCEMENTS, {"ending": None})
+            from_document(doc) for doc in await self.store.find(ENFORCEMENTS, {"ending": None})
         ]
         # The wikis are read at once: each has its own cursor, log and API.
         found = await asyncio.gather(
