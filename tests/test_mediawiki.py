@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable
+from datetime import UTC, datetime, timedelta
 from typing import TypeVar, cast
 
 import aiohttp
@@ -286,6 +287,8 @@ async def test_partial_block_and_unblock_by_id(client: MediaWikiClient) -> None:
     )
     (block,) = await client.active_blocks("Harasser2")
     assert block.partial and block.id == result.id
+    # What a restoration needs to put the same block back.
+    assert (block.pages, block.namespaces) == (("Main Page",), (3,))
     await client.unblock(block_id=result.id, reason="lifted")
     assert await client.active_blocks("Harasser2") == []
 
@@ -325,6 +328,24 @@ async def test_protect_delete_hide_and_undo(client: MediaWikiClient) -> None:
 
     assert await client.undelete("Contested page", reason="restored") == 4
     assert (await client.page_state("Contested page")).exists
+
+
+async def test_protection_levels_each_with_its_own_expiry(client: MediaWikiClient) -> None:
+    """What a restoration needs: a community's week-long semi-protection put back until the
+    same moment, the other level indefinite."""
+    await client.edit("Week page", text="text", summary="setup")
+    until = (datetime.now(UTC) + timedelta(days=7)).replace(microsecond=0)
+    await client.protect(
+        "Week page",
+        protections={"edit": "autoconfirmed", "move": "sysop"},
+        expiries={"edit": until.strftime("%Y-%m-%dT%H:%M:%SZ")},
+        reason="restoring",
+    )
+    state = await client.page_state("Week page")
+    assert {(p.type, p.level, p.expiry) for p in state.protection} == {
+        ("edit", "autoconfirmed", until),
+        ("move", "sysop", None),
+    }
 
 
 async def test_log_events_since_are_oldest_first(client: MediaWikiClient) -> None:

@@ -100,7 +100,7 @@ class BlockActions(Session):
             "action": "query",
             "list": "blocks",
             "bkusers": users,
-            "bkprop": "id|user|by|timestamp|expiry|reason|flags",
+            "bkprop": "id|user|by|timestamp|expiry|reason|flags|restrictions",
             "bklimit": "max",
         }
         blocks: list[dict[str, Any]] = []

@@ -41,6 +41,8 @@ class BlockInfo:
     allowusertalk: bool
     hidden: bool
     partial: bool
+    pages: tuple[str, ...] = ()  # a partial block's pages and namespaces
+    namespaces: tuple[int, ...] = ()
 
     @property
     def infinite(self) -> bool:
@@ -150,7 +152,18 @@ def _block_info(b: dict[str, Any]) -> BlockInfo:
         allowusertalk=b.get("allowusertalk", False),
         hidden=b.get("hidden", False),
         partial=b.get("partial", False),
+        **_restrictions(b.get("restrictions")),
     )
+
+
+def _restrictions(raw: Any) -> dict[str, Any]:
+    """``restrictions`` of list=blocks: ``[]`` for a sitewide block, else pages and namespaces."""
+    if not isinstance(raw, dict):
+        return {}
+    return {
+        "pages": tuple(str(p["title"]) for p in raw.get("pages", [])),
+        "namespaces": tuple(int(n) for n in raw.get("namespaces", [])),
+    }
 
 
 def _timestamp(value: str) -> datetime:

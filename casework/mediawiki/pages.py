@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from casework.mediawiki.errors import MediaWikiError
@@ -163,15 +163,23 @@ class PageActions(Session):
         return int(reply["undelete"].get("revisions", 0))
 
     async def protect(
-        self, title: str, *, protections: dict[str, str], reason: str, expiry: str = "infinite"
+        self,
+        title: str,
+        *,
+        protections: dict[str, str],
+        reason: str,
+        expiry: str = "infinite",
+        expiries: Mapping[str, str] | None = None,
     ) -> list[ProtectionLevel]:
-        """Set protection levels (``{"edit": "sysop"}``; level ``all`` removes one)."""
+        """Set protection levels (``{"edit": "sysop"}``; level ``all`` removes one), each
+        until ``expiries[type]`` if given, else ``expiry`` (a duration or a timestamp)."""
+        until = expiries or {}
         reply = await self._write(
             {
                 "action": "protect",
                 "title": title,
                 "protections": "|".join(f"{k}={v}" for k, v in protections.items()),
-                "expiry": "|".join(expiry for _ in protections),
+                "expiry": "|".join(until.get(k, expiry) for k in protections),
                 "reason": reason,
             }
         )
