@@ -225,7 +225,7 @@ async def test_edit_reaching_the_wiki_after_the_timeout_is_waited_for(
     proxy: FaultyProxy, fresh_wiki: SandboxWiki
 ) -> None:
     """The client gives up after 2 s, and the wiki only gets the edit at 3 s: append_once
-    keeps looking (for as long as a request may take) and returns that edit instead of
+    keeps looking (twice the timeout: until 6 s) and returns that edit instead of
     sending a second one."""
     async with client_via(proxy, fresh_wiki, timeout=2.0) as client:
         title, line = await seeded(client)

@@ -84,7 +84,7 @@ class PageActions(Session):
         revision's id. A request that failed may still have reached the wiki, so before
         each new try this looks for the account's edit with ``summary`` made after revision
         ``after`` (default: the page's latest before the first try); when the request was
-        sent and no answer came, it keeps looking for as long as a request may take."""
+        sent and no answer came, it keeps looking for twice the client's timeout."""
         if after is None:
             after = await self.latest_revision(title)
         for attempt in range(1, self._retry_attempts + 1):
@@ -108,7 +108,9 @@ class PageActions(Session):
     async def _landed(
         self, title: str, summary: str, after: int, maybe_running: bool
     ) -> int | None:
-        deadline = time.monotonic() + (self._timeout if maybe_running else 0.0)
+        # A request the client gave up on may still wait in the wiki's queue: twice the
+        # timeout covers it being served as late as the client had waited for it.
+        deadline = time.monotonic() + (2 * self._timeout if maybe_running else 0.0)
         while True:
             found = await self.own_edit(title, summary, after=after)
             if found is not None or time.monotonic() >= deadline:
