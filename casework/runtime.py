@@ -94,7 +94,15 @@ def all_topics() -> list[str]:
 async def serve(settings: ServiceSettings, wire: Wire, stop: asyncio.Event) -> None:
     name = settings.SERVICE
     kit, kafka, watch, consumers = await _open(settings)
-    wiring = await wire(kit)
+    try:
+        wiring = await wire(kit)
+    except PolicyError as exc:
+        # A service's own policy section, validated while it is wired: reported as a
+        # load_policy error is (the file, the key, the rule), and the service stops (the
+        # store's and the publisher's threads closed, or they would keep the process up).
+        await kit.publisher.stop()
+        await kit.store.close()
+        raise PolicyError(f"{settings.policy_file}: {exc}") from exc
     consumer = None
     if wiring.handle is not None:
         consumer = EventConsumer(

@@ -51,6 +51,7 @@ from services.enforcement.adapters.store import ENFORCEMENTS
 from services.enforcement.adapters.stored import from_document
 from services.enforcement.domain import EnforcementRecord, OpKind, OpState, action_reason
 from services.enforcement.handlers import HANDLERS
+from services.enforcement.policy import rules_of
 from services.enforcement.settings import EnforcementSettings
 from services.enforcement.usecases import Enforcer, Watcher
 from tests.fixtures.keys import authority, reversal_approvals, signed
@@ -113,7 +114,17 @@ async def steward(fresh_farm: dict[str, SandboxWiki]) -> AsyncIterator[dict[str,
 def make_enforcer(store: SqliteStore, clients: dict[str, MediaWikiClient], **kw: Any) -> Enforcer:
     relay = OutboxRelay(store, _never)
     notices = NoticeRenderer(LOG_PAGE)
-    return Enforcer(store, relay, POLICY, clients, LOG_PAGE, notices, retry_seconds=0.1, **kw)
+    return Enforcer(
+        store,
+        relay,
+        POLICY,
+        clients,
+        LOG_PAGE,
+        notices,
+        rules=rules_of(POLICY),
+        retry_seconds=0.1,
+        **kw,
+    )
 
 
 async def deliver(enforcer: Enforcer, event: CloudEvent) -> None:

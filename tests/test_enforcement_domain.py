@@ -35,10 +35,12 @@ from services.enforcement.domain import (
     plan,
     tampered,
 )
+from services.enforcement.policy import rules_of
 from tests.fixtures.keys import full_chain
 
 ROOT = Path(__file__).resolve().parent.parent
 POLICY = load_policy(ROOT / "policy" / "office-actions.yaml")
+RULES = rules_of(POLICY)
 FARM = ["dewiki", "enwiki"]
 LOG_PAGE = "Office actions/Log"
 CASE = "OA-ABCDEFGH2345"
@@ -73,7 +75,7 @@ def approved(action: str = "global-ban", **decision: Any) -> DecisionApproved:
 
 
 def planned(action: str = "global-ban", **decision: Any) -> EnforcementRecord:
-    return plan(approved(action, **decision), POLICY, FARM, LOG_PAGE, NOW)
+    return plan(approved(action, **decision), POLICY, RULES, FARM, LOG_PAGE, NOW)
 
 
 # --- plan -------------------------------------------------------------------------------------
@@ -133,14 +135,14 @@ def test_missing_terms_are_unsupported() -> None:
 
 
 def test_global_lock_where_the_farm_has_centralauth() -> None:
-    record = plan(approved(), POLICY, FARM, LOG_PAGE, NOW, central_wiki="enwiki")
+    record = plan(approved(), POLICY, RULES, FARM, LOG_PAGE, NOW, central_wiki="enwiki")
     assert [(op.wiki, op.kind) for op in record.operations] == [
         ("dewiki", OpKind.BLOCK),
         ("enwiki", OpKind.BLOCK),
         ("enwiki", OpKind.GLOBAL_LOCK),
     ]
     flags = record.operations[0].flags
-    assert flags == POLICY.enforcement.sitewide_block
+    assert flags == RULES.sitewide_block
 
 
 def test_interaction_ban_partial_block_only_where_pages_are_listed() -> None:
@@ -196,7 +198,7 @@ def test_court_order_protects_at_the_office_level() -> None:
     pages = ContentTerms(pages=[PageAction(wiki="dewiki", title="X")])
     record = planned("office-page-protection", content=pages)
     [op] = record.operations
-    assert (op.kind, op.protection) == (OpKind.PROTECT, POLICY.enforcement.office_protection)
+    assert (op.kind, op.protection) == (OpKind.PROTECT, RULES.office_protection)
 
 
 def test_content_on_a_wiki_outside_the_farm_is_unsupported() -> None:
@@ -214,6 +216,7 @@ def test_notices_on_user_page_and_concerned_pages_carry_the_case() -> None:
             notices=NoticePlan(user_page=True, concerned_pages=True),
         ),
         POLICY,
+        RULES,
         FARM,
         LOG_PAGE,
         NOW,

@@ -28,6 +28,7 @@ from deploy.credentials import BusCredentials
 from services.intake.app import wire
 from services.intake.domain.forms import FORMS
 from services.intake.entrypoints.examples import examples
+from services.intake.policy import rules_of
 from services.intake.settings import IntakeSettings
 from tests.support import eventually, free_port, topic_events
 
@@ -205,7 +206,7 @@ def intake_rules_team(kind: SubmissionKind, action_type: str | None) -> str:
     policy = load_policy(POLICY_FILE)
     if kind in (SubmissionKind.REQUEST, SubmissionKind.APPEAL) and action_type:
         return policy.action(action_type).routed_to
-    return policy.intake.kind(kind.value).routed_to
+    return rules_of(policy).kind(kind.value).routed_to
 
 
 async def test_the_kind_specific_fields_reach_the_event(

@@ -26,11 +26,13 @@ from services.intake.domain.rules import (
 )
 from services.intake.domain.submission import accept, fingerprint, new_submission_id
 from services.intake.entrypoints.examples import examples
+from services.intake.policy import rules_of
 
 ROOT = Path(__file__).resolve().parent.parent
 POLICY = load_policy(ROOT / "policy" / "office-actions.yaml")
 WIKI = "https://wiki.example.org/w"
-RULES = Rules(POLICY, frozenset({"wiki.example.org"}))
+INTAKE = rules_of(POLICY)
+RULES = Rules(POLICY, INTAKE, frozenset({"wiki.example.org"}))
 NOW = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 TODAY = NOW.date()
 EXAMPLES = examples(WIKI)
@@ -70,8 +72,7 @@ def shape_errors(kind: SubmissionKind, *changes: Change) -> set[tuple[Loc, str]]
 
 
 def with_intake(**changes: Any) -> Rules:
-    intake = POLICY.intake.model_copy(update=changes)
-    return Rules(POLICY.model_copy(update={"intake": intake}), RULES.wiki_hosts)
+    return Rules(POLICY, INTAKE.model_copy(update=changes), RULES.wiki_hosts)
 
 
 # --- every kind's example passes ----------------------------------------------------------
@@ -105,7 +106,7 @@ def test_conduct_warning_needs_no_prior_attempts() -> None:
 
 
 def test_summary_bounds_come_from_the_policy() -> None:
-    bounds = POLICY.intake.kind("request").summary
+    bounds = INTAKE.kind("request").summary
     assert rules_broken(R, (("summary",), "x" * (bounds.min_chars - 1))) == {
         ("summary", "string_too_short")
     }
@@ -114,10 +115,10 @@ def test_summary_bounds_come_from_the_policy() -> None:
     }
     assert rules_broken(R, (("summary",), "x" * bounds.min_chars)) == set()
     assert rules_broken(R, (("summary",), "x" * bounds.max_chars)) == set()
-    stricter = POLICY.intake.kinds["request"].model_copy(
+    stricter = INTAKE.kinds["request"].model_copy(
         update={"summary": bounds.model_copy(update={"min_chars": 100})}
     )
-    rules = with_intake(kinds={**POLICY.intake.kinds, "request": stricter})
+    rules = with_intake(kinds={**INTAKE.kinds, "request": stricter})
     assert rules_broken(R, rules=rules) == {("summary", "string_too_short")}
 
 
@@ -129,7 +130,7 @@ def test_on_wiki_evidence_must_point_at_a_configured_wiki() -> None:
 
 
 def test_evidence_url_length_comes_from_the_policy() -> None:
-    rules = with_intake(evidence=POLICY.intake.evidence.model_copy(update={"max_url_chars": 30}))
+    rules = with_intake(evidence=INTAKE.evidence.model_copy(update={"max_url_chars": 30}))
     assert rules_broken(R, rules=rules) == {
         ("evidence.0.url", "url_length"),
         ("evidence.1.url", "url_length"),
@@ -210,12 +211,12 @@ def test_a_dmca_notice_missing_elements_is_answered_with_every_missing_one() -> 
         ("accuracy_statement", "required_by_policy"),
     }
     [error] = check(form(D, (("good_faith_statement",), None)), RULES, TODAY)
-    assert error.message == "missing: " + POLICY.intake.dmca_elements["good_faith_statement"]
+    assert error.message == "missing: " + INTAKE.dmca_elements["good_faith_statement"]
 
 
 def test_an_empty_dmca_notice_lists_all_seven_statutory_elements() -> None:
     empty = FORMS[D].model_validate({"requester": EXAMPLES[D]["requester"]})
-    assert {e.field for e in check(empty, RULES, TODAY)} == set(POLICY.intake.dmca_elements)
+    assert {e.field for e in check(empty, RULES, TODAY)} == set(INTAKE.dmca_elements)
 
 
 def test_a_complete_dmca_notice_goes_to_legal_with_its_elements() -> None:
@@ -306,7 +307,7 @@ def test_an_abuse_report_names_staff_and_goes_to_the_policy_queue() -> None:
     assert ((("named_staff",), "too_short")) in shape_errors(AB, (("named_staff",), []))
     event = accept(form(AB), RULES, submission_id="R-AAAABBBBCCCC", channel=Channel.API, now=NOW)
     assert event.named_staff == ["Staff Member (WMF)"]
-    assert event.routed_to == POLICY.intake.kind("abuse-report").routed_to
+    assert event.routed_to == INTAKE.kind("abuse-report").routed_to
 
 
 def test_an_inquiry_keeps_each_question_separately() -> None:
@@ -341,7 +342,7 @@ def test_screening_flags_with_the_matched_reason_and_never_rejects(text: str, ru
     assert check(flagged, RULES, TODAY) == []
     flags = screen(flagged, RULES)
     assert [f.rule for f in flags] == [rule]
-    assert flags[0].reason == POLICY.intake.screening[rule].reason
+    assert flags[0].reason == INTAKE.screening[rule].reason
     assert flags[0].matched and flags[0].matched.lower() in text.lower()
     event = accept(
         flagged,
@@ -368,7 +369,7 @@ def test_a_report_about_threats_is_not_itself_flagged() -> None:
 
 
 def test_attachment_limits_come_from_the_policy() -> None:
-    limits = POLICY.intake.attachments
+    limits = INTAKE.attachments
     ok = AttachmentInfo("scan.pdf", "application/pdf; name=scan.pdf", 100)
     assert check_attachments([ok], RULES) == []
     errors = check_attachments(
@@ -390,7 +391,7 @@ def test_attachment_limits_come_from_the_policy() -> None:
 
 
 def test_duplicate_is_the_latest_earlier_submission_inside_the_window() -> None:
-    window = POLICY.intake.duplicate_window_days
+    window = INTAKE.duplicate_window_days
     old = ("R-OLD", NOW - timedelta(days=window + 1))
     recent = ("R-RECENT", NOW - timedelta(days=1))
     older_recent = ("R-OLDER", NOW - timedelta(days=2))
@@ -475,7 +476,7 @@ def test_the_policy_must_keep_every_statutory_dmca_element(tmp_path: Path) -> No
     bad = tmp_path / "policy.yaml"
     bad.write_text(yaml.safe_dump(raw))
     with pytest.raises(PolicyError, match=r"intake: .*statutory elements missing: signature"):
-        load_policy(bad)
+        rules_of(load_policy(bad))
 
 
 def test_the_policy_refuses_a_screening_pattern_that_is_not_a_regex(tmp_path: Path) -> None:
@@ -488,4 +489,4 @@ def test_the_policy_refuses_a_screening_pattern_that_is_not_a_regex(tmp_path: Pa
     bad = tmp_path / "policy.yaml"
     bad.write_text(yaml.safe_dump(raw))
     with pytest.raises(PolicyError, match=r"intake.screening.threat-to-staff.patterns"):
-        load_policy(bad)
+        rules_of(load_policy(bad))

@@ -25,7 +25,6 @@ from casework.contract import topic_of
 from casework.kafka import EventPublisher, KafkaSettings, ensure_topics
 from casework.outbox import OutboxRelay
 from casework.policy import load_policy
-from casework.policy.intake import Limit, RateLimits
 from casework.runtime import Kit
 from casework.store import DocumentStore, open_store
 from services.intake.adapters.imap import ImapConfig
@@ -35,6 +34,7 @@ from services.intake.domain.mail.parse import MailLimits
 from services.intake.domain.rules import Rules
 from services.intake.entrypoints.mail.imap import ImapPoller
 from services.intake.entrypoints.mail.listener import MailListener
+from services.intake.policy import Limit, RateLimits, rules_of
 from services.intake.settings import MailSettings
 from services.intake.usecases import CORRESPONDENCE, INCOMPLETE, SUBMISSIONS, Submissions
 from services.intake.usecases.mail import MailPipeline, MailRefused
@@ -43,6 +43,7 @@ from tests.support import eventually, free_port
 
 CORPUS = Path(__file__).parent / "data" / "mail"
 POLICY = load_policy(REPO_ROOT / "policy" / "office-actions.yaml")
+INTAKE = rules_of(POLICY)
 ROUTING = Routing(MailSettings().address_map(), wiki_hosts=frozenset({"sandbox.test"}))
 DOMAIN = "officeactions.test"
 TOPIC = topic_of("intake")
@@ -83,7 +84,7 @@ class Intake:
 async def intake(tmp_path: Path) -> AsyncIterator[Intake]:
     store = await open_store(f"sqlite:///{tmp_path / 'intake.sqlite3'}")
     submissions = Submissions(
-        store, OutboxRelay(store, _no_publish), Rules(POLICY, frozenset({"sandbox.test"}))
+        store, OutboxRelay(store, _no_publish), Rules(POLICY, INTAKE, frozenset({"sandbox.test"}))
     )
     await submissions.prepare()
     limits = MailLimits(max_bytes=200_000)
@@ -241,7 +242,9 @@ async def reopened(intake: Intake, tmp_path: Path) -> None:
     """Intake on its store again, after the store failed (the listener stays up)."""
     intake.store = await open_store(f"sqlite:///{tmp_path / 'intake.sqlite3'}")
     intake.submissions = Submissions(
-        intake.store, OutboxRelay(intake.store, _no_publish), Rules(POLICY, ROUTING.wiki_hosts)
+        intake.store,
+        OutboxRelay(intake.store, _no_publish),
+        Rules(POLICY, INTAKE, ROUTING.wiki_hosts),
     )
     intake.pipeline.submissions = intake.submissions
 
@@ -275,13 +278,14 @@ async def test_a_new_appeal_naming_a_reference_is_not_a_reply(intake: Intake) ->
 
 
 async def test_over_the_rate_limit_answers_451_and_stores_nothing(tmp_path: Path) -> None:
-    intake_rules = POLICY.intake.model_copy(
+    intake_rules = INTAKE.model_copy(
         update={"rate_limits": RateLimits(per_sender=Limit(max=1, per_seconds=3600))}
     )
-    policy = POLICY.model_copy(update={"intake": intake_rules})
     store = await open_store(f"sqlite:///{tmp_path / 'limited.sqlite3'}")
     submissions = Submissions(
-        store, OutboxRelay(store, _no_publish), Rules(policy, frozenset({"sandbox.test"}))
+        store,
+        OutboxRelay(store, _no_publish),
+        Rules(POLICY, intake_rules, frozenset({"sandbox.test"})),
     )
     await submissions.prepare()
     pipeline = MailPipeline(submissions, ROUTING)
@@ -508,9 +512,9 @@ async def test_wired_duties_publish_mail_from_smtp_and_imap(
         registry=CollectorRegistry(),
         health_checks={},
     )
-    submissions = Submissions(store, relay, Rules(POLICY, settings.wiki_hosts()))
+    submissions = Submissions(store, relay, Rules(POLICY, INTAKE, settings.wiki_hosts()))
     await submissions.prepare()
-    duties = mail_duties(kit, submissions)
+    duties = mail_duties(kit, submissions, INTAKE)
     assert len(duties.listeners) == 1  # SMTP; LMTP is off
     assert list(duties.pollers) == ["imap-poll"]
     tasks = [

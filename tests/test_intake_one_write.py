@@ -28,6 +28,7 @@ from services.intake.adapters.rate_limits import COUNTERS
 from services.intake.domain.forms import FORMS
 from services.intake.domain.rules import Rules
 from services.intake.domain.submission import fingerprint
+from services.intake.policy import rules_of
 from services.intake.usecases import IDEMPOTENCY, SUBMISSIONS, RateLimited, Submissions
 from services.intake.usecases.base import _claim_id, _scope
 from tests.test_intake_api import EXAMPLES, POLICY_FILE
@@ -138,7 +139,8 @@ def rules(tmp_path: Path, per_sender: int = 60, per_client: int = 600) -> Rules:
     limits["per_client"] = {"max": per_client, "per_seconds": 3600}
     path = tmp_path / "policy.yaml"
     path.write_text(yaml.safe_dump(raw), encoding="utf-8")
-    return Rules(load_policy(path), frozenset({"127.0.0.1"}))
+    policy = load_policy(path)
+    return Rules(policy, rules_of(policy), frozenset({"127.0.0.1"}))
 
 
 async def instance(store: DocumentStore, rules: Rules) -> Submissions:

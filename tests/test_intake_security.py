@@ -32,12 +32,12 @@ from casework.contract import (
     SubmissionReceived,
 )
 from casework.policy import load_policy
-from casework.policy.intake import Limit
 from casework.store import DocumentStore, open_store
 from services.intake.domain.mail.mapping import Routing
 from services.intake.domain.mail.parse import MailLimits
 from services.intake.domain.rules import Rules
 from services.intake.entrypoints.mail.listener import MailListener
+from services.intake.policy import Limit, rules_of
 from services.intake.settings import MailSettings
 from services.intake.usecases import CORRESPONDENCE, INCOMPLETE, SUBMISSIONS, Submissions
 from services.intake.usecases.mail import MailPipeline
@@ -56,6 +56,7 @@ from tests.test_intake_api import (  # noqa: F401
 )
 
 POLICY = load_policy(POLICY_FILE)
+INTAKE = rules_of(POLICY)
 DOMAIN = "officeactions.test"
 ROUTING = Routing(MailSettings().address_map(), wiki_hosts=frozenset({"sandbox.test"}))
 Json = dict[str, Any]
@@ -289,10 +290,7 @@ async def test_the_openapi_document_declares_the_policy_rules(
     assert rule["then"]["required"] == ["prior_attempts"]
     appealable = {n for n, a in POLICY.action_types.items() if a.appealable}
     assert set(schemas["AppealForm"]["properties"]["action"]["enum"]) == appealable
-    assert (
-        request["properties"]["summary"]["minLength"]
-        == POLICY.intake.kind("request").summary.min_chars
-    )
+    assert request["properties"]["summary"]["minLength"] == INTAKE.kind("request").summary.min_chars
 
 
 # --- the mail channel: items 2, 7 and 9 ------------------------------------------------------
@@ -328,14 +326,15 @@ async def mail(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[
     from casework.outbox import OutboxRelay
 
     limits = getattr(request, "param", None)
-    policy = POLICY
+    intake_rules = INTAKE
     if limits is not None:
-        rate_limits = POLICY.intake.rate_limits.model_copy(update=limits)
-        intake_rules = POLICY.intake.model_copy(update={"rate_limits": rate_limits})
-        policy = POLICY.model_copy(update={"intake": intake_rules})
+        rate_limits = INTAKE.rate_limits.model_copy(update=limits)
+        intake_rules = INTAKE.model_copy(update={"rate_limits": rate_limits})
     store = await open_store(f"sqlite:///{tmp_path / 'intake.sqlite3'}")
     submissions = Submissions(
-        store, OutboxRelay(store, _never_published), Rules(policy, frozenset({"sandbox.test"}))
+        store,
+        OutboxRelay(store, _never_published),
+        Rules(POLICY, intake_rules, frozenset({"sandbox.test"})),
     )
     await submissions.prepare()
     pipeline = MailPipeline(submissions, ROUTING, MailLimits(max_bytes=200_000))

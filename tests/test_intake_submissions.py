@@ -22,11 +22,13 @@ from casework.outbox import OutboxRelay
 from casework.policy import load_policy
 from casework.store import DocumentStore, open_store
 from services.intake.domain.rules import Rules
+from services.intake.policy import rules_of
 from services.intake.usecases import IncomingAttachment, RateLimited, Submissions
 from tests.support import eventually
 from tests.test_intake_api import EXAMPLES, POLICY_FILE, events_about
 
 POLICY = load_policy(POLICY_FILE)
+INTAKE = rules_of(POLICY)
 
 
 @pytest.fixture
@@ -45,7 +47,7 @@ async def submissions(
     await ensure_topics(kafka_settings, [topic_of("intake")], partitions=2)
     relay = OutboxRelay(store, publisher.publish, poll_interval=0.2)
     task = asyncio.create_task(relay.run())
-    subs = Submissions(store, relay, Rules(POLICY, frozenset({"127.0.0.1"})))
+    subs = Submissions(store, relay, Rules(POLICY, INTAKE, frozenset({"127.0.0.1"})))
     await subs.prepare()
     try:
         yield subs
@@ -191,19 +193,17 @@ async def test_correspondence_threads_to_its_submission_once_per_message(
 async def test_the_sender_limit_counts_mail_too(
     store: DocumentStore, kafka_settings: KafkaSettings, submissions: Submissions
 ) -> None:
-    low = POLICY.intake.model_copy(
+    low = INTAKE.model_copy(
         update={
-            "rate_limits": POLICY.intake.rate_limits.model_copy(
-                update={
-                    "per_sender": POLICY.intake.rate_limits.per_sender.model_copy(update={"max": 1})
-                }
+            "rate_limits": INTAKE.rate_limits.model_copy(
+                update={"per_sender": INTAKE.rate_limits.per_sender.model_copy(update={"max": 1})}
             )
         }
     )
     limited = Submissions(
         store,
         submissions.relay,
-        Rules(POLICY.model_copy(update={"intake": low}), frozenset({"127.0.0.1"})),
+        Rules(POLICY, low, frozenset({"127.0.0.1"})),
     )
     body = EXAMPLES[SubmissionKind.INQUIRY]
     await limited.submit(

@@ -26,18 +26,19 @@ from casework.contract import (
 from casework.contract.monitor import AlertKind, AlertRaised
 from casework.kafka import EventPublisher
 from casework.outbox import OutboxRelay
-from casework.policy import Policy, PolicyError, load_policy
+from casework.policy import PolicyError, load_policy
 from casework.store import DocumentStore
 from deploy.broker import TansuBroker
 from deploy.stack import ServiceProcess
 from services.monitor.adapters.alert_book import AlertBook
 from services.monitor.adapters.reader import read_all
 from services.monitor.adapters.texts import alert_text
-from services.monitor.domain.alerts import stall_alerts
+from services.monitor.domain.alerts import StallRules, stall_alerts
 from services.monitor.domain.redaction import WITHHELD, redact
 from services.monitor.domain.summary import summarise
 from services.monitor.domain.views import Views
 from services.monitor.handlers import HANDLERS
+from services.monitor.policy import rules_of
 from services.monitor.usecases import Tracker
 from tests.examples import like
 from tests.fixtures.keys import install_keys
@@ -47,6 +48,8 @@ from tests.test_contract import EXAMPLES
 
 ROOT = Path(__file__).resolve().parent.parent
 POLICY = load_policy(ROOT / "policy" / "office-actions.yaml")
+LIMITS = rules_of(POLICY)
+STALLS = StallRules(LIMITS, POLICY.notify)
 NOW = datetime(2026, 11, 21, 12, 30, tzinfo=UTC)
 DECISION = cast(DecisionApproved, EXAMPLES["DecisionApproved"]).decision
 
@@ -76,12 +79,12 @@ def fold(*events: EventData) -> Views:
     return views
 
 
-def keys(views: Views, now: datetime = NOW, policy: Policy = POLICY) -> list[str]:
-    return sorted(a.key for a in stall_alerts(views, now, policy))
+def keys(views: Views, now: datetime = NOW, rules: StallRules = STALLS) -> list[str]:
+    return sorted(a.key for a in stall_alerts(views, now, rules))
 
 
 def test_the_policy_sets_the_limits_and_child_protection_has_shorter_ones() -> None:
-    limits = POLICY.monitor
+    limits = LIMITS
     assert limits.enforce_limit("global-ban") == timedelta(minutes=15)
     assert limits.tell_limit("global-ban") == timedelta(minutes=30)
     assert limits.enforce_limit("child-protection") < timedelta(minutes=15)
@@ -94,17 +97,17 @@ def test_a_limit_for_an_unknown_action_type_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "policy.yaml"
     path.write_text(yaml.safe_dump(raw), "utf-8")
     with pytest.raises(PolicyError, match=r"monitor\.action_types\.no-such-action"):
-        load_policy(path)
+        rules_of(load_policy(path))
     raw["monitor"]["action_types"] = {"global-ban": {"told_within_minutes": 0}}
     path.write_text(yaml.safe_dump(raw), "utf-8")
     with pytest.raises(PolicyError, match=r"monitor\.action_types\.global-ban\.told_within"):
-        load_policy(path)
+        rules_of(load_policy(path))
 
 
 def test_an_approval_not_enforced_in_time_raises_one_alert() -> None:
     views = fold(approved("OA-LATE", 16), approved("OA-RECENT", 14))
     assert keys(views) == ["approved-not-enforced:OA-LATE"]
-    [alert] = stall_alerts(views, NOW, POLICY)
+    [alert] = stall_alerts(views, NOW, STALLS)
     assert alert.kind is AlertKind.APPROVED_NOT_ENFORCED and alert.case_id == "OA-LATE"
     assert alert.params == {
         "action_type": "global-ban",
@@ -122,7 +125,7 @@ def test_an_approval_not_enforced_in_time_raises_one_alert() -> None:
 
 
 def test_child_protection_is_held_to_its_shorter_limit() -> None:
-    limit = POLICY.monitor.enforce_limit("child-protection").total_seconds() / 60
+    limit = LIMITS.enforce_limit("child-protection").total_seconds() / 60
     views = fold(approved("OA-CP", limit + 1, action_type="child-protection"))
     assert keys(views) == ["approved-not-enforced:OA-CP"]
     assert keys(fold(approved("OA-GB", limit + 1))) == []
@@ -131,7 +134,7 @@ def test_child_protection_is_held_to_its_shorter_limit() -> None:
 def test_an_enforcement_nobody_was_told_of_raises_one_alert() -> None:
     views = fold(approved("OA-1", 40), enforced("OA-1", 31), enforced("OA-2", 29))
     assert keys(views) == ["enforced-not-told:OA-1"]
-    [alert] = stall_alerts(views, NOW, POLICY)
+    [alert] = stall_alerts(views, NOW, STALLS)
     assert alert.kind is AlertKind.ENFORCED_NOT_TOLD
     assert alert.params["minutes"] == "30"
     # Told the affected user (or the public): nothing to alert on.
@@ -214,7 +217,7 @@ def test_the_order_records_are_read_in_does_not_matter() -> None:
 
 def test_the_texts_name_the_case_and_the_limit_in_both_languages() -> None:
     views = fold(approved("OA-1", 20), enforced("OA-2", 40))
-    for alert in stall_alerts(views, NOW, POLICY):
+    for alert in stall_alerts(views, NOW, STALLS):
         for language in ("en", "ru"):
             happened, to_do = alert_text(
                 language, alert.kind, {"case_id": alert.case_id or "-", **alert.params}
@@ -228,7 +231,7 @@ def test_a_confidential_cases_stall_shows_only_its_id_type_and_times() -> None:
     """The alert's parameters are the case id, its action type and times: no page, no name.
     On the dashboard its texts are withheld from roles the policy does not name."""
     views = fold(approved("OA-CP", 60, action_type="child-protection"))
-    [alert] = stall_alerts(views, NOW, POLICY)
+    [alert] = stall_alerts(views, NOW, STALLS)
     assert set(alert.params) == {"action_type", "since", "minutes"}
     text = " ".join(alert_text("en", alert.kind, {"case_id": "OA-CP", **alert.params}))
     for private in (DECISION.subject.account, "te@example.org", "enwiki"):
@@ -277,7 +280,7 @@ async def tracker(store: DocumentStore) -> AsyncIterator[tuple[Tracker, list[dat
             at_risk_window=timedelta(hours=24),
             quiet_seconds=0,
             clock=lambda: now[0],
-            policy=POLICY,
+            stalls=STALLS,
         ),
         now,
     )
@@ -321,6 +324,23 @@ async def test_each_tick_raises_a_stalled_case_once(
 # --- the monitor as its own process, with limits of seconds -------------------------------------
 
 
+def monitor_process(broker: TansuBroker, data_dir: Path, policy_file: Path) -> ServiceProcess:
+    port = free_port()
+    env = {
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap,
+        "KAFKA_SESSION_TIMEOUT_MS": "1500",
+        "CASEWORK_DATA_DIR": str(data_dir),
+        "CASEWORK_POLICY_FILE": str(policy_file),
+        "MONITOR_PORT": str(port),
+        "MONITOR_PUBLIC_URL": f"http://127.0.0.1:{port}",
+        "REVIEW_PUBLIC_URL": "http://review.example.test",
+        "MONITOR_TICK_SECONDS": "0.5",
+        "MONITOR_QUIET_SECONDS": "1",
+    }
+    return ServiceProcess("monitor", port, env, data_dir / "logs")
+
+
 @pytest.fixture(scope="module")
 def quick_monitor(
     tmp_path_factory: pytest.TempPathFactory,
@@ -335,20 +355,7 @@ def quick_monitor(
     policy_file.write_text(yaml.safe_dump(raw, allow_unicode=True), "utf-8")
     broker = TansuBroker(free_port())
     broker.start()
-    port = free_port()
-    env = {
-        **os.environ,
-        "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap,
-        "KAFKA_SESSION_TIMEOUT_MS": "1500",
-        "CASEWORK_DATA_DIR": str(data_dir),
-        "CASEWORK_POLICY_FILE": str(policy_file),
-        "MONITOR_PORT": str(port),
-        "MONITOR_PUBLIC_URL": f"http://127.0.0.1:{port}",
-        "REVIEW_PUBLIC_URL": "http://review.example.test",
-        "MONITOR_TICK_SECONDS": "0.5",
-        "MONITOR_QUIET_SECONDS": "1",
-    }
-    process = ServiceProcess("monitor", port, env, data_dir / "logs")
+    process = monitor_process(broker, data_dir, policy_file)
     process.start()
     try:
         process.wait_healthy(60)
@@ -414,3 +421,35 @@ async def test_the_running_monitor_raises_each_stall_once_by_its_clock(
         "approved-not-enforced:OA-NEVERENFORCED",
         "enforced-not-told:OA-NEVERTOLD",
     ]
+
+
+@pytest.mark.timeout(120)
+def test_a_bad_monitor_section_stops_the_monitor_at_start_as_a_bad_file_does(
+    quick_monitor: tuple[TansuBroker, ServiceProcess], tmp_path: Path
+) -> None:
+    """The kernel takes the section as a mapping; the monitor's own check refuses it while
+    wiring, and the service exits as it does on a file the kernel refuses: status 1, and
+    `error:`, the file, the key and the rule."""
+    broker, _ = quick_monitor
+    raw = yaml.safe_load((ROOT / "policy" / "office-actions.yaml").read_text("utf-8"))
+    outcomes = []
+    for name, change, message in (
+        (
+            "section",
+            ("monitor", {"action_types": {"no-such-action": {}}}),
+            "monitor.action_types.no-such-action: unknown action type",
+        ),
+        ("file", ("escalation_matrix", {"x": 1}), "escalation_matrix: Extra inputs"),
+    ):
+        policy_file = tmp_path / f"{name}.yaml"
+        policy_file.write_text(yaml.safe_dump({**raw, change[0]: change[1]}), "utf-8")
+        install_keys(tmp_path / name)
+        process = monitor_process(broker, tmp_path / name, policy_file)
+        process.start()
+        try:
+            code = process.wait_exit(60)
+        finally:
+            process.stop()
+        assert f"error: {policy_file}: {message}" in process.log_tail(), process.log_tail()
+        outcomes.append(code)
+    assert outcomes == [1, 1]

@@ -12,6 +12,10 @@ import pytest
 import yaml
 
 from casework.policy import Deadline, Policy, PolicyError, add_business_days, load_policy
+from services.enforcement.policy import EnforcementRules
+from services.intake.policy import IntakeRules
+from services.monitor.policy import MonitorRules
+from tests.policy_support import RULES_OF, load_checked
 
 ROOT = Path(__file__).resolve().parent.parent
 POLICY_FILE = ROOT / "policy" / "office-actions.yaml"
@@ -191,6 +195,98 @@ def test_invalid_policy_names_file_key_and_rule(
     assert str(path) in message
     assert key in message
     assert rule in message
+
+
+# A section of one service: the kernel keeps it as a mapping, its service's rules_of
+# refuses it while the service is wired (the runtime then names the file).
+SERVICE_INVALID = {
+    "intake-statutory-element-dropped": (
+        _drop("intake", "dmca_elements", "signature"),
+        "intake",
+        "statutory elements missing: signature",
+    ),
+    "intake-routed-to-unknown-team": (
+        _set("intake", "kinds", "inquiry", "routed_to", value="marketing"),
+        "intake.kinds.inquiry.routed_to",
+        "unknown team 'marketing'",
+    ),
+    "intake-unknown-key": (
+        _set("intake", "escalation", value=1),
+        "intake.escalation",
+        "Extra inputs are not permitted",
+    ),
+    "enforcement-bad-protection-level": (
+        _set("enforcement", "office_protection", value="Office Only"),
+        "enforcement.office_protection",
+        "String should match pattern",
+    ),
+    "monitor-unknown-action-type": (
+        _set("monitor", "action_types", "no-such-action", value={"told_within_minutes": 1}),
+        "monitor.action_types.no-such-action",
+        "unknown action type",
+    ),
+    "monitor-zero-limit": (
+        _set("monitor", "told_within_minutes", value=0),
+        "monitor.told_within_minutes",
+        "greater than 0",
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("mutate", "key", "rule"), list(SERVICE_INVALID.values()), ids=list(SERVICE_INVALID)
+)
+def test_an_invalid_service_section_names_file_key_and_rule(
+    tmp_path: Path, mutate: Callable[[dict[str, Any]], None], key: str, rule: str
+) -> None:
+    path = _write(tmp_path, mutate)
+    with pytest.raises(PolicyError) as caught:
+        load_checked(path)
+    message = str(caught.value)
+    assert message.startswith(f"{path}: {key}: ")
+    assert rule in message
+
+
+def test_the_real_policy_file_validates_through_every_services_rules(policy: Policy) -> None:
+    assert set(RULES_OF) == {"intake", "enforcement", "monitor"}
+    assert isinstance(RULES_OF["intake"](policy), IntakeRules)
+    assert isinstance(RULES_OF["enforcement"](policy), EnforcementRules)
+    monitor = RULES_OF["monitor"](policy)
+    assert isinstance(monitor, MonitorRules)
+    # The file's own values, not the defaults: the section was read.
+    assert monitor.action_types and set(monitor.action_types) <= set(policy.action_types)
+    assert load_checked(POLICY_FILE) == policy
+
+
+def test_a_bad_section_stops_only_the_service_that_owns_it(tmp_path: Path) -> None:
+    path = _write(tmp_path, _set("monitor", "enforced_within_minutes", value=-1))
+    policy = load_policy(path)  # the kernel takes the section as a mapping
+    assert policy.section("monitor")["enforced_within_minutes"] == -1
+    RULES_OF["intake"](policy)
+    RULES_OF["enforcement"](policy)
+    with pytest.raises(PolicyError, match=r"^monitor\.enforced_within_minutes: .*greater than 0"):
+        RULES_OF["monitor"](policy)
+
+
+def test_a_service_section_must_be_a_mapping(tmp_path: Path) -> None:
+    path = _write(tmp_path, _set("enforcement", value=["sitewide_block"]))
+    with pytest.raises(PolicyError, match="enforcement: Input should be a valid dictionary"):
+        load_policy(path)
+
+
+def test_a_service_section_left_out_is_its_defaults(tmp_path: Path) -> None:
+    path = _write(tmp_path, _drop("enforcement"))
+    policy = load_policy(path)
+    assert dict(policy.section("enforcement")) == {}
+    assert RULES_OF["enforcement"](policy) == EnforcementRules()
+
+
+def test_only_one_services_sections_are_read_raw(policy: Policy) -> None:
+    with pytest.raises(KeyError, match="review"):
+        policy.section("review")
+    section = policy.section("intake")
+    with pytest.raises(TypeError):
+        section["kinds"] = {}  # type: ignore[index]
 
 
 def test_not_yaml(tmp_path: Path) -> None:

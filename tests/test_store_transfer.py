@@ -35,6 +35,7 @@ from casework.store.transfer import (
 )
 from services.intake.domain.rules import Rules
 from services.intake.entrypoints.examples import examples
+from services.intake.policy import rules_of
 from services.intake.usecases import IncomingAttachment, Submissions
 from services.review.usecases import CASES, INDEXES
 from tests.fixtures.stores import Nx27017, start_nx27017
@@ -106,7 +107,9 @@ async def fill_intake(store: DocumentStore) -> None:
     """Real submissions through intake's use cases; the relay never runs, so each one's
     event stays pending in the outbox."""
     relay = OutboxRelay(store, publish=_never_published)
-    submissions = Submissions(store, relay, Rules(POLICY, frozenset({"127.0.0.1"})))
+    submissions = Submissions(
+        store, relay, Rules(POLICY, rules_of(POLICY), frozenset({"127.0.0.1"}))
+    )
     await submissions.prepare()
     for kind, payload in examples("http://127.0.0.1:8090").items():
         await submissions.submit(kind, payload, channel=Channel.API, idempotency_key=kind.value)

@@ -1,24 +1,34 @@
-"""The office actions policy, loaded from YAML and validated at start-up."""
+"""The office actions policy, loaded from YAML and validated at start-up.
+
+The kernel validates what every service reads: the sign-off levels, teams, action types
+and clauses, and the shared sections (``access``, ``notify``, and ``review``, whose
+sign-off rules the trust checks of enforcement and notify apply). The sections of one
+service (``intake``, ``enforcement``, ``monitor``) are kept here as raw mappings, so the
+file's layout stays one document and an unknown top-level key is still refused; each is
+validated by its service's ``policy.rules_of`` while the service is wired
+(``section_rules``), so a bad section stops only the service that reads it.
+"""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Self
+from types import MappingProxyType
+from typing import Any, Self, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from casework.policy.access import AccessRules
-from casework.policy.enforcement import EnforcementRules
-from casework.policy.intake import IntakeRules
-from casework.policy.monitor import MonitorRules
 from casework.policy.notify import NotifyRules
 from casework.policy.review import ReviewRules
 
 SLUG = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
+# The sections one service reads and validates (see the module docstring).
+SERVICE_SECTIONS = ("intake", "enforcement", "monitor")
 
 
 class PolicyError(Exception):
@@ -106,13 +116,14 @@ class Policy(_Strict):
     teams: dict[str, Team] = Field(min_length=1)
     action_types: dict[str, ActionType] = Field(min_length=1)
     clauses: ClauseCatalogue
-    # One section per service, each owned by that service's module.
-    intake: IntakeRules = Field(default_factory=IntakeRules)
+    # The sections more than one service reads, validated here.
     review: ReviewRules = Field(default_factory=ReviewRules)
-    enforcement: EnforcementRules = Field(default_factory=EnforcementRules)
     notify: NotifyRules = Field(default_factory=NotifyRules)
     access: AccessRules = Field(default_factory=AccessRules)
-    monitor: MonitorRules = Field(default_factory=MonitorRules)
+    # One service's sections, validated by that service (``section_rules``).
+    intake: dict[str, Any] = Field(default_factory=dict)
+    enforcement: dict[str, Any] = Field(default_factory=dict)
+    monitor: dict[str, Any] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _references_resolve(self) -> Self:
@@ -132,13 +143,30 @@ class Policy(_Strict):
                         f"action_types.{name}.signoff[{i}]: unknown sign-off level {level!r} "
                         f"(known: {', '.join(sorted(self.signoff_levels))})"
                     )
-        for name in self.monitor.action_types:
-            if name not in self.action_types:
-                raise ValueError(f"monitor.action_types.{name}: unknown action type")
         return self
 
     def action(self, name: str) -> ActionType:
         return self.action_types[name]
+
+    def section(self, name: str) -> Mapping[str, Any]:
+        """One service's section as written in the file (read-only), for that service to
+        validate."""
+        if name not in SERVICE_SECTIONS:
+            raise KeyError(f"{name!r} is not one service's section ({', '.join(SERVICE_SECTIONS)})")
+        raw: dict[str, Any] = getattr(self, name)
+        return MappingProxyType(raw)
+
+
+Rules = TypeVar("Rules", bound=BaseModel)
+
+
+def section_rules(policy: Policy, name: str, model: type[Rules]) -> Rules:
+    """A service's section validated by its model; a PolicyError names the section, the key
+    and the rule as ``load_policy`` does (the runtime adds the file)."""
+    try:
+        return model.model_validate(dict(policy.section(name)))
+    except ValidationError as exc:
+        raise PolicyError("; ".join(_describe(e, name) for e in exc.errors())) from exc
 
 
 def add_business_days(start: datetime, days: int) -> datetime:
@@ -167,7 +195,8 @@ def load_policy(path: Path) -> Policy:
         raise PolicyError(f"{path}: " + "; ".join(_describe(e) for e in exc.errors())) from exc
 
 
-def _describe(error: Any) -> str:
-    key = ".".join(str(part) for part in error["loc"]) or "(top level)"
+def _describe(error: Any, section: str | None = None) -> str:
+    loc = (section, *error["loc"]) if section else error["loc"]
+    key = ".".join(str(part) for part in loc) or "(top level)"
     message = str(error["msg"]).removeprefix("Value error, ")
     return f"{key}: {message}"

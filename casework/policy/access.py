@@ -3,6 +3,10 @@
 Action names are the review service's use-case actions written lower-case with
 hyphens (`read-case` for `Action.READ_CASE`); the review service checks at start-up
 that every name is one it knows, since this kernel module cannot import it.
+
+In the kernel because more than one service reads it: every service's assertion-gated
+API (notify's and the monitor's pages among them) and review's staff sign-in and case
+restrictions.
 """
 
 from __future__ import annotations

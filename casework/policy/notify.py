@@ -6,6 +6,9 @@ more, never less). `confidential_action_types` never get a public statement.
 `dsa` maps action types onto the DSA Transparency Database's enumerations: an
 action type without an entry produces no statement of reasons (it restricts
 nothing online, e.g. a conduct warning).
+
+In the kernel because more than one service reads it: besides notify, review's case
+outcome and the monitor's stall checks read its rules of who is told what.
 """
 
 from __future__ import annotations

@@ -1,4 +1,9 @@
-"""The policy file's `review:` section: the rules the review service applies."""
+"""The policy file's `review:` section: the rules the review service applies.
+
+In the kernel because more than one service reads it: ``casework.trust.ReviewAuthority``,
+which enforcement and notify run on every signed review event, checks a sign-off chain
+against ``expedited``, ``language_gate``, ``reversal_levels`` and ``reversal_approvals``.
+"""
 
 from __future__ import annotations
 

@@ -21,6 +21,7 @@ from services.enforcement.adapters.notices import NoticeRenderer
 from services.enforcement.adapters.store import ENFORCEMENT_INDEXES, ENFORCEMENTS, FAILURES
 from services.enforcement.entrypoints.http import http_app
 from services.enforcement.handlers import HANDLERS
+from services.enforcement.policy import rules_of
 from services.enforcement.settings import EnforcementSettings
 from services.enforcement.usecases import Enforcer, Watcher
 
@@ -57,6 +58,7 @@ def _taken_up(store: DocumentStore) -> Callable[[CloudEvent], Awaitable[bool]]:
 async def wire(kit: Kit) -> Wiring:
     settings = kit.settings
     assert isinstance(settings, EnforcementSettings)
+    rules = rules_of(kit.policy)
     resources = AsyncExitStack()
     clients = await _open_wikis(settings, resources)
     for field in ENFORCEMENT_INDEXES:
@@ -69,6 +71,7 @@ async def wire(kit: Kit) -> Wiring:
         clients,
         settings.public_log_page,
         NoticeRenderer(settings.public_log_page),
+        rules=rules,
         central_wiki=settings.centralauth_wiki,
         retry_seconds=settings.retry_seconds,
         ownership=kit.ownership,

@@ -14,7 +14,6 @@ from casework.config import ConfigError
 from casework.contract import SubmissionReceived
 from casework.http import make_app
 from casework.periodic import every
-from casework.policy import PolicyError
 from casework.reconcile_wiring import serve_ledger
 from casework.runtime import Duty, Kit, Wiring
 from services.intake.adapters.imap import ImapConfig
@@ -26,27 +25,17 @@ from services.intake.entrypoints.mail.imap import ImapPoller
 from services.intake.entrypoints.mail.listener import MailListener
 from services.intake.entrypoints.web.csrf import CsrfTokens
 from services.intake.entrypoints.web.pages import FormPages
+from services.intake.policy import IntakeRules, rules_of
 from services.intake.settings import IntakeSettings, MailSettings
 from services.intake.usecases import Submissions
 from services.intake.usecases.mail import MailPipeline, SubmissionPort
 
 
-def check_references(kit: Kit) -> None:
-    """The intake section names teams and action types; they must exist in the policy."""
-    known = {"team": set(kit.policy.teams), "action type": set(kit.policy.action_types)}
-    for key, what, name in kit.policy.intake.references():
-        if name not in known[what]:
-            raise PolicyError(
-                f"{kit.settings.policy_file}: {key}: unknown {what} {name!r} "
-                f"(known: {', '.join(sorted(known[what]))})"
-            )
-
-
 async def wire(kit: Kit) -> Wiring:
     settings = kit.settings
     assert isinstance(settings, IntakeSettings)
-    check_references(kit)
-    rules = Rules(kit.policy, settings.wiki_hosts())
+    intake = rules_of(kit.policy)
+    rules = Rules(kit.policy, intake, settings.wiki_hosts())
     submissions = Submissions(kit.store, kit.relay, rules)
     await submissions.prepare()
     app = make_app(registry=kit.registry, health_checks=kit.health_checks)
@@ -54,7 +43,7 @@ async def wire(kit: Kit) -> Wiring:
     FormPages(submissions, CsrfTokens(settings.form_secret)).register(app)
     # Review reconciles from it: every stored submission has a case there.
     serve_ledger(kit, app, [SubmissionReceived.TYPE])
-    mail = mail_duties(kit, submissions)
+    mail = mail_duties(kit, submissions, intake)
     return Wiring(app=app, duties=mail.listeners, once=mail.pollers)
 
 
@@ -69,8 +58,8 @@ def _load_mail_settings() -> MailSettings:
         raise ConfigError(f"configuration of intake's mail channel: {problems}") from exc
 
 
-def mail_limits(kit: Kit, settings: MailSettings) -> MailLimits:
-    attachments = kit.policy.intake.attachments
+def mail_limits(intake: IntakeRules, settings: MailSettings) -> MailLimits:
+    attachments = intake.attachments
     return MailLimits(
         max_bytes=settings.mail_max_bytes,
         max_attachment_bytes=attachments.max_bytes,
@@ -89,14 +78,14 @@ class MailDuties:
     pollers: dict[str, Duty] = field(default_factory=dict)
 
 
-def mail_duties(kit: Kit, submissions: SubmissionPort) -> MailDuties:
+def mail_duties(kit: Kit, submissions: SubmissionPort, intake: IntakeRules) -> MailDuties:
     settings = kit.settings if isinstance(kit.settings, MailSettings) else _load_mail_settings()
     routing = Routing(
         settings.address_map(),
         wiki_hosts=settings.wiki_hosts(),
-        summary_max=min(k.summary.max_chars for k in kit.policy.intake.kinds.values()),
+        summary_max=min(k.summary.max_chars for k in intake.kinds.values()),
     )
-    limits = mail_limits(kit, settings)
+    limits = mail_limits(intake, settings)
     duties = MailDuties()
     pipeline = MailPipeline(submissions, routing, limits)
     for port, lmtp in ((settings.mail_port, False), (settings.lmtp_port, True)):

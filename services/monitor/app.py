@@ -17,12 +17,14 @@ from casework.runtime import Kit, Wiring
 from casework.signing import load_public_keys
 from services.monitor.adapters.alert_book import AlertBook
 from services.monitor.adapters.lag import consumer_lag
+from services.monitor.domain.alerts import StallRules
 from services.monitor.domain.views import Views
 from services.monitor.entrypoints.metrics import MonitorCollector
 from services.monitor.entrypoints.streams import build_app
 from services.monitor.entrypoints.web.access import MonitorAccess
 from services.monitor.entrypoints.web.dashboard import Dashboard
 from services.monitor.handlers import HANDLERS
+from services.monitor.policy import rules_of
 from services.monitor.settings import MonitorSettings
 from services.monitor.usecases import Tracker
 
@@ -56,7 +58,7 @@ async def wire(kit: Kit) -> Wiring:
         at_risk_window=settings.at_risk_window,
         quiet_seconds=settings.quiet_seconds,
         clock=now,
-        policy=kit.policy,
+        stalls=StallRules(rules_of(kit.policy), kit.policy.notify),
     )
     streams = build_app(
         kafka=settings.kafka(),

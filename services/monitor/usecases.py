@@ -13,9 +13,9 @@ from pydantic import ValidationError
 
 from casework.cloudevents import MalformedEvent, from_kafka
 from casework.contract import from_cloudevent
-from casework.policy import Policy
 from services.monitor.adapters.alert_book import AlertBook
 from services.monitor.domain.alerts import (
+    StallRules,
     alert_for_letter,
     alerts_for_event,
     clock_alerts,
@@ -58,10 +58,10 @@ class Tracker:
         at_risk_window: timedelta,
         quiet_seconds: float,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-        policy: Policy | None = None,
+        stalls: StallRules | None = None,
     ) -> None:
         self.views = views
-        self._policy = policy  # its `monitor:` limits; None: no alerts on stuck cases
+        self._stalls = stalls  # None: no alerts on stuck cases
         self._book = book
         self._window = at_risk_window
         self._quiet = quiet_seconds
@@ -113,8 +113,8 @@ class Tracker:
         raised = 0
         now = self._clock()
         alerts = clock_alerts(self.views, now, self._window)
-        if self._policy is not None:
-            alerts += stall_alerts(self.views, now, self._policy)
+        if self._stalls is not None:
+            alerts += stall_alerts(self.views, now, self._stalls)
         for alert in alerts:
             raised += await self._book.raise_once(alert)
         self.changed()

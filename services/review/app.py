@@ -174,20 +174,18 @@ async def _error_page(request: web.Request, exc: Rejected) -> web.StreamResponse
 async def wire(kit: Kit) -> Wiring:
     assert isinstance(kit.settings, ReviewSettings)
     staff = await open_staff(kit)
-    try:
-        review = await build(
-            kit.store,
-            kit.relay,
-            kit.policy,
-            active_staff(staff),
-            registry=kit.registry,
-            health_checks=kit.health_checks,
-            signer=load_signer(kit.settings.signing_key_file),
-            authority=ReviewAuthority.from_settings(kit.settings, kit.policy),
-            scan_seconds=kit.settings.deadline_scan_seconds,
-        )
-    except PolicyError as exc:
-        raise PolicyError(f"{kit.settings.policy_file}: {exc}") from exc
+    # A PolicyError in the review section: the runtime names the file and stops.
+    review = await build(
+        kit.store,
+        kit.relay,
+        kit.policy,
+        active_staff(staff),
+        registry=kit.registry,
+        health_checks=kit.health_checks,
+        signer=load_signer(kit.settings.signing_key_file),
+        authority=ReviewAuthority.from_settings(kit.settings, kit.policy),
+        scan_seconds=kit.settings.deadline_scan_seconds,
+    )
     # Enforcement reconciles from it: every approved decision, signed as published.
     # Service to service with its own token, never staff: answered ahead of staff access.
     serve_ledger(kit, review.app, [DecisionApproved.TYPE], ahead_of_access=True)

@@ -12,7 +12,7 @@ from enum import StrEnum
 from pydantic import BaseModel, ConfigDict, Field
 
 from casework.contract import AwareDatetime, OperationOutcome, OperationStatus
-from casework.policy.enforcement import BlockFlags
+from services.enforcement.policy import BlockFlags
 
 
 class OpState(StrEnum):

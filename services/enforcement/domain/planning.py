@@ -14,7 +14,6 @@ from typing import Any
 
 from casework.contract import Decision, DecisionApproved, Removal
 from casework.policy import ActionType, Enforcement, Policy
-from casework.policy.enforcement import EnforcementRules
 from services.enforcement.domain.operations import (
     Operation,
     OpKind,
@@ -22,6 +21,7 @@ from services.enforcement.domain.operations import (
     user_title,
 )
 from services.enforcement.domain.record import EnforcementRecord
+from services.enforcement.policy import EnforcementRules
 
 
 class Unsupported(Exception):
@@ -169,6 +169,7 @@ PLANNERS: dict[Enforcement, Planner] = {
 def plan(
     approved: DecisionApproved,
     policy: Policy,
+    rules: EnforcementRules,
     farm: list[str],
     public_log_page: str,
     now: datetime,
@@ -180,7 +181,6 @@ def plan(
     decision = approved.decision
     case_id = approved.case_id
     action = policy.action(decision.action_type)
-    rules = policy.enforcement
     wikis = sorted(set(decision.wikis)) or sorted(farm)
     content_wikis = {p.wiki for p in decision.content.pages} if decision.content else set()
     unknown = sorted((set(wikis) | content_wikis) - set(farm))

@@ -56,6 +56,7 @@ from services.enforcement.domain import (
     ended,
     plan,
 )
+from services.enforcement.policy import EnforcementRules
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +75,7 @@ class Enforcer:
         public_log_page: str,
         notices: NoticeRenderer,
         *,
+        rules: EnforcementRules,
         central_wiki: str | None = None,
         retry_seconds: float = 30.0,
         ownership: Ownership | None = None,
@@ -84,6 +86,7 @@ class Enforcer:
         self.ownership = ownership
         self.relay = relay
         self.policy = policy
+        self.rules = rules
         self.wikis = wikis
         self.public_log_page = public_log_page
         self.central_wiki = central_wiki
@@ -105,6 +108,7 @@ class Enforcer:
             record = plan(
                 approved,
                 self.policy,
+                self.rules,
                 sorted(self.wikis),
                 self.public_log_page,
                 now,
@@ -145,7 +149,7 @@ class Enforcer:
                     wait = backoff(
                         done.attempts,
                         self.retry_seconds,
-                        self.policy.enforcement.retry_max_seconds,
+                        self.rules.retry_max_seconds,
                     )
                     done = done.model_copy(update={"next_attempt_at": now_utc() + wait})
                     events.append(self._failure(case_id, done, permanent=False))

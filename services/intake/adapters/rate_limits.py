@@ -12,8 +12,8 @@ import asyncio
 from datetime import datetime
 
 from casework.counters import Contended, Window, WindowCounters, window_of
-from casework.policy.intake import Limit, RateLimits
 from casework.store import DocumentStore
+from services.intake.policy import Limit, RateLimits
 
 COUNTERS = "rate_limits"
 

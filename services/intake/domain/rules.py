@@ -10,21 +10,19 @@ from datetime import date, datetime, timedelta
 from casework.contract.intake import ScreeningFlag
 from casework.errors import FieldError
 from casework.policy import Policy
-from casework.policy.intake import IntakeRules, KindRules
 from services.intake.domain.forms import AppealForm, BreachForm, DmcaForm, Form, RequestForm
 from services.intake.domain.urls import whatwg_host
+from services.intake.policy import IntakeRules, KindRules
 
 
 @dataclass(frozen=True)
 class Rules:
-    """The policy, plus the hosts of the configured wikis (WIKI_FARM) for evidence URLs."""
+    """The policy, its validated `intake:` section, and the hosts of the configured wikis
+    (WIKI_FARM) for evidence URLs."""
 
     policy: Policy
+    intake: IntakeRules
     wiki_hosts: frozenset[str]
-
-    @property
-    def intake(self) -> IntakeRules:
-        return self.policy.intake
 
     def of(self, form: Form) -> KindRules:
         return self.intake.kind(form.KIND.value)

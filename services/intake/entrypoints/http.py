@@ -81,7 +81,8 @@ class IntakeRoutes:
         return web.json_response(dict(found))
 
     async def openapi(self, request: web.Request) -> web.Response:
-        return web.json_response(openapi_document(self.submissions.rules.policy, self.wiki_base))
+        rules = self.submissions.rules
+        return web.json_response(openapi_document(rules.policy, rules.intake, self.wiki_base))
 
 
 async def read_payload(request: web.Request) -> Any:

@@ -11,6 +11,7 @@ from casework.http import ERROR_SCHEMA
 from casework.policy import Policy
 from services.intake.domain.forms import FORMS
 from services.intake.entrypoints.examples import examples
+from services.intake.policy import IntakeRules
 
 REF = "#/components/schemas/{model}"
 # A reference intake hands out (domain/submission.py new_submission_id).
@@ -94,8 +95,8 @@ def _declare_policy(components: dict[str, Any], policy: Policy) -> None:
     components["AppealForm"]["properties"]["action"]["enum"] = appealable
 
 
-def openapi_document(policy: Policy, wiki_base: str) -> dict[str, Any]:
-    components = _components(policy)
+def openapi_document(policy: Policy, intake: IntakeRules, wiki_base: str) -> dict[str, Any]:
+    components = _components(policy, intake)
     samples = examples(wiki_base)
     paths: dict[str, Any] = {}
     for kind, model in FORMS.items():
@@ -131,14 +132,14 @@ def openapi_document(policy: Policy, wiki_base: str) -> dict[str, Any]:
     }
 
 
-def _components(policy: Policy) -> dict[str, Any]:
+def _components(policy: Policy, intake: IntakeRules) -> dict[str, Any]:
     """The input models' schemas with the policy's bounds, and the answers' schemas."""
     _, schemas = models_json_schema(
         [(model, "validation") for model in FORMS.values()], ref_template=REF
     )
     components: dict[str, Any] = dict(schemas.get("$defs", {}))
     for kind, model in FORMS.items():
-        bounds = policy.intake.kind(kind.value).summary
+        bounds = intake.kind(kind.value).summary
         summary = components[model.__name__]["properties"].get("summary")
         if summary is not None:
             # The policy file's bounds, stricter than the shape's.

@@ -18,9 +18,10 @@ from casework.contract import (
     TamperingDetected,
 )
 from casework.contract.monitor import AlertKind, AlertRaised
-from casework.policy import Policy
+from casework.policy.notify import NotifyRules
 from services.monitor.domain.cases import DeadlineStatus, ParkedLetter, Stall
 from services.monitor.domain.views import Views
+from services.monitor.policy import MonitorRules
 
 
 @dataclass(frozen=True)
@@ -205,12 +206,21 @@ STALL_KINDS = {
 }
 
 
-def stall_alerts(views: Views, now: datetime, policy: Policy) -> list[Alert]:
+@dataclass(frozen=True)
+class StallRules:
+    """The policy's `monitor:` limits, and notify's rules of who is told what (a case with
+    nobody to tell is never stuck untold)."""
+
+    limits: MonitorRules
+    notify: NotifyRules
+
+
+def stall_alerts(views: Views, now: datetime, rules: StallRules) -> list[Alert]:
     """Cases the monitor's clock finds stuck between services past the policy's `monitor:`
     limits, one key per case and kind. The parameters are the case's action type and times
     only, never a page, an account or a failure text: nothing a confidential case withholds."""
     alerts = []
-    for case, stall, since, limit in views.stalled(now, policy.monitor, policy.notify):
+    for case, stall, since, limit in views.stalled(now, rules.limits, rules.notify):
         kind = STALL_KINDS[stall]
         alerts.append(
             Alert(

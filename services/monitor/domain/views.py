@@ -16,7 +16,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from casework.contract import EventData
-from casework.policy.monitor import MonitorRules
 from casework.policy.notify import NotifyRules
 from services.monitor.domain.cases import (
     HISTORY_HOURS,
@@ -33,6 +32,7 @@ from services.monitor.domain.cases import (
     hour_of,
     percentile,
 )
+from services.monitor.policy import MonitorRules
 
 # A fold: one event type's change to the views (the event's data is of that type).
 Fold = Callable[["Views", Any], None]

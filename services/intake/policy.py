@@ -1,4 +1,8 @@
-"""The policy file's `intake:` section: the rules the intake service applies."""
+"""The policy file's `intake:` section: the rules the intake service applies.
+
+Only intake reads it, so intake validates it (``rules_of``, called once while wiring); the
+kernel keeps the section as a raw mapping.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,8 @@ import re
 from typing import Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from casework.policy import Policy, PolicyError, section_rules
 
 # The statutory elements of a DMCA notice (17 U.S.C. § 512(c)(3)(A)); a policy may add
 # descriptions and optional elements, never drop one of these.
@@ -156,3 +162,16 @@ class IntakeRules(_Strict):
             if rules.action_type is not None:
                 out.append((f"intake.kinds.{kind}.action_type", "action type", rules.action_type))
         return out
+
+
+def rules_of(policy: Policy) -> IntakeRules:
+    """The `intake:` section validated, every team and action type it names known to the
+    policy; otherwise a PolicyError naming the key and the rule."""
+    rules = section_rules(policy, "intake", IntakeRules)
+    known = {"team": set(policy.teams), "action type": set(policy.action_types)}
+    for key, what, name in rules.references():
+        if name not in known[what]:
+            raise PolicyError(
+                f"{key}: unknown {what} {name!r} (known: {', '.join(sorted(known[what]))})"
+            )
+    return rules

@@ -1,8 +1,14 @@
-"""The policy file's `enforcement:` section: the rules the enforcement service applies."""
+"""The policy file's `enforcement:` section: the rules the enforcement service applies.
+
+Only enforcement reads it, so enforcement validates it (``rules_of``, called once while
+wiring); the kernel keeps the section as a raw mapping.
+"""
 
 from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from casework.policy import Policy, section_rules
 
 
 class _Strict(BaseModel):
@@ -38,3 +44,8 @@ class EnforcementRules(_Strict):
     retry_max_seconds: float = Field(
         default=3600.0, gt=0, description="Cap of the backoff between attempts of an operation."
     )
+
+
+def rules_of(policy: Policy) -> EnforcementRules:
+    """The `enforcement:` section validated, or a PolicyError naming the key and the rule."""
+    return section_rules(policy, "enforcement", EnforcementRules)

@@ -5,6 +5,9 @@ the ops monitor raises an alert naming it.
 `approved-not-enforced`; `told_within_minutes`: an enforced action whose affected user and
 public were not told by then raises `enforced-not-told`. `action_types` sets other limits
 for some action types (e.g. shorter for child protection).
+
+Only the monitor reads it, so the monitor validates it (``rules_of``, called once while
+wiring); the kernel keeps the section as a raw mapping.
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from casework.policy import Policy, PolicyError, section_rules
 
 
 class _Strict(BaseModel):
@@ -43,3 +48,13 @@ class MonitorRules(_Strict):
         own = self.action_types.get(action_type)
         minutes = own.told_within_minutes if own else None
         return timedelta(minutes=minutes or self.told_within_minutes)
+
+
+def rules_of(policy: Policy) -> MonitorRules:
+    """The `monitor:` section validated, every action type it sets limits for known to the
+    policy; otherwise a PolicyError naming the key and the rule."""
+    rules = section_rules(policy, "monitor", MonitorRules)
+    for name in rules.action_types:
+        if name not in policy.action_types:
+            raise PolicyError(f"monitor.action_types.{name}: unknown action type")
+    return rules
