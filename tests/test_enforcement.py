@@ -521,8 +521,12 @@ async def test_dmca_takedown_deletes_hides_protects_notices_and_reverses(
     assert (await alpha.page_state("Infringing page")).protection == []
     assert not (await alpha.revision_flags([leaky[1]]))[leaky[1]].texthidden
     [reversed_] = await published(store, ActionReversed, case)
-    assert {o.kind for o in reversed_.operations} == {"delete", "protect", "hide-revisions"}
+    # The notices stay, each marked reversed by an edit (issue 18).
+    kinds = {"delete", "protect", "hide-revisions", "notice"}
+    assert {o.kind for o in reversed_.operations} == kinds
     assert {o.status for o in reversed_.operations} == {"done"}
+    user_page = await alpha.page("User:Vandal1")
+    assert user_page is not None and f"({case}) was reversed" in user_page.text
 
 
 async def test_child_protection_deletes_and_suppresses_before_anything_else(

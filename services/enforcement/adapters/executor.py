@@ -12,7 +12,8 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
-from casework.mediawiki import BlockInfo, LogEvent, MediaWikiClient, MediaWikiError
+from casework.mediawiki import LogEvent, MediaWikiClient, MediaWikiError
+from services.enforcement.adapters import prior_state as prior
 from services.enforcement.domain import (
     WATCHED_LOGS,
     Ending,
@@ -78,12 +79,20 @@ async def perform(
         )
 
 
-async def lift(op: Operation, case_id: str, wiki: MediaWikiClient, ending: Ending) -> Operation:
+async def lift(
+    op: Operation,
+    case_id: str,
+    wiki: MediaWikiClient,
+    ending: Ending,
+    *,
+    now: datetime | None = None,
+) -> Operation:
     """Undo what this operation put in place (a reversal) or what the wiki cannot expire by
-    itself (an expiry). Transient errors leave it for a later attempt."""
+    itself (an expiry), and put back what it had replaced (adapters/prior_state.py).
+    Transient errors leave it for a later attempt."""
     reason = undo_reason(case_id, ending)
     try:
-        await _LIFT[op.kind](op, case_id, wiki, ending, reason)
+        await _LIFT[op.kind](op, case_id, wiki, ending, reason, now or datetime.now(UTC))
         return op.model_copy(update={"ended": True, "end_attempts": op.end_attempts + 1})
     except MediaWikiError as exc:
         update: dict[str, Any] = {"end_attempts": op.end_attempts + 1}
@@ -113,19 +122,6 @@ async def _our_log(
 # --- blocks ------------------------------------------------------------------------------
 
 
-def _in_place(blocks: list[BlockInfo], op: Operation) -> BlockInfo | None:
-    """Someone else's block that already does what the planned one would."""
-    for b in blocks:
-        if op.kind is OpKind.PARTIAL_BLOCK:
-            return b  # MediaWiki 1.39 holds one block per account: do not replace theirs
-        if b.partial or not b.nocreate:
-            continue
-        if op.expiry == "infinite" and not b.infinite:
-            continue
-        return b
-    return None
-
-
 async def _block(op: Operation, case_id: str, wiki: MediaWikiClient, restoring: bool) -> None:
     flags = op.flags
     assert flags is not None
@@ -134,10 +130,13 @@ async def _block(op: Operation, case_id: str, wiki: MediaWikiClient, restoring: 
         mine = next((b for b in blocks if case_id in b.reason), None)
         if mine is not None:
             raise _done(result_id=mine.id)
-        existing = None if restoring else _in_place(blocks, op)
+        existing = None if restoring else prior.in_place(blocks, op)
         if existing is not None:
             detail = f"already blocked (block {existing.id} by {existing.by})"
             raise _skipped(detail, result_id=existing.id)
+        replaced = {}
+        if blocks and op.prior_block is None:  # prepare could not read it: record it now
+            replaced = {"prior_block": prior.prior_block(blocks[0])}
         try:
             result = await wiki.block(
                 op.target,
@@ -156,18 +155,23 @@ async def _block(op: Operation, case_id: str, wiki: MediaWikiClient, restoring: 
             if exc.code == "alreadyblocked":
                 continue  # blocked between our read and our write: read again
             raise
-        raise _done(result_id=result.id)
+        raise _done(result_id=result.id, **replaced)
     raise MediaWikiError("alreadyblocked", "block state kept changing", transient=True)
 
 
 async def _lift_block(
-    op: Operation, case_id: str, wiki: MediaWikiClient, ending: Ending, reason: str
+    op: Operation,
+    case_id: str,
+    wiki: MediaWikiClient,
+    ending: Ending,
+    reason: str,
+    now: datetime,
 ) -> None:
-    if ending is Ending.EXPIRED:
-        return  # the wiki's own expiry lifted it
-    for block in await wiki.active_blocks(op.target):
-        if case_id in block.reason:
-            await wiki.unblock(block_id=block.id, reason=reason)
+    if ending is Ending.REVERSED:  # on expiry the wiki's own expiry lifts it
+        for block in await wiki.active_blocks(op.target):
+            if case_id in block.reason:
+                await wiki.unblock(block_id=block.id, reason=reason)
+    await prior.restore_block(op, case_id, wiki, ending, now)
 
 
 # --- rights ------------------------------------------------------------------------------
@@ -202,7 +206,12 @@ async def _remove_rights(
 
 
 async def _lift_rights(
-    op: Operation, case_id: str, wiki: MediaWikiClient, ending: Ending, reason: str
+    op: Operation,
+    case_id: str,
+    wiki: MediaWikiClient,
+    ending: Ending,
+    reason: str,
+    now: datetime,
 ) -> None:
     held = set(await wiki.user_groups(op.target))
     to_add = [g for g in op.removed_groups if g not in held]
@@ -226,7 +235,12 @@ async def _global_lock(op: Operation, case_id: str, wiki: MediaWikiClient, resto
 
 
 async def _lift_lock(
-    op: Operation, case_id: str, wiki: MediaWikiClient, ending: Ending, reason: str
+    op: Operation,
+    case_id: str,
+    wiki: MediaWikiClient,
+    ending: Ending,
+    reason: str,
+    now: datetime,
 ) -> None:
     account = await wiki.global_account(op.target)
     if account is not None and account.locked:
@@ -249,7 +263,12 @@ async def _delete(op: Operation, case_id: str, wiki: MediaWikiClient, restoring:
 
 
 async def _lift_delete(
-    op: Operation, case_id: str, wiki: MediaWikiClient, ending: Ending, reason: str
+    op: Operation,
+    case_id: str,
+    wiki: MediaWikiClient,
+    ending: Ending,
+    reason: str,
+    now: datetime,
 ) -> None:
     if await wiki.deleted_revisions(op.target):
         await wiki.undelete(op.target, reason=reason)
@@ -296,7 +315,12 @@ async def _hide(op: Operation, case_id: str, wiki: MediaWikiClient, restoring: b
 
 
 async def _lift_hide(
-    op: Operation, case_id: str, wiki: MediaWikiClient, ending: Ending, reason: str
+    op: Operation,
+    case_id: str,
+    wiki: MediaWikiClient,
+    ending: Ending,
+    reason: str,
+    now: datetime,
 ) -> None:
     if not op.hidden_ids:
         return
@@ -319,7 +343,10 @@ async def _protect(op: Operation, case_id: str, wiki: MediaWikiClient, restoring
         if ours is not None:
             raise _done(result_id=ours.logid, prior_protection=op.prior_protection)
         raise _skipped(f"already protected at {op.protection}")
-    prior = op.prior_protection or {t: current.get(t, "all") for t in types}
+    found = op.prior_protection or {t: current.get(t, "all") for t in types}
+    until = op.prior_protection_expiry or {
+        t: prior.wiki_time(p.expiry) for p in state.protection if (t := p.type) in types
+    } | {t: prior.INFINITY for t in types if t not in current}
     await wiki.protect(
         op.target,
         protections=dict.fromkeys(types, op.protection),
@@ -327,20 +354,10 @@ async def _protect(op: Operation, case_id: str, wiki: MediaWikiClient, restoring
         reason=op.reason,
     )
     ours = await _our_log(wiki, case_id, "protect", op.target)
-    raise _done(result_id=ours.logid if ours else None, prior_protection=prior)
-
-
-async def _lift_protect(
-    op: Operation, case_id: str, wiki: MediaWikiClient, ending: Ending, reason: str
-) -> None:
-    if ending is Ending.EXPIRED or not op.prior_protection:
-        return
-    state = await wiki.page_state(op.target)
-    types = ["edit", "move"] if state.exists else ["create"]
-    await wiki.protect(
-        op.target,
-        protections={t: op.prior_protection.get(t, "all") for t in types},
-        reason=reason,
+    raise _done(
+        result_id=ours.logid if ours else None,
+        prior_protection=found,
+        prior_protection_expiry=until,
     )
 
 
@@ -352,12 +369,6 @@ async def _notice(op: Operation, case_id: str, wiki: MediaWikiClient, restoring:
     if ours is not None:
         raise _done(result_id=ours)
     raise _done(result_id=await wiki.append_once(op.target, op.text, op.reason))
-
-
-async def _lift_nothing(
-    op: Operation, case_id: str, wiki: MediaWikiClient, ending: Ending, reason: str
-) -> None:
-    return
 
 
 _KINDS = {
@@ -378,6 +389,6 @@ _LIFT = {
     OpKind.REMOVE_RIGHTS: _lift_rights,
     OpKind.DELETE: _lift_delete,
     OpKind.HIDE_REVISIONS: _lift_hide,
-    OpKind.PROTECT: _lift_protect,
-    OpKind.NOTICE: _lift_nothing,
+    OpKind.PROTECT: prior.restore_protection,
+    OpKind.NOTICE: prior.mark_notice,
 }

@@ -21,7 +21,14 @@ from services.enforcement.adapters.stored_decision import (
     contract_decision,
     stored_decision,
 )
-from services.enforcement.domain import Ending, EnforcementRecord, Operation, OpKind, OpState
+from services.enforcement.domain import (
+    Ending,
+    EnforcementRecord,
+    Operation,
+    OpKind,
+    OpState,
+    PriorBlock,
+)
 
 SCHEMA_VERSION = 1
 
@@ -31,6 +38,20 @@ class StoredBlockFlags(Stored):
     autoblock: bool
     noemail: bool
     allow_usertalk: bool
+
+
+class StoredPriorBlock(Stored):
+    id: int
+    by: str
+    reason: str
+    expiry: AwareDatetime | None
+    nocreate: bool
+    autoblock: bool
+    noemail: bool
+    allowusertalk: bool
+    partial: bool = False
+    pages: list[str] = Field(default_factory=list)
+    namespaces: list[int] = Field(default_factory=list)
 
 
 class StoredOperation(Stored):
@@ -62,6 +83,9 @@ class StoredOperation(Stored):
     ended: bool
     end_error: str
     end_attempts: int
+    # Added within version 1 (optional: documents written before read as none recorded).
+    prior_protection_expiry: dict[str, str] = Field(default_factory=dict)
+    prior_block: StoredPriorBlock | None = None
 
 
 class StoredEnforcement(Stored):
@@ -171,6 +195,24 @@ def _stored_operation(op: Operation) -> StoredOperation:
         ended=op.ended,
         end_error=op.end_error,
         end_attempts=op.end_attempts,
+        prior_protection_expiry=dict(op.prior_protection_expiry),
+        prior_block=(
+            StoredPriorBlock(
+                id=b.id,
+                by=b.by,
+                reason=b.reason,
+                expiry=b.expiry,
+                nocreate=b.nocreate,
+                autoblock=b.autoblock,
+                noemail=b.noemail,
+                allowusertalk=b.allowusertalk,
+                partial=b.partial,
+                pages=list(b.pages),
+                namespaces=list(b.namespaces),
+            )
+            if (b := op.prior_block)
+            else None
+        ),
     )
 
 
@@ -205,4 +247,22 @@ def _operation(s: StoredOperation) -> Operation:
         ended=s.ended,
         end_error=s.end_error,
         end_attempts=s.end_attempts,
+        prior_protection_expiry=dict(s.prior_protection_expiry),
+        prior_block=(
+            PriorBlock(
+                id=b.id,
+                by=b.by,
+                reason=b.reason,
+                expiry=b.expiry,
+                nocreate=b.nocreate,
+                autoblock=b.autoblock,
+                noemail=b.noemail,
+                allowusertalk=b.allowusertalk,
+                partial=b.partial,
+                pages=list(b.pages),
+                namespaces=list(b.namespaces),
+            )
+            if (b := s.prior_block)
+            else None
+        ),
     )

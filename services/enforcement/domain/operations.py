@@ -43,8 +43,27 @@ class Ending(StrEnum):
 LIFTED_BY_US = frozenset({OpKind.REMOVE_RIGHTS, OpKind.GLOBAL_LOCK})
 # What ends with the decision's end date at all (content removals do not).
 EXPIRING = frozenset({OpKind.BLOCK, OpKind.PARTIAL_BLOCK, OpKind.PROTECT, *LIFTED_BY_US})
-# What a case can undo; a notice stays on the page as the record of what happened.
-REVERSIBLE = EXPIRING | {OpKind.DELETE, OpKind.HIDE_REVISIONS}
+# What a case can undo; a notice stays on the page as the record of what happened, and a
+# reversal marks it reversed.
+REVERSIBLE = EXPIRING | {OpKind.DELETE, OpKind.HIDE_REVISIONS, OpKind.NOTICE}
+
+
+class PriorBlock(BaseModel):
+    """Someone else's block that this case's block replaced (one block per account)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: int
+    by: str
+    reason: str
+    expiry: AwareDatetime | None  # None: infinite
+    nocreate: bool
+    autoblock: bool
+    noemail: bool
+    allowusertalk: bool
+    partial: bool = False
+    pages: list[str] = Field(default_factory=list)
+    namespaces: list[int] = Field(default_factory=list)
 
 
 class Operation(BaseModel):
@@ -83,6 +102,10 @@ class Operation(BaseModel):
     # What this case changed, so that a reversal undoes exactly that.
     removed_groups: list[str] = Field(default_factory=list)
     prior_protection: dict[str, str] = Field(default_factory=dict)
+    prior_protection_expiry: dict[str, str] = Field(
+        default_factory=dict, description="Per level: a wiki timestamp, or infinity."
+    )
+    prior_block: PriorBlock | None = None
     hidden_ids: list[str] = Field(default_factory=list)
     # After a reversal or expiry.
     ended: bool = False

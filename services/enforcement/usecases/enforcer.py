@@ -42,6 +42,7 @@ from casework.policy import Policy
 from casework.store import Document, DocumentStore, DuplicateDocument, OutboxMessage
 from services.enforcement.adapters.executor import lift, perform
 from services.enforcement.adapters.notices import NoticeRenderer
+from services.enforcement.adapters.prior_state import prepare
 from services.enforcement.adapters.store import ENFORCEMENTS, FAILURES, TAMPERING, WORKING
 from services.enforcement.adapters.stored import from_document, to_document
 from services.enforcement.domain import (
@@ -140,7 +141,13 @@ class Enforcer:
                 tried.add(index)
                 op = record.operations[index]
                 async with self._targets.hold((op.wiki, op.target)):
-                    done = await perform(op, case_id, self.wikis[op.wiki])
+                    # What it replaces is stored before it acts: a crash in between must
+                    # not lose what a reversal puts back.
+                    prepared = await prepare(op, case_id, self.wikis[op.wiki])
+                    if prepared != op:
+                        record = record.with_operation(index, prepared)
+                        doc = await self._save(doc, record, [])
+                    done = await perform(prepared, case_id, self.wikis[op.wiki])
                 crash_point("enforcement.after-wiki-call")
                 events: list[EventData] = []
                 if done.state is OpState.FAILED:

@@ -1,0 +1,170 @@
+"""What an office action found on the wiki, recorded before it acts, and put back after.
+
+MediaWiki 1.39 holds one block per account and one protection per page and level, so an
+office block or protection *replaces* what a community had put there. Reversal and expiry
+must leave the wiki as it would be without the office action: the community's block
+(its flags and restrictions, until its own end) and its protection levels (each until its
+own expiry) come back, unless they would have ended by then. A reversed notice stays on
+the page (its history is the record) and gets a line saying it was reversed.
+
+`prepare` reads that state before the operation acts, so the enforcer can store it first:
+a crash between the wiki call and the record must not lose what was replaced.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from casework.mediawiki import BlockInfo, MediaWikiClient, MediaWikiError
+from services.enforcement.domain import Ending, Operation, OpKind, OpState, PriorBlock
+
+INFINITY = "infinity"
+
+
+def wiki_time(when: datetime | None) -> str:
+    """An expiry as the Action API reads and writes it."""
+    return INFINITY if when is None else when.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _ended(expiry: str, now: datetime) -> bool:
+    if expiry in (INFINITY, "infinite", ""):
+        return False
+    return datetime.fromisoformat(expiry.replace("Z", "+00:00")) <= now
+
+
+def in_place(blocks: list[BlockInfo], op: Operation) -> BlockInfo | None:
+    """Someone else's block that already does what the planned one would."""
+    for b in blocks:
+        if op.kind is OpKind.PARTIAL_BLOCK:
+            return b  # one block per account: a partial office block never replaces theirs
+        if b.partial or not b.nocreate:
+            continue
+        if op.expiry == "infinite" and not b.infinite:
+            continue
+        return b
+    return None
+
+
+async def prepare(op: Operation, case_id: str, wiki: MediaWikiClient) -> Operation:
+    """``op`` with what it is about to replace recorded (unchanged if nothing, if it was
+    recorded before, or if the wiki cannot be read now: the operation itself then fails
+    the same way and is tried again later, or records it as it acts)."""
+    if op.state is not OpState.PLANNED:
+        return op
+    try:
+        return await _prepared(op, case_id, wiki)
+    except MediaWikiError:
+        return op
+
+
+async def _prepared(op: Operation, case_id: str, wiki: MediaWikiClient) -> Operation:
+    if op.kind in (OpKind.BLOCK, OpKind.PARTIAL_BLOCK) and op.prior_block is None:
+        blocks = await wiki.active_blocks(op.target)
+        if any(case_id in b.reason for b in blocks) or in_place(blocks, op) is not None:
+            return op
+        if blocks:
+            return op.model_copy(update={"prior_block": prior_block(blocks[0])})
+        return op
+    if op.kind is OpKind.PROTECT and not op.prior_protection:
+        state = await wiki.page_state(op.target)
+        types = ["edit", "move"] if state.exists else ["create"]
+        current = {p.type: p for p in state.protection}
+        if all(t in current and current[t].level == op.protection for t in types):
+            return op  # already at the office level: nothing replaced
+        return op.model_copy(
+            update={
+                "prior_protection": {t: current[t].level if t in current else "all" for t in types},
+                "prior_protection_expiry": {
+                    t: wiki_time(current[t].expiry) if t in current else INFINITY for t in types
+                },
+            }
+        )
+    return op
+
+
+def prior_block(block: BlockInfo) -> PriorBlock:
+    return PriorBlock(
+        id=block.id,
+        by=block.by,
+        reason=block.reason,
+        expiry=block.expiry,
+        nocreate=block.nocreate,
+        autoblock=block.autoblock,
+        noemail=block.noemail,
+        allowusertalk=block.allowusertalk,
+        partial=block.partial,
+        pages=list(block.pages),
+        namespaces=list(block.namespaces),
+    )
+
+
+def restoration_reason(prior: PriorBlock, case_id: str, ending: Ending) -> str:
+    """Names the block put back (its id is how a repeated restoration knows it is done)."""
+    return (
+        f"Restoring block #{prior.id} by {prior.by} ({prior.reason}), which office action"
+        f" {case_id} replaced; the office action {ending}"
+    )
+
+
+async def restore_block(
+    op: Operation, case_id: str, wiki: MediaWikiClient, ending: Ending, now: datetime
+) -> None:
+    """Put the replaced block back with its flags until its own end, if it is not over."""
+    prior = op.prior_block
+    if prior is None or (prior.expiry is not None and prior.expiry <= now):
+        return
+    blocks = await wiki.active_blocks(op.target)
+    if any(f"block #{prior.id} by" in b.reason and case_id in b.reason for b in blocks):
+        return
+    await wiki.block(
+        op.target,
+        reason=restoration_reason(prior, case_id, ending),
+        expiry=wiki_time(prior.expiry) if prior.expiry is not None else "infinite",
+        nocreate=prior.nocreate,
+        autoblock=prior.autoblock,
+        noemail=prior.noemail,
+        allow_usertalk=prior.allowusertalk,
+        reblock=bool(blocks),
+        partial=prior.partial,
+        pages=prior.pages,
+        namespaces=prior.namespaces,
+    )
+
+
+async def restore_protection(
+    op: Operation, case_id: str, wiki: MediaWikiClient, ending: Ending, reason: str, now: datetime
+) -> None:
+    """The protection levels found before, each until its own expiry; a level whose expiry
+    has passed is not put back. A record from before expiries were kept restores the
+    levels indefinitely on reversal, as it always did, and nothing on expiry."""
+    if not op.prior_protection or (ending is Ending.EXPIRED and not op.prior_protection_expiry):
+        return
+    state = await wiki.page_state(op.target)
+    types = ["edit", "move"] if state.exists else ["create"]
+    levels: dict[str, str] = {}
+    expiries: dict[str, str] = {}
+    for t in types:
+        until = op.prior_protection_expiry.get(t, INFINITY)
+        level = op.prior_protection.get(t, "all")
+        levels[t] = "all" if _ended(until, now) else level
+        expiries[t] = "infinite" if until == INFINITY else until
+    still = {p.type for p in state.protection}
+    if ending is Ending.EXPIRED and not still and all(v == "all" for v in levels.values()):
+        return  # the wiki ended ours and there is nothing to put back
+    await wiki.protect(op.target, protections=levels, expiries=expiries, reason=reason)
+
+
+def reversal_line(case_id: str, now: datetime) -> str:
+    return f"\n\n:''This office action notice ({case_id}) was reversed on {now:%Y-%m-%d}.''"
+
+
+async def mark_notice(
+    op: Operation, case_id: str, wiki: MediaWikiClient, ending: Ending, reason: str, now: datetime
+) -> None:
+    """A reversed notice gets a line saying so, once (the role account's edit with the
+    reversal's summary); an expired one stays as it is, true for its time."""
+    if ending is not Ending.REVERSED:
+        return
+    if await wiki.own_edit(op.target, reason) is not None:
+        return
+    await wiki.append_once(op.target, reversal_line(case_id, now), reason)
