@@ -17,6 +17,7 @@ from casework.policy import load_policy
 from casework.signing import Signer
 from casework.store import open_store
 from services.review.adapters.staff_file import load_staff
+from services.review.adapters.stored import to_document
 from services.review.domain.case import CaseState
 from services.review.domain.opening import open_case
 from services.review.domain.queue import QueueQuery
@@ -59,7 +60,7 @@ def _documents(count: int, action_types: list[str]) -> list[tuple[str, str]]:
         case = case.model_copy(
             update={"state": rng.choice(STATES), "assignee": rng.choice(ASSIGNEES)}
         )
-        doc = case.to_document()
+        doc = to_document(case)
         doc["language"] = rng.choice(LANGUAGES)
         body = {k: v for k, v in doc.items() if k not in ("_id", "_version")}
         rows.append((doc["_id"], json.dumps(body, separators=(",", ":"))))

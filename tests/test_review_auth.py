@@ -24,6 +24,7 @@ from casework.errors import Kind, Rejected
 from casework.http import make_app
 from casework.policy.access import AccessRules, Role
 from services.review.adapters.staff_file import load_staff
+from services.review.adapters.stored import from_document
 from services.review.auth.audit import CASE_READS, CaseReads
 from services.review.auth.authenticators import SESSION_COOKIE, BearerTokens
 from services.review.auth.directory import StaffRecords, open_directory
@@ -114,7 +115,7 @@ async def csrf_of(review: Review, cookie: str) -> str:
 async def stored_case(review: Review) -> Case:
     doc = await review.store.get("cases", CASE_ID)
     assert doc is not None
-    return Case.from_document(doc)
+    return from_document(doc)
 
 
 # --- passwords ---------------------------------------------------------------------------
@@ -173,7 +174,7 @@ async def test_staff_named_in_an_abuse_report_cannot_read_the_case(tmp_path: Pat
         await receive(running, submission("R-NAMEDSTAFF23", named_staff=["bob", "Dave WMF"]))
         doc = await running.store.get("cases", case_id_for("R-NAMEDSTAFF23"))
         assert doc is not None
-        case = Case.from_document(doc)
+        case = from_document(doc)
         for staff in (
             member("bob"),
             member("dave").model_copy(update={"wiki_accounts": ["Dave_WMF"]}),

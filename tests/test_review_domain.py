@@ -22,6 +22,7 @@ from casework.contract import (
 from casework.errors import Kind, Rejected
 from casework.policy import load_policy
 from services.review.adapters.staff_file import load_staff
+from services.review.adapters.stored import from_document, to_document
 from services.review.domain.case import Case, CaseState
 from services.review.domain.decision import DecisionForm, draft_decision
 from services.review.domain.opening import open_case
@@ -162,9 +163,9 @@ def test_open_case_uses_business_days_from_receipt() -> None:
 
 def test_case_document_round_trip() -> None:
     case = drafted()
-    doc = case.to_document()
+    doc = to_document(case)
     assert doc["_id"] == case.id
-    assert Case.from_document(doc) == case
+    assert from_document(doc) == case
 
 
 # --- the sign-off chain -----------------------------------------------------------------------

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -165,7 +165,10 @@ class PendingReversal(_Record):
 
 
 class Case(BaseModel):
-    """The stored case file (staff level). Timeline entries are only ever appended."""
+    """The case file (staff level). Timeline entries are only ever appended.
+
+    What the store keeps is adapters/stored.py's own model, mapped from this one.
+    """
 
     id: str
     submission_id: str | None
@@ -221,22 +224,6 @@ class Case(BaseModel):
 
     def linked(self, kind: LinkKind) -> str | None:
         return next((link.case_id for link in self.links if link.kind is kind), None)
-
-    def to_document(self) -> dict[str, Any]:
-        doc = self.model_dump(mode="json")
-        doc["_id"] = self.id
-        # Flat, indexed fields for the queue and the deadline duty.
-        doc["urgency"] = sort_key(self.deadline.due_at if self.deadline else None)
-        doc["alert_at"] = sort_key(alert_at(self))
-        doc["closed"] = self.state in FINAL_STATES
-        return doc
-
-    @classmethod
-    def from_document(cls, doc: dict[str, Any]) -> Case:
-        derived = {"urgency", "alert_at", "closed"}
-        return cls.model_validate(
-            {k: v for k, v in doc.items() if not k.startswith("_") and k not in derived}
-        )
 
     def with_entry(self, at: datetime, actor: str, action: str, detail: str = "") -> Case:
         entry = TimelineEntry(at=at, actor=actor, action=action, detail=detail)

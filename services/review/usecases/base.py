@@ -15,6 +15,7 @@ from casework.signing import Signer
 from casework.store import Document, DocumentStore, OutboxMessage
 from casework.trust import sign_event
 from casework.updates import NotFound, update_document
+from services.review.adapters.stored import from_document, to_document
 from services.review.auth.policy import authorize
 from services.review.domain.case import Case
 from services.review.domain.permissions import Action
@@ -81,30 +82,30 @@ class CaseFiles:
         doc = await self.store.get(CASES, case_id)
         if doc is None:
             raise Rejected.one(Kind.NOT_FOUND, "not_found", field, "exists", f"no case {case_id!r}")
-        return Case.from_document(doc)
+        return from_document(doc)
 
     async def _change(
         self, staff: StaffMember, action: Action, case_id: str, change: Change
     ) -> Case:
         def apply(doc: Document) -> tuple[Document, list[OutboxMessage]]:
-            case = Case.from_document(doc)
+            case = from_document(doc)
             self._check_access(staff, action, case)
             updated, events = change(case)
-            return updated.to_document(), signed_outbox(events, self.signer)
+            return to_document(updated), signed_outbox(events, self.signer)
 
         try:
             stored = await update_document(self.store, CASES, case_id, apply)
         except NotFound:
             raise not_found(case_id) from None
         self.relay.wake()
-        return Case.from_document(stored)
+        return from_document(stored)
 
     async def _event_change(self, case_id: str, change: Change) -> None:
         """A change an event causes; a case review does not hold is logged and skipped."""
 
         def apply(doc: Document) -> tuple[Document, list[OutboxMessage]]:
-            updated, events = change(Case.from_document(doc))
-            return updated.to_document(), signed_outbox(events, self.signer)
+            updated, events = change(from_document(doc))
+            return to_document(updated), signed_outbox(events, self.signer)
 
         try:
             await update_document(self.store, CASES, case_id, apply)

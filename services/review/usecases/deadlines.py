@@ -11,7 +11,8 @@ from casework.contract import to_cloudevent, topic_of
 from casework.outbox import OutboxRelay
 from casework.store import Document, DocumentStore, OutboxMessage
 from casework.updates import NotFound, update_document
-from services.review.domain.case import Case, sort_key
+from services.review.adapters.stored import from_document, to_document
+from services.review.domain.case import sort_key
 from services.review.domain.deadlines import check_deadline
 from services.review.usecases.base import CASES
 
@@ -56,9 +57,9 @@ class DeadlineDuty:
 
         def apply(doc: Document) -> tuple[Document, list[OutboxMessage]]:
             nonlocal count
-            case, events = check_deadline(Case.from_document(doc), now)
+            case, events = check_deadline(from_document(doc), now)
             count = len(events)
-            return case.to_document(), [
+            return to_document(case), [
                 OutboxMessage(topic_of("review"), to_cloudevent(e)) for e in events
             ]
 

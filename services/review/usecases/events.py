@@ -9,8 +9,8 @@ from casework.contract import (
     TamperingDetected,
 )
 from casework.store import DuplicateDocument
+from services.review.adapters.stored import from_document, to_document
 from services.review.domain import casefile
-from services.review.domain.case import Case
 from services.review.domain.deadlines import calendar_for
 from services.review.domain.opening import case_id_for, open_case
 from services.review.domain.outcome import OutcomeEvent
@@ -25,16 +25,16 @@ class EventReactions(CaseFiles):
         original = None
         if submission.refers_to:
             doc = await self.store.get(CASES, submission.refers_to)
-            original = Case.from_document(doc) if doc else None
+            original = from_document(doc) if doc else None
         case, opened = open_case(submission, self.policy, self.clock(), original)
         try:
             await self.store.insert(
-                CASES, case.to_document(), outbox=signed_outbox([opened], self.signer)
+                CASES, to_document(case), outbox=signed_outbox([opened], self.signer)
             )
         except DuplicateDocument:
             doc = await self.store.get(CASES, case.id)
             assert doc is not None
-            case = Case.from_document(doc)
+            case = from_document(doc)
         self.relay.wake()
 
     async def decision_reversed(self, event: DecisionReversed) -> None:

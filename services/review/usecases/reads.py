@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from services.review.adapters.stored import from_document
 from services.review.auth.policy import authorize
 from services.review.domain.case import Case, CaseView
 from services.review.domain.decision import LEGAL_LEVEL
@@ -35,7 +36,7 @@ class Reads(CaseFiles):
                     more = False  # ordered by due time: nothing later can qualify
                     break
                 continue
-            case = Case.from_document(doc)
+            case = from_document(doc)
             if case.is_barred(staff) is None:
                 rows.append(CaseSummary.of(case))
         next_cursor = cursor_for(docs[-1], order_field) if more and docs else None

@@ -6,6 +6,7 @@ from __future__ import annotations
 import secrets
 
 from casework.errors import Kind, Rejected
+from services.review.adapters.stored import to_document
 from services.review.auth.policy import authorize
 from services.review.domain import casefile
 from services.review.domain.case import Case
@@ -30,7 +31,7 @@ class Working(CaseFiles):
         case_id = "OA-S" + secrets.token_hex(6).upper()
         case, opened = open_staff_case(case_id, form, staff, self.policy, self.clock())
         await self.store.insert(
-            CASES, case.to_document(), outbox=signed_outbox([opened], self.signer)
+            CASES, to_document(case), outbox=signed_outbox([opened], self.signer)
         )
         self.relay.wake()
         return case
