@@ -29,6 +29,7 @@ from casework.contract import (
     EventData,
     InquiryAnswered,
     RestorationOrdered,
+    RetryOrdered,
     SignOff,
     from_cloudevent,
 )
@@ -51,6 +52,7 @@ SIGNED_TYPES = frozenset(
         DecisionReversed.TYPE,
         InquiryAnswered.TYPE,
         RestorationOrdered.TYPE,
+        RetryOrdered.TYPE,
     }
 )
 REVIEW_SOURCE = f"/{NAMESPACE}/review"

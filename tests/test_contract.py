@@ -56,6 +56,7 @@ from casework.contract import (
     Removal,
     Requester,
     RestorationOrdered,
+    RetryOrdered,
     RightsRemovalTerms,
     SignOff,
     Subject,
@@ -63,6 +64,7 @@ from casework.contract import (
     SubmissionKind,
     SubmissionReceived,
     TamperingDetected,
+    WaitingChanged,
     from_cloudevent,
     to_cloudevent,
 )
@@ -250,6 +252,16 @@ def _examples() -> list[EventData]:
         ),
         RestorationOrdered(
             case_id=CASE, wiki="enwiki", tampering_id="T-1", ordered_by="bob", ordered_at=T0
+        ),
+        WaitingChanged(case_id=CASE, waiting=True, changed_at=T0),
+        RetryOrdered(
+            case_id=CASE,
+            wiki="enwiki",
+            kind="remove-rights",
+            target="Troublesome Editor",
+            ordered_by="bob",
+            ordered_at=T0,
+            reason="The role account may now remove rights.",
         ),
         ActionReversed(case_id=CASE, decision=_decision(), operations=[], reversed_at=T0),
         ActionExpired(case_id=CASE, decision=_decision(), operations=[], expired_at=T0),

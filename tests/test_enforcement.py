@@ -34,6 +34,7 @@ from casework.contract import (
     PageAction,
     Removal,
     RestorationOrdered,
+    RetryOrdered,
     RightsRemovalTerms,
     TamperingDetected,
     from_cloudevent,
@@ -200,7 +201,12 @@ async def ours(client: MediaWikiClient, account: str, case_id: str) -> list[Any]
 
 def test_enforcement_consumes_review_s_topic_alone() -> None:
     assert consumed_topics(HANDLERS) == [topic_of("review")]
-    assert set(HANDLERS) == {DecisionApproved, DecisionReversed, RestorationOrdered}
+    assert set(HANDLERS) == {
+        DecisionApproved,
+        DecisionReversed,
+        RestorationOrdered,
+        RetryOrdered,
+    }
 
 
 # --- global ban ---------------------------------------------------------------------------
@@ -324,6 +330,38 @@ async def test_a_permission_error_fails_for_good_and_is_reported(
     [failed] = await published(store, EnforcementFailed, approved.case_id)
     assert failed.permanent and failed.error_code == "permissiondenied" and failed.wiki == ALPHA
     assert await published(store, ActionEnforced, approved.case_id) == []
+
+
+async def test_an_operation_failed_for_good_is_done_when_staff_order_a_retry(
+    store: SqliteStore,
+    fresh_farm: dict[str, SandboxWiki],
+    clients: dict[str, MediaWikiClient],
+) -> None:
+    """Issue 18: the grant is mended outside the system (the full bot password instead of
+    the limited one), staff order the retry, the block is made and the case completes."""
+    wiki = fresh_farm[ALPHA]
+    async with client_for(wiki, *wiki.demo_credentials(ROLE_ACCOUNT, "limited")) as limited:
+        approved = approval("global-ban", "Vandal1")
+        await make_enforcer(store, {ALPHA: limited}).decision_approved(approved)
+    [op] = (await record_of(store, approved.case_id)).operations
+    assert op.state is OpState.FAILED
+    order = RetryOrdered(
+        case_id=approved.case_id,
+        wiki=ALPHA,
+        kind="block",
+        target="Vandal1",
+        ordered_by="bob",
+        ordered_at=datetime.now(UTC),
+        reason="The role account's bot password was granted blockusers.",
+    )
+    mended = make_enforcer(store, {ALPHA: clients[ALPHA]})
+    await deliver(mended, signed(order))
+    await deliver(mended, signed(order))  # redelivered: nothing more
+    [op] = (await record_of(store, approved.case_id)).operations
+    assert op.state is OpState.DONE
+    assert len(await ours(clients[ALPHA], "Vandal1", approved.case_id)) == 1
+    [enforced] = await published(store, ActionEnforced, approved.case_id)
+    assert [o.status for o in enforced.operations] == ["done"]
 
 
 # --- interaction ban, rights ----------------------------------------------------------------

@@ -22,7 +22,9 @@ from prometheus_client import CollectorRegistry
 from casework.cloudevents import CloudEvent
 from casework.contract import (
     Channel,
+    EnforcementFailed,
     Requester,
+    RetryOrdered,
     Subject,
     SubmissionKind,
     SubmissionReceived,
@@ -347,6 +349,46 @@ async def test_the_case_opened_from_a_reference_is_found_by_it(api: Api) -> None
     assert [row["id"] for row in page["cases"]] == ["OA-WALKTHROUGH02"]
     status, page = await api.call("GET", "/api/v1/cases?submission_id=R-NOSUCHREF00")
     assert status == 200 and page["cases"] == []
+
+
+async def test_an_operation_failed_for_good_is_retried_on_order(api: Api) -> None:
+    """Issue 18: "retry this operation" for the roles that may order a restoration, once per
+    failure, recorded on the timeline and sent to enforcement signed."""
+    case_id = await staff_case(api)
+    await api.review.cases.outcome_reported(
+        EnforcementFailed(
+            case_id=case_id,
+            wiki="enwiki",
+            kind="remove-rights",
+            target="Troublesome Editor",
+            error_code="nothing-removed",
+            error_info="the role account may lack the right",
+            permanent=True,
+            failed_at=datetime.now(UTC),
+        )
+    )
+    order = {
+        "wiki": "enwiki",
+        "kind": "remove-rights",
+        "target": "Troublesome Editor",
+        "reason": "userrights granted to the role account",
+    }
+    status, body = await api.call("POST", f"/api/v1/cases/{case_id}/retries", "alice", order)
+    assert status == 403, body  # a case handler may not order restorations
+    status, body = await api.call("POST", f"/api/v1/cases/{case_id}/retries", "bob", order)
+    assert status == 201, body
+    [op] = body["outcome"]["operations"]
+    assert op["status"] == "retrying" and "bob" in op["detail"]
+    assert body["timeline"][-1]["action"] == "retry-ordered"
+    assert "userrights granted" in body["timeline"][-1]["detail"]
+    assert (await api.events())[-1] == "RetryOrdered"
+    [entry] = [e for e in await api.store.pending_outbox(1000) if e.event.type == RetryOrdered.TYPE]
+    assert "signature" in entry.event.data  # enforcement acts only on what review signed
+    status, body = await api.call("POST", f"/api/v1/cases/{case_id}/retries", "bob", order)
+    assert status == 409 and body["error"] == "not_failed", body
+    other = {**order, "target": "Someone Else"}
+    status, body = await api.call("POST", f"/api/v1/cases/{case_id}/retries", "bob", other)
+    assert status == 422 and fields_and_rules(body) == {("target", "known_operation")}
 
 
 # --- refusals -----------------------------------------------------------------------------

@@ -14,7 +14,9 @@ from playwright.async_api import Browser, BrowserContext, Page
 from casework.cloudevents import CloudEvent
 from casework.contract import (
     DecisionApproved,
+    EnforcementFailed,
     RestorationOrdered,
+    RetryOrdered,
     TamperingDetected,
     from_cloudevent,
     to_cloudevent,
@@ -268,4 +270,56 @@ async def test_a_manager_restores_a_tampered_action_with_one_click(
 
     [event] = await eventually(ordered, what="the RestorationOrdered event")
     assert event.data["tampering_id"] == "T-console-1"
+    assert event.data["ordered_by"] == "bob"
+
+
+async def test_a_manager_retries_an_operation_failed_for_good_from_the_case_page(
+    stack: Stack, http: aiohttp.ClientSession, browser: Browser
+) -> None:
+    """Issue 18: "retry this operation" next to the failed operation, with what was mended."""
+    case_id = await open_case(http, stack, "Unremovable Editor")
+    publisher = EventPublisher(stack.broker.settings())
+    await publisher.start()
+    try:
+        await publisher.publish(
+            topic_of("enforcement"),
+            to_cloudevent(
+                EnforcementFailed(
+                    case_id=case_id,
+                    wiki="sandbox",
+                    kind="remove-rights",
+                    target="Unremovable Editor",
+                    error_code="nothing-removed",
+                    error_info="the role account may lack the right",
+                    permanent=True,
+                    failed_at=datetime.now(UTC),
+                )
+            ),
+        )
+    finally:
+        await publisher.stop()
+
+    async def failed() -> bool:
+        ops = (await api_case(http, stack, case_id))["outcome"]["operations"]
+        return any(o["status"] == "failed" for o in ops)
+
+    await eventually(failed, what="review to record the failure")
+    context, page = await sign_in(browser, stack, "bob")
+    try:
+        await page.goto(f"{stack.url('review')}/console/cases/{case_id}")
+        await page.fill("#outcome-operations .retry-form input[name=reason]", "right granted")
+        await page.click("#outcome-operations .retry-form button")
+        await page.wait_for_selector('#outcome-operations tr[data-status="retrying"]')
+    finally:
+        await context.close()
+
+    async def ordered() -> list[CloudEvent]:
+        return [
+            e
+            for e in await review_events(stack.broker.bootstrap)
+            if e.type == RetryOrdered.TYPE and e.subject == case_id
+        ]
+
+    [event] = await eventually(ordered, what="the RetryOrdered event")
+    assert (event.data["kind"], event.data["reason"]) == ("remove-rights", "right granted")
     assert event.data["ordered_by"] == "bob"

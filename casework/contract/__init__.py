@@ -91,6 +91,8 @@ from casework.contract.review import (
     InquiryAnswer,
     InquiryAnswered,
     RestorationOrdered,
+    RetryOrdered,
+    WaitingChanged,
 )
 
 EVENT_TYPES: dict[str, type[EventData]] = {
@@ -180,6 +182,7 @@ __all__ = [
     "Removal",
     "Requester",
     "RestorationOrdered",
+    "RetryOrdered",
     "RightsRemovalTerms",
     "ScreeningFlag",
     "SignOff",
@@ -189,6 +192,7 @@ __all__ = [
     "SubmissionReceived",
     "TamperingDetected",
     "Url",
+    "WaitingChanged",
     "WikiId",
     "canonical_account",
     "dead_letter_topic_of",

@@ -161,6 +161,40 @@ class RestorationOrdered(EventData):
         return self.case_id
 
 
+class WaitingChanged(EventData):
+    """Staff marked the case as waiting for the requester (its deadline pauses), or ended
+    the wait. Public level: it names no question and no person."""
+
+    TYPE = f"{NAMESPACE}.review.waiting-changed.v1"
+    PRODUCER = "review"
+
+    case_id: str
+    waiting: bool
+    changed_at: AwareDatetime
+
+    def event_subject(self) -> str:
+        return self.case_id
+
+
+class RetryOrdered(EventData):
+    """Staff ordered an operation that failed for good to be tried again (the cause was
+    mended outside the system, e.g. a right granted to the role account)."""
+
+    TYPE = f"{NAMESPACE}.review.retry-ordered.v1"
+    PRODUCER = "review"
+
+    case_id: str
+    wiki: WikiId
+    kind: str
+    target: str
+    ordered_by: str
+    ordered_at: AwareDatetime
+    reason: str = Field(min_length=1, max_length=2000)
+
+    def event_subject(self) -> str:
+        return self.case_id
+
+
 EVENTS: tuple[type[EventData], ...] = (
     CaseOpened,
     DecisionApproved,
@@ -170,4 +204,6 @@ EVENTS: tuple[type[EventData], ...] = (
     DeadlineBreached,
     InquiryAnswered,
     RestorationOrdered,
+    WaitingChanged,
+    RetryOrdered,
 )

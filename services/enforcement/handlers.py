@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from casework.contract import DecisionApproved, DecisionReversed, RestorationOrdered
+from casework.contract import (
+    DecisionApproved,
+    DecisionReversed,
+    RestorationOrdered,
+    RetryOrdered,
+)
 from casework.dispatch import Handlers
 from services.enforcement.usecases import Enforcer
 
@@ -10,4 +15,5 @@ HANDLERS: Handlers[Enforcer] = {
     DecisionApproved: lambda enforcer, data, event: enforcer.decision_approved(data),
     DecisionReversed: lambda enforcer, data, event: enforcer.decision_reversed(data),
     RestorationOrdered: lambda enforcer, data, event: enforcer.restoration_ordered(data),
+    RetryOrdered: lambda enforcer, data, event: enforcer.retry_ordered(data),
 }

@@ -29,6 +29,7 @@ from casework.contract import (
     EnforcementFailed,
     EventData,
     RestorationOrdered,
+    RetryOrdered,
     to_cloudevent,
     topic_of,
 )
@@ -266,6 +267,44 @@ class Enforcer:
                 update={"restorations": [*record.restorations, order.tampering_id]}
             )
             await self._save(doc, record, events)
+
+    async def retry_ordered(self, order: RetryOrdered) -> None:
+        """Plan again the one operation that failed for good, then enforce the case: once
+        it is done the case completes (ActionEnforced). Redelivered, or for an operation
+        not failed (any more), nothing happens."""
+        async with self._working(order.case_id):
+            doc = await self.store.get(ENFORCEMENTS, order.case_id)
+            if doc is None:
+                return
+            record = from_document(doc)
+            key = (order.wiki, order.kind, order.target)
+            index = next(
+                (
+                    i
+                    for i, op in enumerate(record.operations)
+                    if (op.wiki, op.kind.value, op.target) == key and op.state is OpState.FAILED
+                ),
+                None,
+            )
+            if index is None or record.ending is not None:
+                return
+            again = record.operations[index].model_copy(
+                update={
+                    "state": OpState.PLANNED,
+                    "error_code": "",
+                    "error_info": "",
+                    "next_attempt_at": None,
+                }
+            )
+            await self._save(doc, record.with_operation(index, again), [])
+            log.info(
+                "case %s: %s on %s retried by %s",
+                order.case_id,
+                order.kind,
+                order.wiki,
+                order.ordered_by,
+            )
+        await self.enforce(order.case_id)
 
     # --- reconciliation ----------------------------------------------------------------
 

@@ -48,6 +48,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("DELETE", CASE + "/reversal"): Action.REVERSE_DECISION,
     ("POST", CASE + "/inquiry-answers"): Action.ANSWER_INQUIRY,
     ("POST", CASE + "/restorations"): Action.ORDER_RESTORATION,
+    ("POST", CASE + "/retries"): Action.ORDER_RESTORATION,
     # Staff management (services/review/entrypoints/staff_api.py)
     ("GET", "/api/v1/staff"): Action.MANAGE_STAFF,
     ("POST", "/api/v1/staff"): Action.MANAGE_STAFF,
@@ -76,6 +77,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("POST", PAGE + "/determination"): Action.RECORD_DETERMINATION,
     ("POST", PAGE + "/notes"): Action.ADD_NOTE,
     ("POST", PAGE + "/restorations"): Action.ORDER_RESTORATION,
+    ("POST", PAGE + "/retries"): Action.ORDER_RESTORATION,
     ("POST", PAGE + "/assignee"): Action.ASSIGN_CASE,
     ("POST", PAGE + "/evidence"): Action.ADD_EVIDENCE,
     ("POST", PAGE + "/links"): Action.LINK_CASES,

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ValidationError
 
 from casework.http import RequestRejected, field_errors, read_json
 from services.review.auth.middleware import current_staff
-from services.review.domain import casefile, inquiries
+from services.review.domain import casefile, inquiries, retry
 from services.review.domain.case import Case, CaseState, CaseView
 from services.review.domain.decision import DecisionForm, DeterminationForm
 from services.review.domain.opening import MergeForm, StaffCaseForm
@@ -113,6 +113,14 @@ OPERATIONS_SERVED: list[Operation] = [
         Case,
         201,
     ),
+    (
+        "post",
+        CASE + "/retries",
+        "Order an operation that failed for good to be tried again",
+        retry.RetryForm,
+        Case,
+        201,
+    ),
 ]
 
 
@@ -141,6 +149,7 @@ class ReviewRoutes:
             ("POST", "/signoffs", SignOffForm, c.sign_off, 201),
             ("POST", "/inquiry-answers", inquiries.InquiryForm, c.answer_inquiry, 201),
             ("POST", "/restorations", casefile.RestorationForm, c.order_restoration, 201),
+            ("POST", "/retries", retry.RetryForm, c.order_retry, 201),
         ]
         for method, suffix, form, use_case, status in writes:
             app.router.add_route(method, CASE + suffix, self._write(form, use_case, status))

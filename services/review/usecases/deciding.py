@@ -7,7 +7,7 @@ import logging
 
 from casework.faults import crash_point
 from casework.store import StoreError
-from services.review.domain import casefile, inquiries
+from services.review.domain import casefile, inquiries, retry
 from services.review.domain.case import Case, CaseState
 from services.review.domain.decision import (
     DecisionForm,
@@ -15,6 +15,7 @@ from services.review.domain.decision import (
     draft_decision,
     record_determination,
 )
+from services.review.domain.outcome import silent_audiences
 from services.review.domain.permissions import Action
 from services.review.domain.reversal import ReversalForm, reverse_decision, withdraw_reversal
 from services.review.domain.signoff import SignOffForm, sign_off
@@ -110,4 +111,16 @@ class Deciding(CaseFiles):
             Action.ORDER_RESTORATION,
             case_id,
             lambda c: casefile.order_restoration(c, form, staff, now),
+        )
+
+    async def order_retry(self, staff: StaffMember, case_id: str, form: retry.RetryForm) -> Case:
+        """Allowed to whoever may order a restoration: both put a case's effect back."""
+        now = self.clock()
+        return await self._change(
+            staff,
+            Action.ORDER_RESTORATION,
+            case_id,
+            lambda c: retry.order_retry(
+                c, form, staff, now, silent_audiences(c.decision, self.policy.notify)
+            ),
         )

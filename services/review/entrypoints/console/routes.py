@@ -33,6 +33,7 @@ from services.review.domain.inquiries import InquiryForm
 from services.review.domain.opening import MergeForm
 from services.review.domain.permissions import Action
 from services.review.domain.queue import FILTER_FIELDS, QueueQuery
+from services.review.domain.retry import RetryForm
 from services.review.domain.reversal import REVERSIBLE_STATES, ReversalForm, may_approve_reversal
 from services.review.domain.signoff import SIGNING_STATES, SignOffForm
 from services.review.domain.staff import StaffMember
@@ -93,6 +94,12 @@ class ConsoleRoutes:
                 RestorationForm,
                 lambda f: {"tampering_id": f.get("tampering_id", "")},
                 self.cases.order_restoration,
+            ),
+            (
+                "/retries",
+                RetryForm,
+                lambda f: {k: f.get(k, "") for k in ("wiki", "kind", "target", "reason")},
+                self.cases.order_retry,
             ),
         ]
         for suffix, model, parse, use_case in posts:
