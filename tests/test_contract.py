@@ -22,6 +22,7 @@ from casework.contract import (
     Audience,
     BannedEvent,
     CaseOpened,
+    CaseProgressed,
     Channel,
     ClauseGround,
     ContentTerms,
@@ -64,7 +65,6 @@ from casework.contract import (
     SubmissionKind,
     SubmissionReceived,
     TamperingDetected,
-    WaitingChanged,
     from_cloudevent,
     to_cloudevent,
 )
@@ -253,7 +253,7 @@ def _examples() -> list[EventData]:
         RestorationOrdered(
             case_id=CASE, wiki="enwiki", tampering_id="T-1", ordered_by="bob", ordered_at=T0
         ),
-        WaitingChanged(case_id=CASE, waiting=True, changed_at=T0),
+        CaseProgressed(case_id=CASE, submission_id="R-ABCDEFGH2345", stage="under-review", at=T0),
         RetryOrdered(
             case_id=CASE,
             wiki="enwiki",

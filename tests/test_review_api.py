@@ -323,7 +323,13 @@ async def test_an_inquiry_is_answered_over_the_api(api: Api) -> None:
         "POST", "/api/v1/cases/OA-INQUIRY00001/inquiry-answers", body={"answers": answers}
     )
     assert status == 201 and body["state"] == "answered", body
-    assert await api.events() == ["CaseOpened", "InquiryAnswered"]
+    # The asker's tracking page: under review, then answered.
+    assert await api.events() == [
+        "CaseOpened",
+        "CaseProgressed",
+        "InquiryAnswered",
+        "CaseProgressed",
+    ]
 
 
 async def test_waiting_for_the_requester_is_shown_in_the_queue(api: Api) -> None:

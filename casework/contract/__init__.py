@@ -83,6 +83,7 @@ from casework.contract.notify import NotificationFailed, NotificationSent
 from casework.contract.reconcile import CaseUnreconciled
 from casework.contract.review import (
     CaseOpened,
+    CaseProgressed,
     DeadlineAtRisk,
     DeadlineBreached,
     DecisionApproved,
@@ -90,9 +91,9 @@ from casework.contract.review import (
     DecisionReversed,
     InquiryAnswer,
     InquiryAnswered,
+    ProgressStage,
     RestorationOrdered,
     RetryOrdered,
-    WaitingChanged,
 )
 
 EVENT_TYPES: dict[str, type[EventData]] = {
@@ -141,6 +142,7 @@ __all__ = [
     "BannedEventRef",
     "BreachKind",
     "CaseOpened",
+    "CaseProgressed",
     "CaseUnreconciled",
     "Channel",
     "ClauseGround",
@@ -177,6 +179,7 @@ __all__ = [
     "PageAction",
     "PageTitle",
     "Part",
+    "ProgressStage",
     "Question",
     "Release",
     "Removal",
@@ -192,7 +195,6 @@ __all__ = [
     "SubmissionReceived",
     "TamperingDetected",
     "Url",
-    "WaitingChanged",
     "WikiId",
     "canonical_account",
     "dead_letter_topic_of",

@@ -161,16 +161,33 @@ class RestorationOrdered(EventData):
         return self.case_id
 
 
-class WaitingChanged(EventData):
-    """Staff marked the case as waiting for the requester (its deadline pauses), or ended
-    the wait. Public level: it names no question and no person."""
+ProgressStage = Literal[
+    "under-review",
+    "waiting-for-you",
+    "approved",
+    "declined",
+    "enforced",
+    "reversed",
+    "expired",
+    "answered",
+    "merged",
+    "closed",
+]
 
-    TYPE = f"{NAMESPACE}.review.waiting-changed.v1"
+
+class CaseProgressed(EventData):
+    """Where a requester's case stands, for their tracking page: public level (a stage and
+    dates, never a reason, a person or a decision's content). Only for cases opened from a
+    submission; sent when the stage or the appeal window changes."""
+
+    TYPE = f"{NAMESPACE}.review.case-progressed.v1"
     PRODUCER = "review"
 
     case_id: str
-    waiting: bool
-    changed_at: AwareDatetime
+    submission_id: str
+    stage: ProgressStage
+    appeal_until: AwareDatetime | None = None
+    at: AwareDatetime
 
     def event_subject(self) -> str:
         return self.case_id
@@ -204,6 +221,6 @@ EVENTS: tuple[type[EventData], ...] = (
     DeadlineBreached,
     InquiryAnswered,
     RestorationOrdered,
-    WaitingChanged,
+    CaseProgressed,
     RetryOrdered,
 )

@@ -19,6 +19,7 @@ from services.review.adapters.stored import from_document, to_document
 from services.review.auth.policy import authorize
 from services.review.domain.case import Case
 from services.review.domain.permissions import Action
+from services.review.domain.progress import progressed
 from services.review.domain.reversal import close_appeal
 from services.review.domain.staff import StaffMember
 
@@ -91,6 +92,7 @@ class CaseFiles:
             case = from_document(doc)
             self._check_access(staff, action, case)
             updated, events = change(case)
+            events = [*events, *progressed(case, updated, self.clock())]
             return to_document(updated), signed_outbox(events, self.signer)
 
         try:
@@ -104,7 +106,9 @@ class CaseFiles:
         """A change an event causes; a case review does not hold is logged and skipped."""
 
         def apply(doc: Document) -> tuple[Document, list[OutboxMessage]]:
-            updated, events = change(from_document(doc))
+            case = from_document(doc)
+            updated, events = change(case)
+            events = [*events, *progressed(case, updated, self.clock())]
             return to_document(updated), signed_outbox(events, self.signer)
 
         try:

@@ -14,6 +14,7 @@ from services.review.domain import casefile
 from services.review.domain.deadlines import calendar_for
 from services.review.domain.opening import case_id_for, open_case
 from services.review.domain.outcome import OutcomeEvent
+from services.review.domain.progress import progressed
 from services.review.usecases.base import CASES, CaseFiles, signed_outbox
 
 
@@ -26,10 +27,12 @@ class EventReactions(CaseFiles):
         if submission.refers_to:
             doc = await self.store.get(CASES, submission.refers_to)
             original = from_document(doc) if doc else None
-        case, opened = open_case(submission, self.policy, self.clock(), original)
+        now = self.clock()
+        case, opened = open_case(submission, self.policy, now, original)
+        told = [opened, *progressed(None, case, now)]
         try:
             await self.store.insert(
-                CASES, to_document(case), outbox=signed_outbox([opened], self.signer)
+                CASES, to_document(case), outbox=signed_outbox(told, self.signer)
             )
         except DuplicateDocument:
             doc = await self.store.get(CASES, case.id)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import secrets
 
-from casework.contract import WaitingChanged
 from casework.errors import Kind, Rejected
 from services.review.adapters.stored import to_document
 from services.review.auth.policy import authorize
@@ -120,9 +119,6 @@ class Working(CaseFiles):
                     form.reason,
                     calendar=calendar_for(c, self.policy),
                 ),
-                # Public level (the requester's tracking page): no question, no person.
-                []
-                if c.waiting_for_requester == form.waiting
-                else [WaitingChanged(case_id=c.id, waiting=form.waiting, changed_at=now)],
+                [],
             ),
         )
