@@ -19,7 +19,8 @@ from casework.dispatch import consumed_topics
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVICE_DIRS = {name: ROOT / "services" / name for name in SERVICES}
-CONSUMING = ("review", "enforcement", "notify")  # through casework's consumer and HANDLERS
+# Through casework's consumer and HANDLERS.
+CONSUMING = ("intake", "review", "enforcement", "notify")
 WITH_USECASES = ("intake", "review", "enforcement", "notify")
 MAX_MODULE_LINES = 400
 MAX_FUNCTION_LINES = 60

@@ -1,7 +1,7 @@
 """Intake's wiring: the one place its parts are put together.
 
-Intake consumes no events (it only produces them), so it has no ``handlers.py``: its ways
-in are the JSON API, the web form and the mail channel (SMTP/LMTP listeners, IMAP poller).
+Its ways in are the JSON API, the web form and the mail channel (SMTP/LMTP listeners, IMAP
+poller), and one consumed event: review's report of where a requester's case stands.
 """
 
 from __future__ import annotations
@@ -10,12 +10,15 @@ from dataclasses import dataclass, field
 
 from pydantic import ValidationError
 
+from casework.cloudevents import CloudEvent
 from casework.config import ConfigError
-from casework.contract import SubmissionReceived
+from casework.contract import EventData, SubmissionReceived, from_cloudevent
+from casework.dispatch import consumed_topics, dispatcher
 from casework.http import make_app
 from casework.periodic import every
 from casework.reconcile_wiring import serve_ledger
 from casework.runtime import Duty, Kit, Wiring
+from casework.trust import SIGNED_TYPES
 from services.intake.adapters.imap import ImapConfig
 from services.intake.domain.mail.mapping import Routing
 from services.intake.domain.mail.parse import MailLimits
@@ -25,6 +28,7 @@ from services.intake.entrypoints.mail.imap import ImapPoller
 from services.intake.entrypoints.mail.listener import MailListener
 from services.intake.entrypoints.web.csrf import CsrfTokens
 from services.intake.entrypoints.web.pages import FormPages
+from services.intake.handlers import HANDLERS
 from services.intake.policy import IntakeRules, rules_of
 from services.intake.settings import IntakeSettings, MailSettings
 from services.intake.usecases import Submissions
@@ -44,7 +48,24 @@ async def wire(kit: Kit) -> Wiring:
     # Review reconciles from it: every stored submission has a case there.
     serve_ledger(kit, app, [SubmissionReceived.TYPE])
     mail = mail_duties(kit, submissions, intake)
-    return Wiring(app=app, duties=mail.listeners, once=mail.pollers)
+    return Wiring(
+        app=app,
+        consumes=consumed_topics(HANDLERS),
+        handle=dispatcher(HANDLERS, submissions, admit_handled),
+        duties=mail.listeners,
+        once=mail.pollers,
+    )
+
+
+HANDLED = frozenset(event_type.TYPE for event_type in HANDLERS)
+assert not HANDLED & SIGNED_TYPES, "intake holds no review key: it may handle no signed type"
+
+
+def admit_handled(event: CloudEvent) -> EventData | None:
+    """The data of the (unsigned, public-level) types intake handles. Intake acts on no
+    decision and holds no review key, so the signed events on review's topic are passed
+    over undecoded rather than verified."""
+    return from_cloudevent(event) if event.type in HANDLED else None
 
 
 # -- the mail channel ------------------------------------------------------------------

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Any
 
 from aiohttp import web
+from pydantic import TypeAdapter
 
 from casework.contract import Channel, SubmissionKind
 from casework.errors import FieldError
 from casework.http import RequestRejected, error_body
+from services.intake.domain.progress import LifeCycle
 from services.intake.entrypoints.openapi import openapi_document
 from services.intake.usecases import RateLimited, Submissions
 
@@ -19,6 +22,7 @@ REFERENCE_PATTERN = "R-[A-Z2-7]{12}"
 # Neither a kind nor a reference: one path segment that is no fixed route's.
 UNKNOWN_KIND = "(?!(?:" + "|".join(k.value for k in SubmissionKind) + ")$)(?!R-[A-Z2-7]{12}$)[^/]+"
 KINDS = {kind.value: kind for kind in SubmissionKind}
+TIMES = TypeAdapter(datetime)
 Handler = Callable[[web.Request], Awaitable[web.Response]]
 
 
@@ -78,7 +82,7 @@ class IntakeRoutes:
             raise RequestRejected(
                 404, "not_found", [FieldError("reference", "exists", "no such submission")]
             )
-        return web.json_response(dict(found))
+        return web.json_response(status_json(found))
 
     async def openapi(self, request: web.Request) -> web.Response:
         rules = self.submissions.rules
@@ -98,6 +102,23 @@ async def read_payload(request: web.Request) -> Any:
         return json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise RequestRejected(400, "invalid_json", [FieldError("body", "json", str(exc))]) from exc
+
+
+def _time(value: datetime) -> str:
+    """As the contract's events write times (pydantic's JSON), so they read alike."""
+    return TIMES.dump_python(value, mode="json")  # type: ignore[no-any-return]
+
+
+def status_json(found: LifeCycle) -> dict[str, Any]:
+    """The life cycle as the API answers it: stages and dates only."""
+    return {
+        "reference": found.reference,
+        "kind": found.kind,
+        "status": found.status,
+        "received_at": _time(found.received_at),
+        "history": [{"status": s.stage, "at": _time(s.at)} for s in found.history],
+        "appeal_open_until": _time(found.appeal_open_until) if found.appeal_open_until else None,
+    }
 
 
 def too_many(exc: RateLimited) -> web.Response:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, get_args
 
 from pydantic.json_schema import models_json_schema
 
-from casework.contract import SubmissionKind
+from casework.contract import ProgressStage, SubmissionKind
 from casework.http import ERROR_SCHEMA
 from casework.policy import Policy
 from services.intake.domain.forms import FORMS
@@ -153,22 +153,52 @@ def _components(policy: Policy, intake: IntakeRules) -> dict[str, Any]:
         "required": ["reference", "status"],
         "properties": {"reference": {"type": "string"}, "status": {"type": "string"}},
     }
-    components["Status"] = {
+    components["Status"] = _status_schema()
+    return components
+
+
+def _status_schema() -> dict[str, Any]:
+    """The life cycle a requester sees: stages and dates, nothing private."""
+    statuses = ["received", *get_args(ProgressStage)]
+    time = {"type": "string", "format": "date-time"}
+    return {
         "type": "object",
-        "required": ["reference", "kind", "status", "received_at"],
+        "required": [
+            "reference",
+            "kind",
+            "status",
+            "received_at",
+            "history",
+            "appeal_open_until",
+        ],
+        "additionalProperties": False,
         "properties": {
-            "reference": {"type": "string"},
+            "reference": {"type": "string", "pattern": f"^{REFERENCE_PATTERN}$"},
             "kind": {"type": "string", "enum": [k.value for k in SubmissionKind]},
-            "status": {"type": "string"},
-            "received_at": {"type": "string", "format": "date-time"},
+            "status": {"type": "string", "enum": statuses},
+            "received_at": time,
+            "history": {
+                "type": "array",
+                "minItems": 1,
+                "items": {
+                    "type": "object",
+                    "required": ["status", "at"],
+                    "additionalProperties": False,
+                    "properties": {"status": {"type": "string", "enum": statuses}, "at": time},
+                },
+            },
+            "appeal_open_until": {
+                "type": ["string", "null"],
+                "format": "date-time",
+                "description": "While an approved or enforced action may still be appealed.",
+            },
         },
     }
-    return components
 
 
 def _status_operation() -> dict[str, Any]:
     return {
-        "summary": "The status of a submission, by its reference",
+        "summary": "Where a submission stands, by its reference: the stages of its case",
         "operationId": "submission_status",
         "parameters": [
             {

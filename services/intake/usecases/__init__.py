@@ -1,6 +1,6 @@
 """What intake does: the use cases every channel (API, web form, mail) calls, one module
-each (submit, incomplete, correspondence) over the parts they share (base), and the mail
-channel's pipeline (mail)."""
+each (submit, incomplete, correspondence, progress) over the parts they share (base), and the
+mail channel's pipeline (mail)."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from services.intake.usecases.base import (
 )
 from services.intake.usecases.correspondence import Correspondence
 from services.intake.usecases.incomplete import ReportIncomplete
+from services.intake.usecases.progress import Tracking
 from services.intake.usecases.submit import Submit
 
 __all__ = [
@@ -31,6 +32,7 @@ __all__ = [
 ]
 
 
-class Submissions(Submit, ReportIncomplete, Correspondence):
-    """The use cases every channel calls. Each accepted submission is one store insert that
-    carries its event (the outbox), so it is announced exactly when it is stored."""
+class Submissions(Submit, ReportIncomplete, Correspondence, Tracking):
+    """The use cases every channel calls, and the tracking of each submission's case. Each
+    accepted submission is one store insert that carries its event (the outbox), so it is
+    announced exactly when it is stored."""

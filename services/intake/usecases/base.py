@@ -21,6 +21,7 @@ from casework.http import field_errors
 from casework.outbox import OutboxRelay
 from casework.store import DocumentStore
 from services.intake.adapters.backscatter import AnswerWindow
+from services.intake.adapters.progress import ProgressBook
 from services.intake.adapters.rate_limits import RateLimiter
 from services.intake.adapters.references import ReferenceKeys
 from services.intake.domain.addresses import AddressError, normalised
@@ -81,6 +82,7 @@ class UseCaseBase:
         limits = rules.intake.rate_limits
         self.answers = AnswerWindow(store, limits.incomplete_answer_window_seconds)
         self.keys = ReferenceKeys(store)
+        self.progress = ProgressBook(store)
         self._context = {
             "summary_bounds": {
                 kind: (bounds.summary.min_chars, bounds.summary.max_chars)

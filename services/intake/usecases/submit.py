@@ -165,18 +165,6 @@ class Submit(UseCaseBase):
             [(d["_id"], datetime.fromisoformat(d["received_at"])) for d in earlier], now, window
         )
 
-    async def status(self, reference: str) -> Mapping[str, Any] | None:
-        """What the submitter may see of their submission: kind, status, when received."""
-        document = await self.store.get(SUBMISSIONS, reference)
-        if document is None:
-            return None
-        return {
-            "reference": reference,
-            "kind": document["kind"],
-            "status": "received",
-            "received_at": document["submission"]["received_at"],
-        }
-
 
 def _check_key(idempotency_key: str | None) -> None:
     if idempotency_key is not None and not 1 <= len(idempotency_key) <= 200:

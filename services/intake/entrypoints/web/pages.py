@@ -1,8 +1,10 @@
-"""The web form: one page per kind of submission, server-rendered, usable without JavaScript."""
+"""The web form: one page per kind of submission, and the requester's tracking page;
+server-rendered, usable without JavaScript."""
 
 from __future__ import annotations
 
 import secrets
+from datetime import UTC, datetime
 from pathlib import Path
 
 from aiohttp import web
@@ -21,6 +23,11 @@ STATIC = Path(__file__).resolve().parent / "static"
 MAX_FORM_BYTES = 256 * 1024
 
 
+def shown(moment: datetime) -> str:
+    """A time as both languages can read it, in UTC to the minute."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
 class FormPages:
     def __init__(self, submissions: Submissions, csrf: CsrfTokens) -> None:
         self.submissions = submissions
@@ -31,6 +38,7 @@ class FormPages:
         app.router.add_get("/submit", self.index)
         app.router.add_get("/submit/received/{reference}", self.received)
         app.router.add_get("/submit/{kind}", self.show)
+        app.router.add_get("/submissions/{reference}", self.tracking)
         app.router.add_post("/submit/{kind}", self.post)
         app.router.add_static("/static/intake", STATIC)
 
@@ -98,7 +106,26 @@ class FormPages:
         status = await self.submissions.status(request.match_info["reference"])
         if status is None:
             return render(request, "not_found.html", status=404)
-        return render(request, "received.html", reference=status["reference"], kind=status["kind"])
+        return render(request, "received.html", reference=status.reference, kind=status.kind)
+
+    async def tracking(self, request: web.Request) -> web.Response:
+        """The requester's page: where their submission's case stands, in words."""
+        found = await self.submissions.status(request.match_info["reference"])
+        if found is None:
+            return render(request, "not_found.html", status=404)
+        until = found.appeal_open_until
+        return render(
+            request,
+            "tracking.html",
+            reference=found.reference,
+            kind=found.kind,
+            stage=found.status,
+            history=[
+                {"stage": s.stage, "iso": s.at.isoformat(), "shown": shown(s.at)}
+                for s in found.history
+            ],
+            appeal_open_until=shown(until) if until else None,
+        )
 
     def _form(
         self,
