@@ -61,7 +61,9 @@ for service in "${SERVICES[@]}"; do
     --operation Create --topic "$NS.$service" --topic "$NS.$service.dlq"
 done
 
-# intake consumes nothing.
+# intake: review's reports of where each requester's case stands (the tracking page).
+acl --allow-principal User:intake --operation Read \
+  --topic "$NS.review" --group casework-intake
 # review: intake's requests, enforcement's results, notify's deliveries (where each case
 # really is), its own events (the deadline clock).
 acl --allow-principal User:review --operation Read \

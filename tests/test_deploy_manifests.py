@@ -26,6 +26,7 @@ import yaml
 
 from casework.config import REPO_ROOT
 from casework.topics import TopicSettings
+from tests.manifests.acls import ACLS, acl_problems, consumed_by_handlers
 from tests.manifests.compose import COMPOSE_CHECKS, Compose, load_compose
 from tests.manifests.dockerfile import (
     DEPLOY,
@@ -149,6 +150,36 @@ def test_kustomize_renders_the_manifests(tmp_path: Path) -> None:
         assert ("REVIEW_SIGNING_KEY_FILE" in env) == (name == "review"), name
         if name in ("review", "enforcement", "notify", "monitor"):
             assert "CASEWORK_REVIEW_PUBLIC_KEYS" in env, name
+
+
+def test_each_consumer_reads_exactly_the_topics_of_its_handlers_in_its_group() -> None:
+    consumed = consumed_by_handlers()
+    assert {"intake", "review", "enforcement", "notify"} <= set(consumed)
+    assert acl_problems(ACLS.read_text(encoding="utf-8"), consumed) == []
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        pytest.param(
+            '--topic "$NS.review" --group casework-intake',
+            "--group casework-intake",
+            "intake consumes officeactions.review but kafka-acls.sh grants no Read",
+            id="intake-not-granted",
+        ),
+        pytest.param(
+            '--topic "$NS.review" --group casework-enforcement',
+            '--topic "$NS.review" --topic "$NS.intake" --group casework-enforcement',
+            "enforcement may read officeactions.intake in its group but consumes nothing there",
+            id="enforcement-granted-more",
+        ),
+    ],
+)
+def test_the_acl_check_catches(old: str, new: str, expected: str) -> None:
+    original = ACLS.read_text(encoding="utf-8")
+    assert old in original
+    problems = acl_problems(original.replace(old, new), consumed_by_handlers())
+    assert any(expected in p for p in problems), problems
 
 
 @pytest.mark.parametrize(
