@@ -397,6 +397,37 @@ async def test_an_operation_failed_for_good_is_retried_on_order(api: Api) -> Non
     assert status == 422 and fields_and_rules(body) == {("target", "known_operation")}
 
 
+async def test_a_decision_citing_no_evidence_is_flagged_and_the_policy_may_block_it(
+    api: Api,
+) -> None:
+    """Issue 18: the drafter is warned before sign-off; where the policy says so (a global
+    lock in the shipped policy) no approval is taken until evidence is cited."""
+    lock = await staff_case(api, action_type="global-lock")
+    bare = {k: v for k, v in DECISION.items() if k != "evidence"}
+    status, body = await api.call("PUT", f"/api/v1/cases/{lock}/decision", body=bare)
+    assert status == 200 and body["warnings"] == ["no-evidence-cited", "evidence-required"]
+    signoff = {"level": "case-handler", "verdict": "approve", "comment": "ok"}
+    status, body = await api.call("POST", f"/api/v1/cases/{lock}/signoffs", body=signoff)
+    assert status == 409 and body["error"] == "no_evidence_cited", body
+    assert fields_and_rules(body) == {("evidence", "cited")}
+    status, body = await api.call(
+        "POST",
+        f"/api/v1/cases/{lock}/evidence",
+        body={"description": "threat", "where": "on-wiki-public"},
+    )
+    assert status == 201, body
+    status, body = await api.call("PUT", f"/api/v1/cases/{lock}/decision", body=DECISION)
+    assert status == 200 and body["warnings"] == []
+    status, body = await api.call("POST", f"/api/v1/cases/{lock}/signoffs", body=signoff)
+    assert status == 201, body
+
+    warning = await staff_case(api, action_type="conduct-warning")
+    status, body = await api.call("PUT", f"/api/v1/cases/{warning}/decision", body=bare)
+    assert status == 200 and body["warnings"] == ["no-evidence-cited"]  # warned, not blocked
+    status, body = await api.call("POST", f"/api/v1/cases/{warning}/signoffs", body=signoff)
+    assert status == 201, body
+
+
 # --- refusals -----------------------------------------------------------------------------
 
 

@@ -449,3 +449,31 @@ async def test_the_new_forms_speak_russian(review: Review, browser: Browser) -> 
         )
     finally:
         await context.close()
+
+
+async def test_the_case_page_warns_that_the_decision_cites_no_evidence(
+    review: Review, browser: Browser
+) -> None:
+    """Issue 18: the drafter sees it before anyone signs, and that the policy then refuses
+    approval for a global lock; the warning goes once the decision cites an item."""
+    case_id = await new_case(review, "R-NOEVIDENCE01", action_type="global-lock")
+    bare = {
+        "subject": {"account": "Troublesome Editor", "language": "en"},
+        "grounds": ["ucoc-3-1"],
+        "public_rationale": "Harassment.",
+    }
+    path = f"/api/v1/cases/{case_id}/decision"
+    status, body = await api(review, "PUT", path, "alice", bare)
+    assert status == 200, body
+    context, page = await sign_in(browser, review, "alice")
+    try:
+        await case_page(page, review, case_id)
+        warning = await page.inner_text("#no-evidence-warning")
+        assert "cites no evidence" in warning and "refuses approval" in warning
+        cited = {**bare, "evidence": [{"id": "E1", "audiences": ["affected-user"]}]}
+        status, body = await api(review, "PUT", path, "alice", cited)
+        assert status == 200, body
+        await case_page(page, review, case_id)
+        assert await page.locator("#no-evidence-warning").count() == 0
+    finally:
+        await context.close()

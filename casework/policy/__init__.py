@@ -87,6 +87,8 @@ class ActionType(_Strict):
     appeal_window_days: int | None = Field(default=None, gt=0)
     requires_prior_attempts: bool
     enforcement: Enforcement
+    # An approving sign-off is refused while the decision cites no evidence.
+    evidence_required: bool = False
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:

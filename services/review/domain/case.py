@@ -258,6 +258,12 @@ class CaseView(Case):
     reversal_approvals_missing: int = Field(
         default=0, description="Approvals a pending reversal still needs before it takes effect."
     )
+    warnings: list[str] = Field(
+        default=[],
+        description="What the drafter should see before sign-off: `no-evidence-cited` (the"
+        " decision cites no evidence), with `evidence-required` when the policy then refuses"
+        " approval for this action type.",
+    )
 
 
 def alert_at(case: Case) -> datetime | None:

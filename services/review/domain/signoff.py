@@ -65,6 +65,8 @@ def sign_off(
 ) -> tuple[Case, list[EventData]]:
     _check_may_sign_off(case, form, staff, policy)
     assert case.decision is not None
+    if form.verdict == "approve":
+        _check_evidence_cited(case, policy)
     signoff = SignOff(
         level=form.level,
         staff_id=staff.id,
@@ -93,6 +95,21 @@ def sign_off(
         return signed, []
     _language_gate(signed, policy)
     return _approve(signed, policy, now, outstanding)
+
+
+def _check_evidence_cited(case: Case, policy: Policy) -> None:
+    """The policy may require, per action type, that a decision rests on cited evidence."""
+    assert case.decision is not None
+    action = policy.action_types.get(case.decision.action_type)
+    if action is not None and action.evidence_required and not case.decision.evidence:
+        raise Rejected.one(
+            Kind.CONFLICT,
+            "no_evidence_cited",
+            "evidence",
+            "cited",
+            f"the policy requires a {action.title.lower()} to cite evidence: draft the"
+            " decision again with the items it rests on",
+        )
 
 
 def _check_may_sign_off(case: Case, form: SignOffForm, staff: StaffMember, policy: Policy) -> None:

@@ -68,5 +68,13 @@ class Reads(CaseFiles):
                 "reversal_approvals_missing": (
                     case.pending_reversal.missing if case.pending_reversal else 0
                 ),
+                "warnings": self._warnings(case),
             }
         )
+
+    def _warnings(self, case: Case) -> list[str]:
+        if case.decision is None or case.decision.evidence:
+            return []
+        action = self.policy.action_types.get(case.decision.action_type)
+        required = action is not None and action.evidence_required
+        return ["no-evidence-cited", *(["evidence-required"] if required else [])]
