@@ -241,8 +241,7 @@ class Reconciler:
             return True
         case_id = event.subject  # what the event itself is about, not what the item says
         if self._types and event.type not in self._types:
-            await self._unfinishable(case_id, event, "not an event this service takes")
-            return True
+            return True  # for another downstream of the same ledger
         if datetime.now(UTC) - event.time < self._grace:
             return False
         try:

@@ -36,6 +36,7 @@ from casework.contract import (
     DecisionReversed,
     Disclosure,
     DisclosurePlan,
+    DuplicateMerged,
     EnforcementFailed,
     EventBanTerms,
     EventData,
@@ -254,6 +255,13 @@ def _examples() -> list[EventData]:
             case_id=CASE, wiki="enwiki", tampering_id="T-1", ordered_by="bob", ordered_at=T0
         ),
         CaseProgressed(case_id=CASE, submission_id="R-ABCDEFGH2345", stage="under-review", at=T0),
+        DuplicateMerged(
+            case_id=CASE,
+            duplicate_case_id="OA-ZYXWVUTS9876",
+            duplicate_submission_id="R-ZYXWVUTS9876",
+            merged_by="alice",
+            merged_at=T0,
+        ),
         RetryOrdered(
             case_id=CASE,
             wiki="enwiki",

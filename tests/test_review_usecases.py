@@ -18,6 +18,7 @@ from casework.contract import (
     Channel,
     CorrespondenceReceived,
     DecisionReversed,
+    DuplicateMerged,
     EventData,
     Requester,
     Subject,
@@ -161,7 +162,7 @@ async def test_a_submission_opens_one_case_even_when_redelivered(
 
 
 async def test_staff_merge_a_duplicate_submission(
-    setup: tuple[ReviewCases, Clock],
+    setup: tuple[ReviewCases, Clock], store: DocumentStore
 ) -> None:
     cases, _ = setup
     await cases.submission_received(submission(1))
@@ -174,6 +175,13 @@ async def test_staff_merge_a_duplicate_submission(
     assert merged.state is CaseState.MERGED
     original = await cases.read(staff("alice"), "OA-TEST00000001")
     assert [x.case_id for x in original.links] == ["OA-TEST00000002"]
+    # Its requester hears the original's outcome (issue 18): review says whose it is.
+    [told] = [e for e in await published(store) if isinstance(e, DuplicateMerged)]
+    assert (told.case_id, told.duplicate_case_id, told.duplicate_submission_id) == (
+        "OA-TEST00000001",
+        "OA-TEST00000002",
+        "R-TEST00000002",
+    )
     # The staff named in the duplicate are now barred from the original too.
     error = await refused(cases.read, staff("tess"), "OA-TEST00000001")
     assert error.kind is Kind.NOT_FOUND

@@ -193,6 +193,23 @@ class CaseProgressed(EventData):
         return self.case_id
 
 
+class DuplicateMerged(EventData):
+    """Staff merged a duplicate request into the case it duplicates: its requester is told
+    the outcome of that case, under their own reference. Signed: it decides who is mailed."""
+
+    TYPE = f"{NAMESPACE}.review.duplicate-merged.v1"
+    PRODUCER = "review"
+
+    case_id: str = Field(description="The case the duplicate was merged into.")
+    duplicate_case_id: str
+    duplicate_submission_id: str
+    merged_by: str
+    merged_at: AwareDatetime
+
+    def event_subject(self) -> str:
+        return self.case_id  # with the original's events: in order with its decision
+
+
 class RetryOrdered(EventData):
     """Staff ordered an operation that failed for good to be tried again (the cause was
     mended outside the system, e.g. a right granted to the role account)."""
@@ -222,5 +239,6 @@ EVENTS: tuple[type[EventData], ...] = (
     InquiryAnswered,
     RestorationOrdered,
     CaseProgressed,
+    DuplicateMerged,
     RetryOrdered,
 )

@@ -14,7 +14,7 @@ from jinja2 import Environment
 from casework.assertion_auth import AssertionGate
 from casework.claims import Claimant
 from casework.cloudevents import CloudEvent
-from casework.contract import ActionEnforced, DecisionApproved
+from casework.contract import ActionEnforced, DecisionApproved, DuplicateMerged
 from casework.dispatch import consumed_topics, dispatcher
 from casework.http import make_app
 from casework.mediawiki import MediaWikiClient
@@ -160,6 +160,8 @@ def reconciliation(
         return await notify.enforcement.settled(ActionEnforced.model_validate(event.data))
 
     async def read(event: CloudEvent) -> bool:
+        if event.type == DuplicateMerged.TYPE:
+            return await notify.requesters.merge_known(DuplicateMerged.model_validate(event.data))
         return await notify.decisions.kept(DecisionApproved.model_validate(event.data))
 
     duties = reconcile_from(kit, "enforcement", [ActionEnforced.TYPE], handled=told, handle=handle)
@@ -168,7 +170,7 @@ def reconciliation(
         reconcile_from(
             kit,
             "review",
-            [DecisionApproved.TYPE],
+            [DecisionApproved.TYPE, DuplicateMerged.TYPE],
             handled=read,
             handle=handle,
             ledger=review_ledger,

@@ -13,6 +13,7 @@ from casework.contract import (
     DecisionApproved,
     DecisionDeclined,
     DecisionReversed,
+    DuplicateMerged,
     InquiryAnswered,
     SubmissionIncomplete,
     SubmissionReceived,
@@ -37,6 +38,7 @@ HANDLERS: Handlers[Notify] = {
     DecisionDeclined: _one_case_at_a_time(lambda n, d: n.requesters.decision_declined(d)),
     DecisionReversed: _one_case_at_a_time(lambda n, d: n.decisions.decision_reversed(d)),
     InquiryAnswered: _one_case_at_a_time(lambda n, d: n.requesters.inquiry_answered(d)),
+    DuplicateMerged: _one_case_at_a_time(lambda n, d: n.requesters.duplicate_merged(d)),
     ActionEnforced: _one_case_at_a_time(lambda n, d: n.enforcement.action_enforced(d)),
     AlertRaised: _one_case_at_a_time(lambda n, d: n.ops_alerts.alert_raised(d)),
 }

@@ -12,7 +12,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry, Gauge
 
 from casework.cloudevents import CloudEvent
-from casework.contract import DecisionApproved, SubmissionReceived
+from casework.contract import DecisionApproved, DuplicateMerged, SubmissionReceived
 from casework.dispatch import consumed_topics, dispatcher
 from casework.errors import Rejected
 from casework.http import STATUS_OF_KIND, HealthCheck, make_app
@@ -188,7 +188,9 @@ async def wire(kit: Kit) -> Wiring:
     )
     # Enforcement reconciles from it: every approved decision, signed as published.
     # Service to service with its own token, never staff: answered ahead of staff access.
-    serve_ledger(kit, review.app, [DecisionApproved.TYPE], ahead_of_access=True)
+    # What enforcement and notify reconcile from (each filters the types it takes).
+    ledger_types = [DecisionApproved.TYPE, DuplicateMerged.TYPE]
+    serve_ledger(kit, review.app, ledger_types, ahead_of_access=True)
     session_purge = await add_staff_access(kit, review.app, review.cases, staff)
 
     # The consumer and the reconciliation duty: one event of a case at a time. Its own

@@ -4,16 +4,20 @@ answers to an inquiry; each message after the first in the acknowledgement's thr
 from __future__ import annotations
 
 from datetime import UTC
+from typing import Any
 
 from jinja2 import Environment
 
 from casework.contract import (
     Audience,
     CaseOpened,
+    Decision,
     DecisionApproved,
     DecisionDeclined,
+    DuplicateMerged,
     InquiryAnswered,
     Requester,
+    SignOff,
     SubmissionIncomplete,
     SubmissionReceived,
 )
@@ -117,60 +121,86 @@ class Requesters:
         return Requester.model_validate(stored), reference
 
     async def decision_declined(self, declined: DecisionDeclined) -> None:
+        await self.sender.put(CASES, declined.case_id, {"declined": True})
         found = await self.requester_of(declined.case_id, declined.requester)
-        if found is None:
+        if found is not None:
+            requester, reference = found
+            await self._tell_outcome(declined.case_id, requester, reference, None, None)
+        await self._tell_merged(declined.case_id)
+
+    async def decision_approved(self, approved: DecisionApproved) -> None:
+        """The requester's outcome of an approved decision (after the functionaries' briefs),
+        and that of each requester whose duplicate was merged into the case."""
+        found = await self.requester_of(approved.case_id, approved.requester)
+        if found is not None:
+            requester, reference = found
+            decided = (approved.decision, approved.signoffs)
+            await self._tell_outcome(approved.case_id, requester, reference, *decided)
+        await self._tell_merged(approved.case_id)
+
+    async def duplicate_merged(self, merged: DuplicateMerged) -> None:
+        """Remember whose duplicate the case absorbed; tell them now if it is decided."""
+        entry = {
+            "case_id": merged.duplicate_case_id,
+            "submission_id": merged.duplicate_submission_id,
+        }
+        case = await self.store.get(CASES, merged.case_id) or {}
+        known = list(case.get("merged", []))
+        if entry not in known:
+            await self.sender.put(CASES, merged.case_id, {"merged": [*known, entry]})
+        await self._tell_merged(merged.case_id)
+
+    async def merge_known(self, merged: DuplicateMerged) -> bool:
+        """For reconciliation: the merge is recorded (and told, if the case is decided)."""
+        case = await self.store.get(CASES, merged.case_id) or {}
+        return any(e["case_id"] == merged.duplicate_case_id for e in case.get("merged", []))
+
+    async def _tell_merged(self, case_id: str) -> None:
+        """Each merged complainant hears the case's outcome under their own reference, with
+        their own name and language: nothing of the original requester."""
+        case = await self.store.get(CASES, case_id)
+        decided = _decided(case) if case is not None else None
+        if case is None or decided is None:
             return
-        requester, reference = found
-        stored = await self.store.get(REQUESTERS, reference)
-        action = stored.get("action_type") if stored else None
+        for entry in case.get("merged", []):
+            stored = await self.store.get(REQUESTERS, entry["submission_id"])
+            if stored is None:
+                continue  # no requester on record for that reference: nobody to tell
+            requester = Requester.model_validate(stored)
+            await self._tell_outcome(entry["case_id"], requester, entry["submission_id"], *decided)
+
+    async def _tell_outcome(
+        self,
+        case_id: str,
+        requester: Requester,
+        reference: str,
+        decision: Decision | None,
+        signoffs: list[SignOff] | None,
+    ) -> None:
+        """The outcome email, in the thread of ``reference``'s acknowledgement: the decision
+        approved, or declined (``decision`` None)."""
+        if decision is None:
+            stored = await self.store.get(REQUESTERS, reference)
+            action = stored.get("action_type") if stored else None
+            version = "declined"
+        else:
+            action = decision.action_type
+            version = f"r{decision.revision}"
         view = requester_outcome_view(
             reference=reference,
             name=requester.name,
             language=requester.language,
-            outcome="declined",
-            decision=None,
-            signoffs=None,
+            outcome="declined" if decision is None else "approved",
+            decision=decision,
+            signoffs=signoffs,
             action_title=self.policy.action(action).title if action else "",
             contact=team_address(self.policy, action),
             policy=self.policy,
         )
-        key = idempotency_key(declined.case_id, Audience.REQUESTER, "email", "declined")
         await self.sender.send(
             Outgoing(
-                key,
-                declined.case_id,
-                Audience.REQUESTER,
-                requester.email,
-                email(self.templates, "requester_outcome", view, requester.language),
-                in_reply_to=ack_thread(reference),
-            )
-        )
-
-    async def decision_approved(self, approved: DecisionApproved) -> None:
-        """The requester's outcome of an approved decision (after the functionaries' briefs)."""
-        found = await self.requester_of(approved.case_id, approved.requester)
-        if found is None:
-            return
-        requester, reference = found
-        decision = approved.decision
-        view = requester_outcome_view(
-            reference=reference,
-            name=requester.name,
-            language=requester.language,
-            outcome="approved",
-            decision=decision,
-            signoffs=approved.signoffs,
-            action_title=self.policy.action(decision.action_type).title,
-            contact=team_address(self.policy, decision.action_type),
-            policy=self.policy,
-        )
-        key = idempotency_key(
-            approved.case_id, Audience.REQUESTER, "email", f"r{decision.revision}"
-        )
-        await self.sender.send(
-            Outgoing(
-                key,
-                approved.case_id,
+                idempotency_key(case_id, Audience.REQUESTER, "email", version),
+                case_id,
                 Audience.REQUESTER,
                 requester.email,
                 email(self.templates, "requester_outcome", view, requester.language),
@@ -206,3 +236,16 @@ class Requesters:
                 in_reply_to=thread,
             )
         )
+
+
+def _decided(case: dict[str, Any]) -> tuple[Decision | None, list[SignOff] | None] | None:
+    """The case's latest approved decision with its sign-offs, (None, None) if declined,
+    None while undecided (from what Decisions keeps of each approval)."""
+    revisions = [int(k.removeprefix("decision_r")) for k in case if k.startswith("decision_r")]
+    if revisions:
+        latest = max(revisions)
+        return (
+            Decision.model_validate(case[f"decision_r{latest}"]),
+            [SignOff.model_validate(s) for s in case.get(f"signoffs_r{latest}", [])],
+        )
+    return (None, None) if case.get("declined") else None

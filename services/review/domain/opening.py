@@ -9,6 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from casework.contract import (
     CaseOpened,
+    DuplicateMerged,
+    EventData,
     Language,
     SubmissionKind,
     SubmissionReceived,
@@ -156,6 +158,23 @@ def merge_duplicate(original: Case, duplicate: Case, actor: str, now: datetime) 
         }
     )
     return merged.with_entry(now, actor, "duplicate-merged", f"from {duplicate.id}")
+
+
+def told_of_merge(original: Case, duplicate: Case, actor: str, now: datetime) -> list[EventData]:
+    """A duplicate with a requester, newly merged: they hear the original's outcome."""
+    if duplicate.submission_id is None or any(
+        x.kind is LinkKind.MERGED_FROM and x.case_id == duplicate.id for x in original.links
+    ):
+        return []
+    return [
+        DuplicateMerged(
+            case_id=original.id,
+            duplicate_case_id=duplicate.id,
+            duplicate_submission_id=duplicate.submission_id,
+            merged_by=actor,
+            merged_at=now,
+        )
+    ]
 
 
 def close_as_duplicate(duplicate: Case, original_id: str, actor: str, now: datetime) -> Case:

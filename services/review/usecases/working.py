@@ -17,6 +17,7 @@ from services.review.domain.opening import (
     close_as_duplicate,
     merge_duplicate,
     open_staff_case,
+    told_of_merge,
 )
 from services.review.domain.permissions import Action
 from services.review.domain.staff import StaffMember
@@ -98,7 +99,10 @@ class Working(CaseFiles):
             staff,
             Action.MERGE_DUPLICATE,
             form.into,
-            lambda c: (merge_duplicate(c, merged, staff.id, now), []),
+            lambda c: (
+                merge_duplicate(c, merged, staff.id, now),
+                told_of_merge(c, merged, staff.id, now),
+            ),
         )
         return merged
 
