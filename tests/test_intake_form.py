@@ -88,6 +88,11 @@ async def test_every_kind_filled_in_and_sent_shows_the_reference(
         await nojs.screenshot(path=artefact_path("intake-form-received.png"), full_page=True)
         assert event.data["evidence"] == EXAMPLES[kind]["evidence"]
         assert event.data["requester"]["email"] == "rita@example.org"
+        # The confirmation page links to the requester's tracking page (no JavaScript).
+        async with nojs.expect_navigation():
+            await nojs.get_by_role("link", name="Follow your submission").click()
+        assert nojs.url.endswith(f"/submissions/{reference}")
+        assert await nojs.locator("#status").inner_text() == "Where it stands now: Received"
 
 
 async def test_errors_are_shown_next_to_their_fields_and_typed_values_are_kept(
