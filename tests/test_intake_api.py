@@ -387,6 +387,12 @@ async def test_a_second_request_for_the_same_target_links_to_the_first(
     second_event = await the_event(intake, second["reference"])
     assert first_event.data["duplicate_of"] is None
     assert second_event.data["duplicate_of"] == first["reference"]
+    # A third request names the original too, not the second (a duplicate itself).
+    third_body = {**body, "summary": body["summary"] + " And a third time."}
+    status, third_again, _ = await post(http, intake.submissions_url("request"), third_body)
+    assert status == 202, third_again
+    third_event = await the_event(intake, third_again["reference"])
+    assert third_event.data["duplicate_of"] == first["reference"]
 
     other_action = {**again, "action": "global-lock"}
     status, third, _ = await post(http, intake.submissions_url("request"), other_action)

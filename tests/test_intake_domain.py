@@ -392,12 +392,20 @@ def test_attachment_limits_come_from_the_policy() -> None:
 
 def test_duplicate_is_the_latest_earlier_submission_inside_the_window() -> None:
     window = INTAKE.duplicate_window_days
-    old = ("R-OLD", NOW - timedelta(days=window + 1))
-    recent = ("R-RECENT", NOW - timedelta(days=1))
-    older_recent = ("R-OLDER", NOW - timedelta(days=2))
+    old = ("R-OLD", NOW - timedelta(days=window + 1), None)
+    recent = ("R-RECENT", NOW - timedelta(days=1), None)
+    older_recent = ("R-OLDER", NOW - timedelta(days=2), None)
     assert duplicate_of([old, older_recent, recent], NOW, window) == "R-RECENT"
     assert duplicate_of([old], NOW, window) is None
     assert duplicate_of([], NOW, window) is None
+
+
+def test_a_later_duplicate_links_to_the_original_not_to_another_duplicate() -> None:
+    """Issue 18: the third request about one account names the first, as the second does."""
+    window = INTAKE.duplicate_window_days
+    first = ("R-FIRST", NOW - timedelta(days=3), None)
+    second = ("R-SECOND", NOW - timedelta(days=1), "R-FIRST")
+    assert duplicate_of([first, second], NOW, window) == "R-FIRST"
 
 
 def test_duplicate_target_is_action_and_canonical_account() -> None:

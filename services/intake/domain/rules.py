@@ -212,8 +212,14 @@ def _first_match(patterns: Sequence[str], texts: Sequence[tuple[str, str]]) -> s
 
 
 def duplicate_of(
-    earlier: Sequence[tuple[str, datetime]], now: datetime, window_days: int
+    earlier: Sequence[tuple[str, datetime, str | None]], now: datetime, window_days: int
 ) -> str | None:
-    """The most recent earlier submission (id, received_at) of the same target in the window."""
-    recent = [(at, sid) for sid, at in earlier if now - at <= timedelta(days=window_days)]
+    """The original of the most recent earlier submission of the same target in the window
+    (each earlier one: id, received_at, the original it duplicates if any): a later
+    duplicate links to the original, never to another duplicate."""
+    recent = [
+        (at, original or sid)
+        for sid, at, original in earlier
+        if now - at <= timedelta(days=window_days)
+    ]
     return max(recent)[1] if recent else None

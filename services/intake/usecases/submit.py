@@ -162,7 +162,16 @@ class Submit(UseCaseBase):
             SUBMISSIONS, {"target": target}, order_by="received_at", descending=True, limit=20
         )
         return find_duplicate(
-            [(d["_id"], datetime.fromisoformat(d["received_at"])) for d in earlier], now, window
+            [
+                (
+                    d["_id"],
+                    datetime.fromisoformat(d["received_at"]),
+                    d.get("submission", {}).get("duplicate_of"),
+                )
+                for d in earlier
+            ],
+            now,
+            window,
         )
 
 
