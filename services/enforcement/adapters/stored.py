@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from pydantic import AwareDatetime, Field
 
-from services.enforcement.adapters.stored_decision import (
+from casework.stored_decision import (
     Stored,
     StoredDecision,
     contract_decision,

@@ -2,7 +2,7 @@
 
 The domain works with Case, which holds contract models (the submission, the decision,
 sign-offs). What is written is StoredCase, whose contract parts are review's own models
-mapped field by field (stored_submission.py, stored_decision.py), so a new version of the
+mapped field by field (stored_submission.py, casework/stored_decision.py), so a new version of the
 contract changes the mapping and never the case files already stored. Review's own parts
 (notes, evidence, deadline, outcome, ...) are stored as they are. `schema` is the document's
 version: case files written before it existed have the same shape and read as version 1.
@@ -17,7 +17,7 @@ from typing import Any, Literal
 from pydantic import AwareDatetime, Field
 
 from casework.contract import SignOff, SubmissionKind
-from services.review.adapters.stored_decision import (
+from casework.stored_decision import (
     Stored,
     StoredDecision,
     contract_decision,

@@ -1,5 +1,5 @@
 """The submission a case was opened from, as review stores it: its own models, mapped from
-the contract's SubmissionReceived field by field (see stored_decision.py for why)."""
+the contract's SubmissionReceived field by field (see casework/stored_decision.py for why)."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from casework.contract import (
     SubmissionKind,
     SubmissionReceived,
 )
-from services.review.adapters.stored_decision import Stored
+from casework.stored_decision import Stored
 
 
 class StoredSubmissionSubject(Stored):

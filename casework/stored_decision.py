@@ -1,12 +1,15 @@
-"""The decision as enforcement stores it: this service's own models, mapped from the contract.
+"""The decision as the services store it (review in a case, enforcement in its record):
+models of their own, mapped from the contract, versioned apart from it.
 
 The contract's Decision may get a v2 (renamed, retyped, reordered or new fields) without
-touching what is stored: the store reads and writes these models, and the two functions
+touching what is stored: the stores read and write these models, and the two functions
 below map field by field, so a contract change shows up here (a mypy error, or a failing
 round-trip test) rather than as a silent change of the stored documents. Today each model
 mirrors the contract's JSON exactly, so documents written before this module existed load
 unchanged. Values are plain (strings for enums, no length or pattern checks): they were
-checked when the decision was received, and are checked again when mapped back.
+checked when the decision was received, and are checked again when mapped back. One copy in
+the kernel for both services; each service freezes the stored shape it embeds this in
+(services/*/adapters/schemas/), so a change here fails both freeze tests.
 """
 
 from __future__ import annotations
