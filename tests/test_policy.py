@@ -11,10 +11,13 @@ from typing import Any
 import pytest
 import yaml
 
+from casework.contract import DisclosurePlan, Question
 from casework.policy import Deadline, Policy, PolicyError, add_business_days, load_policy
+from casework.policy.translations import REFUSALS
 from services.enforcement.policy import EnforcementRules
 from services.intake.policy import IntakeRules
 from services.monitor.policy import MonitorRules
+from services.notify.domain.views import NO_GROUNDS
 from tests.policy_support import RULES_OF, load_checked
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -310,3 +313,112 @@ def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(PolicyError, match="cannot read") as caught:
         load_policy(path)
     assert str(path) in str(caught.value)
+
+
+# --- translations of the policy's own strings -------------------------------------------------
+
+
+def test_the_real_policy_speaks_english_and_russian(policy: Policy) -> None:
+    assert policy.languages == ["en", "ru"]
+    assert policy.text("en", "action_types", "global-ban") == "Global ban"
+    assert policy.text("ru", "action_types", "global-ban") == "Глобальный бан"
+    assert policy.text("ru-RU", "signoff_levels", "director") == "Директор"
+    ru = policy.text("ru", "clauses", "ucoc-3-1", "source")
+    assert ru == "Универсальный кодекс поведения"
+    assert policy.text("ru", "refusals", "no-grounds") != policy.text(
+        "en", "refusals", "no-grounds"
+    )
+    # A language the policy does not declare reads the English, as its outputs' templates do.
+    assert policy.text("fi", "clauses", "ucoc-3-1", "text") == policy.clauses.items["ucoc-3-1"].text
+
+
+def test_the_standard_refusals_are_the_texts_the_contract_and_notify_write() -> None:
+    assert NO_GROUNDS == REFUSALS["no-grounds"]
+    defaults = {r.grounds for r in DisclosurePlan().answers.values()}
+    assert defaults == {REFUSALS["no-disclosure-decision"]}
+    assert set(DisclosurePlan().answers) == set(Question)
+
+
+def _german(raw: dict[str, Any]) -> None:
+    """Adds de with every key (the Russian key set, German-looking values)."""
+    raw["languages"] = ["en", "ru", "de"]
+    german = copy.deepcopy(raw["translations"]["ru"])
+    for group in ("action_types", "signoff_levels", "clauses"):
+        for entry in german[group].values():
+            for field in entry:
+                entry[field] = f"de: {entry[field]}"
+    german["refusals"] = {k: f"de: {v}" for k, v in german["refusals"].items()}
+    german["action_types"]["global-ban"]["title"] = "Globale Sperre"
+    raw["translations"]["de"] = german
+
+
+def test_a_language_is_added_by_data_alone(tmp_path: Path) -> None:
+    policy = load_policy(_write(tmp_path, _german))
+    assert policy.text("de", "action_types", "global-ban") == "Globale Sperre"
+    assert policy.text("de-AT", "refusals", "no-grounds").startswith("de: ")
+
+
+def _without(*keys: str) -> Callable[[dict[str, Any]], None]:
+    def mutate(raw: dict[str, Any]) -> None:
+        _german(raw)
+        _drop("translations", "de", *keys)(raw)
+
+    return mutate
+
+
+def _with_unknown_clause(raw: dict[str, Any]) -> None:
+    _german(raw)
+    raw["translations"]["de"]["clauses"]["tou-9"] = {"source": "x", "section": "x", "text": "x"}
+
+
+MISSING_TRANSLATIONS = {
+    "clause-text": (
+        _without("clauses", "ucoc-3-1", "text"),
+        "translations.de.clauses.ucoc-3-1.text: missing (every clause needs a de translation)",
+    ),
+    "clause": (
+        _without("clauses", "tou-4-privacy"),
+        "translations.de.clauses.tou-4-privacy.source: missing",
+    ),
+    "action-title": (
+        _without("action_types", "event-ban"),
+        "translations.de.action_types.event-ban.title: missing (every action type needs a de",
+    ),
+    "level-title": (
+        _without("signoff_levels", "director", "title"),
+        "translations.de.signoff_levels.director.title: missing",
+    ),
+    "refusal": (
+        _without("refusals", "no-disclosure-decision"),
+        "translations.de.refusals.no-disclosure-decision: missing (every refusal needs a de",
+    ),
+    "whole-language": (
+        _without(),
+        "translations.de.action_types.global-ban.title: missing",
+    ),
+    "unknown-clause": (
+        _with_unknown_clause,
+        "translations.de.clauses.tou-9: unknown clause 'tou-9'",
+    ),
+    "undeclared-language": (
+        _set("translations", "fr", value={}),
+        "translations.fr: not a language to translate into",
+    ),
+    "english-left-out": (
+        _set("languages", value=["ru"]),
+        "languages: must include 'en'",
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"), list(MISSING_TRANSLATIONS.values()), ids=list(MISSING_TRANSLATIONS)
+)
+def test_a_missing_or_unknown_translation_stops_the_policy_naming_key_and_language(
+    tmp_path: Path, mutate: Callable[[dict[str, Any]], None], message: str
+) -> None:
+    path = _write(tmp_path, mutate)
+    with pytest.raises(PolicyError) as caught:
+        load_policy(path)
+    assert str(path) in str(caught.value)
+    assert message in str(caught.value)

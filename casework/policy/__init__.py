@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from casework.policy.access import AccessRules
 from casework.policy.notify import NotifyRules
 from casework.policy.review import ReviewRules
+from casework.policy.translations import REFUSALS, SOURCE_LANGUAGE, LanguageTexts, problems
 
 SLUG = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
 # The sections one service reads and validates (see the module docstring).
@@ -118,6 +119,10 @@ class Policy(_Strict):
     teams: dict[str, Team] = Field(min_length=1)
     action_types: dict[str, ActionType] = Field(min_length=1)
     clauses: ClauseCatalogue
+    # The languages the policy's own strings are given in: the file is written in English,
+    # every other one is in ``translations`` (casework/policy/translations.py).
+    languages: list[str] = Field(default_factory=lambda: [SOURCE_LANGUAGE], min_length=1)
+    translations: dict[str, LanguageTexts] = Field(default_factory=dict)
     # The sections more than one service reads, validated here.
     review: ReviewRules = Field(default_factory=ReviewRules)
     notify: NotifyRules = Field(default_factory=NotifyRules)
@@ -147,8 +152,59 @@ class Policy(_Strict):
                     )
         return self
 
+    @model_validator(mode="after")
+    def _translations_complete(self) -> Self:
+        if SOURCE_LANGUAGE not in self.languages:
+            raise ValueError(f"languages: must include {SOURCE_LANGUAGE!r}, the file's own")
+        if len(set(self.languages)) != len(self.languages):
+            raise ValueError("languages: a language may appear only once")
+        for language in self.translations:
+            if language == SOURCE_LANGUAGE or language not in self.languages:
+                raise ValueError(
+                    f"translations.{language}: not a language to translate into "
+                    f"(languages other than {SOURCE_LANGUAGE}: "
+                    f"{', '.join(x for x in self.languages if x != SOURCE_LANGUAGE) or 'none'})"
+                )
+        ids = {
+            "action_types": set(self.action_types),
+            "signoff_levels": set(self.signoff_levels),
+            "clauses": set(self.clauses.items),
+            "refusals": set(REFUSALS),
+        }
+        found = [
+            problem
+            for language in self.languages
+            if language != SOURCE_LANGUAGE
+            for problem in problems(language, self.translations.get(language), ids)
+        ]
+        if found:
+            raise ValueError("; ".join(found))
+        return self
+
     def action(self, name: str) -> ActionType:
         return self.action_types[name]
+
+    def text(self, language: str, group: str, key: str, field: str | None = None) -> str:
+        """One of the policy's own strings in ``language`` (a tag such as ``ru-RU`` counts
+        as ``ru``): the English original for English and for a language the policy does not
+        declare (as the templates fall back to English); every declared one is complete.
+        ``group`` is action_types, signoff_levels, clauses (``field`` source, section or
+        text; the others' is title) or refusals (no field)."""
+        short = language.split("-")[0]
+        if short != SOURCE_LANGUAGE and short in self.translations:
+            translated = self.translations[short].get(group, key, field or "title")
+            if translated is not None:
+                return translated
+        return self._original(group, key, field or "title")
+
+    def _original(self, group: str, key: str, field: str) -> str:
+        if group == "refusals":
+            return REFUSALS[key]
+        if group == "clauses":
+            value: str = getattr(self.clauses.items[key], field)
+            return value
+        entries: dict[str, SignoffLevel] | dict[str, ActionType] = getattr(self, group)
+        return entries[key].title
 
     def section(self, name: str) -> Mapping[str, Any]:
         """One service's section as written in the file (read-only), for that service to
