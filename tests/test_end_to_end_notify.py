@@ -271,7 +271,9 @@ async def test_dmca_takedown_every_audience(
     user = await one_message(stack, "uploader7@sandbox.test", case_id)
     assert user["Content-Language"] == "ru"
     user_text = text(user)
-    assert "DMCA takedown" in user_text and "Здравствуйте" in user_text
+    # The action's title in the user's language (issue 18 §3), not the policy's English.
+    assert "Удаление по уведомлению DMCA" in user_text and "Здравствуйте" in user_text
+    assert "DMCA takedown" not in user_text
     assert who["name"] not in user_text and "SECRET" not in user_text
     log = await statement_on_log(wiki_client, case_id)
     section = log[log.index(f"casework:{case_id}") :]

@@ -279,11 +279,14 @@ async def test_affected_user_email_once_with_both_parts_and_the_answers(
     assert message["Message-ID"] == message_id(key)
     assert message["Content-Language"] == "ru"
     text, page = text_of(message), html_of(message)
-    assert "Global ban" in text and "бессрочно" in text
-    assert "4 — Engaging in harassment and abuse" in text
+    # The policy's words in the user's language, not English (issue 18 §3).
+    assert "Глобальный бан" in text and "бессрочно" in text and "Global ban" not in text
+    assert "4 — Домогательства и оскорбления" in text
+    assert "4 — Engaging in harassment and abuse" not in text
     assert "personal attack" in text and "SECRET" not in text  # functionaries-only item
     # Question 3 answered from the sign-offs: the case handler had Russian.
-    assert "Case handler" in text and "ts-manager" not in text
+    assert "Ответственный за дело" in text and "ts-manager" not in text
+    assert "Case handler" not in text
     assert "<html" in page and "personal attack" in page and "SECRET" not in page
     events = await notify_events(store)
     sent = [e for e in events if e["audience"] == "affected-user"]
@@ -303,7 +306,8 @@ async def test_enforced_read_before_its_approval_waits_for_the_sign_offs(
     assert box.to(USER) == []
     await service.handle(approved_event("OA-EARLY"))
     [message] = box.to(USER)
-    assert "Case handler" in text_of(message)  # question 3 answered from the sign-offs
+    # Question 3 answered from the sign-offs, in the user's language (Russian).
+    assert "Ответственный за дело" in text_of(message)
     await service.handle(enforced_event("OA-EARLY"))  # redelivered once more
     await service.handle(approved_event("OA-EARLY"))
     assert len(box.to(USER)) == 1
@@ -399,7 +403,9 @@ async def test_confidential_action_has_no_public_statement_and_says_why(
     page = await wiki.page(LOG_PAGE)
     assert page is None or "OA-WARN1" not in page.text
     [warned] = box.to(USER)
-    assert "Conduct warning" in text_of(warned)
+    # The Russian-speaking user reads the action's title in Russian.
+    assert "Предупреждение о поведении" in text_of(warned)
+    assert "Conduct warning" not in text_of(warned)
     records = {d["audience"]: d for d in await Deliveries(store).of_case("OA-WARN1")}
     assert records["public"]["state"] == "withheld"
     assert "conduct-warning is confidential" in records["public"]["reference"]

@@ -59,7 +59,7 @@ class Decisions:
         revision = f"r{decision.revision}"
         await self.enforcement.release_early_enforced(approved.case_id, decision.revision)
         for wiki, listing in self.functionaries.for_wikis(list(decision.wikis)).items():
-            view = functionary_brief_view(approved, self.policy, wiki)
+            view = functionary_brief_view(approved, self.policy, wiki, listing.language)
             rendered = email(self.templates, "functionary_brief", view, listing.language)
             for address in listing.addresses:
                 channel = functionary_channel(wiki, address)  # no address in the key
@@ -86,4 +86,6 @@ class Decisions:
                     email(self.templates, "reversal", view, decision.subject.language),
                 )
             )
-        await self.records.publish_reversal(reversed_.case_id, view)
+        # The log page is English (public_statement's first part).
+        english = reversal_view(reversed_, self.policy, language="en")
+        await self.records.publish_reversal(reversed_.case_id, english)

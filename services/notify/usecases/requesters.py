@@ -27,11 +27,11 @@ from services.notify.adapters.deliveries import idempotency_key, message_id
 from services.notify.domain.render import email
 from services.notify.domain.rules import team_address
 from services.notify.domain.views import (
-    AcknowledgementView,
     IncompleteView,
     InquiryAnswerView,
     InquiryView,
     MissingFieldView,
+    acknowledgement_view,
     requester_outcome_view,
 )
 from services.notify.usecases.sender import Outgoing, Sender
@@ -58,16 +58,7 @@ class Requesters:
             received.submission_id,
             {**requester.model_dump(mode="json"), "action_type": received.action_type},
         )
-        contact = self.policy.teams[received.routed_to].address
-        action = received.action_type
-        view = AcknowledgementView(
-            reference=received.submission_id,
-            name=requester.name,
-            language=requester.language,
-            kind=str(received.kind),
-            action_title=self.policy.action(action).title if action else "",
-            contact_address=contact,
-        )
+        view = acknowledgement_view(received, requester, self.policy)
         key = idempotency_key(received.submission_id, Audience.REQUESTER, "email", "ack")
         await self.sender.send(
             Outgoing(
@@ -193,7 +184,9 @@ class Requesters:
             outcome="declined" if decision is None else "approved",
             decision=decision,
             signoffs=signoffs,
-            action_title=self.policy.action(action).title if action else "",
+            action_title=self.policy.text(requester.language, "action_types", action)
+            if action
+            else "",
             contact=team_address(self.policy, action),
             policy=self.policy,
         )
