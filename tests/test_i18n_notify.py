@@ -26,7 +26,14 @@ from casework.contract import (
 )
 from casework.policy import load_policy
 from casework.policy.translations import REFUSALS
-from services.notify.domain.render import TEMPLATES, RenderedEmail, email, environment
+from services.notify.domain.render import (
+    TEMPLATES,
+    RenderedEmail,
+    email,
+    environment,
+    public_statement,
+    statement_language,
+)
 from services.notify.domain.views import (
     IncompleteView,
     InquiryAnswerView,
@@ -36,6 +43,7 @@ from services.notify.domain.views import (
     affected_user_view,
     answer,
     functionary_brief_view,
+    public_view,
     requester_outcome_view,
     reversal_view,
 )
@@ -294,6 +302,10 @@ def test_no_russian_email_carries_an_english_policy_string(action_type: str) -> 
             flat = squash(text)
             leaked = [key for key, value in english.items() if squash(value) in flat]
             assert not leaked, f"{kind} {part}: English policy strings {leaked}"
+    russian = bilingual_statement(decision(action_type)).split("=== Русский ===")[1]
+    leaked = [key for key, value in english.items() if squash(value) in squash(russian)]
+    assert not leaked, f"public_statement, Russian part: English policy strings {leaked}"
+    seen.add("public_statement")
     # Every Russian template was walked (a new one must be added above).
     assert seen == _russian_kinds()
 
@@ -327,3 +339,40 @@ def test_the_walk_sees_the_policys_russian_words() -> None:
         "en",
     )
     assert "Global ban" in english.body and "Terms of Use" in english.body
+
+
+# --- the public statement of a case in another language ----------------------------------------
+
+
+def bilingual_statement(changed: Decision) -> str:
+    event = enforced(changed)
+    language = statement_language(ENV, changed.language)
+    assert language == "ru"
+    english = public_view(event, POLICY, signoffs(changed.action_type))
+    translated = public_view(event, POLICY, signoffs(changed.action_type), language)
+    return public_statement(ENV, english, (language, translated))
+
+
+def test_a_russian_cases_statement_is_english_then_russian() -> None:
+    statement = bilingual_statement(decision())
+    heading, rest = statement.split("=== English ===\n")
+    assert heading.startswith("== OA-RU1: Global ban — ")
+    assert "<!-- casework:OA-RU1 -->" in heading
+    english, russian = rest.split("=== Русский ===\n")
+    assert "'''Action:''' Global ban" in english and "Terms of Use" in english
+    assert "no disclosure decision recorded" in english
+    assert "'''Действие:''' Глобальный бан" in russian
+    assert "Универсальный кодекс поведения" in russian and "Директор" in russian
+    assert "решение о раскрытии не принималось" in russian
+    # Each answer is in both parts, withheld in both or in neither.
+    assert english.count("not disclosed") == russian.count("не раскрыва") > 0
+
+
+def test_an_english_cases_statement_stays_as_it_was() -> None:
+    event = enforced(decision(language="en"))
+    assert statement_language(ENV, "en") is None and statement_language(ENV, "en-GB") is None
+    assert statement_language(ENV, "xx") is None  # no statement template: English only
+    statement = public_statement(ENV, public_view(event, POLICY, signoffs()))
+    assert "===" not in statement and "Русский" not in statement
+    assert statement.startswith("== OA-RU1: Global ban — ")
+    assert "'''Action:''' Global ban" in statement

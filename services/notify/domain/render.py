@@ -92,8 +92,30 @@ def affected_user_email(env: Environment, view: AffectedUserView) -> RenderedEma
     return email(env, "affected_user", view, view.language)
 
 
-def public_statement(env: Environment, view: PublicView) -> str:
-    return env.get_template("public_statement.wiki.j2").render(v=view)
+def statement_language(env: Environment, language: str) -> str | None:
+    """The language a statement carries besides English: the decision's, when there is a
+    statement template for it."""
+    short = language.split("-")[0]
+    if short == FALLBACK_LANGUAGE or f"public_statement.{short}.wiki.j2" not in _template_names(
+        env
+    ):
+        return None
+    return short
+
+
+def public_statement(
+    env: Environment, view: PublicView, translated: tuple[str, PublicView] | None = None
+) -> str:
+    """English, then (``translated``: a language of ``statement_language`` and the view
+    built for it) the same in that language below, each under its own heading."""
+    english = env.get_template("public_statement.wiki.j2").render(
+        v=view, translated=translated is not None
+    )
+    if translated is None:
+        return english
+    language, other = translated
+    second = env.get_template(f"public_statement.{language}.wiki.j2").render(v=other)
+    return english.rstrip("\n") + "\n" + second
 
 
 def public_reversal(env: Environment, view: ReversalView) -> str:

@@ -18,7 +18,7 @@ from casework.policy import Policy
 from services.notify.adapters.collections import LUMEN_NOTICES, STATEMENTS
 from services.notify.adapters.deliveries import idempotency_key
 from services.notify.domain import dsa, lumen
-from services.notify.domain.render import public_reversal, public_statement
+from services.notify.domain.render import public_reversal, public_statement, statement_language
 from services.notify.domain.rules import confidential_grounds
 from services.notify.domain.views import ReversalView, public_view
 from services.notify.usecases.sender import Sender
@@ -78,11 +78,19 @@ class TransparencyRecords:
                 key,
                 case_id,
                 text=lambda current: (
-                    ("\n\n" if current is not None else "")
-                    + public_statement(self.templates, public_view(enforced, self.policy, signoffs))
+                    ("\n\n" if current is not None else "") + self._statement(enforced, signoffs)
                 ),
                 summary=f"Office action {case_id}: public statement",
             )
+
+    def _statement(self, enforced: ActionEnforced, signoffs: list[SignOff] | None) -> str:
+        """English; a case in another language carries that language's too."""
+        english = public_view(enforced, self.policy, signoffs)
+        language = statement_language(self.templates, enforced.decision.language)
+        if language is None:
+            return public_statement(self.templates, english)
+        translated = public_view(enforced, self.policy, signoffs, language)
+        return public_statement(self.templates, english, (language, translated))
 
     async def publish_reversal(self, case_id: str, view: ReversalView) -> None:
         """Only where a statement was published: a confidential action stays unpublished."""
