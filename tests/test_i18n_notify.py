@@ -376,3 +376,15 @@ def test_an_english_cases_statement_stays_as_it_was() -> None:
     assert "===" not in statement and "Русский" not in statement
     assert statement.startswith("== OA-RU1: Global ban — ")
     assert "'''Action:''' Global ban" in statement
+
+
+def test_every_language_the_policy_declares_has_every_template() -> None:
+    """Else its outputs would mix: the policy's words in the language, the frame in English
+    (a template missing falls back to English)."""
+    english = {p.name.split(".")[0] for p in TEMPLATES.glob("*.en.txt.j2")}
+    for language in POLICY.languages:
+        given = {p.name.split(".")[0] for p in TEMPLATES.glob(f"*.{language}.txt.j2")}
+        # ops alerts go to the operator's staff, in English only.
+        assert english - given <= {"ops_alert"}, language
+        if language != "en":
+            assert statement_language(ENV, language) == language
