@@ -25,6 +25,7 @@ from services.enforcement.usecases import Enforcer
 from tests.test_enforcement import (  # noqa: F401 (fixtures)
     ALPHA,
     BETA,
+    POLICY,
     approval,
     clients,
     enforcer,
@@ -215,3 +216,23 @@ async def test_a_reversed_notice_is_marked_by_an_edit_and_kept(
     added = marked.text[len(placed.text) :]
     assert approved.case_id in added and "reversed" in added
     assert marked.text.count("reversed") == placed.text.count("reversed") + 1
+
+
+async def test_a_notice_in_the_community_language_names_the_action_in_it(
+    enforcer: Enforcer,
+    clients: dict[str, MediaWikiClient],
+) -> None:
+    """Issue 18 §3: a Russian-language case's notice carries the policy's Russian title."""
+    approved = approval(
+        "conduct-warning",
+        "Harasser2",
+        notices=NoticePlan(user_page=True),
+        wikis=[ALPHA],
+        language="ru",
+    )
+    await enforcer.decision_approved(approved)
+    page = await clients[ALPHA].page("User:Harasser2")
+    assert page is not None and approved.case_id in page.text
+    russian = POLICY.text("ru", "action_types", "conduct-warning")
+    assert russian != POLICY.action("conduct-warning").title
+    assert russian in page.text and POLICY.action("conduct-warning").title not in page.text

@@ -6,6 +6,7 @@ reference, the end date, the public log page), never from grounds, evidence or a
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -48,15 +49,23 @@ class NoticeRenderer:
         self._env = _environment()
         self._public_log_page = public_log_page
 
-    def render(self, decision: Decision, action_title: str, case_id: str, page: str) -> str:
-        language = decision.language
+    def render(
+        self,
+        decision: Decision,
+        action_title: str | Callable[[str], str],
+        case_id: str,
+        page: str,
+    ) -> str:
+        """``action_title``: the title, or the title in a given language (the notice's:
+        the decision's language where a template exists, else English)."""
+        language = decision.language.split("-")[0]
         if not (TEMPLATES / f"notice.{language}.wiki.j2").is_file():
             language = FALLBACK_LANGUAGE
         template = self._env.get_template(f"notice.{language}.wiki.j2")
         return template.render(
             marker=notice_marker(case_id),
             case_id=case_id,
-            action_title=action_title,
+            action_title=action_title(language) if callable(action_title) else action_title,
             account=decision.subject.account,
             on_user_page=page == f"User:{decision.subject.account}",
             expires_at=decision.expires_at,

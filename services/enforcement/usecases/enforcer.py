@@ -101,7 +101,10 @@ class Enforcer:
 
     async def decision_approved(self, approved: DecisionApproved) -> None:
         now = now_utc()
-        title = self.policy.action(approved.decision.action_type).title
+        action_type = approved.decision.action_type
+
+        def title(language: str) -> str:  # the notice is in the community's language
+            return self.policy.text(language, "action_types", action_type)
 
         def notice(case_id: str, page: str) -> str:
             return self.notices.render(approved.decision, title, case_id, page)
