@@ -104,3 +104,7 @@ async def test_the_queue_in_russian(review: Review) -> None:
     _, page = await queue(review, lang="ru-RU,ru;q=0.9")
     assert "Очередь дел" in page and 'lang="ru"' in page
     assert "просрочен" in page
+    # The policy's own words too (issue 18 §3): the action types by their Russian titles.
+    russian = POLICY.text("ru", "action_types", "global-ban")
+    assert f'<option value="global-ban">{russian}</option>' in page
+    assert ">Global ban<" not in page
