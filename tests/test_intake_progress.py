@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -29,7 +29,7 @@ from services.intake.adapters.progress import PROGRESS
 from services.intake.domain.rules import Rules
 from services.intake.policy import rules_of
 from services.intake.usecases import Submissions
-from tests.support import eventually
+from tests.support import eventually, free_port
 from tests.test_intake_api import (
     EXAMPLES,
     POLICY_FILE,
@@ -139,6 +139,20 @@ async def test_two_instances_recording_at_once_keep_both_reports(
 
 
 # --- the service: consumer, JSON API and the tracking page ------------------------------------
+
+
+@pytest.fixture(scope="module")
+def kafka_broker() -> Iterator[TansuBroker]:
+    """A broker of this module's own (overriding the session's): on the session's broker
+    the group casework-intake has seen other modules' intakes come and go, and Tansu can
+    keep a departed member as the group's leader, so a new member never gets its
+    assignment (its SyncGroup fails "rebalancing" forever; see the session note)."""
+    broker = TansuBroker(free_port())
+    broker.start()
+    try:
+        yield broker
+    finally:
+        broker.stop()
 
 
 @pytest.fixture(scope="module")
