@@ -336,17 +336,16 @@ async def _lift_hide(
 
 async def _protect(op: Operation, case_id: str, wiki: MediaWikiClient, restoring: bool) -> None:
     state = await wiki.page_state(op.target)
-    types = ["edit", "move"] if state.exists else ["create"]
+    types = prior.protection_types(state)
     current = {p.type: p.level for p in state.protection}
     if all(current.get(t) == op.protection for t in types):
         ours = await _our_log(wiki, case_id, "protect", op.target)
         if ours is not None:
             raise _done(result_id=ours.logid, prior_protection=op.prior_protection)
         raise _skipped(f"already protected at {op.protection}")
-    found = op.prior_protection or {t: current.get(t, "all") for t in types}
-    until = op.prior_protection_expiry or {
-        t: prior.wiki_time(p.expiry) for p in state.protection if (t := p.type) in types
-    } | {t: prior.INFINITY for t in types if t not in current}
+    seen = prior.found_protection(state)  # unless prepare stored it before
+    found = op.prior_protection or seen["prior_protection"]
+    until = op.prior_protection_expiry or seen["prior_protection_expiry"]
     await wiki.protect(
         op.target,
         protections=dict.fromkeys(types, op.protection),

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from casework.mediawiki import BlockInfo, MediaWikiClient, MediaWikiError
+from casework.mediawiki import BlockInfo, MediaWikiClient, MediaWikiError, PageState
 from services.enforcement.domain import Ending, Operation, OpKind, OpState, PriorBlock
 
 INFINITY = "infinity"
@@ -67,19 +67,29 @@ async def _prepared(op: Operation, case_id: str, wiki: MediaWikiClient) -> Opera
         return op
     if op.kind is OpKind.PROTECT and not op.prior_protection:
         state = await wiki.page_state(op.target)
-        types = ["edit", "move"] if state.exists else ["create"]
-        current = {p.type: p for p in state.protection}
-        if all(t in current and current[t].level == op.protection for t in types):
+        current = {p.type: p.level for p in state.protection}
+        if all(current.get(t) == op.protection for t in protection_types(state)):
             return op  # already at the office level: nothing replaced
-        return op.model_copy(
-            update={
-                "prior_protection": {t: current[t].level if t in current else "all" for t in types},
-                "prior_protection_expiry": {
-                    t: wiki_time(current[t].expiry) if t in current else INFINITY for t in types
-                },
-            }
-        )
+        return op.model_copy(update=found_protection(state))
     return op
+
+
+def protection_types(state: PageState) -> list[str]:
+    """The levels an office protection sets: edit and move, or create for a missing page."""
+    return ["edit", "move"] if state.exists else ["create"]
+
+
+def found_protection(state: PageState) -> dict[str, dict[str, str]]:
+    """The page's protection before the office one, as an Operation records it: each level
+    (``all``: none) and its expiry (a wiki timestamp, or infinity)."""
+    current = {p.type: p for p in state.protection}
+    types = protection_types(state)
+    return {
+        "prior_protection": {t: current[t].level if t in current else "all" for t in types},
+        "prior_protection_expiry": {
+            t: wiki_time(current[t].expiry) if t in current else INFINITY for t in types
+        },
+    }
 
 
 def prior_block(block: BlockInfo) -> PriorBlock:
@@ -140,7 +150,7 @@ async def restore_protection(
     if not op.prior_protection or (ending is Ending.EXPIRED and not op.prior_protection_expiry):
         return
     state = await wiki.page_state(op.target)
-    types = ["edit", "move"] if state.exists else ["create"]
+    types = protection_types(state)
     levels: dict[str, str] = {}
     expiries: dict[str, str] = {}
     for t in types:
