@@ -7,6 +7,8 @@ quoted local parts, IP literals, reserved domains) is refused at the door.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from email_validator import EmailNotValidError, validate_email
 
 
@@ -14,6 +16,10 @@ class AddressError(ValueError):
     """Not an address mail can be sent to; the message says why."""
 
 
+# A submission checks its requester's address twice (the form, then the address it was
+# made with), and a flood repeats the same few addresses; the check is pure and is the
+# largest single cost of validating a submission. Refusals are not cached (they raise).
+@lru_cache(maxsize=4096)
 def normalised(address: str) -> str:
     """The address as email-validator normalises it: the local part as given (Unicode NFC),
     the domain lower-cased (IDNA). Raises AddressError."""
