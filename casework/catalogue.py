@@ -20,7 +20,16 @@ from typing import Any
 import yaml
 from pydantic.json_schema import models_json_schema
 
-from casework.contract import EVENT_TYPES, SERVICES, EventData, dead_letter_topic_of, topic_of
+from casework.contract import (
+    EVENT_TYPES,
+    PUBLIC_TOPIC,
+    READ_MODELS,
+    SERVICES,
+    EventData,
+    dead_letter_topic_of,
+    topic_for,
+    topic_of,
+)
 from casework.contract.frozen import EXAMPLES_DIR, SCHEMAS_DIR, examples_of, freeze_new, problems
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -75,6 +84,33 @@ def _message(model: type[EventData], examples: Path) -> dict[str, Any]:
     }
 
 
+def _add_public_channels(
+    models: list[type[EventData]], channels: dict[str, Any], operations: dict[str, Any]
+) -> None:
+    """The public topic (notify's public-level events) and the read models' dead letters."""
+    channels["public"] = {
+        "address": PUBLIC_TOPIC,
+        "description": (
+            "Public-level events (notify renders them from its public views): all the "
+            "transparency portal reads, and nothing any reader of the world may not see."
+        ),
+        "messages": {
+            _message_name(m): {"$ref": f"#/components/messages/{_message_name(m)}"}
+            for m in models
+            if topic_for(m) == PUBLIC_TOPIC
+        },
+    }
+    operations["notifyPublishesPublic"] = {
+        "action": "send",
+        "channel": {"$ref": "#/channels/public"},
+    }
+    for reader in READ_MODELS:
+        channels[f"{reader}DeadLetters"] = {
+            "address": dead_letter_topic_of(reader),
+            "description": f"Messages the {reader} service could not decode or handle.",
+        }
+
+
 def build_catalogue(examples: Path = EXAMPLES_DIR) -> dict[str, Any]:
     models = sorted(EVENT_TYPES.values(), key=lambda m: m.TYPE)
     _, schemas = models_json_schema([(m, "serialization") for m in models], ref_template=REF)
@@ -82,7 +118,7 @@ def build_catalogue(examples: Path = EXAMPLES_DIR) -> dict[str, Any]:
     channels: dict[str, Any] = {}
     operations: dict[str, Any] = {}
     for service in SERVICES:
-        produced = [m for m in models if m.PRODUCER == service]
+        produced = [m for m in models if topic_for(m) == topic_of(service)]
         channel_id = service
         channels[channel_id] = {
             "address": topic_of(service),
@@ -103,6 +139,7 @@ def build_catalogue(examples: Path = EXAMPLES_DIR) -> dict[str, Any]:
                 "key, value and headers plus dlq_* headers naming the error."
             ),
         }
+    _add_public_channels(models, channels, operations)
     return {
         "asyncapi": "3.0.0",
         "info": {
@@ -127,10 +164,10 @@ def render_catalogue(examples: Path = EXAMPLES_DIR) -> str:
 def events_table() -> str:
     """The README's table of topics and the event types on each, from the contract."""
     rows = ["| topic | event types |", "|---|---|"]
-    for service in SERVICES:
-        topic = topic_of(service)
-        types = [m.TYPE for m in EVENT_TYPES.values() if m.PRODUCER == service]
-        named = [f"`{types[0]}`", *(f"`…{t.removeprefix(topic + '.')}`" for t in types[1:])]
+    for topic in [*(topic_of(service) for service in SERVICES), PUBLIC_TOPIC]:
+        types = [m.TYPE for m in EVENT_TYPES.values() if topic_for(m) == topic]
+        prefix = types[0].rsplit(".", 2)[0] + "."
+        named = [f"`{types[0]}`", *(f"`…{t.removeprefix(prefix)}`" for t in types[1:])]
         rows.append(f"| `{topic}` | {', '.join(named)} |")
     rows.append(
         f"| `{dead_letter_topic_of('<service>')}` | what that service could not decode or "

@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
 from casework.cloudevents import CloudEvent
-from casework.contract import EventData, from_cloudevent, topic_of
+from casework.contract import EventData, from_cloudevent, topic_for
 
 S = TypeVar("S")
 
@@ -24,7 +24,7 @@ Admit = Callable[[CloudEvent], EventData | None]
 
 def consumed_topics(handlers: Mapping[type[EventData], object]) -> list[str]:
     """The topics carrying the table's event types, each once, in a stable order."""
-    return sorted({topic_of(event_type.PRODUCER) for event_type in handlers})
+    return sorted({topic_for(event_type) for event_type in handlers})
 
 
 def dispatcher(

@@ -32,7 +32,13 @@ from prometheus_client import CollectorRegistry, Gauge
 from casework.claims import Claimant
 from casework.cloudevents import CloudEvent
 from casework.config import ConfigError, ServiceSettings, load_settings
-from casework.contract import SERVICES, dead_letter_topic_of, topic_of
+from casework.contract import (
+    PUBLIC_TOPIC,
+    READ_MODELS,
+    SERVICES,
+    dead_letter_topic_of,
+    topic_of,
+)
 from casework.http import HealthCheck
 from casework.kafka import EventConsumer, EventPublisher, KafkaSettings, ensure_topics
 from casework.kafka.ownership import Ownership
@@ -88,7 +94,11 @@ Wire = Callable[[Kit], Awaitable[Wiring]]
 
 
 def all_topics() -> list[str]:
-    return [t for s in SERVICES for t in (topic_of(s), dead_letter_topic_of(s))]
+    return [
+        *(t for s in SERVICES for t in (topic_of(s), dead_letter_topic_of(s))),
+        PUBLIC_TOPIC,
+        *(dead_letter_topic_of(s) for s in READ_MODELS),
+    ]
 
 
 async def serve(settings: ServiceSettings, wire: Wire, stop: asyncio.Event) -> None:

@@ -23,7 +23,15 @@ from casework.catalogue import (
     with_events_table,
     write,
 )
-from casework.contract import EVENT_TYPES, SERVICES, AwareDatetime, EventData, topic_of
+from casework.contract import (
+    EVENT_TYPES,
+    PUBLIC_TOPIC,
+    SERVICES,
+    AwareDatetime,
+    EventData,
+    topic_for,
+    topic_of,
+)
 from casework.contract.frozen import (
     EXAMPLES_DIR,
     SCHEMAS_DIR,
@@ -60,8 +68,9 @@ def test_the_events_table_names_every_type_on_its_topic() -> None:
     rows = {row.split(" | ")[0].strip("| `"): row for row in events_table().splitlines()}
     for service in SERVICES:
         assert topic_of(service) in rows, service
+    assert PUBLIC_TOPIC in rows
     for model in EVENT_TYPES.values():
-        row = rows[topic_of(model.PRODUCER)]
+        row = rows[topic_for(model)]
         short = model.TYPE.removeprefix(topic_of(model.PRODUCER) + ".")
         assert f"`{model.TYPE}`" in row or f"`…{short}`" in row, model.TYPE
     for late in (

@@ -19,6 +19,8 @@ from casework.contract import (
     ActionExpired,
     ActionReversed,
     AffectedUser,
+    AppealDecided,
+    AppealFiled,
     Audience,
     BannedEvent,
     CaseOpened,
@@ -36,6 +38,7 @@ from casework.contract import (
     DecisionReversed,
     Disclosure,
     DisclosurePlan,
+    DsaStatementSubmitted,
     DuplicateMerged,
     EnforcementFailed,
     EventBanTerms,
@@ -44,8 +47,11 @@ from casework.contract import (
     EvidenceLocation,
     InquiryAnswer,
     InquiryAnswered,
+    InquiryAnswerPublished,
+    InquiryReceived,
     InteractionBanTerms,
     LegalDetermination,
+    LogEntry,
     MissingElement,
     NoticePlan,
     NotificationFailed,
@@ -53,14 +59,19 @@ from casework.contract import (
     OperationOutcome,
     OperationStatus,
     PageAction,
+    PublicAnswer,
+    PublicInquiryAnswer,
+    PublicStatement,
     Question,
     Release,
     Removal,
     Requester,
     RestorationOrdered,
     RetryOrdered,
+    ReversalPublished,
     RightsRemovalTerms,
     SignOff,
+    StatementPublished,
     Subject,
     SubmissionIncomplete,
     SubmissionKind,
@@ -202,6 +213,93 @@ def _examples() -> list[EventData]:
             permanent=True,
             attempt=1,
             failed_at=T0,
+        ),
+        StatementPublished(
+            case_id=CASE,
+            revision=1,
+            action_type="global-ban",
+            account="Vandal1",
+            wikis=[],
+            enforced_on=["enwiki", "ruwiki"],
+            language="ru",
+            appealable=True,
+            requested_at=T0 - timedelta(days=9),
+            deadline_at=T0 - timedelta(days=2),
+            decided_at=T0 - timedelta(days=3),
+            enforced_at=T0 - timedelta(days=3),
+            statements=[
+                PublicStatement(
+                    language="en",
+                    action_title="Global ban",
+                    public_rationale="Repeated harassment across projects.",
+                    answers=[
+                        PublicAnswer(
+                            question="clauses",
+                            heading="Which clauses were breached?",
+                            disclosed=True,
+                            lines=["Terms of Use §4: harassment."],
+                        ),
+                        PublicAnswer(
+                            question="where",
+                            heading="Where did it happen?",
+                            disclosed=False,
+                            grounds="Naming the places would identify a victim.",
+                        ),
+                    ],
+                )
+            ],
+            log_entry=LogEntry(
+                page="Project:Office actions/Log",
+                revision_id=4711,
+                url="http://wiki.example/index.php?oldid=4711",
+            ),
+            published_at=T0,
+        ),
+        DsaStatementSubmitted(
+            case_id=CASE,
+            revision=1,
+            puid="6f1c2d3e-4b5a-5c6d-8e7f-a1b2c3d4e5f6",
+            dsa_id="9b0d7c66-1e2f-4a3b-9c8d-7e6f5a4b3c2d",
+            submitted_at=T0,
+        ),
+        ReversalPublished(
+            case_id=CASE,
+            reason="Upheld on appeal: the edits were another person's.",
+            grounds="appeal-upheld",
+            appeal_case_id="AP-ABCDEFGH2345",
+            reversed_at=T0 + timedelta(days=20),
+            published_at=T0 + timedelta(days=20),
+        ),
+        AppealFiled(case_id="AP-ABCDEFGH2345", about_case_id=CASE, filed_at=T0 + timedelta(days=5)),
+        AppealDecided(
+            case_id="AP-ABCDEFGH2345",
+            about_case_id=CASE,
+            outcome="upheld",
+            decided_at=T0 + timedelta(days=20),
+        ),
+        InquiryReceived(
+            case_id="OA-INQUIRY23456",
+            about_case_id=CASE,
+            asked_at=T0 + timedelta(days=1),
+            deadline_at=T0 + timedelta(days=15),
+            question_count=2,
+        ),
+        InquiryAnswerPublished(
+            case_id="OA-INQUIRY23456",
+            about_case_id=CASE,
+            asked_at=T0 + timedelta(days=1),
+            deadline_at=T0 + timedelta(days=15),
+            answered_at=T0 + timedelta(days=8),
+            answers=[
+                PublicInquiryAnswer(
+                    question="Which clauses?", outcome="answered", text="Terms of Use §4."
+                ),
+                PublicInquiryAnswer(
+                    question="Who reported it?",
+                    outcome="refused",
+                    text="Not disclosed: it would identify the reporter.",
+                ),
+            ],
         ),
         SubmissionIncomplete(
             reference="R-INCOMPLETE234",
@@ -464,7 +562,7 @@ def test_round_trip_through_kafka(example: EventData) -> None:
 def test_key_is_the_case_or_submission_id(example: EventData) -> None:
     key, _, headers = _record(example)
     expected = example.event_subject()
-    assert expected in (SUBMISSION, CASE, "R-INCOMPLETE234", "OA-INQUIRY23456")
+    assert expected in (SUBMISSION, CASE, "R-INCOMPLETE234", "OA-INQUIRY23456", "AP-ABCDEFGH2345")
     assert key == expected.encode()
     assert dict(headers)["ce_subject"] == expected.encode()
 

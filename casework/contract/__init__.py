@@ -13,9 +13,11 @@ all (`python -m casework.catalogue`).
 from __future__ import annotations
 
 from casework.cloudevents import CloudEvent
-from casework.contract import enforcement, intake, monitor, notify, reconcile, review
+from casework.contract import enforcement, intake, monitor, notify, public, reconcile, review
 from casework.contract.common import (
     NAMESPACE,
+    PUBLIC_TOPIC,
+    READ_MODELS,
     SERVICES,
     Account,
     Audience,
@@ -30,6 +32,7 @@ from casework.contract.common import (
     WikiId,
     canonical_account,
     dead_letter_topic_of,
+    topic_for,
     topic_of,
 )
 from casework.contract.decision import (
@@ -80,6 +83,19 @@ from casework.contract.intake import (
 )
 from casework.contract.monitor import AlertKind, AlertRaised, DeadLetterReplayed
 from casework.contract.notify import NotificationFailed, NotificationSent
+from casework.contract.public import (
+    AppealDecided,
+    AppealFiled,
+    DsaStatementSubmitted,
+    InquiryAnswerPublished,
+    InquiryReceived,
+    LogEntry,
+    PublicAnswer,
+    PublicInquiryAnswer,
+    PublicStatement,
+    ReversalPublished,
+    StatementPublished,
+)
 from casework.contract.reconcile import CaseUnreconciled
 from casework.contract.review import (
     CaseOpened,
@@ -99,7 +115,7 @@ from casework.contract.review import (
 
 EVENT_TYPES: dict[str, type[EventData]] = {
     model.TYPE: model
-    for module in (intake, review, enforcement, notify, monitor, reconcile)
+    for module in (intake, review, enforcement, notify, public, monitor, reconcile)
     for model in module.EVENTS
 }
 
@@ -127,6 +143,8 @@ def from_cloudevent(event: CloudEvent) -> EventData | None:
 __all__ = [
     "EVENT_TYPES",
     "NAMESPACE",
+    "PUBLIC_TOPIC",
+    "READ_MODELS",
     "SERVICES",
     "Account",
     "ActionEnforced",
@@ -136,6 +154,8 @@ __all__ = [
     "AffectedUser",
     "AlertKind",
     "AlertRaised",
+    "AppealDecided",
+    "AppealFiled",
     "Attachment",
     "Audience",
     "AwareDatetime",
@@ -160,6 +180,7 @@ __all__ = [
     "Disclosure",
     "DisclosurePlan",
     "DmcaNotice",
+    "DsaStatementSubmitted",
     "DuplicateMerged",
     "Email",
     "EnforcementFailed",
@@ -168,10 +189,13 @@ __all__ = [
     "EvidenceItem",
     "EvidenceLocation",
     "InquiryAnswer",
+    "InquiryAnswerPublished",
     "InquiryAnswered",
+    "InquiryReceived",
     "InteractionBanTerms",
     "Language",
     "LegalDetermination",
+    "LogEntry",
     "MissingElement",
     "NoticePlan",
     "NotificationFailed",
@@ -182,15 +206,20 @@ __all__ = [
     "PageTitle",
     "Part",
     "ProgressStage",
+    "PublicAnswer",
+    "PublicInquiryAnswer",
+    "PublicStatement",
     "Question",
     "Release",
     "Removal",
     "Requester",
     "RestorationOrdered",
     "RetryOrdered",
+    "ReversalPublished",
     "RightsRemovalTerms",
     "ScreeningFlag",
     "SignOff",
+    "StatementPublished",
     "Subject",
     "SubmissionIncomplete",
     "SubmissionKind",
@@ -202,5 +231,6 @@ __all__ = [
     "dead_letter_topic_of",
     "from_cloudevent",
     "to_cloudevent",
+    "topic_for",
     "topic_of",
 ]

@@ -10,11 +10,23 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 NAMESPACE = "officeactions"
 SERVICES = ("intake", "review", "enforcement", "notify", "monitor")
+# Services that only read (a dead-letter topic each, no topic of their own).
+READ_MODELS = ("transparency",)
+
+
+# Public-level events (casework.contract.public) travel apart from their producer's other
+# events, so that a consumer facing the internet reads a topic that carries nothing else.
+PUBLIC_TOPIC = f"{NAMESPACE}.public"
 
 
 def topic_of(service: str) -> str:
-    """The one topic a service publishes its events on."""
+    """The topic a service publishes its events on (public-level ones: PUBLIC_TOPIC)."""
     return f"{NAMESPACE}.{service}"
+
+
+def topic_for(event_type: type[EventData]) -> str:
+    """The topic events of this type travel on."""
+    return event_type.TOPIC or topic_of(event_type.PRODUCER)
 
 
 def dead_letter_topic_of(service: str) -> str:
@@ -95,6 +107,7 @@ class EventData(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
     TYPE: ClassVar[str]
     PRODUCER: ClassVar[str]
+    TOPIC: ClassVar[str | None] = None  # None: topic_of(PRODUCER)
 
     def event_subject(self) -> str:
         raise NotImplementedError

@@ -58,6 +58,10 @@ class Requester(Part):
     name: Annotated[str, Field(min_length=1, max_length=200)]
     email: Email
     language: Language = "en"
+    named_publicly: bool = Field(
+        default=False,
+        description="An inquirer's choice to be named on the public portal (off unless chosen).",
+    )
 
 
 class Subject(Part):

@@ -3,7 +3,7 @@ deadlines at risk or breached, inquiries answered, restorations ordered."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field
 
@@ -140,6 +140,14 @@ class InquiryAnswered(EventData):
     requester: Requester
     answered_by: str
     answered_at: AwareDatetime
+    asked_at: AwareDatetime | None = None
+    deadline_at: AwareDatetime | None = Field(
+        default=None, description="The inquiry's due date, pauses included."
+    )
+    held_back: bool = Field(
+        default=False, description="Staff chose not to publish the answers (grounds required)."
+    )
+    held_back_grounds: Annotated[str, Field(max_length=2000)] | None = None
 
     def event_subject(self) -> str:
         return self.case_id
