@@ -5,8 +5,11 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 RUN_STAMP := $(VENV)/.installed-run
+# axe-core (npm) for the browser tests' accessibility checks, pinned by its lockfile.
+A11Y := tests/a11y
+A11Y_STAMP := $(A11Y)/node_modules/.installed
 
-.PHONY: run test bench lint format catalogue deps run-deps clean
+.PHONY: run test bench lint format catalogue deps debian-test run-deps clean
 
 # Running needs the services' packages and the sandbox wiki only; the test tools, Chromium
 # and dovecot are installed by `make test` (and lint, bench), not here.
@@ -39,8 +42,16 @@ format: deps
 catalogue: deps
 	$(PY) -m casework.catalogue
 
-deps: $(STAMP)
+deps: $(STAMP) debian-test $(A11Y_STAMP)
+
+debian-test:
 	bash deploy/install-debian.sh test
+
+# Installed again only when node_modules is missing or older than the lockfile; npm ci
+# installs exactly what package-lock.json pins (npm comes with install-debian.sh test).
+$(A11Y_STAMP): $(A11Y)/package.json $(A11Y)/package-lock.json | debian-test
+	npm ci --prefix $(A11Y) --no-audit --no-fund
+	touch $@
 
 run-deps: $(RUN_STAMP)
 	bash deploy/install-debian.sh run
@@ -59,4 +70,4 @@ $(RUN_STAMP): pyproject.toml | $(PY)
 	touch $@
 
 clean:
-	rm -rf var .pytest_cache .mypy_cache .ruff_cache
+	rm -rf var .pytest_cache .mypy_cache .ruff_cache $(A11Y)/node_modules

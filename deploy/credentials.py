@@ -21,7 +21,7 @@ from pathlib import Path
 from casework.kafka import KafkaSettings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-SERVICES = ("intake", "review", "enforcement", "notify", "monitor")
+SERVICES = ("intake", "review", "enforcement", "notify", "transparency", "monitor")
 OPS = "ops"  # operators' tools (the monitor CLI) and the tests
 PRINCIPALS = (*SERVICES, OPS)
 SECURITY_PROTOCOL = "SASL_PLAINTEXT"  # the embedded broker listens on loopback only

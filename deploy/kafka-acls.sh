@@ -18,6 +18,9 @@
 # group casework-<service>, and may describe (not create) the other casework topics,
 # which it checks at start-up. The monitor reads everything. Topics are created by the
 # topics job (ops) before any service starts.
+# notify also writes the public-level events on officeactions.public. The public portal
+# (transparency, a read model facing the internet) publishes nothing: it reads only
+# officeactions.public and writes only its dead-letter topic officeactions.transparency.dlq.
 set -euo pipefail
 
 KAFKA_BIN=${KAFKA_BIN:-/opt/kafka/bin}
@@ -28,6 +31,7 @@ if [[ -n "${ADMIN_CONFIG:-}" ]]; then
 fi
 NS=officeactions
 SERVICES=(intake review enforcement notify monitor)
+READ_MODELS=(transparency)
 
 user() {  # user NAME: its SCRAM-SHA-512 credential from $PASSWORDS_DIR/kafka-NAME.password
   local password
@@ -41,13 +45,13 @@ acl() {
 }
 
 if [[ -n "${PASSWORDS_DIR:-}" ]]; then
-  for principal in "${SERVICES[@]}" ops; do
+  for principal in "${SERVICES[@]}" "${READ_MODELS[@]}" ops; do
     user "$principal"
   done
 fi
 
 # Every principal may see which casework topics exist (Describe, never Create).
-for principal in "${SERVICES[@]}" ops; do
+for principal in "${SERVICES[@]}" "${READ_MODELS[@]}" ops; do
   acl --allow-principal "User:$principal" --operation Describe \
     --topic "$NS." --resource-pattern-type prefixed
 done
@@ -59,6 +63,14 @@ done
 for service in "${SERVICES[@]}"; do
   acl --allow-principal "User:$service" --operation Write --operation Read \
     --operation Create --topic "$NS.$service" --topic "$NS.$service.dlq"
+done
+# notify: the public-level events (casework.contract.public), on a topic of their own.
+acl --allow-principal User:notify --operation Write --operation Read \
+  --operation Create --topic "$NS.public"
+# A read model: only its dead-letter topic (what it could not decode or handle).
+for model in "${READ_MODELS[@]}"; do
+  acl --allow-principal "User:$model" --operation Write --operation Read \
+    --operation Create --topic "$NS.$model.dlq"
 done
 
 # intake: review's reports of where each requester's case stands (the tracking page).
@@ -76,6 +88,9 @@ acl --allow-principal User:enforcement --operation Read \
 acl --allow-principal User:notify --operation Read \
   --topic "$NS.intake" --topic "$NS.review" --topic "$NS.enforcement" --topic "$NS.monitor" \
   --group casework-notify
+# transparency: the public-level events, and nothing else (it faces the internet).
+acl --allow-principal User:transparency --operation Read \
+  --topic "$NS.public" --group casework-transparency
 
 # monitor: every topic and dead-letter topic; its faust app (id = group id
 # casework-monitor, or casework-monitor-rebuild-<random> per start) owns its group and

@@ -1,4 +1,4 @@
-"""The embedded stack: broker, sandbox wiki, mail sink and the four services, each a process.
+"""The embedded stack: broker, sandbox wiki, mail sink and the services, each a process.
 
 Used by `make run` (deploy/run.py) and by the end-to-end tests, so both start
 the system the same way.
@@ -48,6 +48,7 @@ class Ports:
     enforcement: int = 8083
     notify: int = 8084
     monitor: int = 8085
+    transparency: int = 8086
     intake_mail: int = 8026
     wiki: int = 8090
     broker: int = 9092
@@ -61,6 +62,7 @@ class Ports:
             enforcement=_port("ENFORCEMENT_PORT", 8083),
             notify=_port("NOTIFY_PORT", 8084),
             monitor=_port("MONITOR_PORT", 8085),
+            transparency=_port("TRANSPARENCY_PORT", 8086),
             intake_mail=_port("INTAKE_MAIL_PORT", 8026),
             wiki=_port("WIKI_PORT", 8090),
             broker=_port("BROKER_PORT", 9092),
@@ -88,6 +90,7 @@ def service_environment(
             "ENFORCEMENT_PORT": str(ports.enforcement),
             "NOTIFY_PORT": str(ports.notify),
             "MONITOR_PORT": str(ports.monitor),
+            "TRANSPARENCY_PORT": str(ports.transparency),
             "INTAKE_MAIL_PORT": str(ports.intake_mail),
             "WIKI_FARM": f"sandbox=http://127.0.0.1:{ports.wiki}/api.php",
             "STATEMENT_WIKI_API": f"http://127.0.0.1:{ports.wiki}/api.php",
@@ -95,6 +98,8 @@ def service_environment(
             "SMTP_PORT": str(ports.smtp),
             "REVIEW_PUBLIC_URL": f"http://127.0.0.1:{ports.review}",
             "MONITOR_PUBLIC_URL": f"http://127.0.0.1:{ports.monitor}",
+            # The portal's "how to ask about this action" links go to intake's inquiry form.
+            "INTAKE_PUBLIC_URL": f"http://127.0.0.1:{ports.intake}",
             "FUNCTIONARIES_FILE": str(REPO_ROOT / "deploy" / "functionaries.yaml"),
             "PYTHONUNBUFFERED": "1",
             "REVIEW_SIGNING_KEY_FILE": str(signing_key),

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-TEST_ONLY = {"chromium", "dovecot-imapd"}
+TEST_ONLY = {"chromium", "dovecot-imapd", "nodejs", "npm"}
 
 
 def dry_run(target: str, tmp_path: Path) -> str:
