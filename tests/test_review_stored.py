@@ -148,6 +148,8 @@ def everything_review_keeps(case: Case) -> Case:
             "waiting_for_requester": True,
             "questions": ["Which wiki?"],
             "inquiry_answers": [InquiryResponse(question="Q", outcome="refused", text="No")],
+            "answers_held_back": True,
+            "held_back_grounds": "The answer would identify a reporter.",
             "tamperings": [
                 Tampering(
                     tampering_id="enwiki:77",
@@ -177,6 +179,14 @@ def everything_review_keeps(case: Case) -> Case:
     )
 
 
+def named_publicly(case: Case) -> Case:
+    """The case's submission from an asker who chose to be named on the public portal."""
+    assert case.submission is not None and case.submission.requester is not None
+    requester = case.submission.requester.model_copy(update={"named_publicly": True})
+    submission = case.submission.model_copy(update={"requester": requester})
+    return case.model_copy(update={"submission": submission})
+
+
 def cases() -> dict[str, Case]:
     found: dict[str, Case] = {"opened": opened(), "drafted": drafted()}
     found["sent-back"] = sign(drafted(), "alice", "case-handler", "send-back")[0]
@@ -186,7 +196,7 @@ def cases() -> dict[str, Case]:
         found[name] = open_case(submission, POLICY, OPENED)[0]
     for name, decision in example_decisions().items():
         found[name] = found["approved"].model_copy(update={"decision": decision})
-    found["everything"] = everything_review_keeps(found["approved"])
+    found["everything"] = everything_review_keeps(named_publicly(found["approved"]))
     return found
 
 
@@ -208,6 +218,9 @@ def test_every_example_and_part_is_covered() -> None:
     assert any(c.submission and c.submission.dmca for c in CASES_BY_NAME.values())
     assert any(c.pending_reversal for c in CASES_BY_NAME.values())
     assert any(len(c.signoffs) == len(CHAIN) for c in CASES_BY_NAME.values())
+    everything = CASES_BY_NAME["everything"]
+    assert everything.submission and everything.submission.requester
+    assert everything.submission.requester.named_publicly and everything.answers_held_back
 
 
 @pytest.mark.parametrize("name", sorted(CASES_BY_NAME))

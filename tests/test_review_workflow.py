@@ -5,6 +5,7 @@ reversal, inquiries, opening from every submission kind, counsel's determination
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ from casework.policy import Policy, load_policy
 from casework.policy.review import ReversalApprovals, ReviewRules
 from services.review.adapters.staff_file import load_staff
 from services.review.domain.case import Barred, Case, CaseState, LinkKind
+from services.review.domain.deadlines import calendar_for
 from services.review.domain.decision import (
     DecisionForm,
     DeterminationForm,
@@ -718,6 +720,10 @@ def inquiry() -> Case:
     return case
 
 
+# Answering with the inquiry's deadline calendar (business days), as the use case does.
+answer = partial(answer_inquiry, calendar=calendar_for(inquiry(), POLICY))
+
+
 def test_an_inquiry_has_its_own_deadline_on_the_business_calendar() -> None:
     # Friday 20 November 2026 plus 10 business days: 4 December.
     assert inquiry().deadline_at == datetime(2026, 12, 4, 9, 0, tzinfo=UTC)
@@ -730,7 +736,7 @@ def test_each_question_is_answered_or_refused_with_grounds() -> None:
             {"outcome": "refused", "text": "Disclosing it would identify the reporters."},
         ]
     )
-    case, events = answer_inquiry(inquiry(), body, SIGNERS["case-handler"], NOW)
+    case, events = answer(inquiry(), body, SIGNERS["case-handler"], NOW)
     (event,) = events
     assert isinstance(event, InquiryAnswered)
     assert event.about_case_id == "OA-ORIGINAL0001" and event.requester == REQUESTER
@@ -739,15 +745,15 @@ def test_each_question_is_answered_or_refused_with_grounds() -> None:
         ("Where did it happen?", "refused"),
     ]
     assert case.state is CaseState.ANSWERED
-    again = refused(answer_inquiry, case, body, SIGNERS["case-handler"], NOW)
+    again = refused(answer, case, body, SIGNERS["case-handler"], NOW)
     assert again.code == "case_closed"
 
 
 def test_every_question_needs_an_answer() -> None:
     body = InquiryForm(answers=[{"outcome": "answered", "text": "UCoC 3.1."}])
-    error = refused(answer_inquiry, inquiry(), body, SIGNERS["case-handler"], NOW)
+    error = refused(answer, inquiry(), body, SIGNERS["case-handler"], NOW)
     assert rules(error) == [("answers", "one_per_question")]
-    not_inquiry = refused(answer_inquiry, opened(), body, SIGNERS["case-handler"], NOW)
+    not_inquiry = refused(answer, opened(), body, SIGNERS["case-handler"], NOW)
     assert not_inquiry.code == "not_an_inquiry"
 
 

@@ -23,11 +23,10 @@ from pydantic_core import PydanticCustomError
 from casework.contract import (
     BreachKind,
     EvidenceItem,
-    Requester,
     Subject,
     SubmissionKind,
 )
-from casework.contract.common import Account, Email
+from casework.contract.common import Account, Email, Language
 from casework.contract.common import Url as UrlShape
 from casework.contract.intake import BannedEventRef, DmcaNotice
 from services.intake.domain.accounts import account_problem, skeleton
@@ -42,7 +41,8 @@ ShortText = Annotated[str, Field(min_length=1, max_length=200, pattern=TEXT_PATT
 Question = Annotated[str, Field(min_length=1, max_length=2000, pattern=TEXT_PATTERN)]
 ActionName = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9-]+$")]
 # A reference (R-…) or the case id review derived from it (OA-…).
-CaseRef = Annotated[str, Field(pattern=r"^[A-Z]{1,4}-[A-Z2-7]{12}$")]
+CASE_REF_PATTERN = r"^[A-Z]{1,4}-[A-Z2-7]{12}$"
+CaseRef = Annotated[str, Field(pattern=CASE_REF_PATTERN)]
 
 
 def _url(value: str) -> str:
@@ -96,10 +96,23 @@ class EvidenceInput(EvidenceItem):
     description: Annotated[str, Field(min_length=1, max_length=2000, pattern=TEXT_PATTERN)]
 
 
-class RequesterInput(Requester):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class RequesterInput(_Input):
+    """Who sends it. Its own model, not the contract's Requester: a field the contract gains
+    (named_publicly) is offered only where it belongs (an inquiry), never to every kind."""
+
     name: ShortText
     email: MailAddress
+    language: Language = "en"
+
+
+class InquirerInput(RequesterInput):
+    """An inquiry's asker, who alone may choose to be named on the public portal."""
+
+    named_publicly: StrictBool = Field(
+        default=False,
+        description="Show the asker's name with the inquiry on the public transparency "
+        "portal. Off unless chosen; the e-mail address is never shown.",
+    )
 
 
 class BannedEventInput(BannedEventRef):
@@ -328,7 +341,7 @@ class InquiryForm(Form):
     KIND = SubmissionKind.INQUIRY
     refers_to: CaseRef
     questions: Annotated[list[Question], Field(min_length=1, max_length=20)]
-    requester: RequesterInput
+    requester: InquirerInput
 
     def summary_text(self) -> str:
         return "\n".join(f"{i}. {q}" for i, q in enumerate(self.questions, 1))

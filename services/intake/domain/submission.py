@@ -24,8 +24,13 @@ def new_submission_id() -> str:
 
 def fingerprint(form: Form) -> str:
     """Tells a retried submission (same key, same content) from a reused key."""
+    dumped = form.model_dump(mode="json")
+    # The opt-in left at its default prints as before it existed: a retry across the
+    # upgrade still matches its first submission.
+    if (dumped.get("requester") or {}).get("named_publicly") is False:
+        del dumped["requester"]["named_publicly"]
     canonical = json.dumps(
-        {"kind": form.KIND.value, "form": form.model_dump(mode="json")},
+        {"kind": form.KIND.value, "form": dumped},
         sort_keys=True,
         separators=(",", ":"),
     )

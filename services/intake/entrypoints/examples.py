@@ -75,6 +75,7 @@ def examples(wiki: str) -> dict[SubmissionKind, dict[str, Any]]:
                 "Which policy clause was the ban based on?",
                 "Was the evidence on-wiki or off-wiki?",
             ],
-            "requester": REQUESTER,
+            # Off unless the asker chooses to be named on the public portal.
+            "requester": {**REQUESTER, "named_publicly": False},
         },
     }

@@ -125,7 +125,9 @@ def openapi_document(policy: Policy, intake: IntakeRules, wiki_base: str) -> dic
             "title": "Office actions intake",
             "version": policy.version,
             "description": "Submissions to the office actions process: one route per kind. "
-            "Rules come from the policy file; the summary bounds shown are the policy's.",
+            "Rules come from the policy file; the summary bounds shown are the policy's. "
+            "An inquiry's questions and answers are published on the public transparency "
+            "portal; its asker is named there only with requester.named_publicly: true.",
         },
         "paths": paths,
         "components": {"schemas": components},

@@ -103,6 +103,8 @@ class StoredCase(Stored):
     waiting_for_requester: bool = False
     questions: list[str] = Field(default_factory=list)
     inquiry_answers: list[InquiryResponse] = Field(default_factory=list)
+    answers_held_back: bool = False
+    held_back_grounds: str | None = None
     tamperings: list[Tampering] = Field(default_factory=list)
     outcome: Outcome = Field(default_factory=Outcome)
     seen_messages: list[str] = Field(default_factory=list)
@@ -147,6 +149,8 @@ def to_document(case: Case) -> dict[str, Any]:
         waiting_for_requester=case.waiting_for_requester,
         questions=list(case.questions),
         inquiry_answers=list(case.inquiry_answers),
+        answers_held_back=case.answers_held_back,
+        held_back_grounds=case.held_back_grounds,
         tamperings=list(case.tamperings),
         outcome=case.outcome,
         seen_messages=list(case.seen_messages),
@@ -192,6 +196,8 @@ def from_document(doc: dict[str, Any]) -> Case:
         waiting_for_requester=s.waiting_for_requester,
         questions=list(s.questions),
         inquiry_answers=list(s.inquiry_answers),
+        answers_held_back=s.answers_held_back,
+        held_back_grounds=s.held_back_grounds,
         tamperings=list(s.tamperings),
         outcome=s.outcome,
         seen_messages=list(s.seen_messages),

@@ -39,6 +39,7 @@ class StoredRequester(Stored):
     name: str
     email: str
     language: str = "en"
+    named_publicly: bool = False
 
 
 class StoredDmcaNotice(Stored):
@@ -113,7 +114,9 @@ def stored_submission(s: SubmissionReceived) -> StoredSubmission:
         ],
         prior_attempts=list(s.prior_attempts),
         requester=(
-            StoredRequester(name=r.name, email=r.email, language=r.language)
+            StoredRequester(
+                name=r.name, email=r.email, language=r.language, named_publicly=r.named_publicly
+            )
             if (r := s.requester)
             else None
         ),
@@ -174,7 +177,12 @@ def contract_submission(s: StoredSubmission) -> SubmissionReceived:
             ],
             "prior_attempts": list(s.prior_attempts),
             "requester": (
-                Requester(name=r.name, email=r.email, language=r.language)
+                Requester(
+                    name=r.name,
+                    email=r.email,
+                    language=r.language,
+                    named_publicly=r.named_publicly,
+                )
                 if (r := s.requester)
                 else None
             ),

@@ -201,6 +201,9 @@ class Case(BaseModel):
     waiting_for_requester: bool = False
     questions: list[str] = []
     inquiry_answers: list[InquiryResponse] = []
+    # Staff kept an inquiry's answers off the public portal (still e-mailed), and why.
+    answers_held_back: bool = False
+    held_back_grounds: str | None = None
     tamperings: list[Tampering] = []
     # What enforcement did and whom notify told, from their events.
     outcome: Outcome = Outcome()

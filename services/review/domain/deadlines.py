@@ -117,6 +117,14 @@ def calendar_for(case: Case, policy: Policy) -> Calendar:
     return Calendar(business_days=True, holidays=frozenset(policy.review.holidays))
 
 
+def due_by(deadline: Deadline, now: datetime, calendar: Calendar) -> datetime:
+    """The real due date as of ``now``: pauses included, a pause still running counted
+    up to ``now`` (as resuming at ``now`` would shift it)."""
+    if deadline.paused_at is None:
+        return deadline.due_at
+    return calendar.shift(deadline.due_at, calendar.elapsed(deadline.paused_at, now))
+
+
 def set_waiting(
     case: Case, waiting: bool, actor: str, now: datetime, why: str = "", *, calendar: Calendar
 ) -> Case:

@@ -100,7 +100,7 @@ OPERATIONS_SERVED: list[Operation] = [
     (
         "post",
         CASE + "/inquiry-answers",
-        "Answer an inquiry",
+        "Answer an inquiry (its answers held back from the public portal only with grounds)",
         inquiries.InquiryForm,
         Case,
         201,

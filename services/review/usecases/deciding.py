@@ -9,6 +9,7 @@ from casework.faults import crash_point
 from casework.store import StoreError
 from services.review.domain import casefile, inquiries, retry
 from services.review.domain.case import Case, CaseState
+from services.review.domain.deadlines import calendar_for
 from services.review.domain.decision import (
     DecisionForm,
     DeterminationForm,
@@ -99,7 +100,9 @@ class Deciding(CaseFiles):
             staff,
             Action.ANSWER_INQUIRY,
             case_id,
-            lambda c: inquiries.answer_inquiry(c, form, staff, now),
+            lambda c: inquiries.answer_inquiry(
+                c, form, staff, now, calendar=calendar_for(c, self.policy)
+            ),
         )
 
     async def order_restoration(

@@ -132,7 +132,9 @@ def fields_of(kind: SubmissionKind, actions: Sequence[str]) -> list[Field]:
                 *_requester(),
             ]
         case SubmissionKind.INQUIRY:
-            return [refers_to, Field("questions", "lines", True), *_requester()]
+            # The opt-in to be named on the public portal: unticked unless the asker ticks it.
+            named = Field("requester.named_publicly", "checkbox", group="requester")
+            return [refers_to, Field("questions", "lines", True), *_requester(), named]
     raise ValueError(kind)
 
 

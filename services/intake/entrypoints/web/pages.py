@@ -3,6 +3,7 @@ server-rendered, usable without JavaScript."""
 
 from __future__ import annotations
 
+import re
 import secrets
 from datetime import UTC, datetime
 from pathlib import Path
@@ -11,6 +12,7 @@ from aiohttp import web
 
 from casework.contract import Channel, SubmissionKind
 from casework.errors import FieldError, Rejected
+from services.intake.domain.forms import CASE_REF_PATTERN
 from services.intake.entrypoints.http import retry_after_header
 from services.intake.entrypoints.web.csrf import COOKIE, FIELD, CsrfTokens
 from services.intake.entrypoints.web.fields import Field, fields_of, place_errors, to_payload
@@ -26,6 +28,16 @@ MAX_FORM_BYTES = 256 * 1024
 def shown(moment: datetime) -> str:
     """A time as both languages can read it, in UTC to the minute."""
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _prefilled(request: web.Request, kind: SubmissionKind) -> dict[str, str]:
+    """The case a link names (`?refers_to=OA-…`, as the public portal links to the inquiry
+    form), on a form that asks for one; anything not shaped like a case id is ignored."""
+    given = request.query.get("refers_to", "")
+    has_field = any(f.name == "refers_to" for f in fields_of(kind, ()))
+    if has_field and re.fullmatch(CASE_REF_PATTERN, given):
+        return {"refers_to": given}
+    return {}
 
 
 class FormPages:
@@ -58,7 +70,7 @@ class FormPages:
         token = request.cookies.get(COOKIE) or ""
         if not self.csrf.valid(token):
             token = self.csrf.new()
-        values = {"requester.language": page_language(request)}
+        values = {"requester.language": page_language(request), **_prefilled(request, kind)}
         response = self._form(request, kind, values, {}, [], token, status=200)
         return response
 

@@ -176,7 +176,8 @@ def reversal_fields(form: Form) -> dict[str, Any]:
 
 
 def inquiry_fields(form: Form) -> dict[str, Any]:
-    """One answer per question, numbered from 0 in the inquiry's order."""
+    """One answer per question, numbered from 0 in the inquiry's order; the hold-back box
+    and its grounds (blank grounds are not given)."""
     count = 0
     while f"answers.{count}.outcome" in form or f"answers.{count}.text" in form:
         count += 1
@@ -184,5 +185,7 @@ def inquiry_fields(form: Form) -> dict[str, Any]:
         "answers": [
             {"outcome": text(form, f"answers.{i}.outcome"), "text": text(form, f"answers.{i}.text")}
             for i in range(count)
-        ]
+        ],
+        "held_back": text(form, "held_back") == "yes",
+        "held_back_grounds": optional(form, "held_back_grounds"),
     }
