@@ -262,7 +262,12 @@ def html_of(message: EmailMessage) -> str:
 
 
 async def notify_events(store: DocumentStore) -> list[dict[str, Any]]:
-    return [{"type": e.event.type, **e.event.data} for e in await store.pending_outbox(1000)]
+    """The events on notify's own topic (the portal's public-level ones travel apart)."""
+    return [
+        {"type": e.event.type, **e.event.data}
+        for e in await store.pending_outbox(1000)
+        if e.topic == "officeactions.notify"
+    ]
 
 
 async def test_affected_user_email_once_with_both_parts_and_the_answers(

@@ -27,7 +27,12 @@ from casework.runtime import Duty, Handler, Kit, Wiring
 from casework.signing import load_public_keys
 from casework.store import DocumentStore
 from casework.trust import ReviewAuthority
-from services.notify.adapters.collections import EARLY_ENFORCED, LUMEN_NOTICES, STATEMENTS
+from services.notify.adapters.collections import (
+    CASES,
+    EARLY_ENFORCED,
+    LUMEN_NOTICES,
+    STATEMENTS,
+)
 from services.notify.adapters.deliveries import DELIVERIES, Deliveries
 from services.notify.adapters.functionaries import load_functionaries
 from services.notify.adapters.log_page import keep_protected
@@ -42,6 +47,7 @@ from services.notify.usecases import Notify
 from services.notify.usecases.decisions import Decisions
 from services.notify.usecases.enforcement import Enforcement
 from services.notify.usecases.ops_alerts import OpsAlerts
+from services.notify.usecases.public_records import PublicRecords
 from services.notify.usecases.requesters import Requesters
 from services.notify.usecases.sender import Clock, Sender, utcnow
 from services.notify.usecases.transparency_records import StatementWiki, TransparencyRecords
@@ -66,12 +72,15 @@ def build(
     owns: Callable[[str], bool] = lambda case_id: True,
     clock: Clock = utcnow,
     claimant: Claimant | None = None,
+    wiki_index_url: str | None = None,
 ) -> Notify:
     """Notify's use cases over one sender (``owns``: the cases this instance releases;
-    ``claimant``: this instance, claiming each message while it sends it)."""
+    ``claimant``: this instance, claiming each message while it sends it;
+    ``wiki_index_url``: the log page's wiki, for the portal's links to its entries)."""
     sender = Sender(store, relay, mailer, Deliveries(store, claimant), clock)
-    records = TransparencyRecords(sender, policy, templates, wiki, public_log_page)
-    requesters = Requesters(sender, policy, templates)
+    public = PublicRecords(sender, policy, templates, wiki_index_url)
+    records = TransparencyRecords(sender, policy, templates, wiki, public_log_page, public)
+    requesters = Requesters(sender, policy, templates, public)
     enforcement = Enforcement(sender, policy, templates, records, owns)
     decisions = Decisions(
         sender,
@@ -189,6 +198,9 @@ async def wire(kit: Kit) -> Wiring:
         (STATEMENTS, "state"),
         (LUMEN_NOTICES, "state"),
         (EARLY_ENFORCED, "told"),
+        # Appeals and inquiries found by the case they refer to, or by their submission.
+        (CASES, "linked_to"),
+        (CASES, "submission_id"),
     ):
         await kit.store.ensure_index(collection, field)
     resources = AsyncExitStack()
@@ -208,6 +220,7 @@ async def wire(kit: Kit) -> Wiring:
         functionaries,
         owns=kit.ownership.owns,
         claimant=kit.claimant,
+        wiki_index_url=settings.wiki_index_url(),
     )
     # Keys once named functionaries' addresses; move stored ones before any event is read.
     await notify.sender.deliveries.rekey_addresses(list(functionaries.wikis))

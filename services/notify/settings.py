@@ -22,6 +22,11 @@ class NotifySettings(ServiceSettings, RoleAccountSettings, UpstreamSettings, Rev
         pattern=r"^https?://\S+/api\.php$",
         validation_alias="STATEMENT_WIKI_API",
     )
+    # Where the log page's revisions are read (the portal's links to a statement's
+    # entry); unset: the index.php beside STATEMENT_WIKI_API.
+    statement_wiki_index_url: str | None = Field(
+        None, pattern=r"^https?://\S+$", validation_alias="STATEMENT_WIKI_INDEX_URL"
+    )
     smtp_host: str = Field("127.0.0.1", validation_alias="SMTP_HOST")
     smtp_port: int = Field(8025, ge=1, le=65535, validation_alias="SMTP_PORT")
     smtp_username: str | None = Field(None, validation_alias="SMTP_USERNAME")
@@ -44,3 +49,9 @@ class NotifySettings(ServiceSettings, RoleAccountSettings, UpstreamSettings, Rev
     transparency_interval_seconds: float = Field(
         30.0, gt=0, validation_alias="TRANSPARENCY_INTERVAL_SECONDS"
     )
+
+    def wiki_index_url(self) -> str:
+        """The wiki's index.php, for links to a revision of the log page."""
+        if self.statement_wiki_index_url:
+            return self.statement_wiki_index_url
+        return self.statement_wiki_api.removesuffix("api.php") + "index.php"

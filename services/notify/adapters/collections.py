@@ -16,3 +16,8 @@ EARLY_ENFORCED = "early_enforced"
 
 def early_id(case_id: str, revision: int) -> str:
     return f"{case_id}:r{revision}"
+
+
+# An inquiry's submission, by submission id: how many questions, when received (public
+# level: the portal says an inquiry came, and when, before it is answered).
+INQUIRIES = "inquiries"

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Any
@@ -20,9 +20,11 @@ from typing import Any
 from casework.claims import Claim, Claimant, claim, kept
 from casework.contract import (
     Audience,
+    EventData,
     NotificationFailed,
     NotificationSent,
     to_cloudevent,
+    topic_for,
     topic_of,
 )
 from casework.store import (
@@ -36,6 +38,8 @@ from casework.updates import update_document
 
 DELIVERIES = "deliveries"
 FINAL = frozenset({"sent", "failed", "skipped", "withheld"})
+# The channel of the public-level events (the transparency portal's topic).
+PORTAL = "portal"
 MESSAGE_ID_DOMAIN = "officeactions.casework"
 
 
@@ -207,6 +211,33 @@ class Deliveries:
                 },
                 outbox=outbox,
             )
+
+    async def publish(
+        self, key: str, *, case_id: str, events: Sequence[EventData], now: datetime
+    ) -> bool:
+        """The public-level ``events`` (on their topic, casework.contract.public) written
+        with their record under ``key``, in one store write; False when the record was
+        there already (nothing written: a redelivered event publishes nothing twice)."""
+        outbox = [OutboxMessage(topic_for(type(e)), to_cloudevent(e)) for e in events]
+        try:
+            await self.store.insert(
+                DELIVERIES,
+                {
+                    "_id": key,
+                    "case_id": case_id,
+                    "audience": str(Audience.PUBLIC),
+                    "channel": PORTAL,
+                    "state": "sent",
+                    "reference": ", ".join(e.TYPE for e in events),
+                    "attempts": 1,
+                    "permanent": False,
+                    "finished_at": now.isoformat(),
+                },
+                outbox=outbox,
+            )
+        except DuplicateDocument:
+            return False
+        return True
 
     async def rekey_addresses(self, wikis: Collection[str] = ()) -> int:
         """Move records stored under address-bearing keys to their address-free keys (at

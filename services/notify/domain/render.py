@@ -19,7 +19,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from pydantic import BaseModel
 
 from casework import wikitext
-from services.notify.domain.views import AffectedUserView, PublicView, ReversalView
+from services.notify.domain.views import AffectedUserView, Answer, PublicView, ReversalView
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 FALLBACK_LANGUAGE = "en"
@@ -126,3 +126,15 @@ def public_reversal(env: Environment, view: ReversalView) -> str:
 def statement_marker(case_id: str) -> str:
     """Present in the log page once the case's statement is there: the edit's idempotency key."""
     return f"<!-- casework:{case_id} -->"
+
+
+def answer_lines(env: Environment, answer: Answer, language: str) -> tuple[str, list[str]]:
+    """One of the five answers as plain text (the portal's): its heading in ``language``
+    and one line per item, in the words of the email's answers; no lines when withheld
+    (the grounds say why). A language without the template falls back to English."""
+    short = language.split("-")[0]
+    if f"_public_answers.{short}.txt.j2" not in _template_names(env):
+        short = FALLBACK_LANGUAGE
+    text = env.get_template(f"_public_answers.{short}.txt.j2").render(a=answer)
+    heading, *lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return heading, lines

@@ -155,6 +155,9 @@ class ReversalView(_View):
     at: datetime
     language: str
     contact_address: str
+    # Public-level too (the portal's): why, and which appeal, when one was upheld.
+    grounds: str | None = None
+    appeal_case_id: str | None = None
 
 
 # --- views per output ---------------------------------------------------------------------------
@@ -291,4 +294,6 @@ def reversal_view(
         at=reversed_.reversed_at,
         language=language,
         contact_address=contact_address(decision, policy),
+        grounds=reversed_.grounds,
+        appeal_case_id=reversed_.appeal_case_id,
     )

@@ -54,6 +54,8 @@ class Decisions:
                     s.model_dump(mode="json") for s in approved.signoffs
                 ],
                 f"decision_r{decision.revision}": decision.model_dump(mode="json"),
+                # When it was decided, for the portal's statement (public level).
+                f"approved_at_r{decision.revision}": approved.approved_at.isoformat(),
             },
         )
         revision = f"r{decision.revision}"

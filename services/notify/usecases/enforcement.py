@@ -94,14 +94,16 @@ class Enforcement:
         return decision, [SignOff.model_validate(s) for s in case[f"signoffs_r{revision}"]]
 
     async def settled(self, enforced: ActionEnforced) -> bool:
-        """For reconciliation: the public statement settled (sent, withheld), or the
-        enforcement held until review's approval is read (release_overdue_enforced alerts
-        if it never is)."""
+        """For reconciliation: the public statement settled (withheld, or sent and told
+        to the portal), or the enforcement held until review's approval is read
+        (release_overdue_enforced alerts if it never is)."""
         revision = enforced.decision.revision
         key = idempotency_key(enforced.case_id, Audience.PUBLIC, "wiki-page", f"r{revision}")
         statement = await self.sender.deliveries.get(key)
         if statement is not None and statement["state"] != "sending":
-            return True
+            return statement["state"] != "sent" or await self.records.public.statement_told(
+                enforced.case_id, revision
+            )
         return (
             await self.store.get(EARLY_ENFORCED, early_id(enforced.case_id, revision)) is not None
         )

@@ -34,6 +34,7 @@ from services.notify.domain.views import (
     acknowledgement_view,
     requester_outcome_view,
 )
+from services.notify.usecases.public_records import PublicRecords
 from services.notify.usecases.sender import Outgoing, Sender
 
 
@@ -43,13 +44,17 @@ def ack_thread(reference: str) -> str:
 
 
 class Requesters:
-    def __init__(self, sender: Sender, policy: Policy, templates: Environment) -> None:
+    def __init__(
+        self, sender: Sender, policy: Policy, templates: Environment, public: PublicRecords
+    ) -> None:
         self.sender = sender
         self.store = sender.store
         self.policy = policy
         self.templates = templates
+        self.public = public
 
     async def submission_received(self, received: SubmissionReceived) -> None:
+        await self.public.submission_received(received)
         requester = received.requester
         if requester is None:
             return  # an anonymous report: nobody to acknowledge
@@ -93,7 +98,20 @@ class Requesters:
         )
 
     async def case_opened(self, opened: CaseOpened) -> None:
-        await self.sender.put(CASES, opened.case_id, {"submission_id": opened.submission_id})
+        """Kept: the submission (the requester's thread), and the public-level facts the
+        portal's events carry (when it was opened, its deadline, what it refers to)."""
+        await self.sender.put(
+            CASES,
+            opened.case_id,
+            {
+                "submission_id": opened.submission_id,
+                "kind": str(opened.kind),
+                "opened_at": opened.opened_at.isoformat(),
+                "deadline_at": opened.deadline_at.isoformat() if opened.deadline_at else None,
+                "linked_to": opened.linked_to,
+            },
+        )
+        await self.public.case_opened(opened)
 
     async def requester_of(
         self, case_id: str, given: Requester | None
@@ -229,6 +247,7 @@ class Requesters:
                 in_reply_to=thread,
             )
         )
+        await self.public.inquiry_answered(answered)
 
 
 def _decided(case: dict[str, Any]) -> tuple[Decision | None, list[SignOff] | None] | None:

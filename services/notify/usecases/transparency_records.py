@@ -21,6 +21,7 @@ from services.notify.domain import dsa, lumen
 from services.notify.domain.render import public_reversal, public_statement, statement_language
 from services.notify.domain.rules import confidential_grounds
 from services.notify.domain.views import ReversalView, public_view
+from services.notify.usecases.public_records import PublicRecords
 from services.notify.usecases.sender import Sender
 
 
@@ -42,8 +43,10 @@ class TransparencyRecords:
         templates: Environment,
         wiki: StatementWiki,
         public_log_page: str,
+        public: PublicRecords,
     ) -> None:
         self.sender = sender
+        self.public = public
         self.deliveries = sender.deliveries
         self.policy = policy
         self.templates = templates
@@ -54,13 +57,24 @@ class TransparencyRecords:
     async def publish_statement(
         self, enforced: ActionEnforced, signoffs: list[SignOff] | None
     ) -> None:
+        """The statement on the log page once, then the portal's StatementPublished with
+        its log entry (also when the page's edit was recorded before: a crash between the
+        two, or a case published before the portal's events were)."""
         case_id = enforced.case_id
         key = idempotency_key(
             case_id, Audience.PUBLIC, "wiki-page", f"r{enforced.decision.revision}"
         )
         done = await self.deliveries.get(key)
-        if done is not None and done["state"] != "sending":
-            return
+        if done is None or done["state"] == "sending":
+            await self._publish_statement(key, enforced, signoffs)
+            done = await self.deliveries.get(key)
+        if done is not None and done["state"] == "sent":
+            await self.public.statement(enforced, signoffs, done["reference"])
+
+    async def _publish_statement(
+        self, key: str, enforced: ActionEnforced, signoffs: list[SignOff] | None
+    ) -> None:
+        case_id = enforced.case_id
         confidential = confidential_grounds(enforced, self.policy)
         if confidential is not None:
             await self.deliveries.finish(
@@ -93,29 +107,23 @@ class TransparencyRecords:
         return public_statement(self.templates, english, (language, translated))
 
     async def publish_reversal(self, case_id: str, view: ReversalView) -> None:
-        """Only where a statement was published: a confidential action stays unpublished."""
+        """Only where a statement was published: a confidential action stays unpublished.
+        Then the portal's ReversalPublished with the reversal's log entry."""
         key = idempotency_key(case_id, Audience.PUBLIC, "wiki-page", "reversed")
         done = await self.deliveries.get(key)
-        if done is not None and done["state"] != "sending":
-            return
-        if not await self._statement_published(case_id):
-            return
-        async with self._log_page:
-            await self._append_to_log(
-                key,
-                case_id,
-                text=lambda current: "\n" + public_reversal(self.templates, view),
-                summary=f"Office action {case_id}: reversed",
-            )
-
-    async def _statement_published(self, case_id: str) -> bool:
-        """By our own delivery records, not by what anyone may have written on the page."""
-        return any(
-            d.get("channel") == "wiki-page"
-            and d.get("state") == "sent"
-            and not str(d["_id"]).endswith(":reversed")
-            for d in await self.deliveries.of_case(case_id)
-        )
+        if done is None or done["state"] == "sending":
+            if not await self.public.published(case_id):
+                return
+            async with self._log_page:
+                await self._append_to_log(
+                    key,
+                    case_id,
+                    text=lambda current: "\n" + public_reversal(self.templates, view),
+                    summary=f"Office action {case_id}: reversed",
+                )
+            done = await self.deliveries.get(key)
+        if done is not None and done["state"] == "sent":
+            await self.public.reversal(view, done["reference"])
 
     async def _append_to_log(
         self,
@@ -165,18 +173,26 @@ class TransparencyRecords:
         mapping = self.policy.notify.dsa.action_types.get(decision.action_type)
         view = public_view(enforced, self.policy, signoffs)
         doc_id = f"{enforced.case_id}:r{decision.revision}"
+        confidential = confidential_grounds(enforced, self.policy) is not None
         if mapping is not None:
             statement = dsa.statement_of_reasons(
                 view,
                 mapping,
                 self.policy.notify.dsa,
                 revision=decision.revision,
-                confidential=confidential_grounds(enforced, self.policy) is not None,
+                confidential=confidential,
             )
+            # ``public``: its submission is told to the portal (DsaStatementSubmitted).
             await self.sender.insert_once(
                 STATEMENTS,
                 doc_id,
-                {"case_id": enforced.case_id, "state": "pending", "statement": statement},
+                {
+                    "case_id": enforced.case_id,
+                    "revision": decision.revision,
+                    "public": not confidential,
+                    "state": "pending",
+                    "statement": statement,
+                },
             )
         if decision.action_type == "dmca-takedown" and decision.content is not None:
             base = self.policy.notify.dsa.platform_url.rstrip("/")

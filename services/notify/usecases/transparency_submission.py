@@ -8,10 +8,15 @@ pending for the next round, so nothing is lost and a restart resumes where it st
 
 from __future__ import annotations
 
-from casework.store import DocumentStore
+from typing import Any
+
+from casework.contract import to_cloudevent, topic_for
+from casework.store import DocumentStore, OutboxMessage
 from casework.updates import update_document
 from services.notify.adapters.collections import LUMEN_NOTICES, STATEMENTS
 from services.notify.adapters.transparency import DSA_BATCH_LIMIT, DsaClient, LumenClient
+from services.notify.domain.public_events import dsa_statement_submitted
+from services.notify.usecases.sender import Clock, utcnow
 
 
 class TransparencySubmitter:
@@ -20,8 +25,10 @@ class TransparencySubmitter:
         store: DocumentStore,
         dsa_client: DsaClient | None,
         lumen_client: LumenClient | None,
+        clock: Clock = utcnow,
     ) -> None:
         self.store = store
+        self.clock = clock
         self.dsa = dsa_client
         self.lumen = lumen_client
 
@@ -47,7 +54,20 @@ class TransparencySubmitter:
         return submitted
 
     async def _mark(self, collection: str, doc_id: str, answer: dict[str, object]) -> None:
-        def change(doc: dict[str, object]) -> tuple[dict[str, object], list[object]]:
-            return {**doc, "state": "submitted", "answer": answer}, []
+        """Submitted, with what the API answered; a public case's DSA statement is told
+        to the portal (DsaStatementSubmitted) in the same write, once."""
+        now = self.clock()
 
-        await update_document(self.store, collection, doc_id, change)  # type: ignore[arg-type]
+        def change(doc: dict[str, Any]) -> tuple[dict[str, Any], list[OutboxMessage]]:
+            if doc.get("state") == "submitted":
+                return doc, []
+            outbox = []
+            if collection == STATEMENTS and doc.get("public") is True:
+                revision = int(doc.get("revision") or doc_id.rpartition(":r")[2])
+                told = dsa_statement_submitted(
+                    doc["case_id"], revision, doc["statement"], answer, now
+                )
+                outbox.append(OutboxMessage(topic_for(type(told)), to_cloudevent(told)))
+            return {**doc, "state": "submitted", "answer": answer}, outbox
+
+        await update_document(self.store, collection, doc_id, change)
