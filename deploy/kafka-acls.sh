@@ -67,11 +67,10 @@ done
 # notify: the public-level events (casework.contract.public), on a topic of their own.
 acl --allow-principal User:notify --operation Write --operation Read \
   --operation Create --topic "$NS.public"
-# A read model: only its dead-letter topic (what it could not decode or handle).
-for model in "${READ_MODELS[@]}"; do
-  acl --allow-principal "User:$model" --operation Write --operation Read \
-    --operation Create --topic "$NS.$model.dlq"
-done
+# transparency, a read model, publishes nothing: it writes only its dead-letter topic (what
+# it could not decode or handle) and reads it back like the others (the bus watch).
+acl --allow-principal User:transparency --operation Write --operation Read \
+  --operation Create --topic "$NS.transparency.dlq"
 
 # intake: review's reports of where each requester's case stands (the tracking page).
 acl --allow-principal User:intake --operation Read \
