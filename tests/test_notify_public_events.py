@@ -11,7 +11,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -135,8 +134,8 @@ def leaks(events: list[dict[str, Any]]) -> list[str]:
 
 @pytest.fixture
 async def relayed(
-    store: DocumentStore,  # noqa: F811
-    kafka_settings: KafkaSettings,  # noqa: F811
+    store: DocumentStore,
+    kafka_settings: KafkaSettings,
 ) -> AsyncIterator[OutboxRelay]:
     """A relay to the broker, drained by the test (``drain_once``)."""
     await ensure_topics(kafka_settings, [PUBLIC_TOPIC])
@@ -157,11 +156,11 @@ async def on_the_topic(
 
 
 async def test_a_published_action_is_on_the_public_topic_once(
-    store: DocumentStore,  # noqa: F811
-    wiki: MediaWikiClient,  # noqa: F811
-    inbox: tuple[Inbox, int],  # noqa: F811
+    store: DocumentStore,
+    wiki: MediaWikiClient,
+    inbox: tuple[Inbox, int],
     relayed: OutboxRelay,
-    kafka_settings: KafkaSettings,  # noqa: F811
+    kafka_settings: KafkaSettings,
 ) -> None:
     _, port = inbox
     case = case_id("PUB")
@@ -198,9 +197,9 @@ async def test_a_published_action_is_on_the_public_topic_once(
 
 
 async def test_a_confidential_action_and_what_refers_to_it_say_nothing_public(
-    store: DocumentStore,  # noqa: F811
-    wiki: MediaWikiClient,  # noqa: F811
-    inbox: tuple[Inbox, int],  # noqa: F811
+    store: DocumentStore,
+    wiki: MediaWikiClient,
+    inbox: tuple[Inbox, int],
 ) -> None:
     _, port = inbox
     case, appeal, inquiry = case_id("SEC"), case_id("APL"), case_id("INQ")
@@ -220,11 +219,11 @@ async def test_a_confidential_action_and_what_refers_to_it_say_nothing_public(
 
 
 async def test_a_reversal_and_an_upheld_appeal_once_each(
-    store: DocumentStore,  # noqa: F811
-    wiki: MediaWikiClient,  # noqa: F811
-    inbox: tuple[Inbox, int],  # noqa: F811
+    store: DocumentStore,
+    wiki: MediaWikiClient,
+    inbox: tuple[Inbox, int],
     relayed: OutboxRelay,
-    kafka_settings: KafkaSettings,  # noqa: F811
+    kafka_settings: KafkaSettings,
 ) -> None:
     _, port = inbox
     case, appeal = case_id("REV"), case_id("APL")
@@ -268,9 +267,9 @@ async def test_a_reversal_and_an_upheld_appeal_once_each(
 
 
 async def test_inquiries_received_and_answered_named_anonymous_and_held_back(
-    store: DocumentStore,  # noqa: F811
-    wiki: MediaWikiClient,  # noqa: F811
-    inbox: tuple[Inbox, int],  # noqa: F811
+    store: DocumentStore,
+    wiki: MediaWikiClient,
+    inbox: tuple[Inbox, int],
 ) -> None:
     _, port = inbox
     case = case_id("ASK")
@@ -306,9 +305,9 @@ async def test_inquiries_received_and_answered_named_anonymous_and_held_back(
 
 
 async def test_a_lost_statement_event_is_published_when_reconciliation_handles_it_again(
-    store: DocumentStore,  # noqa: F811
-    wiki: MediaWikiClient,  # noqa: F811
-    inbox: tuple[Inbox, int],  # noqa: F811
+    store: DocumentStore,
+    wiki: MediaWikiClient,
+    inbox: tuple[Inbox, int],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A crash after the log page's edit was recorded and before the portal's record:
@@ -336,10 +335,10 @@ async def test_a_lost_statement_event_is_published_when_reconciliation_handles_i
 
 
 async def test_a_dsa_submission_is_told_for_a_public_case_only(
-    store: DocumentStore,  # noqa: F811
-    wiki: MediaWikiClient,  # noqa: F811
-    inbox: tuple[Inbox, int],  # noqa: F811
-    rules_server: tuple[RulesServer, str],  # noqa: F811
+    store: DocumentStore,
+    wiki: MediaWikiClient,
+    inbox: tuple[Inbox, int],
+    rules_server: tuple[RulesServer, str],
 ) -> None:
     _, port = inbox
     public, confidential = case_id("DSA"), case_id("CNF")
