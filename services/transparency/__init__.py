@@ -1,0 +1,1 @@
+"""The public transparency portal: a read-only read model of the public-level events."""
