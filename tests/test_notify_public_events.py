@@ -280,7 +280,8 @@ async def test_inquiries_received_and_answered_named_anonymous_and_held_back(
         await twice(service, inquiry_submitted(inquiry, case, 2))
         await twice(service, opened(inquiry, kind="inquiry", linked_to=case))
     asker = ASKER | {"named_publicly": True}
-    await twice(service, answered(named, case, requester=asker))
+    paused = DEADLINE + timedelta(days=2)  # review's due date, pauses included
+    await twice(service, answered(named, case, requester=asker, deadline_at=paused.isoformat()))
     await twice(service, answered(anonymous, case))
     withheld = {"held_back": True, "held_back_grounds": "The answers name a third party."}
     await twice(service, answered(held, case, **withheld))
@@ -293,15 +294,37 @@ async def test_inquiries_received_and_answered_named_anonymous_and_held_back(
     [told] = of(events, "inquiry-answer-published", named)
     assert told["asker_name"] == "Quinn Asker"
     assert [a["outcome"] for a in told["answers"]] == ["answered", "refused"]
-    assert told["deadline_at"].startswith(DEADLINE.date().isoformat())
+    assert told["deadline_at"].startswith(paused.date().isoformat())
     [unnamed] = of(events, "inquiry-answer-published", anonymous)
     assert unnamed["asker_name"] is None and unnamed["answers"] == told["answers"]
+    assert unnamed["deadline_at"].startswith(DEADLINE.date().isoformat())  # kept at opening
     [kept] = of(events, "inquiry-answer-published", held)
     assert kept["held_back"] is True and kept["answers"] == []
     assert kept["held_back_grounds"] == "The answers name a third party."
     assert "ToU section 4." not in repr(kept)
     assert "Quinn Asker" not in repr([e for e in events if e["case_id"] != named])
     assert leaks(events) == []
+
+
+async def test_an_inquiry_answered_before_its_action_was_published_waits_for_it(
+    store: DocumentStore,
+    wiki: MediaWikiClient,
+    inbox: tuple[Inbox, int],
+) -> None:
+    _, port = inbox
+    case, inquiry = case_id("EAR"), case_id("INQ")
+    service = notifier(store, wiki, port)
+    await service.handle(inquiry_submitted(inquiry, case, 2))
+    await service.handle(opened(inquiry, kind="inquiry", linked_to=case))
+    await twice(service, answered(inquiry, case))
+    assert await public_events(store) == []  # nothing said of an unpublished case
+    await approve_and_enforce(service, case)
+    await approve_and_enforce(service, case)
+    events = await public_events(store)
+    assert len(of(events, "statement-published", case)) == 1
+    assert len(of(events, "inquiry-received", inquiry)) == 1
+    [told] = of(events, "inquiry-answer-published", inquiry)
+    assert told["about_case_id"] == case and len(told["answers"]) == 2
 
 
 async def test_a_lost_statement_event_is_published_when_reconciliation_handles_it_again(

@@ -224,7 +224,10 @@ def inquiry_answer_published(
             for a in answered.answers
         ],
         held_back=held_back,
-        held_back_grounds=answered.held_back_grounds if held_back else None,
+        # Review requires grounds; a signed event without them still says none were given.
+        held_back_grounds=((answered.held_back_grounds or "").strip() or NO_GROUNDS)
+        if held_back
+        else None,
     )
 
 
