@@ -190,7 +190,7 @@ class PortalStore:
         collection = ACTIONS
         if query.wiki is not None:
             collection, where["wiki"] = ACTION_WIKIS, query.wiki
-        after = (query.after.at, query.after.case_id) if query.after else None
+        after = (query.after.at, query.after.doc_id) if query.after else None
         found = await self.store.find(
             collection, where, order_by="at", descending=True, limit=limit + 1, after=after
         )
@@ -219,7 +219,7 @@ class PortalStore:
     async def inquiries(
         self, after: Cursor | None, limit: int
     ) -> tuple[list[InquiryRecord], Cursor | None]:
-        bound = (after.at, after.case_id) if after else None
+        bound = (after.at, after.doc_id) if after else None
         found = await self.store.find(
             INQUIRIES, order_by="at", descending=True, limit=limit + 1, after=bound
         )

@@ -11,13 +11,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from casework.errors import FieldError, Kind, Rejected
+from casework.errors import Kind, Rejected
 from services.transparency.domain.periods import FIRST_YEAR, LAST_YEAR, Period
 
 ACTION_TYPE = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 WIKI = re.compile(r"^(\*|[a-z0-9_-]{1,64})$")
 LANGUAGE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
 CASE_ID = re.compile(r"^[A-Z]{1,4}-[A-Z2-7]{12}$")
+# A listed document's id: a case id, or a case id and a wiki (the wiki filter's documents).
+LISTED_ID = re.compile(r"^[A-Z]{1,4}-[A-Z2-7]{12}(\|(\*|[a-z0-9_-]{1,64}))?$")
 # The time zones a reader may choose (no JavaScript: the page cannot ask the browser).
 TIME_ZONES = (
     "UTC",
@@ -45,26 +47,26 @@ def _invalid(field: str, rule: str, message: str) -> Rejected:
 
 @dataclass(frozen=True)
 class Cursor:
-    """Where the next page starts: after this (time, case id) of the list's order."""
+    """Where the next page starts: after this (time, document id) of the list's order."""
 
     at: str
-    case_id: str
+    doc_id: str
 
     def token(self) -> str:
-        raw = json.dumps([self.at, self.case_id], separators=(",", ":")).encode()
+        raw = json.dumps([self.at, self.doc_id], separators=(",", ":")).encode()
         return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
     @classmethod
     def parse(cls, token: str) -> Cursor:
         try:
             raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-            at, case_id = json.loads(raw)
+            at, doc_id = json.loads(raw)
             datetime.fromisoformat(at)
         except (binascii.Error, ValueError, TypeError) as exc:
             raise _invalid("after", "cursor", "not a page cursor this portal gave") from exc
-        if not isinstance(case_id, str) or not (CASE_ID.match(case_id) or case_id == ""):
+        if not isinstance(doc_id, str) or not LISTED_ID.match(doc_id):
             raise _invalid("after", "cursor", "not a page cursor this portal gave")
-        return cls(at, case_id)
+        return cls(at, doc_id)
 
 
 @dataclass(frozen=True)
@@ -144,7 +146,3 @@ def check_case_id(case_id: str, field: str = "case_id") -> str:
     if not CASE_ID.match(case_id):
         raise _invalid(field, "pattern", f"{field} must match {CASE_ID.pattern}")
     return case_id
-
-
-def rejection_errors(exc: Rejected) -> list[FieldError]:
-    return exc.errors
