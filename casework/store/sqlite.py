@@ -95,9 +95,15 @@ class Snapshot:
 
 
 class SqliteStore:
-    def __init__(self, writer: GroupCommitter, reader: aiosqlite.Connection | None) -> None:
+    def __init__(
+        self,
+        writer: GroupCommitter,
+        reader: aiosqlite.Connection | None,
+        point_reader: sqlite3.Connection | None = None,
+    ) -> None:
         self._writer = writer
         self._reader = reader
+        self._point_reader = point_reader
         self._tables: set[str] = set()  # collections whose table is known to be committed
         self._closed = False
 
@@ -112,18 +118,22 @@ class SqliteStore:
             raise ValueError(f"synchronous={synchronous!r}: OFF, NORMAL, FULL or EXTRA")
         writer = await GroupCommitter.connect(path)
         reader: aiosqlite.Connection | None = None
+        point_reader: sqlite3.Connection | None = None
         try:
             await writer.call(lambda conn: _set_up(conn, path != MEMORY, synchronous))
             if path != MEMORY:
                 reader = await aiosqlite.connect(path, isolation_level=None)
                 await reader.execute("PRAGMA busy_timeout = 5000")
                 await reader.execute("PRAGMA query_only = ON")
+                point_reader = _point_reader(path)
         except BaseException:
             await writer.close()
             if reader is not None:
                 await reader.close()
+            if point_reader is not None:
+                point_reader.close()
             raise
-        store = cls(writer, reader)
+        store = cls(writer, reader, point_reader)
         await store._load_tables()
         return store
 
@@ -151,7 +161,9 @@ class SqliteStore:
         if not await self._has_table(collection):
             return None
         sql = f"SELECT id, version, body FROM {_table(collection)} WHERE id = ?"
-        rows = await self._read(sql, (doc_id,))
+        rows = self._point_read(sql, (doc_id,))
+        if rows is None:
+            rows = await self._read(sql, (doc_id,))
         return _document(rows[0]) if rows else None
 
     async def find(
@@ -438,6 +450,8 @@ class SqliteStore:
         await self._writer.close()  # commits what is already queued first
         if self._reader is not None:
             await self._reader.close()
+        if self._point_reader is not None:
+            self._point_reader.close()
 
     # -- internals -------------------------------------------------------------------
 
@@ -445,6 +459,24 @@ class SqliteStore:
         if self._closed:
             raise StoreError("sqlite store is closed")
         return await self._writer.write(write)
+
+    def _point_read(self, sql: str, params: Sequence[Any]) -> list[Any] | None:
+        """A primary-key lookup on the event loop's own thread: a few cached pages, cheaper
+        than the two thread hops of the reader (intake's submissions and review's case loads
+        are mostly these). It never waits for a lock: busy, it answers None and the caller
+        reads through the reader thread instead."""
+        if self._closed:
+            raise StoreError("sqlite store is closed")
+        if self._point_reader is None:
+            return None
+        try:
+            return self._point_reader.execute(sql, params).fetchall()
+        except sqlite3.OperationalError as exc:
+            if _locked(exc):
+                return None
+            raise StoreError(f"sqlite: {exc}") from exc
+        except sqlite3.Error as exc:
+            raise StoreError(f"sqlite: {exc}") from exc
 
     async def _read(self, sql: str, params: Sequence[Any]) -> list[Any]:
         if self._closed:
@@ -484,6 +516,14 @@ class SqliteStore:
             "id TEXT PRIMARY KEY, version INTEGER NOT NULL, body TEXT NOT NULL) WITHOUT ROWID"
         )
         return True
+
+
+def _point_reader(path: str) -> sqlite3.Connection:
+    # busy_timeout 0: a lookup on the event loop must not wait for a lock (see _point_read).
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA busy_timeout = 0")
+    conn.execute("PRAGMA query_only = ON")
+    return conn
 
 
 def _set_up(conn: sqlite3.Connection, wal: bool, synchronous: Synchronous) -> None:
