@@ -26,7 +26,8 @@ import yaml
 
 from casework.config import REPO_ROOT
 from casework.topics import TopicSettings
-from tests.manifests.acls import ACLS, acl_problems, consumed_by_handlers
+from deploy.credentials import PRINCIPALS
+from tests.manifests.acls import ACLS, acl_problems, consumed_by_handlers, public_topic_problems
 from tests.manifests.compose import COMPOSE_CHECKS, Compose, load_compose
 from tests.manifests.dockerfile import (
     DEPLOY,
@@ -154,7 +155,7 @@ def test_kustomize_renders_the_manifests(tmp_path: Path) -> None:
 
 def test_each_consumer_reads_exactly_the_topics_of_its_handlers_in_its_group() -> None:
     consumed = consumed_by_handlers()
-    assert {"intake", "review", "enforcement", "notify"} <= set(consumed)
+    assert {"intake", "review", "enforcement", "notify", "transparency"} <= set(consumed)
     assert acl_problems(ACLS.read_text(encoding="utf-8"), consumed) == []
 
 
@@ -180,6 +181,62 @@ def test_the_acl_check_catches(old: str, new: str, expected: str) -> None:
     assert old in original
     problems = acl_problems(original.replace(old, new), consumed_by_handlers())
     assert any(expected in p for p in problems), problems
+
+
+def test_the_portal_reads_only_the_public_topic_and_only_notify_writes_it() -> None:
+    assert public_topic_problems(ACLS.read_text(encoding="utf-8"), PRINCIPALS) == []
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        pytest.param(
+            '--topic "$NS.public" --group casework-transparency',
+            '--topic "$NS.public" --topic "$NS.notify" --group casework-transparency',
+            "transparency may Read ['officeactions.notify', 'officeactions.public',",
+            id="portal-reads-notify",
+        ),
+        pytest.param(
+            '--operation Create --topic "$NS.transparency.dlq"',
+            '--operation Create --topic "$NS.transparency.dlq" --topic "$NS.public"',
+            "transparency may Write ['officeactions.public', 'officeactions.transparency.dlq']",
+            id="portal-writes-public",
+        ),
+        pytest.param(
+            "acl --allow-principal User:notify --operation Write --operation Read \\\n"
+            '  --operation Create --topic "$NS.public"',
+            "acl --allow-principal User:notify --allow-principal User:review --operation Write"
+            ' --operation Read --operation Create --topic "$NS.public"',
+            "officeactions.public is written by ['notify', 'ops', 'review']",
+            id="review-writes-public",
+        ),
+    ],
+)
+def test_the_public_topic_check_catches(old: str, new: str, expected: str) -> None:
+    original = ACLS.read_text(encoding="utf-8")
+    assert old in original
+    problems = public_topic_problems(original.replace(old, new), PRINCIPALS)
+    assert any(expected in p for p in problems), problems
+
+
+def test_the_portal_holds_no_secret_but_its_bus_password_and_store(
+    compose: Compose, k8s: K8sDocs
+) -> None:
+    """It faces the internet: no signing key, ledger token, wiki or mail credential."""
+    assert compose.doc["services"]["transparency"]["secrets"] == ["kafka-transparency.password"]
+    (deployment,) = [d for d in k8s["transparency.yaml"] if d["kind"] == "Deployment"]
+    pod = deployment["spec"]["template"]["spec"]
+    refs = {
+        (ref["name"], ref["key"])
+        for item in pod["containers"][0]["env"]
+        if (ref := item.get("valueFrom", {}).get("secretKeyRef"))
+    }
+    assert refs == {
+        ("casework-credentials", "mongodb-uri"),
+        ("casework-kafka", "transparency-password"),
+    }
+    secret_volumes = {v["secret"]["secretName"] for v in pod["volumes"] if "secret" in v}
+    assert secret_volumes == {"casework-kafka-ca"}
 
 
 @pytest.mark.parametrize(

@@ -1,5 +1,7 @@
-"""deploy/kafka-acls.sh read as data: each consuming service may read, in its own consumer
-group, exactly the topics its HANDLERS table implies (casework.dispatch.consumed_topics)."""
+"""deploy/kafka-acls.sh read as data: each consuming service (and read model) may read, in
+its own consumer group, exactly the topics its HANDLERS table implies
+(casework.dispatch.consumed_topics); :func:`topic_grants` gives what one principal may do
+on which topics, wherever in the file it is granted."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ import re
 import shlex
 
 from casework.config import REPO_ROOT
-from casework.contract import SERVICES
+from casework.contract import PUBLIC_TOPIC, READ_MODELS, SERVICES, dead_letter_topic_of
 from casework.dispatch import consumed_topics
 
 ACLS = REPO_ROOT / "deploy" / "kafka-acls.sh"
@@ -17,9 +19,10 @@ NOT_GROUP_CONSUMERS = {"monitor"}
 
 
 def consumed_by_handlers() -> dict[str, set[str]]:
-    """Every service consuming through casework's consumer: the topics its table implies."""
+    """Every service (and read model) consuming through casework's consumer: the topics its
+    table implies."""
     found = {}
-    for service in set(SERVICES) - NOT_GROUP_CONSUMERS:
+    for service in (set(SERVICES) | set(READ_MODELS)) - NOT_GROUP_CONSUMERS:
         if (REPO_ROOT / "services" / service / "handlers.py").is_file():
             handlers = importlib.import_module(f"services.{service}.handlers").HANDLERS
             found[service] = set(consumed_topics(handlers))
@@ -68,4 +71,49 @@ def acl_problems(text: str, consumed: dict[str, set[str]]) -> list[str]:
             )
         for topic in sorted(granted - topics):
             problems.append(f"{service} may read {topic} in its group but consumes nothing there")
+    return problems
+
+
+def topic_grants(text: str, principal: str) -> dict[str, set[str]]:
+    """Operation → the topics (literal or prefixed) ``principal`` is granted it on, from the
+    ``acl`` calls naming it literally (``User:<principal>``)."""
+    grants: dict[str, set[str]] = {}
+    for words in acl_commands(text):
+        if f"User:{principal}" not in _values(words, "--allow-principal"):
+            continue
+        prefixed = "prefixed" in _values(words, "--resource-pattern-type")
+        topics = {f"{t}*" if prefixed else t for t in _values(words, "--topic")}
+        for operation in _values(words, "--operation"):
+            grants.setdefault(operation, set()).update(topics)
+    return grants
+
+
+def covers(pattern: str, topic: str) -> bool:
+    """A granted topic (``name`` or prefixed ``name*``) covers ``topic``."""
+    return topic.startswith(pattern[:-1]) if pattern.endswith("*") else pattern == topic
+
+
+def public_topic_problems(text: str, principals: tuple[str, ...]) -> list[str]:
+    """The public portal (transparency) reads officeactions.public and its own dead-letter
+    topic and writes only that; of the services, only notify may write officeactions.public
+    (ops too: the topics job and the dead-letter replay)."""
+    public, dead_letters = PUBLIC_TOPIC, dead_letter_topic_of("transparency")
+    problems = []
+    portal = topic_grants(text, "transparency")
+    for operation, want in (("Read", {public, dead_letters}), ("Write", {dead_letters})):
+        if portal.get(operation, set()) != want:
+            problems.append(
+                f"transparency may {operation} {sorted(portal.get(operation, set()))},"
+                f" want {sorted(want)}"
+            )
+    for operation in set(portal) - {"Read", "Write", "Create", "Describe"}:
+        problems.append(f"transparency is granted {operation}")
+    writers = {
+        principal
+        for principal in principals
+        for operation, topics in topic_grants(text, principal).items()
+        if operation in ("Write", "All") and any(covers(t, public) for t in topics)
+    }
+    if writers != {"notify", "ops"}:
+        problems.append(f"{public} is written by {sorted(writers)}, want notify and ops")
     return problems

@@ -18,6 +18,7 @@ from services.intake.settings import IntakeSettings
 from services.monitor.settings import MonitorSettings
 from services.notify.settings import NotifySettings
 from services.review.settings import ReviewSettings
+from services.transparency.settings import TransparencySettings
 
 SETTINGS: dict[str, type[ServiceSettings]] = {
     "intake": IntakeSettings,
@@ -25,8 +26,16 @@ SETTINGS: dict[str, type[ServiceSettings]] = {
     "enforcement": EnforcementSettings,
     "notify": NotifySettings,
     "monitor": MonitorSettings,
+    "transparency": TransparencySettings,
 }
-REPLICAS = {"intake": 2, "review": 2, "enforcement": 2, "notify": 2, "monitor": 1}
+REPLICAS = {
+    "intake": 2,
+    "review": 2,
+    "enforcement": 2,
+    "notify": 2,
+    "monitor": 1,
+    "transparency": 2,
+}
 TOPICS_MODULE = "casework.topics"
 
 # Variables a casework process reads outside its settings class, each with where.
