@@ -14,6 +14,8 @@ its consumer's handler), Chromium for both web forms. The domain rules are check
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -35,6 +37,7 @@ from casework.policy import load_policy
 from services.intake.domain.forms import FORMS, InquiryForm
 from services.intake.domain.mail.mapping import Routing, map_mail
 from services.intake.domain.mail.parse import InboundMail
+from services.intake.domain.submission import fingerprint
 from services.review.adapters.stored import from_document
 from services.review.domain.case import Case, CaseState
 from services.review.domain.deadlines import calendar_for, set_waiting
@@ -130,6 +133,18 @@ def test_the_opt_in_is_off_by_default_strict_and_an_inquiry_s_only() -> None:
             model.model_validate(body)
         found = [(e["loc"], e["type"]) for e in caught.value.errors()]
         assert ((("requester", "named_publicly"), "extra_forbidden")) in found, kind
+
+
+def test_an_inquiry_left_at_the_default_prints_as_before_the_opt_in_existed() -> None:
+    """A retry with the same Idempotency-Key across the upgrade still matches its first."""
+    form = InquiryForm.model_validate(inquiry_body())
+    dumped = form.model_dump(mode="json")
+    del dumped["requester"]["named_publicly"]
+    before = json.dumps({"kind": "inquiry", "form": dumped}, sort_keys=True, separators=(",", ":"))
+    assert fingerprint(form) == hashlib.sha256(before.encode()).hexdigest()
+    assert fingerprint(InquiryForm.model_validate(inquiry_body(named_publicly=True))) != (
+        fingerprint(form)
+    )
 
 
 def test_mail_never_opts_in_whatever_the_text_says() -> None:
