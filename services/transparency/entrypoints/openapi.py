@@ -145,7 +145,11 @@ def _json(schema: str, description: str) -> dict[str, Any]:
     }
 
 
-AFTER = _query("after", "A page cursor from `next`.", {"type": "string", "maxLength": 400})
+AFTER = _query(
+    "after",
+    "A page cursor from `next` (opaque).",
+    {"type": "string", "pattern": "^[A-Za-z0-9_-]+$", "maxLength": 400},
+)
 LANG = _query("lang", "Language of `action_title`.", {"enum": ["en", "ru"]})
 BAD = _json("Error", "A query parameter breaks a rule (the field and the rule are named).")
 MISSING = _json("Error", "No such record.")
