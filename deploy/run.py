@@ -1,10 +1,11 @@
 """`make run`: the whole system on embedded defaults, in the foreground until Ctrl-C.
 
 Starts the Tansu broker, the sandbox MediaWiki (installed on first run), the
-SMTP sink (mail kept under var/mail) and the five services, each its own
-process; prints every URL; then keeps them running (deploy/supervisor.py: a child
-that exits is restarted after a growing wait, with a line on the console) until
-SIGINT/SIGTERM, which stops every child in reverse start order.
+SMTP sink (mail kept under var/mail) and the six services (the public portal,
+transparency, among them), each its own process; prints every URL; then keeps
+them running (deploy/supervisor.py: a child that exits is restarted after a
+growing wait, with a line on the console) until SIGINT/SIGTERM, which stops
+every child in reverse start order.
 """
 
 from __future__ import annotations
@@ -127,9 +128,10 @@ Office actions pipeline is up (Ctrl-C stops everything).
   enforcement  http://127.0.0.1:{ports.enforcement}   /healthz /metrics
   notify       http://127.0.0.1:{ports.notify}   /healthz /metrics
   monitor      http://127.0.0.1:{ports.monitor}   ops dashboard; CLI: python -m services.monitor -h
+  transparency http://127.0.0.1:{ports.transparency}/   public portal: actions, inquiries, reports
   wiki         {wiki.url}/index.php   demo accounts: {users}
   broker       127.0.0.1:{ports.broker}   (Kafka protocol, Tansu; SASL SCRAM-SHA-512 sign-in)
-               users intake review enforcement notify monitor ops, passwords in
+               users intake review enforcement notify transparency monitor ops, passwords in
                {credentials.directory}/kafka-<user>.password; the CLI as ops:
                KAFKA_SECURITY_PROTOCOL=SASL_PLAINTEXT KAFKA_SASL_USERNAME=ops \\
                KAFKA_SASL_PASSWORD_FILE={credentials.password_file("ops")} \\

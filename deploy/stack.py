@@ -23,7 +23,8 @@ from casework.signing import ensure_key_pair
 from deploy.credentials import BusCredentials
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-SERVICE_ORDER = ("notify", "enforcement", "review", "intake", "monitor")
+# The public portal (transparency) right after notify, whose public-level events it only reads.
+SERVICE_ORDER = ("notify", "transparency", "enforcement", "review", "intake", "monitor")
 # Who reconciles from whose ledger (casework.reconcile): downstream -> upstream.
 UPSTREAM_OF = {"review": "intake", "enforcement": "review", "notify": "enforcement"}
 
