@@ -219,6 +219,13 @@ def folded(events: Sequence[EventData]) -> dict[tuple[str, str], Record]:
     return records
 
 
+def _split(records: dict[tuple[str, str], Record]) -> tuple[list[Any], list[Any], list[Any]]:
+    kinds: dict[str, list[Any]] = {"actions": [], "appeals": [], "inquiries": []}
+    for (kind, _), record in records.items():
+        kinds[kind].append(record)
+    return kinds["actions"], kinds["appeals"], kinds["inquiries"]
+
+
 # --- the fold ------------------------------------------------------------------------------
 
 
@@ -280,32 +287,16 @@ def test_quarters_are_bounded_in_utc() -> None:
     # 31 December 23:30 in New York is 1 January in UTC: the next year's first quarter.
     late = datetime(2026, 12, 31, 23, 30, tzinfo=timezone(timedelta(hours=-5)))
     assert not q4.contains(late) and Period(2027, 1).contains(late)
-    report = build_report(
-        Period(2026, 4),
-        folded([statement("OA-CCCCCCCCCCCC", enforced_at=late), statement()]).values(),  # type: ignore[arg-type]
-        [],
-        [],
-    )
-    assert report.actions == 1
-    assert (
-        build_report(
-            Period(2027, 1), folded([statement(enforced_at=late)]).values(), [], []
-        ).actions
-        == 1
-    )  # type: ignore[arg-type]
+    both = folded([statement("OA-CCCCCCCCCCCC", enforced_at=late), statement()])
+    assert build_report(Period(2026, 4), *_split(both)).actions == 1
+    assert build_report(Period(2027, 1), *_split(both)).actions == 1
+    assert build_report(Period(2026), *_split(both)).actions == 1
 
 
 def test_median_days_of_odd_and_even_counts() -> None:
     assert median_days([]) is None
     assert median_days([1.0, 9.0, 3.0]) == 3.0
     assert median_days([1.0, 2.0, 3.0, 10.0]) == 2.5
-
-
-def _split(records: dict[tuple[str, str], Record]) -> tuple[list[Any], list[Any], list[Any]]:
-    kinds: dict[str, list[Any]] = {"actions": [], "appeals": [], "inquiries": []}
-    for (kind, _), record in records.items():
-        kinds[kind].append(record)
-    return kinds["actions"], kinds["appeals"], kinds["inquiries"]
 
 
 def test_a_quarters_report_counts_what_happened_in_it() -> None:

@@ -273,7 +273,7 @@ async def test_the_atom_feed_parses_and_lists_actions_and_answers(site: Site) ->
     assert f"urn:officeactions:action:{CASE}:r2" in ids
     assert "urn:officeactions:inquiry:IQ-AAAAAAAAAAAA" in ids and len(ids) == 11
     links = [e.find(f"{ATOM}link").get("href") for e in feed.findall(f"{ATOM}entry")]  # type: ignore[union-attr]
-    assert all(h.startswith(site.url + "/") for h in links)
+    assert all(h is not None and h.startswith(site.url + "/") for h in links)
 
 
 async def test_the_json_api_pages_and_reports(site: Site) -> None:

@@ -49,12 +49,13 @@ def kafka_broker() -> Iterator[TansuBroker]:
 
 
 def settings_for(data_dir: Path, broker: TansuBroker) -> TransparencySettings:
+    bus: dict[str, Any] = BusCredentials.default().service_environment("transparency")
     return TransparencySettings(
         data_dir=data_dir,
         port=free_port(),
         kafka_bootstrap=broker.bootstrap,
         kafka_session_timeout_ms=1500,
-        **BusCredentials.default().service_environment("transparency"),
+        **bus,
     )
 
 
