@@ -15,11 +15,18 @@ topic leaves the same documents.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
+from contextlib import suppress
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from casework.contract import EventData
-from casework.store import Document, DocumentStore, DuplicateDocument, user_fields
+from casework.store import (
+    Document,
+    DocumentStore,
+    DuplicateDocument,
+    VersionConflict,
+    user_fields,
+)
 from casework.updates import update_document
 from services.transparency.domain.periods import Period, quarter_of
 from services.transparency.domain.query import ActionQuery, Cursor
@@ -88,8 +95,21 @@ def from_document(collection: str, document: Document) -> Record:
     return model.model_validate(document["record"])
 
 
-def _overwrite(doc: Document) -> Callable[[Document], tuple[Document, list[Any]]]:
-    return lambda current: ({**current, **doc}, [])
+def _revision_of(record: ActionRecord) -> list[Any]:
+    statement = record.statement
+    assert statement is not None
+    return [statement.revision, utc_text(statement.published_at)]
+
+
+def _newer(doc: Document) -> Callable[[Document], tuple[Document, list[Any]]]:
+    """``doc`` over the stored one, unless that was written from a newer revision."""
+
+    def change(current: Document) -> tuple[Document, list[Any]]:
+        if current.get("revision", []) > doc["revision"]:
+            return current, []
+        return {**current, **doc}, []
+
+    return change
 
 
 class PortalStore:
@@ -141,25 +161,28 @@ class PortalStore:
         return from_document(collection, stored)
 
     async def _sync_wikis(self, record: ActionRecord) -> None:
+        """One document per wiki of the newest revision's scope. Each carries the revision
+        it was written from, and an older revision never replaces or removes a newer one's
+        (two instances may sync one action at once); reads check the scope again."""
         fields = _action_fields(record)
         if not fields["listed"]:
             return
+        key = _revision_of(record)
         wanted = {f"{record.case_id}|{wiki}": wiki for wiki in fields["wikis"]}
         for old in await self.store.find(ACTION_WIKIS, {"case_id": record.case_id}):
-            if old["_id"] not in wanted:
-                await self.store.delete(ACTION_WIKIS, old["_id"])
+            if old["_id"] not in wanted and old.get("revision", []) < key:
+                with suppress(VersionConflict):
+                    await self.store.delete(
+                        ACTION_WIKIS, old["_id"], expected_version=old["_version"]
+                    )
         for doc_id, wiki in wanted.items():
-            doc = {"_id": doc_id, "case_id": record.case_id, "wiki": wiki, **fields}
-            current = await self.store.get(ACTION_WIKIS, doc_id)
-            if current is None:
-                try:
+            doc = {"_id": doc_id, "case_id": record.case_id, "wiki": wiki, "revision": key}
+            doc.update(fields)
+            if await self.store.get(ACTION_WIKIS, doc_id) is None:
+                with suppress(DuplicateDocument):  # else another instance's: change it
                     await self.store.insert(ACTION_WIKIS, doc)
-                except DuplicateDocument:
-                    continue  # another instance wrote it, from the same record or a newer one
-            elif user_fields(current) != user_fields(doc):
-                # A stale (older revision's) copy is replaced; a newer copy's record wins on
-                # its next event, since both writers read the action record first.
-                await update_document(self.store, ACTION_WIKIS, doc_id, _overwrite(doc))
+                    continue
+            await update_document(self.store, ACTION_WIKIS, doc_id, _newer(doc))
 
     # -- reading -----------------------------------------------------------------------
 
@@ -202,6 +225,10 @@ class PortalStore:
                 if query.wiki
                 else from_document(ACTIONS, document)
             )
+            if query.wiki and isinstance(record, ActionRecord):
+                # A wiki document a concurrent older revision left behind: not listed.
+                if query.wiki not in _action_fields(record)["wikis"]:
+                    continue
             if isinstance(record, ActionRecord):
                 records.append(record)
         more = len(found) > limit
