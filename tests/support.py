@@ -46,6 +46,7 @@ def free_ports(*, wiki: int | None = None) -> Ports:
         enforcement=free_port(),
         notify=free_port(),
         monitor=free_port(),
+        transparency=free_port(),
         intake_mail=free_port(),
         wiki=free_port() if wiki is None else wiki,
         broker=free_port(),
