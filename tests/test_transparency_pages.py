@@ -265,6 +265,11 @@ async def test_the_report_page_and_csv_show_the_quarters_numbers(site: Site) -> 
     assert status == 200 and "2026,own_initiative_moderation,measures_taken,total,7,yes" in body
 
 
+async def test_reports_without_a_year_go_to_this_years(site: Site) -> None:
+    status, _, reply = await site.get("/reports")
+    assert status == 302 and reply.headers["Location"] == f"/reports/{NOW.year}"
+
+
 async def test_the_atom_feed_parses_and_lists_actions_and_answers(site: Site) -> None:
     status, body, reply = await site.get("/feed.atom")
     assert status == 200 and reply.content_type == "application/atom+xml"
@@ -344,3 +349,26 @@ async def test_the_openapi_document_is_served_and_valid(site: Site) -> None:
 async def test_the_style_sheet_is_served(site: Site) -> None:
     status, css, _ = await site.get("/static/transparency/portal.css")
     assert status == 200 and "font" in css
+
+
+async def test_the_feed_links_to_the_configured_public_url(tmp_path: Path) -> None:
+    store = await open_store(f"sqlite:///{tmp_path / 'feed.sqlite3'}")
+    portal = PortalStore(store)
+    await portal.prepare()
+    await portal.take(statement())
+    settings = TransparencySettings(data_dir=tmp_path, public_url="https://portal.example/")
+    app = make_app(registry=CollectorRegistry(), health_checks={})
+    Portal(portal, settings, clock=lambda: NOW).register(app)
+    server = TestServer(app)
+    await server.start_server()
+    try:
+        async with (
+            aiohttp.ClientSession() as http,
+            http.get(server.make_url("/feed.atom")) as reply,
+        ):
+            feed = ET.fromstring(await reply.read())
+    finally:
+        await server.close()
+        await store.close()
+    [entry] = feed.findall(f"{ATOM}entry")
+    assert entry.find(f"{ATOM}link").get("href") == f"https://portal.example/actions/{CASE}"  # type: ignore[union-attr]

@@ -18,6 +18,10 @@ class TransparencySettings(ServiceSettings):
         pattern=r"^https?://[^/\s]+(/\S*)?$",
         validation_alias="INTAKE_PUBLIC_URL",
     )
+    # The portal's own public base URL, for the Atom feed's links; unset: the request's.
+    public_url: str | None = Field(
+        None, pattern=r"^https?://[^/\s]+(/\S*)?$", validation_alias="TRANSPARENCY_PUBLIC_URL"
+    )
     # Rows per page of the lists (pages and JSON API).
     page_size: int = Field(25, ge=1, le=500, validation_alias="TRANSPARENCY_PAGE_SIZE")
     # Base URL of the DSA Transparency Database's statement pages (a statement's id appended).

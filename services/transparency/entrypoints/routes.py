@@ -57,6 +57,7 @@ class Portal:
         add("/actions/{case_id}", self.html(self.action_page))
         add("/inquiries", self.html(self.inquiries_page))
         add("/inquiries/{case_id}", self.html(self.inquiry_page))
+        add("/reports", self.this_year)
         add("/reports/{year:[^/.]+}", self.html(self.report_page))
         add("/reports/{year:[^/.]+}.csv", self.html(self.report_file))
         add("/reports/{year:[^/.]+}/{quarter:[^/.]+}", self.html(self.report_page))
@@ -159,6 +160,9 @@ class Portal:
             ask=self._ask(request, record.about_case_id),
         )
 
+    async def this_year(self, request: web.Request) -> web.StreamResponse:
+        raise web.HTTPFound(f"/reports/{self.clock().year}")
+
     async def report_of(self, request: web.Request) -> Report:
         year = request.match_info["year"]
         period = parse_period(year, request.match_info.get("quarter"))
@@ -180,7 +184,7 @@ class Portal:
         )
 
     async def feed(self, request: web.Request) -> web.StreamResponse:
-        base = f"{request.scheme}://{request.host}"
+        base = (self.settings.public_url or f"{request.scheme}://{request.host}").rstrip("/")
         entries = [
             e async for r in self.store.every(ACTIONS, ActionRecord) if (e := action_entry(r, base))
         ]
