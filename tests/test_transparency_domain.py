@@ -339,7 +339,7 @@ def test_a_quarters_report_counts_what_happened_in_it() -> None:
     assert report.reversals == 1 and dict(report.reversals_by_grounds) == {"appeal-upheld": 1}
     where = report.statement_questions["where"]
     assert (where.answered, where.refused) == (0, 4)
-    assert where.grounds[REFUSED_WHERE] == 4  # the Russian case counts in its first language (en)
+    assert where.grounds[REFUSED_WHERE] == 4  # an English report counts the English wording
     assert report.statement_questions["clauses"].as_json() == {
         "answered": 4,
         "refused": 0,

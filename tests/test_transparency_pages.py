@@ -253,7 +253,9 @@ async def test_the_report_page_and_csv_show_the_quarters_numbers(site: Site) -> 
     assert "Report 2026-Q4" in words and "Actions taken: 3" in words
     assert "Appeals filed 2" in words and "Appeals upheld 1" in words and "Reversals 1" in words
     assert "Inquiries received 3" in words and "Answers held back 1" in words
-    _, html, _ = await site.get("/reports/2026")
+    _, html, _ = await site.get("/reports/2026/4?lang=ru")
+    assert "Назвать места — значит назвать жертву.: 1" in text_of(html)
+    _, html, _ = await site.get("/reports/2026?lang=en")
     assert "Actions taken: 7" in text_of(html) and "Appeals dismissed 1" in text_of(html)
     status, body, reply = await site.get("/reports/2026/4.csv")
     assert status == 200 and reply.content_type == "text/csv"
@@ -303,6 +305,9 @@ async def test_the_json_api_pages_and_reports(site: Site) -> None:
     status, report = await site.json("/api/v1/reports/2026?quarter=4")
     assert status == 200 and report["actions"] == 3 and report["appeals_upheld"] == 1
     assert report["statement_questions"]["where"]["refused"] == 3
+    _, russian = await site.json("/api/v1/reports/2026?quarter=4&lang=ru")
+    grounds = russian["statement_questions"]["where"]["grounds"]
+    assert grounds == {REFUSED_WHERE: 2, "Назвать места — значит назвать жертву.": 1}
     status, q3 = await site.json("/api/v1/reports/2026?quarter=3")
     assert q3["actions"] == 3 and q3["by_type"] == {"local-ban": 3} and q3["appeals_filed"] == 0
 

@@ -270,13 +270,14 @@ class PortalStore:
         ]
         return appeals, inquiries
 
-    async def report(self, period: Period) -> Report:
+    async def report(self, period: Period, language: str = "en") -> Report:
         """A period's report from every record (each is dated by the report itself)."""
         return build_report(
             period,
             [r async for r in self.every(ACTIONS, ActionRecord)],
             [r async for r in self.every(APPEALS, AppealRecord)],
             [r async for r in self.every(INQUIRIES, InquiryRecord)],
+            language,
         )
 
     async def every(self, collection: str, model: type[R]) -> AsyncIterator[R]:

@@ -17,6 +17,7 @@ from typing import Any
 from casework.contract import Question
 from services.transparency.domain.periods import Period
 from services.transparency.domain.records import ActionRecord, AppealRecord, InquiryRecord
+from services.transparency.domain.state import DEFAULT_LANGUAGE, statement_in
 
 ALL_WIKIS = "*"  # an action whose scope is every wiki
 NONE = "(none given)"
@@ -68,6 +69,7 @@ class Tally:
 @dataclass
 class Report:
     period: Period
+    language: str = DEFAULT_LANGUAGE  # of the grounds counted (the statements' wording)
     actions: int = 0
     by_type: Counter[str] = field(default_factory=Counter)
     by_wiki: Counter[str] = field(default_factory=Counter)
@@ -130,9 +132,9 @@ def _count_actions(report: Report, actions: Iterable[ActionRecord]) -> None:
         if statement.deadline_at is not None and statement.decided_at is not None:
             share = report.deadlines_by_type.setdefault(statement.action_type, Share())
             share.count(statement.decided_at <= statement.deadline_at)
-        # The five questions, as the statement's first language answers them (every
-        # language answers the same way: only the wording differs).
-        for answer in statement.statements[0].answers:
+        # The five questions, worded in the report's language when the statement has it
+        # (every language answers the same way: only the wording differs).
+        for answer in statement_in(statement, report.language).answers:
             tally = report.statement_questions.setdefault(answer.question, Tally())
             tally.count(answer.disclosed, answer.grounds)
     report.median_days_to_decision = median_days(spans)
@@ -185,10 +187,12 @@ def build_report(
     actions: Iterable[ActionRecord],
     appeals: Iterable[AppealRecord],
     inquiries: Iterable[InquiryRecord],
+    language: str = DEFAULT_LANGUAGE,
 ) -> Report:
-    """The period's numbers from every record (records outside it are passed over)."""
+    """The period's numbers from every record (records outside it are passed over); the
+    statements' refusal grounds are counted as worded in ``language``."""
     kept = list(actions)
-    report = Report(period)
+    report = Report(period, language)
     report.statement_questions = {q: Tally() for q in QUESTIONS}
     _count_actions(report, kept)
     _count_reversals_and_appeals(report, kept, appeals)

@@ -104,7 +104,7 @@ class Api:
 
     async def report(self, request: web.Request) -> web.StreamResponse:
         period = parse_period(request.match_info["year"], request.query.get("quarter"))
-        report = await self.store.report(period)
+        report = await self.store.report(period, self._language(request))
         return web.json_response(report.as_json())
 
     async def openapi(self, request: web.Request) -> web.StreamResponse:

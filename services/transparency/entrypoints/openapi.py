@@ -90,6 +90,7 @@ REPORT = {
     "required": ["period", "year", "actions", "by_type", "by_wiki"],
     "properties": {
         "period": {"type": "string"},
+        "language": {"type": "string"},
         "year": {"type": "integer"},
         "quarter": {"type": ["integer", "null"]},
         "actions": {"type": "integer"},
@@ -150,7 +151,9 @@ AFTER = _query(
     "A page cursor from `next` (opaque).",
     {"type": "string", "pattern": "^[A-Za-z0-9_-]+$", "maxLength": 400},
 )
-LANG = _query("lang", "Language of `action_title`.", {"enum": ["en", "ru"]})
+LANG = _query(
+    "lang", "Language of `action_title` and of the grounds counted.", {"enum": ["en", "ru"]}
+)
 BAD = _json("Error", "A query parameter breaks a rule (the field and the rule are named).")
 MISSING = _json("Error", "No such record.")
 CASE = _path("case_id", {"type": "string", "pattern": CASE_ID.pattern})

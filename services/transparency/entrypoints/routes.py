@@ -163,14 +163,14 @@ class Portal:
     async def this_year(self, request: web.Request) -> web.StreamResponse:
         raise web.HTTPFound(f"/reports/{self.clock().year}")
 
-    async def report_of(self, request: web.Request) -> Report:
+    async def report_of(self, request: web.Request, language: str = "en") -> Report:
         year = request.match_info["year"]
         period = parse_period(year, request.match_info.get("quarter"))
-        return await self.store.report(period)
+        return await self.store.report(period, language)
 
     async def report_page(self, request: web.Request) -> web.StreamResponse:
         zone = time_zone(request)
-        report = await self.report_of(request)
+        report = await self.report_of(request, PAGES.page_language(request))
         return page(request, "report.html", zone=zone, report=report, ask=self._ask(request))
 
     async def report_file(self, request: web.Request) -> web.StreamResponse:
