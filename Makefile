@@ -8,12 +8,17 @@ RUN_STAMP := $(VENV)/.installed-run
 # axe-core (npm) for the browser tests' accessibility checks, pinned by its lockfile.
 A11Y := tests/a11y
 A11Y_STAMP := $(A11Y)/node_modules/.installed
+# The sandbox identity provider (oidc-provider, npm) for the OIDC tests and the demo, pinned likewise.
+OIDC := deploy/oidc
+OIDC_STAMP := $(OIDC)/node_modules/.installed
+# CASEWORK_DEMO_OIDC=1 make run: also the demo identity provider (needs Node.js and its package).
+DEMO_OIDC := $(filter 1 true yes on,$(CASEWORK_DEMO_OIDC))
 
-.PHONY: run test bench lint format catalogue deps debian-test run-deps clean
+.PHONY: run test bench lint format catalogue deps debian-test debian-node run-deps clean
 
 # Running needs the services' packages and the sandbox wiki only; the test tools, Chromium
 # and dovecot are installed by `make test` (and lint, bench), not here.
-run: run-deps
+run: run-deps $(if $(DEMO_OIDC),$(OIDC_STAMP))
 	$(PY) -m deploy.run
 
 # Every part the tests need is installed by `deps` or comes with the machine (kubectl):
@@ -42,7 +47,7 @@ format: deps
 catalogue: deps
 	$(PY) -m casework.catalogue
 
-deps: $(STAMP) debian-test $(A11Y_STAMP)
+deps: $(STAMP) debian-test $(A11Y_STAMP) $(OIDC_STAMP)
 
 debian-test:
 	bash deploy/install-debian.sh test
@@ -52,6 +57,13 @@ debian-test:
 $(A11Y_STAMP): $(A11Y)/package.json $(A11Y)/package-lock.json | debian-test
 	npm ci --prefix $(A11Y) --no-audit --no-fund
 	touch $@
+
+$(OIDC_STAMP): $(OIDC)/package.json $(OIDC)/package-lock.json | debian-node
+	npm ci --prefix $(OIDC) --no-audit --no-fund
+	touch $@
+
+debian-node:
+	bash deploy/install-debian.sh node
 
 run-deps: $(RUN_STAMP)
 	bash deploy/install-debian.sh run
@@ -70,4 +82,4 @@ $(RUN_STAMP): pyproject.toml | $(PY)
 	touch $@
 
 clean:
-	rm -rf var .pytest_cache .mypy_cache .ruff_cache $(A11Y)/node_modules
+	rm -rf var .pytest_cache .mypy_cache .ruff_cache $(A11Y)/node_modules $(OIDC)/node_modules

@@ -3,7 +3,9 @@
 #   deploy/install-debian.sh run    what `make run` needs: the sandbox wiki (MediaWiki, PHP, a web server)
 #   deploy/install-debian.sh test   that, and Chromium for the browser tests, dovecot for the IMAP poller's,
 #                                   Node.js and npm for axe-core (the browser tests' accessibility check)
-#   deploy/install-debian.sh --list run|test   print the packages and install nothing
+#                                   and oidc-provider (the sandbox identity provider)
+#   deploy/install-debian.sh node   Node.js and npm only: `CASEWORK_DEMO_OIDC=1 make run`'s identity provider
+#   deploy/install-debian.sh --list run|test|node   print the packages and install nothing
 set -euo pipefail
 list=0
 if [ "${1:-}" = "--list" ]; then
@@ -14,7 +16,8 @@ run_packages=(mediawiki php-sqlite3 php-cli php8.2-cgi micro-httpd)
 case "${1:-test}" in
   run) packages=("${run_packages[@]}") ;;
   test) packages=("${run_packages[@]}" chromium dovecot-imapd nodejs npm) ;;
-  *) echo "usage: $0 [--list] run|test" >&2; exit 2 ;;
+  node) packages=(nodejs npm) ;;
+  *) echo "usage: $0 [--list] run|test|node" >&2; exit 2 ;;
 esac
 if [ "$list" -eq 1 ]; then
   echo "${packages[*]}"

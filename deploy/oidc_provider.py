@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import secrets
 import shutil
 import signal
@@ -30,11 +31,14 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
 import yaml
+
+from deploy.stack import ChildProcess, StackError, ensure_token
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PROVIDER_DIR = REPO_ROOT / "deploy" / "oidc"
@@ -85,6 +89,7 @@ class ProviderConfig:
     clients: list[OidcClient]
     host: str = "127.0.0.1"
     cookie_keys: list[str] = field(default_factory=lambda: [secrets.token_urlsafe(32)])
+    jwks_file: Path | None = None  # the signing key kept here (made on first start), else per run
 
     def __post_init__(self) -> None:
         ids = [account.id for account in self.accounts]
@@ -104,6 +109,7 @@ class ProviderConfig:
             "host": self.host,
             "port": self.port,
             "cookie_keys": self.cookie_keys,
+            "jwks_file": None if self.jwks_file is None else str(self.jwks_file),
             "accounts": [asdict(account) for account in self.accounts],
             "clients": [asdict(client) for client in self.clients],
         }
@@ -232,6 +238,80 @@ class OidcProvider:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+# `make run`'s demo identity provider (off by default; CASEWORK_DEMO_OIDC=1 starts it).
+DEMO_FLAG = "CASEWORK_DEMO_OIDC"
+DEMO_PORT = 8091
+# Where review takes the provider's answer and where it lands after the provider's sign-out.
+REVIEW_CALLBACK_PATH = "/console/oidc/callback"
+REVIEW_AFTER_LOGOUT_PATH = "/console/login"
+
+
+def demo_enabled(environ: Mapping[str, str] = os.environ) -> bool:
+    raw = environ.get(DEMO_FLAG, "0").strip().lower()
+    if raw in {"1", "true", "yes", "on"}:
+        return True
+    if raw in {"", "0", "false", "no", "off"}:
+        return False
+    raise StackError(f"{DEMO_FLAG}: must be 1 or 0 (true/false), got {raw!r}")
+
+
+def demo_port(environ: Mapping[str, str] = os.environ) -> int:
+    raw = environ.get("OIDC_PORT", str(DEMO_PORT))
+    if not raw.isdigit() or not 1 <= int(raw) <= 65535:
+        raise StackError(f"OIDC_PORT: must be a port number 1-65535, got {raw!r}")
+    return int(raw)
+
+
+@dataclass(frozen=True)
+class DemoProvider:
+    """The provider as one of `make run`'s children, and the settings review gets for it."""
+
+    process: ChildProcess
+    issuer: str
+    review_environment: dict[str, str]
+
+    def wait_ready(self, timeout: float = START_TIMEOUT) -> None:
+        deadline = time.monotonic() + timeout
+        while not discovery_ready(self.issuer):
+            if not self.process.running:
+                raise StackError(f"oidc exited during start-up:\n{self.process.log_tail()}")
+            if time.monotonic() > deadline:
+                raise StackError(f"oidc not serving discovery after {timeout:.0f} s")
+            time.sleep(0.1)  # wait-ok: the poll interval of a deadline wait
+
+
+def demo_provider(port: int, review_port: int, data_dir: Path, log_dir: Path) -> DemoProvider:
+    """The demo provider for review on ``review_port``: its client secret, cookie key and
+    signing key are made on first start under the data directory's keys and kept."""
+    keys = data_dir / "keys"
+    secret = ensure_token(keys / "oidc-review-client.secret").read_text(encoding="utf-8")
+    review = f"http://127.0.0.1:{review_port}"
+    client = OidcClient(
+        DEMO_CLIENT_ID,
+        secret,
+        [review + REVIEW_CALLBACK_PATH],
+        [review + REVIEW_AFTER_LOGOUT_PATH],
+    )
+    config = ProviderConfig(
+        port=port,
+        accounts=demo_accounts(),
+        clients=[client],
+        cookie_keys=[ensure_token(keys / "oidc-cookie.key").read_text(encoding="utf-8")],
+        jwks_file=keys / "oidc-signing.jwks.json",
+    )
+    try:
+        command = node_command(write_config(config, data_dir / "oidc" / "oidc-provider.json"))
+    except ProviderError as exc:
+        raise StackError(f"{DEMO_FLAG}=1: {exc}") from exc
+    process = ChildProcess("oidc", command, dict(os.environ), log_dir / "oidc.log")
+    environment = {
+        "REVIEW_OIDC_ISSUER": config.issuer,
+        "REVIEW_OIDC_CLIENT_ID": DEMO_CLIENT_ID,
+        "REVIEW_OIDC_CLIENT_SECRET": secret,
+    }
+    return DemoProvider(process, config.issuer, environment)
 
 
 def _arguments() -> argparse.Namespace:

@@ -5,7 +5,9 @@ SMTP sink (mail kept under var/mail) and the six services (the public portal,
 transparency, among them), each its own process; prints every URL; then keeps
 them running (deploy/supervisor.py: a child that exits is restarted after a
 growing wait, with a line on the console) until SIGINT/SIGTERM, which stops
-every child in reverse start order.
+every child in reverse start order. With CASEWORK_DEMO_OIDC=1 it also starts the
+sandbox identity provider (deploy/oidc_provider.py, port OIDC_PORT, 8091) before
+the services and gives review its issuer, client id and secret.
 """
 
 from __future__ import annotations
@@ -19,6 +21,13 @@ from pathlib import Path
 
 from deploy.broker import BrokerError, TansuBroker
 from deploy.credentials import BusCredentials
+from deploy.oidc_provider import (
+    DEMO_OTP,
+    DemoProvider,
+    demo_enabled,
+    demo_port,
+    demo_provider,
+)
 from deploy.sandbox_wiki import DEMO_USERS, SandboxWiki, SandboxWikiError
 from deploy.stack import (
     REPO_ROOT,
@@ -54,6 +63,7 @@ def main() -> int:
     services: list[ServiceProcess] = []
     started: list[Handle] = []  # in start order; stopped in reverse
     try:
+        oidc = demo_provider(demo_port(), ports.review, data_dir, logs) if demo_enabled() else None
         print(f"broker    starting on 127.0.0.1:{ports.broker} (Tansu, memory storage)", flush=True)
         started.append(broker_handle(broker))
         broker.start()
@@ -64,15 +74,19 @@ def main() -> int:
         started.append(process_handle(sink))
         sink.start()
         wait_port(ports.smtp, 15, sink)
+        _start_oidc(oidc, started)
         env = service_environment(ports, data_dir)
         for name in SERVICE_ORDER:
-            service = ServiceProcess(name, ports.of(name), env, logs)
+            own = oidc.review_environment if oidc is not None and name == "review" else {}
+            service = ServiceProcess(name, ports.of(name), {**env, **own}, logs)
             started.append(process_handle(service))
             service.start()
             services.append(service)
         for service in services:
             service.wait_healthy(90)
         _print_banner(ports, data_dir, wiki, credentials)
+        if oidc is not None:
+            _print_oidc_banner(oidc, ports)
         Supervisor(started, stop).run()
         return 0
     except (StackError, BrokerError, SandboxWikiError) as exc:
@@ -83,6 +97,16 @@ def main() -> int:
         for handle in reversed(started):
             handle.stop()
         print("stopped", flush=True)
+
+
+def _start_oidc(oidc: DemoProvider | None, started: list[Handle]) -> None:
+    """The demo identity provider, before review (which reads its discovery document)."""
+    if oidc is None:
+        return
+    print(f"oidc      starting the demo identity provider on {oidc.issuer}", flush=True)
+    started.append(process_handle(oidc.process))
+    oidc.process.start()
+    oidc.wait_ready()
 
 
 def process_handle(child: ChildProcess) -> Handle:
@@ -138,6 +162,19 @@ Office actions pipeline is up (Ctrl-C stops everything).
                python -m services.monitor lag
   smtp sink    127.0.0.1:{ports.smtp}   mail kept in {data_dir / "mail"}/new/
   logs         {data_dir / "logs"}/
+""",
+        flush=True,
+    )
+
+
+def _print_oidc_banner(oidc: DemoProvider, ports: Ports) -> None:
+    codes = ", ".join(f"{who} {code}" for who, code in DEMO_OTP.items())
+    print(
+        f"""  oidc         {oidc.issuer}   demo identity provider (CASEWORK_DEMO_OIDC=1): review's
+               console offers "Sign in with your organisation" at
+               http://127.0.0.1:{ports.review}/console/login; accounts are the demo staff
+               (<id> or <id>@officeactions.test, password demo-<id>-password), one-time codes
+               {codes}; mallory is unknown to review
 """,
         flush=True,
     )

@@ -12,8 +12,10 @@
 // "urn:casework:acr:mfa", ["pwd", "otp"]. The code is asked when the request's acr_values ask for
 // mfa and the account has one; an account without one gets the lower acr and the client refuses.
 
-import { createHash, generateKeyPairSync, timingSafeEqual } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import {
+  createHash, generateKeyPairSync, randomUUID, timingSafeEqual,
+} from 'node:crypto';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 
 import Provider, { interactionPolicy } from 'oidc-provider';
@@ -38,10 +40,17 @@ function sameSecret(given, expected) {
   return timingSafeEqual(digest(given), digest(expected));
 }
 
+// The signing key: kept in config.jwks_file when one is named (so a restarted provider's tokens
+// and its clients' cached JWKS stay valid), else made for this run only.
 function signingKeys() {
-  if (config.jwks) return config.jwks;
+  if (config.jwks_file && existsSync(config.jwks_file)) {
+    return JSON.parse(readFileSync(config.jwks_file, 'utf8'));
+  }
   const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
-  return { keys: [{ ...privateKey.export({ format: 'jwk' }), use: 'sig', alg: 'RS256', kid: 'sandbox-1' }] };
+  const key = { ...privateKey.export({ format: 'jwk' }), use: 'sig', alg: 'RS256', kid: randomUUID() };
+  const jwks = { keys: [key] };
+  if (config.jwks_file) writeFileSync(config.jwks_file, JSON.stringify(jwks), { mode: 0o600 });
+  return jwks;
 }
 
 // A session authenticated with the password only, met by a request asking for mfa, logs in again
