@@ -74,22 +74,27 @@ async def review_in_process(
     *,
     store_url: str | None = None,
     staff_refresh_seconds: float = 1.0,
+    port: int | None = None,
+    settings: dict[str, Any] | None = None,
 ) -> AsyncIterator[Review]:
+    """Review on ``port`` (default: a free one), with ``settings`` added (by their
+    environment names, e.g. the REVIEW_OIDC_* of an identity provider)."""
     staff_file = tmp_path / "staff.yaml"
     if not staff_file.exists():
         shutil.copy(DEMO_STAFF, staff_file)
     install_keys(tmp_path)
-    settings = ReviewSettings(
+    review_settings = ReviewSettings(
         CASEWORK_DATA_DIR=tmp_path,
         REVIEW_STAFF_FILE=staff_file,
         REVIEW_STAFF_REFRESH_SECONDS=staff_refresh_seconds,
         KAFKA_BOOTSTRAP_SERVERS=f"127.0.0.1:{free_port()}",
+        **(settings or {}),
     )
     store_url = store_url or f"sqlite:///{tmp_path / 'review.sqlite3'}"
     store = await open_store(store_url)
-    publisher = EventPublisher(settings.kafka())
+    publisher = EventPublisher(review_settings.kafka())
     kit = Kit(
-        settings=settings,
+        settings=review_settings,
         policy=POLICY,
         store=store,
         publisher=publisher,
@@ -98,7 +103,7 @@ async def review_in_process(
         health_checks={"store": store.ping},
     )
     wiring = await wire(kit)
-    server = TestServer(wiring.app, host="127.0.0.1", port=free_port())
+    server = TestServer(wiring.app, host="127.0.0.1", port=port or free_port())
     await server.start_server()
     try:
         yield Review(f"http://127.0.0.1:{server.port}", store, wiring, staff_file, store_url)

@@ -218,6 +218,19 @@ class Decision(Part):
     disclosure: DisclosurePlan = Field(default_factory=DisclosurePlan)
 
 
+class SignerAuthentication(Part):
+    """How and when the signer last proved who they are, as review saw it at signing."""
+
+    method: Literal["password", "oidc", "token"] | str = Field(
+        description="password: review's own sign-in; oidc: the identity provider; token: API."
+    )
+    acr: str | None = Field(default=None, description="The provider's acr claim, if any.")
+    amr: list[str] = Field(default_factory=list, description="The provider's amr claim.")
+    auth_time: AwareDatetime | None = Field(
+        default=None, description="When the signer authenticated (the auth_time claim)."
+    )
+
+
 class SignOff(Part):
     level: str
     staff_id: str
@@ -225,3 +238,6 @@ class SignOff(Part):
     comment: str
     languages: list[Language]
     signed_at: AwareDatetime
+    authentication: SignerAuthentication | None = Field(
+        default=None, description="Absent on sign-offs recorded before it was kept."
+    )

@@ -65,6 +65,19 @@ class ReversalApprovals(_Strict):
         return self
 
 
+class StepUp(_Strict):
+    """A sign-off level whose signature needs a fresh, strong sign-in at the identity
+    provider: within ``max_age_seconds`` before signing, and proven by an ``acr`` listed
+    in ``acr_values`` (also what review asks the provider for) or an ``amr`` that names
+    one of ``second_factors``."""
+
+    max_age_seconds: int = Field(gt=0, le=86_400)
+    acr_values: list[str] = Field(min_length=1)
+    second_factors: list[str] = Field(
+        default_factory=lambda: ["otp", "hwk", "swk", "sms", "mfa", "fido"]
+    )
+
+
 class ReviewRules(_Strict):
     # Someone fluent in the decision's language must approve before it is published.
     language_gate: bool = True
@@ -79,6 +92,8 @@ class ReviewRules(_Strict):
     reversal_approvals: ReversalApprovals = Field(default_factory=ReversalApprovals)
     # How often the deadline duty scans the stored due times.
     deadline_scan_seconds: float = Field(default=30.0, gt=0)
+    # Sign-off levels that need a fresh, strong sign-in at the identity provider.
+    step_up: dict[str, StepUp] = Field(default_factory=dict)
 
     def reversal_approvals_needed(self, chain_length: int) -> int:
         """Distinct approvers a reversal of a decision with this many sign-off levels needs.

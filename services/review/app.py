@@ -30,6 +30,8 @@ from services.review.auth.audit import CaseReads, SignIns
 from services.review.auth.authenticators import BearerTokens, SessionCookies
 from services.review.auth.directory import LiveStaff, open_directory
 from services.review.auth.middleware import AccessControl
+from services.review.auth.oidc import OidcClientConfig, OidcProvider
+from services.review.auth.pending import PendingLogins, SignOffDrafts
 from services.review.auth.policy import install
 from services.review.auth.purge import Purge
 from services.review.auth.sessions import SESSIONS, SessionStore
@@ -40,6 +42,7 @@ from services.review.domain.rules import check_rules
 from services.review.domain.staff import StaffMember
 from services.review.entrypoints.assertions import AssertionRoutes
 from services.review.entrypoints.console.auth_routes import LoginRoutes
+from services.review.entrypoints.console.oidc_routes import OidcRoutes, OidcSettings
 from services.review.entrypoints.console.render import render
 from services.review.entrypoints.console.routes import ConsoleRoutes
 from services.review.entrypoints.console.staff_routes import StaffPages
@@ -139,6 +142,13 @@ async def add_staff_access(
     purge = Purge(kit.store, lambda: datetime.now(UTC))
     await purge.prepare()
     uses = TokenUses(kit.store)
+    drafts = SignOffDrafts(kit.store)
+    oidc = await _oidc_routes(kit, staff, sessions, sign_ins, drafts)
+    if oidc is not None:
+        oidc.register(app)
+        # With an identity provider to step up at, the policy's step-up rules hold;
+        # without one nobody could meet them (README: "Signing in through OIDC").
+        cases.step_up = kit.policy.review.step_up
     access = AccessControl(
         authenticators=[BearerTokens(staff, uses), SessionCookies(staff, sessions)],
         rules=rules,
@@ -153,6 +163,8 @@ async def add_staff_access(
         throttle,
         sign_ins,
         public_url=kit.settings.public_url,
+        password_sign_in=kit.settings.password_sign_in,
+        provider_logout=oidc.logout_link if oidc is not None else None,
     ).register(app)
     AssertionRoutes(
         load_signer(kit.settings.signing_key_file),
@@ -163,8 +175,41 @@ async def add_staff_access(
     admin = StaffAdmin(staff, rules, lambda: datetime.now(UTC), uses=uses)
     StaffAdminRoutes(admin).register(app)
     StaffPages(admin, kit.policy).register(app)
-    ConsoleRoutes(cases, kit.policy, rules, staff).register(app)
+    ConsoleRoutes(
+        cases, kit.policy, rules, staff, drafts=drafts if oidc is not None else None
+    ).register(app)
     return every("session-purge", rules.purge_seconds, purge.purge, registry=kit.registry)
+
+
+async def _oidc_routes(
+    kit: Kit, staff: LiveStaff, sessions: SessionStore, sign_ins: SignIns, drafts: SignOffDrafts
+) -> OidcRoutes | None:
+    """Sign-in through the identity provider, when one is configured."""
+    settings = kit.settings
+    assert isinstance(settings, ReviewSettings)
+    if not settings.oidc_issuer:
+        return None
+    assert settings.oidc_client_id and settings.oidc_client_secret  # checked by the settings
+    pending = PendingLogins(kit.store)
+    await pending.prepare()
+    provider = OidcProvider(
+        OidcClientConfig(
+            issuer=settings.oidc_issuer,
+            client_id=settings.oidc_client_id,
+            client_secret=settings.oidc_client_secret.get_secret_value(),
+            scopes=settings.oidc_scopes,
+        )
+    )
+    return OidcRoutes(
+        provider,
+        OidcSettings(settings.oidc_claim, settings.public_url, settings.secure_cookies),
+        staff,
+        sessions,
+        pending,
+        drafts,
+        sign_ins,
+        kit.policy.review.step_up,
+    )
 
 
 async def _error_page(request: web.Request, exc: Rejected) -> web.StreamResponse:

@@ -17,6 +17,7 @@ from typing import Any, Literal
 from pydantic import AwareDatetime, Field
 
 from casework.contract import SignOff, SubmissionKind
+from casework.contract.decision import SignerAuthentication
 from casework.stored_decision import (
     Stored,
     StoredDecision,
@@ -49,6 +50,13 @@ from services.review.domain.outcome import Outcome
 SCHEMA_VERSION = 1
 
 
+class StoredSignerAuthentication(Stored):
+    method: str
+    acr: str | None = None
+    amr: list[str] = Field(default_factory=list)
+    auth_time: AwareDatetime | None = None
+
+
 class StoredSignOff(Stored):
     level: str
     staff_id: str
@@ -56,6 +64,8 @@ class StoredSignOff(Stored):
     comment: str
     languages: list[str]
     signed_at: AwareDatetime
+    # How the signer signed in (issue 20); absent on sign-offs stored before.
+    authentication: StoredSignerAuthentication | None = None
 
 
 class StoredPendingReversal(Stored):
@@ -218,6 +228,14 @@ def _stored_signoff(s: SignOff) -> StoredSignOff:
         comment=s.comment,
         languages=list(s.languages),
         signed_at=s.signed_at,
+        authentication=None
+        if s.authentication is None
+        else StoredSignerAuthentication(
+            method=s.authentication.method,
+            acr=s.authentication.acr,
+            amr=list(s.authentication.amr),
+            auth_time=s.authentication.auth_time,
+        ),
     )
 
 
@@ -229,6 +247,14 @@ def _signoff(s: StoredSignOff) -> SignOff:
         comment=s.comment,
         languages=list(s.languages),
         signed_at=s.signed_at,
+        authentication=None
+        if s.authentication is None
+        else SignerAuthentication(
+            method=s.authentication.method,
+            acr=s.authentication.acr,
+            amr=list(s.authentication.amr),
+            auth_time=s.authentication.auth_time,
+        ),
     )
 
 

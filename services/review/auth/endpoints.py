@@ -65,6 +65,11 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/console/login"): PUBLIC,
     ("POST", "/console/login"): PUBLIC,
     ("POST", "/console/logout"): SIGNED_IN,
+    # Sign-in through the identity provider (entrypoints/console/oidc_routes.py); the
+    # step-up is for someone signed in, about to sign a level that needs it.
+    ("GET", "/console/oidc/login"): PUBLIC,
+    ("GET", "/console/oidc/callback"): PUBLIC,
+    ("GET", "/console/oidc/step-up"): SIGNED_IN,
     # Signed staff assertions for the monitor and notify
     # (services/review/entrypoints/assertions.py); the handler checks the policy's
     # access.audiences for the member's roles.
@@ -98,6 +103,16 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/console/password/{token}"): PUBLIC,
     ("POST", "/console/password/{token}"): PUBLIC,
 }
+
+
+# Served only when an identity provider is configured (REVIEW_OIDC_ISSUER).
+WITH_IDENTITY_PROVIDER = frozenset(
+    {
+        ("GET", "/console/oidc/login"),
+        ("GET", "/console/oidc/callback"),
+        ("GET", "/console/oidc/step-up"),
+    }
+)
 
 
 def rule_for(method: str, path: str) -> Rule | None:

@@ -1,7 +1,8 @@
-"""The purge duty: removes expired console sessions and the sign-in throttle's old
-counters. Each document carries `purge_at` (a sortable UTC key, indexed); a pass
-deletes everything due by now in pages, oldest first. Its pass is `purge`; app.py runs it
-every `access.purge_seconds` (casework.periodic)."""
+"""The purge duty: removes expired console sessions, the sign-in throttle's old
+counters, and expired pending OIDC sign-ins and sign-off drafts. Each document carries
+`purge_at` (a sortable UTC key, indexed); a pass deletes everything due by now in pages,
+oldest first. Its pass is `purge`; app.py runs it every `access.purge_seconds`
+(casework.periodic)."""
 
 from __future__ import annotations
 
@@ -9,12 +10,13 @@ from collections.abc import Callable
 from datetime import datetime
 
 from casework.store import Document, DocumentStore, VersionConflict
+from services.review.auth.pending import PENDING_LOGINS, SIGNOFF_DRAFTS
 from services.review.auth.sessions import SESSIONS
 from services.review.auth.throttle import THROTTLE
 from services.review.domain.case import sort_key
 
 PAGE = 200
-PURGED = (SESSIONS, THROTTLE)
+PURGED = (SESSIONS, THROTTLE, PENDING_LOGINS, SIGNOFF_DRAFTS)
 
 
 def _expiry(doc: Document, now: datetime) -> datetime:

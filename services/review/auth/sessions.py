@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from pydantic import BaseModel, ConfigDict
 
 from casework.contract import AwareDatetime
+from casework.contract.decision import SignerAuthentication
 from casework.store import Document, DocumentStore, OutboxMessage
 from casework.updates import NotFound, update_document
 from services.review.domain.case import sort_key
@@ -31,6 +32,10 @@ class Session(BaseModel):
     started_at: AwareDatetime
     expires_at: AwareDatetime
     ended_at: AwareDatetime | None = None
+    # How the person signed in (sessions from before it was kept: unknown).
+    authentication: SignerAuthentication | None = None
+    # The provider's ID token, sent back as `id_token_hint` when signing out there.
+    id_token: str | None = None
 
     def live(self, now: datetime) -> bool:
         return self.ended_at is None and now < self.expires_at
@@ -44,7 +49,13 @@ class SessionStore:
         self.store = store
         self.lifetime = lifetime
 
-    async def start(self, staff_id: str, now: datetime) -> tuple[str, Session]:
+    async def start(
+        self,
+        staff_id: str,
+        now: datetime,
+        authentication: SignerAuthentication | None = None,
+        id_token: str | None = None,
+    ) -> tuple[str, Session]:
         """A new session; returns the cookie value (shown once) and the session."""
         cookie = secrets.token_urlsafe(32)
         session = Session(
@@ -53,6 +64,8 @@ class SessionStore:
             csrf_token=secrets.token_urlsafe(32),
             started_at=now,
             expires_at=now + self.lifetime,
+            authentication=authentication,
+            id_token=id_token,
         )
         await self.store.insert(
             SESSIONS,

@@ -21,4 +21,7 @@ def check_rules(policy: Policy) -> list[str]:
                 f"review.expedited.{name}.proceed_after: must be the first levels of its "
                 f"sign-off chain {chain}"
             )
+    for level in rules.step_up:
+        if level not in policy.signoff_levels:
+            problems.append(f"review.step_up.{level}: unknown sign-off level")
     return problems

@@ -3,6 +3,7 @@ Enforced here, on the server, whatever the client. Pure. (Reversal: reversal.py.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Annotated, Literal
 
@@ -16,12 +17,15 @@ from casework.contract import (
     SignOff,
     canonical_account,
 )
+from casework.contract.decision import SignerAuthentication
 from casework.errors import Kind, Rejected
 from casework.policy import Policy
+from casework.policy.review import StepUp
 from casework.text import NO_CONTROL
 from casework.trust import fluent
 from services.review.domain.case import Case, CaseState
 from services.review.domain.staff import StaffMember
+from services.review.domain.stepup import check_step_up
 
 SIGNING_STATES = {CaseState.AWAITING_SIGNOFF, CaseState.ENFORCING_AWAITING_SIGNOFF}
 
@@ -61,9 +65,18 @@ def check_may_sign(case: Case, staff: StaffMember) -> None:
 
 
 def sign_off(
-    case: Case, form: SignOffForm, staff: StaffMember, policy: Policy, now: datetime
+    case: Case,
+    form: SignOffForm,
+    staff: StaffMember,
+    policy: Policy,
+    now: datetime,
+    authentication: SignerAuthentication | None = None,
+    step_up: Mapping[str, StepUp] | None = None,
 ) -> tuple[Case, list[EventData]]:
+    """Sign ``form.level``; ``step_up`` (the policy's rules, where review enforces them)
+    refuses a level whose rule ``authentication`` does not meet."""
     _check_may_sign_off(case, form, staff, policy)
+    check_step_up((step_up or {}).get(form.level), authentication, now)
     assert case.decision is not None
     if form.verdict == "approve":
         _check_evidence_cited(case, policy)
@@ -74,6 +87,7 @@ def sign_off(
         comment=form.comment,
         languages=staff.languages,
         signed_at=now,
+        authentication=authentication,
     )
     signed = case.model_copy(update={"signoffs": [*case.signoffs, signoff]}).with_entry(
         now, staff.id, f"signoff-{form.verdict}", f"{form.level}: {form.comment}"

@@ -9,7 +9,7 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
 from casework.http import RequestRejected, field_errors, read_json
-from services.review.auth.middleware import current_staff
+from services.review.auth.middleware import current_identity, current_staff
 from services.review.domain import casefile, inquiries, retry
 from services.review.domain.case import Case, CaseState, CaseView
 from services.review.domain.decision import DecisionForm, DeterminationForm
@@ -18,6 +18,7 @@ from services.review.domain.queue import QueuePage, QueueQuery
 from services.review.domain.reversal import ReversalForm
 from services.review.domain.signoff import SignOffForm
 from services.review.domain.staff import StaffMember
+from services.review.domain.stepup import TOKEN
 from services.review.entrypoints.openapi import OPERATIONS, Operation, openapi_document
 from services.review.usecases import ReviewCases
 
@@ -146,13 +147,13 @@ class ReviewRoutes:
             ("PUT", "/waiting", casefile.WaitingForm, c.set_waiting, 200),
             ("PUT", "/decision", DecisionForm, c.draft_decision, 200),
             ("PUT", "/determination", DeterminationForm, c.record_determination, 200),
-            ("POST", "/signoffs", SignOffForm, c.sign_off, 201),
             ("POST", "/inquiry-answers", inquiries.InquiryForm, c.answer_inquiry, 201),
             ("POST", "/restorations", casefile.RestorationForm, c.order_restoration, 201),
             ("POST", "/retries", retry.RetryForm, c.order_retry, 201),
         ]
         for method, suffix, form, use_case, status in writes:
             app.router.add_route(method, CASE + suffix, self._write(form, use_case, status))
+        app.router.add_post(CASE + "/signoffs", self.sign_off)
         app.router.add_post(CASE + "/reversal", self.reverse)
         app.router.add_delete(CASE + "/reversal", self.withdraw_reversal)
 
@@ -188,6 +189,19 @@ class ReviewRoutes:
         case = await self.cases.read(staff, request.match_info["case_id"])
         return web.json_response(
             self.cases.view(staff, case).model_dump(mode="json", by_alias=True)
+        )
+
+    async def sign_off(self, request: web.Request) -> web.Response:
+        """Sign a level as the caller authenticated: a bearer token is never a fresh,
+        strong sign-in, so a level that needs a step-up is refused (403, `authentication`)."""
+        identity = current_identity(request)
+        body = await read_json(request, SignOffForm, strict=True)
+        session = identity.session
+        how = session.authentication if session is not None else TOKEN
+        case = await self.cases.sign_off(identity.staff, request.match_info["case_id"], body, how)
+        return web.json_response(
+            self.cases.view(identity.staff, case).model_dump(mode="json", by_alias=True),
+            status=201,
         )
 
     async def reverse(self, request: web.Request) -> web.Response:

@@ -4,13 +4,14 @@ write per change (the case with the events it caused, signed into the outbox).""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 
 from casework.contract import EventData, to_cloudevent, topic_of
 from casework.errors import Kind, Rejected
 from casework.outbox import OutboxRelay
 from casework.policy import Policy
+from casework.policy.review import StepUp
 from casework.signing import Signer
 from casework.store import Document, DocumentStore, OutboxMessage
 from casework.trust import sign_event
@@ -67,6 +68,9 @@ class CaseFiles:
         self.policy = policy
         self.staff_by_id = staff_by_id
         self.clock = clock
+        # The policy's step-up rules, where review enforces them (an identity provider
+        # is configured): app.build sets them.
+        self.step_up: Mapping[str, StepUp] = {}
 
     async def ensure_indexes(self) -> None:
         for fields in INDEXES:

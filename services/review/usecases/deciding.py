@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 
+from casework.contract.decision import SignerAuthentication
 from casework.faults import crash_point
 from casework.store import StoreError
 from services.review.domain import casefile, inquiries, retry
@@ -49,10 +50,23 @@ class Deciding(CaseFiles):
             lambda c: (record_determination(c, form, staff, self.policy, now), []),
         )
 
-    async def sign_off(self, staff: StaffMember, case_id: str, form: SignOffForm) -> Case:
+    async def sign_off(
+        self,
+        staff: StaffMember,
+        case_id: str,
+        form: SignOffForm,
+        authentication: SignerAuthentication | None = None,
+    ) -> Case:
+        """Sign a level; ``authentication`` is how the signer signed in (kept on the
+        sign-off, and checked against the policy's step-up rules when review enforces them)."""
         now = self.clock()
         return await self._change(
-            staff, Action.SIGN_OFF, case_id, lambda c: sign_off(c, form, staff, self.policy, now)
+            staff,
+            Action.SIGN_OFF,
+            case_id,
+            lambda c: sign_off(
+                c, form, staff, self.policy, now, authentication, step_up=self.step_up
+            ),
         )
 
     async def reverse(self, staff: StaffMember, case_id: str, form: ReversalForm) -> Case:

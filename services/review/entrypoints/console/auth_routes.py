@@ -5,12 +5,14 @@ from __future__ import annotations
 import hmac
 import math
 import secrets
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
 from multidict import MultiMapping
 
+from casework.contract.decision import SignerAuthentication
 from casework.errors import FieldError, Kind, Rejected
 from services.review.auth.audit import SignIns
 from services.review.auth.authenticators import SESSION_COOKIE
@@ -18,7 +20,7 @@ from services.review.auth.directory import LiveStaff
 from services.review.auth.logins import throttle_key
 from services.review.auth.middleware import current_identity
 from services.review.auth.passwords import verify_password
-from services.review.auth.sessions import SessionStore
+from services.review.auth.sessions import Session, SessionStore
 from services.review.auth.throttle import SignInThrottle, Throttled
 from services.review.entrypoints.console.render import render
 
@@ -30,6 +32,9 @@ LOGIN_PATH = "/console/login"
 # Compared against when the login names nobody, so both paths take the same time.
 _NO_ONE = "scrypt$15$8$1$AAAAAAAAAAAAAAAAAAAAAA==$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
 
+
+# Where to sign out at the identity provider for this session (None: nowhere).
+ProviderLogout = Callable[[web.Request, Session], str | None]
 
 MAX_LOGIN = 320  # the longest e-mail address
 MAX_PASSWORD = 1000
@@ -49,7 +54,13 @@ class LoginRoutes:
         throttle: SignInThrottle,
         sign_ins: SignIns,
         public_url: str | None = None,
+        password_sign_in: bool = True,
+        provider_logout: ProviderLogout | None = None,
     ) -> None:
+        self.password_sign_in = password_sign_in
+        # Set when an identity provider is configured: its sign-in link on the login
+        # page, and its end-session link after signing out a session it started.
+        self.provider_logout = provider_logout
         self.staff = staff
         self.sessions = sessions
         self.secure_cookies = secure_cookies
@@ -68,7 +79,7 @@ class LoginRoutes:
         app.router.add_post("/console/logout", self.logout)
 
     async def login_page(self, request: web.Request) -> web.Response:
-        return self._login_form(request, 200, _local(request.query.get("next")), "", [])
+        return self._login_form(request, 200, local_path(request.query.get("next")), "", [])
 
     def _login_form(
         self,
@@ -87,6 +98,8 @@ class LoginRoutes:
             login=login,
             problems=problems,
             csrf=token,
+            password_sign_in=self.password_sign_in,
+            oidc_sign_in=self.provider_logout is not None,
         )
         response.set_cookie(
             LOGIN_CSRF_COOKIE,
@@ -103,7 +116,12 @@ class LoginRoutes:
         form = await request.post()
         login = _field(form, "login")
         password = _field(form, "password")
-        next_path = _local(_field(form, "next"))
+        next_path = local_path(_field(form, "next"))
+        if not self.password_sign_in:
+            problem = FieldError(
+                "password", "password_sign_in_enabled", "password sign-in is switched off"
+            )
+            return self._login_form(request, 403, next_path, "", [problem])
         problems = _field_problems(login, password)
         if problems:
             return self._login_form(request, 422, next_path, login[:MAX_LOGIN], problems)
@@ -156,7 +174,8 @@ class LoginRoutes:
         self, request: web.Request, staff_id: str, now: datetime, next_path: str
     ) -> web.HTTPSeeOther:
         """The redirect onwards, carrying the new session's cookie."""
-        cookie, _ = await self.sessions.start(staff_id, now)
+        how = SignerAuthentication(method="password", auth_time=now)
+        cookie, _ = await self.sessions.start(staff_id, now, how)
         response = web.HTTPSeeOther(next_path)
         response.set_cookie(
             SESSION_COOKIE,
@@ -177,6 +196,11 @@ class LoginRoutes:
                 Kind.INVALID, "not_a_session", "Cookie", "session", "sign out ends a session"
             )
         await self.sessions.end(request.cookies.get(SESSION_COOKIE, ""), datetime.now(UTC))
+        link = self.provider_logout(request, identity.session) if self.provider_logout else None
+        if link is not None:  # signed in at the provider: offer to sign out there too
+            page = render(request, "signed_out.html", provider_logout=link)
+            page.del_cookie(SESSION_COOKIE, path="/")
+            return page
         response = web.HTTPSeeOther("/console/login")
         response.del_cookie(SESSION_COOKIE, path="/")
         raise response
@@ -190,7 +214,7 @@ def secure_cookies(explicit: bool | None, public_url: str | None, scheme: str) -
     return scheme == "https"
 
 
-def _local(target: str | None) -> str:
+def local_path(target: str | None) -> str:
     """Only a path inside the console: never an open redirect."""
     if target and target.startswith("/console") and not target.startswith("//"):
         return target

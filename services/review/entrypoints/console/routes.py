@@ -18,6 +18,7 @@ from casework.policy import Policy
 from casework.policy.access import AccessRules
 from services.review.auth.directory import LiveStaff
 from services.review.auth.middleware import current_identity
+from services.review.auth.pending import SignOffDrafts
 from services.review.auth.policy import can
 from services.review.domain.case import FINAL_STATES, Case, CaseState, LinkKind
 from services.review.domain.casefile import (
@@ -37,6 +38,7 @@ from services.review.domain.retry import RetryForm
 from services.review.domain.reversal import REVERSIBLE_STATES, ReversalForm, may_approve_reversal
 from services.review.domain.signoff import SIGNING_STATES, SignOffForm
 from services.review.domain.staff import StaffMember
+from services.review.domain.stepup import TOKEN, step_up_shortfall
 from services.review.entrypoints.console import forms
 from services.review.entrypoints.console.render import HERE, render
 from services.review.usecases import ReviewCases
@@ -55,12 +57,20 @@ class NoFields(BaseModel):
 
 class ConsoleRoutes:
     def __init__(
-        self, cases: ReviewCases, policy: Policy, rules: AccessRules, staff: LiveStaff
+        self,
+        cases: ReviewCases,
+        policy: Policy,
+        rules: AccessRules,
+        staff: LiveStaff,
+        drafts: SignOffDrafts | None = None,
     ) -> None:
         self.cases = cases
         self.policy = policy
         self.rules = rules
         self.staff = staff
+        # Sign-offs typed before a step-up, kept server-side per session (None: no
+        # identity provider, so no step-up).
+        self.drafts = drafts
 
     def register(self, app: web.Application) -> None:
         app.router.add_static("/console/static", HERE / "static")
@@ -164,6 +174,11 @@ class ConsoleRoutes:
         identity = current_identity(request)
         staff = identity.staff
         case = await self.cases.read(staff, case_id)
+        notice = ""
+        if not sent_form and self.drafts is not None and identity.session is not None:
+            draft = await self.drafts.find(identity.session.id, case_id, datetime.now(UTC))
+            if draft is not None:  # back from a step-up: the form as it was typed
+                submitted, sent_form, notice = draft, "signoffs", "case.step_up_kept"
         view = self.cases.view(staff, case)
         may = {a.name.lower(): can(staff, a, case, self.rules) for a in Action}
         outstanding = case.outstanding_levels() if case.decision else []
@@ -198,6 +213,7 @@ class ConsoleRoutes:
             problems=problems or [],
             submitted=submitted or {},
             published=case.state is CaseState.APPROVED,
+            notice_key=notice,
         )
 
     def _forms_shown(self, staff: StaffMember, case: Case, may: dict[str, bool]) -> dict[str, Any]:
@@ -242,7 +258,10 @@ class ConsoleRoutes:
             ticked = {k: [str(v) for v in raw.getall(k)] for k in raw}
             try:
                 body = model.model_validate(parse(raw))
-                await use_case(staff, case_id, body)
+                if isinstance(body, SignOffForm):
+                    await self._sign_off(request, case_id, body, submitted)
+                else:
+                    await use_case(staff, case_id, body)
             except ValidationError as exc:
                 problems = field_errors(exc)
                 return await self._case_page(
@@ -258,6 +277,26 @@ class ConsoleRoutes:
             raise web.HTTPSeeOther(PAGE.format(case_id=case_id))
 
         return handler
+
+    async def _sign_off(
+        self, request: web.Request, case_id: str, form: SignOffForm, typed: dict[str, Any]
+    ) -> None:
+        """Sign, as the session signed in; a level the policy wants a fresh, strong sign-in
+        for, without one, sends the person to the identity provider first (the form kept)."""
+        identity = current_identity(request)
+        session = identity.session
+        how = session.authentication if session is not None else TOKEN
+        now = datetime.now(UTC)
+        rule = self.cases.step_up.get(form.level)
+        if self.drafts is not None and session is not None:
+            if step_up_shortfall(rule, how, now) is not None:
+                await self.drafts.keep(session.id, case_id, typed, now)
+                page = PAGE.format(case_id=case_id)
+                query = urlencode({"level": form.level, "next": page})
+                raise web.HTTPSeeOther(f"/console/oidc/step-up?{query}")
+        await self.cases.sign_off(identity.staff, case_id, form, how)
+        if self.drafts is not None and session is not None:
+            await self.drafts.drop(session.id)
 
 
 def urgency(at_risk_at: datetime | None, due_at: datetime | None, now: datetime) -> str:
