@@ -32,7 +32,7 @@ from casework.contract import (
 )
 from casework.kafka import EventPublisher
 from casework.outbox import OutboxRelay
-from casework.policy import load_policy
+from casework.policy import Policy, load_policy
 from casework.runtime import Kit, Wiring
 from casework.store import DocumentStore, open_store
 from services.review.app import wire
@@ -76,6 +76,7 @@ async def review_in_process(
     staff_refresh_seconds: float = 1.0,
     port: int | None = None,
     settings: dict[str, Any] | None = None,
+    policy: Policy = POLICY,
 ) -> AsyncIterator[Review]:
     """Review on ``port`` (default: a free one), with ``settings`` added (by their
     environment names, e.g. the REVIEW_OIDC_* of an identity provider)."""
@@ -95,7 +96,7 @@ async def review_in_process(
     publisher = EventPublisher(review_settings.kafka())
     kit = Kit(
         settings=review_settings,
-        policy=POLICY,
+        policy=policy,
         store=store,
         publisher=publisher,
         relay=OutboxRelay(store, publisher.publish),

@@ -81,6 +81,7 @@ async def build(
     if problems:
         raise PolicyError("; ".join(problems))
     cases = ReviewCases(store, relay, policy, staff_by_id, signer, clock)
+    cases.step_up = policy.review.step_up  # add_staff_access checks a provider is there
     await cases.ensure_indexes()
     app = make_app(registry=registry, health_checks=health_checks)
     ReviewRoutes(cases).register(app)
@@ -146,9 +147,11 @@ async def add_staff_access(
     oidc = await _oidc_routes(kit, staff, sessions, sign_ins, drafts)
     if oidc is not None:
         oidc.register(app)
-        # With an identity provider to step up at, the policy's step-up rules hold;
-        # without one nobody could meet them (README: "Signing in through OIDC").
-        cases.step_up = kit.policy.review.step_up
+    elif cases.step_up:  # nobody could sign those levels
+        raise PolicyError(
+            f"review.step_up: {', '.join(sorted(cases.step_up))} need a fresh sign-in at an"
+            " identity provider, but none is configured (set REVIEW_OIDC_ISSUER, or remove them)"
+        )
     access = AccessControl(
         authenticators=[BearerTokens(staff, uses), SessionCookies(staff, sessions)],
         rules=rules,

@@ -20,6 +20,7 @@ class Match:
     member: StaffMember | None
     refusal: str  # "" when matched; else unknown | disabled | email_unverified | no_claim
     login: str  # the claim's value, for the sign-in audit
+    staff_id: str | None = None  # who it named, even when refused (disabled)
 
 
 def match_staff(directory: StaffDirectory, claims: dict[str, Any], claim: Claim) -> Match:
@@ -36,5 +37,5 @@ def match_staff(directory: StaffDirectory, claims: dict[str, Any], claim: Claim)
     if member is None:
         return Match(None, "unknown", value)
     if member.disabled:
-        return Match(None, "disabled", value)
-    return Match(member, "", value)
+        return Match(None, "disabled", value, member.id)
+    return Match(member, "", value, member.id)

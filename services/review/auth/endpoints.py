@@ -70,6 +70,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/console/oidc/login"): PUBLIC,
     ("GET", "/console/oidc/callback"): PUBLIC,
     ("GET", "/console/oidc/step-up"): SIGNED_IN,
+    ("GET", "/console/oidc/step-up/go"): SIGNED_IN,
     # Signed staff assertions for the monitor and notify
     # (services/review/entrypoints/assertions.py); the handler checks the policy's
     # access.audiences for the member's roles.
@@ -111,6 +112,7 @@ WITH_IDENTITY_PROVIDER = frozenset(
         ("GET", "/console/oidc/login"),
         ("GET", "/console/oidc/callback"),
         ("GET", "/console/oidc/step-up"),
+        ("GET", "/console/oidc/step-up/go"),
     }
 )
 

@@ -144,8 +144,11 @@ class OidcProvider:
             "redirect_uri": redirect_uri,
             "code_verifier": request.code_verifier,
         }
-        auth = aiohttp.BasicAuth(_form_encode(self.config.client_id), _secret(self.config))
-        async with http.post(self.metadata["token_endpoint"], data=form, auth=auth) as response:
+        basic = aiohttp.encode_basic_auth(_form_encode(self.config.client_id), _secret(self.config))
+        headers = {"Authorization": basic}
+        async with http.post(
+            self.metadata["token_endpoint"], data=form, headers=headers
+        ) as response:
             body = await response.json(content_type=None)
             if response.status != 200:
                 raise OidcError(f"token endpoint: HTTP {response.status} {body.get('error', '')}")

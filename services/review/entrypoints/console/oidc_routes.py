@@ -8,6 +8,7 @@ import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from urllib.parse import urlencode
 
 import aiohttp
 from aiohttp import web
@@ -26,6 +27,7 @@ from services.review.entrypoints.console.auth_routes import LOGIN_PATH, local_pa
 from services.review.entrypoints.console.render import render
 
 CALLBACK_PATH = "/console/oidc/callback"
+STEP_UP_PATH = "/console/oidc/step-up"
 STATE_COOKIE = "console_oidc_state"
 STATE_COOKIE_PATH = "/console/oidc"
 
@@ -61,7 +63,8 @@ class OidcRoutes:
 
     def register(self, app: web.Application) -> None:
         app.router.add_get("/console/oidc/login", self.login)
-        app.router.add_get("/console/oidc/step-up", self.step_up_login)
+        app.router.add_get(STEP_UP_PATH, self.step_up_page)
+        app.router.add_get(STEP_UP_PATH + "/go", self.step_up_login)
         app.router.add_get(CALLBACK_PATH, self.callback)
         app.on_cleanup.append(self._close)
 
@@ -91,6 +94,27 @@ class OidcRoutes:
     async def login(self, request: web.Request) -> web.StreamResponse:
         pending = PendingLogin(AuthRequest.new(), local_path(request.query.get("next")))
         return await self._to_provider(request, pending)
+
+    async def step_up_page(self, request: web.Request) -> web.StreamResponse:
+        """Why the signer goes to the provider again, and the link that takes them. A page
+        of its own: the console's CSP (form-action 'self') stops a form's redirect to it."""
+        identity = current_identity(request)
+        level = request.query.get("level", "")
+        next_path = local_path(request.query.get("next"))
+        rule = self.step_up.get(level)
+        if rule is None:
+            raise web.HTTPSeeOther(next_path)
+        go = f"{STEP_UP_PATH}/go?" + urlencode({"level": level, "next": next_path})
+        return render(
+            request,
+            "step_up.html",
+            me=identity.staff,
+            csrf=identity.session.csrf_token if identity.session else "",
+            level=level,
+            minutes=max(1, rule.max_age_seconds // 60),
+            go=go,
+            back=next_path,
+        )
 
     async def step_up_login(self, request: web.Request) -> web.StreamResponse:
         """Sign in again, freshly and strongly enough for the level about to be signed."""
@@ -166,7 +190,7 @@ class OidcRoutes:
             rule = self.step_up.get(pending.step_up_level)
             if step_up_shortfall(rule, signed_in.authentication, now) is not None:
                 refusal = "not_strong"
-        staff_id = member.id if member else None
+        staff_id = match.staff_id
         client = request.remote
         if member is None or refusal:
             await self.sign_ins.record(
