@@ -487,6 +487,9 @@ async def test_the_management_command_adds_staff_sets_passwords_and_issues_token
     zara = await records.get("zara")
     assert zara is not None and zara.roles == [Role.LEGAL]
     assert zara.check_password("a long enough secret")
+    [nightly] = zara.tokens  # 90 days unless --expires-on says otherwise
+    assert nightly.expires_at is not None
+    assert nightly.expires_at.date() == datetime.now(UTC).date() + timedelta(days=91)
     changes = await review.store.find("staff_changes", {"target": "zara"}, order_by="at")
     assert [c["change"] for c in changes] == ["added", "password-set", "token-issued"]
     assert all(c["actor"].startswith("cli") for c in changes)
@@ -542,8 +545,9 @@ async def test_the_management_command_lists_and_revokes_seeded_tokens(
     listed = manage(review, "list-tokens", "dave")
     assert listed.returncode == 0, listed.stderr
     header, row = listed.stdout.strip().splitlines()
-    assert header.split() == ["NAME", "CREATED", "BY", "LAST", "USED"]
+    assert header.split() == ["NAME", "CREATED", "BY", "LAST", "USED", "EXPIRES"]
     assert row.split()[0] == "seeded" and "staff.yaml" in row
+    assert row.split()[-1] == "never"  # seeded from the staff file: no expiry kept
     assert "demo-dave-token" not in listed.stdout
     revoked = manage(review, "revoke-token", "dave", "--name", "seeded")
     assert revoked.returncode == 0, revoked.stderr

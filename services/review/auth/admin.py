@@ -1,16 +1,15 @@
 """Staff management for the `admin` role: list, add, set roles, levels and languages,
-disable, issue and revoke API tokens, and one-time links with which a person sets
-their own password (the admin never knows it). The console and the JSON API both call
-this; every change is a version-checked write of the member's document in review's store
-(services/review/auth/directory.py), recorded in the staff change log.
-"""
+disable, issue (with an expiry) and revoke API tokens, and one-time links with which a
+person sets their own password (the admin never knows it). The console and the JSON API
+both call this; every change is a version-checked write of the member's document in
+review's store (services/review/auth/directory.py), recorded in the staff change log."""
 
 from __future__ import annotations
 
 import hashlib
 import secrets
 from collections.abc import Callable, Mapping
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
@@ -26,7 +25,7 @@ from services.review.auth.passwords import MIN_PASSWORD, hash_password
 from services.review.auth.policy import authorize, can
 from services.review.auth.token_uses import TokenUses
 from services.review.domain.permissions import Action
-from services.review.domain.staff import ApiToken, StaffMember, token_digest
+from services.review.domain.staff import ApiToken, StaffMember, token_digest, token_expiry
 
 __all__ = ["STAFF_CHANGES", "StaffChange"]
 
@@ -69,6 +68,7 @@ class TokenForm(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")]
+    expires_on: date | None = Field(None, description="Last day it works (UTC); default +90.")
 
 
 class PasswordForm(BaseModel):
@@ -87,6 +87,7 @@ class TokenSummary(BaseModel):
     last_used_at: AwareDatetime | None = Field(
         description="Last use, to within a minute; null if never used since recorded."
     )
+    expires_at: AwareDatetime | None = Field(description="Null: issued before expiry was kept.")
 
     @classmethod
     def of(cls, token: ApiToken, last_used: Mapping[str, datetime]) -> TokenSummary:
@@ -95,6 +96,7 @@ class TokenSummary(BaseModel):
             created_at=token.created_at,
             created_by=token.created_by,
             last_used_at=last_used.get(token.sha256),
+            expires_at=token.expires_at,
         )
 
 
@@ -134,6 +136,7 @@ class StaffChanges(BaseModel):
 class IssuedToken(BaseModel):
     name: str
     token: str = Field(description="Shown once; only its SHA-256 is kept.")
+    expires_at: AwareDatetime
 
 
 class PasswordLink(BaseModel):
@@ -241,11 +244,16 @@ class StaffAdmin:
 
     async def issue_token(self, actor: StaffMember, staff_id: str, form: TokenForm) -> IssuedToken:
         token = secrets.token_urlsafe(32)
+        try:
+            expires_at = token_expiry(form.expires_on, self.clock())
+        except ValueError as exc:
+            raise _invalid("expires_on", "within_a_year", f"expires_on: {exc}") from exc
         issued = ApiToken(
             name=form.name,
             sha256=token_digest(token),
             created_at=self.clock(),
             created_by=actor.id,
+            expires_at=expires_at,
         )
 
         def edit(member: StaffMember) -> StaffMember:
@@ -261,7 +269,7 @@ class StaffAdmin:
 
         await self._change(actor, staff_id, "token-issued", form.name, edit)
         await self.staff.load()
-        return IssuedToken(name=form.name, token=token)
+        return IssuedToken(name=form.name, token=token, expires_at=expires_at)
 
     async def revoke_token(self, actor: StaffMember, staff_id: str, name: str) -> StaffSummary:
         """Revoke any token by name, seeded ones included: refused by this instance at

@@ -39,8 +39,8 @@ class Authenticator(Protocol):
 
 
 class BearerTokens:
-    """`Authorization: Bearer <token>` with an API token from the staff directory; each
-    use is noted (to within a minute) for the token's "last used" time."""
+    """`Authorization: Bearer <token>` with an API token from the staff directory, until
+    its expiry; each use is noted (to within a minute) for the token's "last used" time."""
 
     def __init__(self, staff: LiveStaff, uses: TokenUses | None = None) -> None:
         self.staff = staff
@@ -54,11 +54,13 @@ class BearerTokens:
         member = (await self.staff.fresh()).by_token(token)
         if member is None or member.disabled:
             return None
-        if self.uses is not None:
-            digest = token_digest(token)
-            name = next((t.name for t in member.tokens if t.sha256 == digest), None)
-            if name is not None:
-                await self.uses.used(digest, member.id, name, datetime.now(UTC))
+        now = datetime.now(UTC)
+        digest = token_digest(token)
+        named = next((t for t in member.tokens if t.sha256 == digest), None)
+        if named is not None and named.expired(now):
+            return None  # past its expiry: as if it did not exist (401)
+        if self.uses is not None and named is not None:
+            await self.uses.used(digest, member.id, named.name, now)
         return Identity(member, "token")
 
 

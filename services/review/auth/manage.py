@@ -15,7 +15,7 @@ import getpass
 import secrets
 import sys
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -26,7 +26,14 @@ from casework.store import StoreError, open_store, redact_url
 from services.review.auth.directory import StaffRecords
 from services.review.auth.passwords import MIN_PASSWORD, hash_password
 from services.review.auth.token_uses import TokenUses
-from services.review.domain.staff import ApiToken, StaffDirectoryError, StaffMember, token_digest
+from services.review.domain.staff import (
+    TOKEN_DAYS,
+    ApiToken,
+    StaffDirectoryError,
+    StaffMember,
+    token_digest,
+    token_expiry,
+)
 from services.review.settings import ReviewSettings
 
 
@@ -109,21 +116,7 @@ async def _run(args: argparse.Namespace, records: StaffRecords, actor: str) -> s
         )
         return f"password set for {args.id}"
     if args.command == "issue-token":
-        token = secrets.token_urlsafe(32)
-        issued = ApiToken(
-            name=args.name,
-            sha256=token_digest(token),
-            created_at=datetime.now(UTC),
-            created_by=actor,
-        )
-
-        def add_token(member: StaffMember) -> StaffMember:
-            if any(t.name == args.name for t in member.tokens):
-                raise CommandError(f"name: {member.id} already has a token named {args.name!r}")
-            return member.model_copy(update={"tokens": [*member.tokens, issued]})
-
-        await records.change(args.id, add_token, actor, "token-issued", args.name)
-        return token
+        return await _issue_token(records, args, actor)
     if args.command == "list-tokens":
         return await _token_table(records, args.id)
     if args.command == "revoke-token":
@@ -139,11 +132,36 @@ async def _run(args: argparse.Namespace, records: StaffRecords, actor: str) -> s
     raise CommandError(f"unknown command {args.command!r}")
 
 
+async def _issue_token(records: StaffRecords, args: argparse.Namespace, actor: str) -> str:
+    """A new token for ``args.id``, valid to ``args.expires_on`` (default 90 days); printed once."""
+    token = secrets.token_urlsafe(32)
+    now = datetime.now(UTC)
+    try:
+        expires_at = token_expiry(args.expires_on, now)
+    except ValueError as exc:
+        raise CommandError(f"expires-on: {exc}") from exc
+    issued = ApiToken(
+        name=args.name,
+        sha256=token_digest(token),
+        created_at=now,
+        created_by=actor,
+        expires_at=expires_at,
+    )
+
+    def add_token(member: StaffMember) -> StaffMember:
+        if any(t.name == args.name for t in member.tokens):
+            raise CommandError(f"name: {member.id} already has a token named {args.name!r}")
+        return member.model_copy(update={"tokens": [*member.tokens, issued]})
+
+    await records.change(args.id, add_token, actor, "token-issued", args.name)
+    return token
+
+
 async def _token_table(records: StaffRecords, staff_id: str) -> str:
     member = await records.get(staff_id)
     assert member is not None
     used = await TokenUses(records.store).last_used([t.sha256 for t in member.tokens])
-    rows = [("NAME", "CREATED", "BY", "LAST USED")]
+    rows = [("NAME", "CREATED", "BY", "LAST USED", "EXPIRES")]
     for t in member.tokens:
         last = used.get(t.sha256)
         rows.append(
@@ -152,9 +170,10 @@ async def _token_table(records: StaffRecords, staff_id: str) -> str:
                 t.created_at.isoformat(timespec="seconds") if t.created_at else "-",
                 t.created_by or "-",
                 last.isoformat(timespec="seconds") if last else "-",
+                t.expires_at.isoformat(timespec="seconds") if t.expires_at else "never",
             )
         )
-    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    widths = [max(len(r[i]) for r in rows) for i in range(5)]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
     return "\n".join(lines) if member.tokens else f"{staff_id} has no API tokens"
 
@@ -198,6 +217,11 @@ def _parser() -> argparse.ArgumentParser:
     issue = commands.add_parser("issue-token", help="issue an API token; printed once")
     issue.add_argument("id")
     issue.add_argument("--name", required=True, help="what the token is for")
+    issue.add_argument(
+        "--expires-on",
+        type=date.fromisoformat,
+        help=f"last day it works, YYYY-MM-DD (UTC; default {TOKEN_DAYS} days from today)",
+    )
     listed = commands.add_parser("list-tokens", help="a member's API tokens: name, times")
     listed.add_argument("id")
     revoke = commands.add_parser(

@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import logging
 import re
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any
 
 from pydantic import (
@@ -51,6 +52,11 @@ class ApiToken(BaseModel):
     sha256: Annotated[str, Field(pattern=SHA256)]
     created_at: AwareDatetime | None = None
     created_by: str | None = None
+    # Refused from then on; None for tokens issued before expiry was kept (and seeded ones).
+    expires_at: AwareDatetime | None = None
+
+    def expired(self, now: datetime) -> bool:
+        return self.expires_at is not None and now >= self.expires_at
 
 
 class StaffMember(BaseModel):
@@ -158,3 +164,17 @@ def policy_problem(member: StaffMember, policy: Policy) -> tuple[str, str] | Non
                 f"(defined: {', '.join(sorted(policy.access.roles)) or 'none'})",
             )
     return None
+
+
+TOKEN_DAYS = 90  # a new token's life unless the admin picks its last day
+TOKEN_MAX_DAYS = 366
+
+
+def token_expiry(last_day: date | None, now: datetime) -> datetime:
+    """When a token issued now stops working: the end (UTC) of ``last_day``, by default
+    TOKEN_DAYS from today; ValueError unless that is today or later, within TOKEN_MAX_DAYS."""
+    today = now.astimezone(UTC).date()
+    last_day = last_day or today + timedelta(days=TOKEN_DAYS)
+    if not today <= last_day <= today + timedelta(days=TOKEN_MAX_DAYS):
+        raise ValueError(f"from today to {TOKEN_MAX_DAYS} days ahead")
+    return datetime.combine(last_day + timedelta(days=1), time(0), tzinfo=UTC)

@@ -7,6 +7,7 @@ the fields named; a token or a password link is shown once, on the page that mad
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
@@ -115,6 +116,7 @@ class StaffPages:
             "staff_member.html",
             status=status,
             member=member,
+            now=datetime.now(UTC),
             problems=problems or [],
             shown=shown or {},
             **common,
@@ -170,7 +172,13 @@ class StaffPages:
 
     async def issue_token(self, request: web.Request) -> web.StreamResponse:
         return await self._member_post(
-            TokenForm, lambda f: {"name": forms.text(f, "name")}, self.admin.issue_token, "token"
+            TokenForm,
+            lambda f: {
+                "name": forms.text(f, "name"),
+                "expires_on": forms.optional(f, "expires_on"),
+            },
+            self.admin.issue_token,
+            "token",
         )(request)
 
     async def revoke_token(self, request: web.Request) -> web.StreamResponse:
