@@ -269,3 +269,34 @@ async def test_the_api_refuses_a_token_signature_at_a_step_up_level(
     # Levels without a rule are signed by token, and say so.
     assert case.signoffs[-1].authentication is not None
     assert case.signoffs[-1].authentication.method == "token"
+
+
+async def test_a_sign_in_without_a_second_factor_does_not_meet_the_step_up(
+    tmp_path: Path, oidc_provider_factory: OidcProviderFactory, page: Page
+) -> None:
+    """bob has no second factor at the provider: asked for mfa, it answers with the lower
+    acr, and review refuses it rather than sign."""
+    policy = POLICY.model_copy(
+        update={"review": POLICY.review.model_copy(update={"step_up": {"ts-manager": RULE}})}
+    )
+    async with review_with_provider(tmp_path, oidc_provider_factory, policy) as (review, _):
+        await receive(review, submission())
+        case = f"/api/v1/cases/{CASE_ID}"
+        evidence = {"description": "Threats", "where": "off-wiki-public", "url": "https://x.test/1"}
+        assert (await api(review, "POST", case + "/evidence", "alice", evidence))[0] == 201
+        assert (await api(review, "PUT", case + "/decision", "alice", DECISION))[0] == 200
+        body = {"level": "case-handler", "verdict": "approve", "comment": "alice agrees"}
+        assert (await api(review, "POST", case + "/signoffs", "alice", body))[0] == 201
+        page_path = f"/console/cases/{CASE_ID}"
+        await sign_in(page, review, "bob", page_path)
+        await page.fill("#signoff-form textarea[name=comment]", "Manager agrees.")
+        await page.click("#sign")
+        await page.click("#step-up-continue")
+        await at_provider(page, "bob", "demo-bob-password")  # no code is asked: bob has none
+        await page.wait_for_selector("#refused")
+        assert "second factor" in await page.inner_text("#refusal-reason")
+        await page.screenshot(path=artefact_path("review-oidc-step-up-refused.png"), full_page=True)
+        signoffs = (await stored_case(review)).signoffs
+        details = [a.detail for a in reversed(await SignIns(review.store).recent())]
+    assert [s.level for s in signoffs] == ["case-handler"]
+    assert details == ["oidc", "oidc not_strong"]

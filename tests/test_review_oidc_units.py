@@ -75,8 +75,7 @@ def test_a_disabled_member_is_refused() -> None:
     disabled = STAFF.model_copy(
         update={
             "staff": [
-                m.model_copy(update={"disabled": True}) if m.id == "bob" else m
-                for m in STAFF.staff
+                m.model_copy(update={"disabled": True}) if m.id == "bob" else m for m in STAFF.staff
             ]
         }
     )
@@ -150,17 +149,13 @@ def _at_legal_counsel() -> Any:
 def test_a_level_with_a_rule_is_not_signed_with_a_token() -> None:
     form = SignOffForm(level="legal-counsel", verdict="approve", comment="Reviewed.")
     with pytest.raises(Rejected) as caught:
-        sign_off(
-            _at_legal_counsel(), form, staff("carol"), POLICY, NOW, TOKEN, STEPPED_UP
-        )
+        sign_off(_at_legal_counsel(), form, staff("carol"), POLICY, NOW, TOKEN, STEPPED_UP)
     assert caught.value.errors[0].field == "authentication"
 
 
 def test_a_stepped_up_signature_keeps_how_the_signer_signed_in() -> None:
     form = SignOffForm(level="legal-counsel", verdict="approve", comment="Reviewed.")
-    case, _ = sign_off(
-        _at_legal_counsel(), form, staff("carol"), POLICY, NOW, MFA, STEPPED_UP
-    )
+    case, _ = sign_off(_at_legal_counsel(), form, staff("carol"), POLICY, NOW, MFA, STEPPED_UP)
     assert case.signoffs[-1].authentication == MFA
 
 

@@ -1,14 +1,12 @@
 """Who is asking: a chain of authenticators, the first that recognises the request wins.
 
-`Authenticator` is the extension point. An OIDC provider is added as:
-1. a login route that redirects to the provider and a callback route that checks the
-   ID token (issuer, audience, nonce, expiry), maps its `sub`/`email` claim to a
-   staff member (`StaffDirectory.by_login`) and calls `SessionStore.start`, exactly as
-   the password login does; then the existing `SessionCookies` authenticator serves
-   every later request, CSRF included;
-2. or, for machine clients holding provider-issued access tokens, an
-   `OidcBearerTokens` authenticator placed in the chain before `BearerTokens`.
-Nothing else changes: authorisation only sees the `Identity`.
+`Authenticator` is the extension point. Console sign-in through an OIDC provider
+(entrypoints/console/oidc_routes.py) does not need one: its callback checks the ID token
+(auth/oidc.py), maps its `sub`/`email` claim to a staff member (auth/claims.py) and calls
+`SessionStore.start`, exactly as the password login does; then `SessionCookies` serves
+every later request, CSRF included. Machine clients holding provider-issued access
+tokens would get an `OidcBearerTokens` authenticator placed before `BearerTokens`.
+Authorisation only sees the `Identity`.
 """
 
 from __future__ import annotations

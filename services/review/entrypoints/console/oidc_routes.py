@@ -168,6 +168,9 @@ class OidcRoutes:
         code = request.query.get("code", "")
         if request.query.get("error") or not code:
             return self._refused(request, "provider", 401)
+        issuer = request.query.get("iss")  # RFC 9207: the answer names who gave it
+        if issuer is not None and issuer != self.provider.config.issuer:
+            return self._refused(request, "provider", 401)
         try:
             http = await self.http()
             signed_in = await self.provider.exchange(
