@@ -57,8 +57,10 @@ def test_make_run_installs_the_provider_only_when_it_is_asked_for(
     if shutil.which("make") is None:
         pytest.fail("make is not installed: `make test` itself needs it")
     env = {**os.environ, "CASEWORK_DEMO_OIDC": flag}
+    # -W: as if the lockfile had just changed, so the answer does not depend on whether
+    # this checkout's deploy/oidc/node_modules is already installed (make test installs it).
     commands = subprocess.run(
-        ["make", "-n", "run", f"VENV={tmp_path / 'venv'}"],
+        ["make", "-n", "-W", "deploy/oidc/package-lock.json", "run", f"VENV={tmp_path / 'venv'}"],
         cwd=REPO_ROOT,
         env=env,
         capture_output=True,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, ClassVar
+from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
@@ -65,7 +66,22 @@ PageTitle = Annotated[
     Field(min_length=1, max_length=255, pattern=r"^[^#<>\[\]|{}\x00-\x1f\x7f]+$"),
     AfterValidator(_no_signature),
 ]
-Url = Annotated[str, Field(pattern=r"^https?://\S+$", max_length=2000)]
+
+
+def _parsed_url(value: str) -> str:
+    """A link every reader can parse: a host, and a port that is a number (the pattern
+    alone lets through ``http://[`` and ``http://host:x``, which urllib refuses)."""
+    try:
+        parts = urlsplit(value)
+        _ = parts.port
+    except ValueError as exc:
+        raise ValueError(f"not a parseable URL ({exc})") from None
+    if not parts.hostname:
+        raise ValueError("a URL needs a host")
+    return value
+
+
+Url = Annotated[str, Field(pattern=r"^https?://\S+$", max_length=2000), AfterValidator(_parsed_url)]
 
 
 def canonical_account(name: str) -> str:
