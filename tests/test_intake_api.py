@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import openapi_spec_validator
 import pytest
 import yaml
 
@@ -424,6 +425,7 @@ async def test_the_openapi_document_covers_every_route_and_its_examples_are_acce
         assert reply.status == 200
         document = await reply.json()
     assert document["openapi"].startswith("3.1")
+    openapi_spec_validator.validate(document)  # a valid OpenAPI 3.1 document
     documented = {
         (path, method.upper()) for path, item in document["paths"].items() for method in item
     }

@@ -15,6 +15,7 @@ from typing import Any
 
 import aiohttp
 import jsonschema
+import openapi_spec_validator
 import pytest
 from aiohttp import web
 from prometheus_client import CollectorRegistry
@@ -148,6 +149,7 @@ async def test_the_openapi_document_describes_every_route(api: Api) -> None:
         assert reply.status == 200
         document = await reply.json()
     assert document["openapi"] == "3.1.0"
+    openapi_spec_validator.validate(document)  # a valid OpenAPI 3.1 document
     documented = {(p, m.upper()) for p, item in document["paths"].items() for m in item}
     served = {
         (route.resource.canonical, route.method)
@@ -458,7 +460,12 @@ WRITES = [
     ("POST", "/notes", {"text": ""}, "text"),
     ("POST", "/evidence", {"description": "x", "where": "somewhere"}, "where"),
     # Matches the URL pattern but no reader can parse it (schemathesis found it stored).
-    ("POST", "/evidence", {"description": "x", "where": "on-wiki-public", "url": "http://["}, "url"),
+    (
+        "POST",
+        "/evidence",
+        {"description": "x", "where": "on-wiki-public", "url": "http://["},
+        "url",
+    ),
     ("POST", "/links", {"kind": "appeal-of", "case_id": "OA-NOSUCHCASE0"}, "case_id"),
     ("POST", "/merge", {"into": "OA-NOSUCHCASE0"}, "into"),
     ("PUT", "/waiting", {"waiting": "perhaps"}, "waiting"),
