@@ -321,32 +321,31 @@ def _where(exc: ValidationError) -> str:
 
 def outbox_report(store: DocumentStore, relay: OutboxRelay, service: str, upstream: str) -> Report:
     """Report a gap once per upstream event: a ``CaseUnreconciled`` of ``service`` through
-    its outbox, stored with the record that it was reported."""
-    model: type[CaseUnreconciled] = UNRECONCILED[service]
+    its outbox, stored with the record that it was reported. A service the contract gives
+    no such type (intake) keeps the record alone: the reconciler has logged the gap as an
+    error and counts it (``reconcile_gaps_unfinishable``), which is what alerts then."""
+    model: type[CaseUnreconciled] | None = UNRECONCILED.get(service)
 
     async def report(case_id: str, event: CloudEvent | None, reason: str) -> None:
-        found = model(
-            case_id=case_id or "unknown",
-            upstream=upstream,
-            upstream_event_id=event.id if event else None,
-            upstream_event_type=event.type if event else None,
-            reason=reason,
-            found_at=datetime.now(UTC),
-        )
-        key = f"{upstream}:{event.id if event else case_id}"
-        try:
-            await store.insert(
-                GAPS,
-                {
-                    "_id": key,
-                    "case_id": case_id,
-                    "reason": reason,
-                    "at": found.found_at.isoformat(),
-                },
-                outbox=[OutboxMessage(topic_of(service), to_cloudevent(found))],
+        found_at = datetime.now(UTC)
+        outbox: list[OutboxMessage] = []
+        if model is not None:
+            found = model(
+                case_id=case_id or "unknown",
+                upstream=upstream,
+                upstream_event_id=event.id if event else None,
+                upstream_event_type=event.type if event else None,
+                reason=reason,
+                found_at=found_at,
             )
+            outbox.append(OutboxMessage(topic_of(service), to_cloudevent(found)))
+        key = f"{upstream}:{event.id if event else case_id}"
+        record = {"_id": key, "case_id": case_id, "reason": reason, "at": found_at.isoformat()}
+        try:
+            await store.insert(GAPS, record, outbox=outbox)
         except DuplicateDocument:
             return
-        relay.wake()
+        if outbox:
+            relay.wake()
 
     return report

@@ -47,9 +47,11 @@ def reconcile_from(
     handled: Handled,
     handle: Handler,
     ledger: tuple[str | None, Callable[[], str]] | None = None,
+    interval: float | None = None,
 ) -> dict[str, Duty]:
     """The ``once`` duty reconciling the ``types`` of ``upstream``'s ledger (none when no
-    upstream URL is set). ``ledger``: its URL and token (default: CASEWORK_UPSTREAM_*)."""
+    upstream URL is set). ``ledger``: its URL and token (default: CASEWORK_UPSTREAM_*);
+    ``interval``: seconds between passes (default: CASEWORK_RECONCILE_SECONDS)."""
     if ledger is None:
         settings = kit.settings
         assert isinstance(settings, UpstreamSettings)
@@ -58,7 +60,9 @@ def reconcile_from(
     if url is None:
         log.warning("no ledger URL for %s: no reconciliation from it", upstream)
         return {}
-    interval = kit.settings.reconcile_seconds if isinstance(kit.settings, UpstreamSettings) else 60
+    if interval is None:
+        settings = kit.settings
+        interval = settings.reconcile_seconds if isinstance(settings, UpstreamSettings) else 60
     reconciler = Reconciler(
         upstream,
         kit.store,

@@ -27,6 +27,9 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 SERVICE_ORDER = ("notify", "transparency", "enforcement", "review", "intake", "monitor")
 # Who reconciles from whose ledger (casework.reconcile): downstream -> upstream.
 UPSTREAM_OF = {"review": "intake", "enforcement": "review", "notify": "enforcement"}
+# Who else reads review's ledger (CASEWORK_REVIEW_LEDGER_*): notify its approvals and
+# merges, intake the reports of where each case stands (the tracking page).
+REVIEW_READERS = ("notify", "intake")
 
 
 class StackError(RuntimeError):
@@ -139,14 +142,14 @@ def reconcile_environment(service: str, env: dict[str, str]) -> dict[str, str]:
     out: dict[str, str] = {}
     if service in UPSTREAM_OF.values():
         files = [ensure_token(keys / f"ledger-{service}.token")]
-        if service == "review":  # notify reads review's approvals too, with its own token
-            files.append(ensure_token(keys / "ledger-review-notify.token"))
+        if service == "review":  # its other readers, each with its own token
+            files += [ensure_token(keys / f"ledger-review-{r}.token") for r in REVIEW_READERS]
         out["CASEWORK_LEDGER_TOKEN_FILE"] = ",".join(str(f) for f in files)
     review_port = env.get("REVIEW_PORT")
-    if service == "notify" and review_port is not None:
+    if service in REVIEW_READERS and review_port is not None:
         out["CASEWORK_REVIEW_LEDGER_URL"] = f"http://127.0.0.1:{review_port}"
         out["CASEWORK_REVIEW_LEDGER_TOKEN_FILE"] = str(
-            ensure_token(keys / "ledger-review-notify.token")
+            ensure_token(keys / f"ledger-review-{service}.token")
         )
     upstream = UPSTREAM_OF.get(service)
     port = env.get(f"{upstream.upper()}_PORT") if upstream is not None else None

@@ -1,7 +1,9 @@
 """Intake's wiring: the one place its parts are put together.
 
 Its ways in are the JSON API, the web form and the mail channel (SMTP/LMTP listeners, IMAP
-poller), and one consumed event: review's report of where a requester's case stands.
+poller), and one consumed event: review's report of where a requester's case stands, read
+from review's topic and reconciled from review's ledger (a report the bus lost, e.g. with a
+broker's topics, still reaches the tracking page).
 """
 
 from __future__ import annotations
@@ -12,12 +14,13 @@ from pydantic import ValidationError
 
 from casework.cloudevents import CloudEvent
 from casework.config import ConfigError
-from casework.contract import EventData, SubmissionReceived, from_cloudevent
+from casework.contract import CaseProgressed, EventData, SubmissionReceived, from_cloudevent
 from casework.dispatch import consumed_topics, dispatcher
 from casework.http import make_app
 from casework.periodic import every
-from casework.reconcile_wiring import serve_ledger
-from casework.runtime import Duty, Kit, Wiring
+from casework.reconcile import one_case_at_a_time
+from casework.reconcile_wiring import reconcile_from, serve_ledger
+from casework.runtime import Duty, Handler, Kit, Wiring
 from casework.trust import SIGNED_TYPES
 from services.intake.adapters.imap import ImapConfig
 from services.intake.domain.mail.mapping import Routing
@@ -48,12 +51,35 @@ async def wire(kit: Kit) -> Wiring:
     # Review reconciles from it: every stored submission has a case there.
     serve_ledger(kit, app, [SubmissionReceived.TYPE])
     mail = mail_duties(kit, submissions, intake)
+    # The consumer and the reconciliation duty: one event of a case at a time.
+    handle = one_case_at_a_time(dispatcher(HANDLERS, submissions, admit_handled))
     return Wiring(
         app=app,
         consumes=consumed_topics(HANDLERS),
-        handle=dispatcher(HANDLERS, submissions, admit_handled),
+        handle=handle,
         duties=mail.listeners,
-        once=mail.pollers,
+        once={**mail.pollers, **tracking_reconciliation(kit, submissions, handle)},
+    )
+
+
+def tracking_reconciliation(kit: Kit, submissions: Submissions, handle: Handler) -> dict[str, Duty]:
+    """The duty reading review's ledger for the reports of where each case stands: only
+    that public-level, unsigned type is taken (the ledger lists review's signed approvals
+    too, for its other downstreams; they are passed over undecoded, as on the bus)."""
+    settings = kit.settings
+    assert isinstance(settings, IntakeSettings)
+
+    async def recorded(event: CloudEvent) -> bool:
+        return await submissions.recorded(CaseProgressed.model_validate(event.data))
+
+    return reconcile_from(
+        kit,
+        "review",
+        [CaseProgressed.TYPE],
+        handled=recorded,
+        handle=handle,
+        ledger=(settings.review_ledger_url, settings.review_ledger_token),
+        interval=settings.reconcile_seconds,
     )
 
 

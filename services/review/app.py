@@ -12,7 +12,12 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry, Gauge
 
 from casework.cloudevents import CloudEvent
-from casework.contract import DecisionApproved, DuplicateMerged, SubmissionReceived
+from casework.contract import (
+    CaseProgressed,
+    DecisionApproved,
+    DuplicateMerged,
+    SubmissionReceived,
+)
 from casework.dispatch import consumed_topics, dispatcher
 from casework.errors import Rejected
 from casework.http import STATUS_OF_KIND, HealthCheck, make_app
@@ -219,6 +224,12 @@ async def _error_page(request: web.Request, exc: Rejected) -> web.StreamResponse
     return render(request, "error.html", status=STATUS_OF_KIND[exc.kind], problems=exc.errors)
 
 
+# What review's downstreams reconcile from, each filtering the types it takes:
+# enforcement and notify the approvals (and notify the merges), intake the public-level
+# reports of where a requester's case stands (its tracking page).
+LEDGER_TYPES = (DecisionApproved.TYPE, DuplicateMerged.TYPE, CaseProgressed.TYPE)
+
+
 async def wire(kit: Kit) -> Wiring:
     assert isinstance(kit.settings, ReviewSettings)
     staff = await open_staff(kit)
@@ -234,11 +245,9 @@ async def wire(kit: Kit) -> Wiring:
         authority=ReviewAuthority.from_settings(kit.settings, kit.policy),
         scan_seconds=kit.settings.deadline_scan_seconds,
     )
-    # Enforcement reconciles from it: every approved decision, signed as published.
+    # Its downstreams reconcile from it: every approved decision, signed as published.
     # Service to service with its own token, never staff: answered ahead of staff access.
-    # What enforcement and notify reconcile from (each filters the types it takes).
-    ledger_types = [DecisionApproved.TYPE, DuplicateMerged.TYPE]
-    serve_ledger(kit, review.app, ledger_types, ahead_of_access=True)
+    serve_ledger(kit, review.app, LEDGER_TYPES, ahead_of_access=True)
     session_purge = await add_staff_access(kit, review.app, review.cases, staff)
 
     # The consumer and the reconciliation duty: one event of a case at a time. Its own

@@ -64,6 +64,8 @@ PRODUCTION: dict[str, dict[str, str]] = {
     "intake": {
         "INTAKE_FORM_SECRET": "both replicas must check each other's CSRF tokens",
         **LEDGER,
+        "CASEWORK_REVIEW_LEDGER_URL": "reconciles the tracking pages from review's ledger",
+        "CASEWORK_REVIEW_LEDGER_TOKEN_FILE": "the token of the review-intake pair",
     },
     "review": {**LEDGER, **UPSTREAM},
     "enforcement": {

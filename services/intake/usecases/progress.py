@@ -23,6 +23,12 @@ class Tracking(UseCaseBase):
             return
         await self.progress.change(event.submission_id, lambda current: fold(current, event))
 
+    async def recorded(self, event: CaseProgressed) -> bool:
+        """Whether ``event`` is taken in already (reconciliation from review's ledger):
+        the recorded progress folded with it again would not change."""
+        current = await self.progress.get(event.submission_id)
+        return current is not None and fold(current, event) == current
+
     async def status(self, reference: str) -> LifeCycle | None:
         """What the submitter may see of their submission: its kind, when it was received,
         and the stages of its case since (no reason, person or content)."""
