@@ -10,12 +10,15 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager, suppress
 from typing import NoReturn, TypeVar
 
+import aiohttp
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiosmtpd.controller import Controller
 
 from casework.cloudevents import CloudEvent, from_kafka
+from casework.config import ServiceSettings
 from casework.kafka import EventConsumer
+from casework.runtime import Wire
 from deploy.credentials import bus_settings
 from deploy.stack import Ports
 
@@ -133,6 +136,33 @@ async def commit_at_start(bootstrap: str, group: str, topic: str, partitions: in
         await consumer.commit(dict.fromkeys(assigned, 0))
     finally:
         await consumer.stop()
+
+
+@asynccontextmanager
+async def serving(settings: ServiceSettings, wire: Wire, port: int) -> AsyncIterator[str]:
+    """A service as `python -m services.<name>` runs it, in this event loop; its base URL
+    once it answers /healthz. Stopped (and its task awaited) on leaving."""
+    from casework.runtime import serve
+
+    stop = asyncio.Event()
+    task = asyncio.create_task(serve(settings, wire, stop))
+    url = f"http://127.0.0.1:{port}"
+
+    async def healthy() -> bool:
+        if task.done():
+            task.result()
+        try:
+            async with aiohttp.ClientSession() as http, http.get(f"{url}/healthz") as reply:
+                return reply.status == 200
+        except aiohttp.ClientError:
+            return False
+
+    await eventually(healthy, what=f"{settings.SERVICE} to answer /healthz")
+    try:
+        yield url
+    finally:
+        stop.set()
+        await task
 
 
 @asynccontextmanager

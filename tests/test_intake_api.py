@@ -6,7 +6,6 @@ Tansu broker it publishes to. The helpers here are shared by the other intake te
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import json
 import uuid
@@ -31,7 +30,7 @@ from services.intake.domain.forms import FORMS
 from services.intake.entrypoints.examples import examples
 from services.intake.policy import rules_of
 from services.intake.settings import IntakeSettings
-from tests.support import eventually, free_port, topic_events
+from tests.support import eventually, free_port, serving, topic_events
 
 ROOT = Path(__file__).resolve().parent.parent
 POLICY_FILE = ROOT / "policy" / "office-actions.yaml"
@@ -89,29 +88,8 @@ def settings_for(
 @asynccontextmanager
 async def running_intake(settings: IntakeSettings) -> AsyncIterator[Intake]:
     """The intake service as `python -m services.intake` runs it, in this event loop."""
-    from casework.runtime import serve
-
-    stop = asyncio.Event()
-    task = asyncio.create_task(serve(settings, wire, stop))
-    intake = Intake(
-        f"http://127.0.0.1:{settings.port}", settings.data_dir, settings.kafka_bootstrap
-    )
-
-    async def healthy() -> bool:
-        if task.done():
-            task.result()
-        try:
-            async with aiohttp.ClientSession() as http, http.get(f"{intake.url}/healthz") as reply:
-                return reply.status == 200
-        except aiohttp.ClientError:
-            return False
-
-    await eventually(healthy, what="intake to answer /healthz")
-    try:
-        yield intake
-    finally:
-        stop.set()
-        await task
+    async with serving(settings, wire, settings.port) as url:
+        yield Intake(url, settings.data_dir, settings.kafka_bootstrap)
 
 
 async def intake_events(bootstrap: str) -> list[CloudEvent]:

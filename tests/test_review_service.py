@@ -4,10 +4,8 @@ across a restart of the service."""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -34,7 +32,7 @@ from services.review.domain.opening import case_id_for
 from services.review.settings import ReviewSettings
 from services.review.usecases import ReviewCases
 from tests.fixtures.keys import install_keys, session_signer
-from tests.support import eventually, free_port, topic_events
+from tests.support import eventually, free_port, serving, topic_events
 
 ROOT = Path(__file__).resolve().parent.parent
 POLICY = load_policy(ROOT / "policy" / "office-actions.yaml")
@@ -52,29 +50,8 @@ def settings_for(data_dir: Path, broker: TansuBroker) -> ReviewSettings:
     )
 
 
-@asynccontextmanager
-async def running_review(settings: ReviewSettings) -> AsyncIterator[str]:
-    from casework.runtime import serve
-
-    stop = asyncio.Event()
-    task = asyncio.create_task(serve(settings, wire, stop))
-    url = f"http://127.0.0.1:{settings.port}"
-
-    async def healthy() -> bool:
-        if task.done():
-            task.result()
-        try:
-            async with aiohttp.ClientSession() as http, http.get(f"{url}/healthz") as reply:
-                return reply.status == 200
-        except aiohttp.ClientError:
-            return False
-
-    await eventually(healthy, what="review to answer /healthz")
-    try:
-        yield url
-    finally:
-        stop.set()
-        await task
+def running_review(settings: ReviewSettings) -> AbstractAsyncContextManager[str]:
+    return serving(settings, wire, settings.port)
 
 
 async def scans(url: str) -> float:

@@ -6,10 +6,9 @@ keeps going; a wiped store is rebuilt by reading the topic again from its start.
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from collections.abc import Iterator
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +29,7 @@ from deploy.credentials import BusCredentials
 from services.transparency.app import wire
 from services.transparency.handlers import HANDLERS
 from services.transparency.settings import TransparencySettings
-from tests.support import eventually, free_port, topic_events
+from tests.support import eventually, free_port, serving, topic_events
 from tests.test_transparency_domain import CASE, REFUSED_WHERE, history, inquiry_answer, statement
 
 DLQ = dead_letter_topic_of("transparency")
@@ -59,30 +58,9 @@ def settings_for(data_dir: Path, broker: TansuBroker) -> TransparencySettings:
     )
 
 
-@asynccontextmanager
-async def running_portal(settings: TransparencySettings) -> AsyncIterator[str]:
+def running_portal(settings: TransparencySettings) -> AbstractAsyncContextManager[str]:
     """The portal service in this event loop; its base URL while it runs."""
-    from casework.runtime import serve
-
-    stop = asyncio.Event()
-    task = asyncio.create_task(serve(settings, wire, stop))
-    url = f"http://127.0.0.1:{settings.port}"
-
-    async def healthy() -> bool:
-        if task.done():
-            task.result()
-        try:
-            async with aiohttp.ClientSession() as http, http.get(f"{url}/healthz") as reply:
-                return reply.status == 200
-        except aiohttp.ClientError:
-            return False
-
-    await eventually(healthy, what="the portal to answer /healthz")
-    try:
-        yield url
-    finally:
-        stop.set()
-        await task
+    return serving(settings, wire, settings.port)
 
 
 async def fetch(url: str) -> tuple[int, str]:
