@@ -22,7 +22,8 @@ from casework.contract import (
     RightsRemovalTerms,
 )
 from casework.policy import Enforcement, load_policy
-from services.enforcement.adapters.notices import NoticeRenderer, notice_marker
+from services.enforcement.adapters import notices
+from services.enforcement.adapters.notices import NoticeRenderer, notice_marker, reversal_line
 from services.enforcement.adapters.stored import from_document, to_document
 from services.enforcement.domain import (
     PLANNERS,
@@ -352,3 +353,45 @@ def test_an_unknown_language_falls_back_to_english() -> None:
     decision = approved(language="xx").decision
     text = NoticeRenderer(LOG_PAGE).render(decision, "Global <b>ban</b>", CASE, "Some page")
     assert "Office action" in text and "<nowiki>Global &lt;b&gt;ban&lt;/b&gt;</nowiki>" in text
+
+
+@pytest.mark.parametrize(
+    ("language", "line"),
+    [
+        ("en", f"This office action notice ({CASE}) was reversed on 2027-02-03."),
+        (
+            "ru",
+            f"Офисное действие, о котором сообщает это уведомление ({CASE}), отменено 2027-02-03.",
+        ),
+        ("xx", f"This office action notice ({CASE}) was reversed on 2027-02-03."),
+    ],
+)
+def test_the_reversal_line_is_in_the_notice_language(language: str, line: str) -> None:
+    """Issue 18 §3: a reversed notice is marked in the language the notice was written in
+    (a language without a notice of its own got the English one, and the English line)."""
+    decision = approved(language=language).decision
+    text = NoticeRenderer(LOG_PAGE).render(decision, "Global ban", CASE, f"User:{ACCOUNT}")
+    assert reversal_line(text, CASE, datetime(2027, 2, 3, tzinfo=UTC).date()) == f"\n\n:''{line}''"
+
+
+def test_a_notice_placed_before_notices_recorded_their_language_is_marked_in_english() -> None:
+    old = f'{notice_marker(CASE)}\n{{| class="office-action-notice" style=""\n| Office action'
+    assert "was reversed on 2027-02-03" in reversal_line(old, CASE, datetime(2027, 2, 3).date())
+
+
+def test_a_notice_language_without_its_reversal_line_stops_enforcement(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for template in notices.TEMPLATES.glob("*.j2"):
+        (tmp_path / template.name).write_text(template.read_text(encoding="utf-8"), "utf-8")
+    (tmp_path / "notice.de.wiki.j2").write_text("{{ marker }} Büroaktion", "utf-8")
+    monkeypatch.setattr(notices, "TEMPLATES", tmp_path)
+    notices.languages.cache_clear()
+    try:
+        with pytest.raises(ValueError, match=r"reversed\.de\.wiki\.j2 missing"):
+            NoticeRenderer(LOG_PAGE)
+        (tmp_path / "reversed.de.wiki.j2").write_text(":''{{ case_id }} aufgehoben''", "utf-8")
+        notices.languages.cache_clear()
+        assert NoticeRenderer(LOG_PAGE) and notices.languages() == {"de", "en", "ru"}
+    finally:
+        notices.languages.cache_clear()

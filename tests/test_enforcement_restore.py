@@ -216,6 +216,38 @@ async def test_a_reversed_notice_is_marked_by_an_edit_and_kept(
     added = marked.text[len(placed.text) :]
     assert approved.case_id in added and "reversed" in added
     assert marked.text.count("reversed") == placed.text.count("reversed") + 1
+    assert f"This office action notice ({approved.case_id}) was reversed on" in added
+    assert "отменено" not in added
+
+
+async def test_a_reversed_notice_in_russian_is_marked_in_russian(
+    enforcer: Enforcer,
+    clients: dict[str, MediaWikiClient],
+) -> None:
+    """Issue 18 §3: the line under a reversed notice is in the notice's language."""
+    approved = approval(
+        "conduct-warning",
+        "Vandal2",
+        notices=NoticePlan(user_page=True),
+        wikis=[ALPHA],
+        language="ru",
+    )
+    await enforcer.decision_approved(approved)
+    placed = await clients[ALPHA].page("User:Vandal2")
+    assert placed is not None and "Офисное действие" in placed.text
+
+    days = {datetime.now(UTC).date()}
+    await enforcer.decision_reversed(reversal(approved))
+    days.add(datetime.now(UTC).date())  # the reversal may straddle midnight
+    marked = await clients[ALPHA].page("User:Vandal2")
+    assert marked is not None and marked.text.startswith(placed.text)
+    added = marked.text[len(placed.text) :]
+    assert any(
+        f"Офисное действие, о котором сообщает это уведомление ({approved.case_id}), "
+        f"отменено {day:%Y-%m-%d}." in added
+        for day in days
+    )
+    assert "reversed" not in added and "office action" not in added.lower()
 
 
 async def test_a_notice_in_the_community_language_names_the_action_in_it(

@@ -5,7 +5,8 @@ office block or protection *replaces* what a community had put there. Reversal a
 must leave the wiki as it would be without the office action: the community's block
 (its flags and restrictions, until its own end) and its protection levels (each until its
 own expiry) come back, unless they would have ended by then. A reversed notice stays on
-the page (its history is the record) and gets a line saying it was reversed.
+the page (its history is the record) and gets a line saying it was reversed, in the
+notice's language (adapters/notices.py).
 
 `prepare` reads that state before the operation acts, so the enforcer can store it first:
 a crash between the wiki call and the record must not lose what was replaced.
@@ -16,6 +17,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from casework.mediawiki import BlockInfo, MediaWikiClient, MediaWikiError, PageState
+from services.enforcement.adapters.notices import reversal_line
 from services.enforcement.domain import Ending, Operation, OpKind, OpState, PriorBlock
 
 INFINITY = "infinity"
@@ -164,17 +166,14 @@ async def restore_protection(
     await wiki.protect(op.target, protections=levels, expiries=expiries, reason=reason)
 
 
-def reversal_line(case_id: str, now: datetime) -> str:
-    return f"\n\n:''This office action notice ({case_id}) was reversed on {now:%Y-%m-%d}.''"
-
-
 async def mark_notice(
     op: Operation, case_id: str, wiki: MediaWikiClient, ending: Ending, reason: str, now: datetime
 ) -> None:
-    """A reversed notice gets a line saying so, once (the role account's edit with the
-    reversal's summary); an expired one stays as it is, true for its time."""
+    """A reversed notice gets a line saying so in the notice's own language, once (the role
+    account's edit with the reversal's summary); an expired one stays as it is, true for
+    its time."""
     if ending is not Ending.REVERSED:
         return
     if await wiki.own_edit(op.target, reason) is not None:
         return
-    await wiki.append_once(op.target, reversal_line(case_id, now), reason)
+    await wiki.append_once(op.target, reversal_line(op.text, case_id, now.date()), reason)
