@@ -39,6 +39,7 @@ from casework.contract import (
     Removal,
     RightsRemovalTerms,
 )
+from casework.contract.decision import ClauseText
 
 
 class Stored(BaseModel):
@@ -53,12 +54,20 @@ class StoredSubject(Stored):
     language: str = "en"
 
 
+class StoredClauseText(Stored):
+    source: str
+    section: str
+    text: str
+
+
 class StoredGround(Stored):
     id: str
     catalogue_version: str
     source: str
     section: str
     text: str
+    # Every other language's words as drafted; absent from grounds stored before it was kept.
+    translations: dict[str, StoredClauseText] = Field(default_factory=dict)
 
 
 class StoredInteractionBan(Stored):
@@ -162,16 +171,7 @@ def stored_decision(d: Decision) -> StoredDecision:
         ),
         wikis=list(d.wikis),
         expires_at=d.expires_at,
-        grounds=[
-            StoredGround(
-                id=g.id,
-                catalogue_version=g.catalogue_version,
-                source=g.source,
-                section=g.section,
-                text=g.text,
-            )
-            for g in d.grounds
-        ],
+        grounds=[_stored_ground(g) for g in d.grounds],
         public_rationale=d.public_rationale,
         appealable=d.appealable,
         appeal_until=d.appeal_until,
@@ -209,6 +209,20 @@ def stored_decision(d: Decision) -> StoredDecision:
         ],
         determination=_stored_determination(d.determination),
         disclosure=_stored_disclosure(d.disclosure),
+    )
+
+
+def _stored_ground(g: ClauseGround) -> StoredGround:
+    return StoredGround(
+        id=g.id,
+        catalogue_version=g.catalogue_version,
+        source=g.source,
+        section=g.section,
+        text=g.text,
+        translations={
+            language: StoredClauseText(source=t.source, section=t.section, text=t.text)
+            for language, t in g.translations.items()
+        },
     )
 
 
@@ -277,16 +291,7 @@ def contract_decision(s: StoredDecision) -> Decision:
         ),
         wikis=list(s.wikis),
         expires_at=s.expires_at,
-        grounds=[
-            ClauseGround(
-                id=g.id,
-                catalogue_version=g.catalogue_version,
-                source=g.source,
-                section=g.section,
-                text=g.text,
-            )
-            for g in s.grounds
-        ],
+        grounds=[_ground(g) for g in s.grounds],
         public_rationale=s.public_rationale,
         appealable=s.appealable,
         appeal_until=s.appeal_until,
@@ -324,6 +329,20 @@ def contract_decision(s: StoredDecision) -> Decision:
         ],
         determination=_determination(s.determination),
         disclosure=_disclosure(s.disclosure),
+    )
+
+
+def _ground(g: StoredGround) -> ClauseGround:
+    return ClauseGround(
+        id=g.id,
+        catalogue_version=g.catalogue_version,
+        source=g.source,
+        section=g.section,
+        text=g.text,
+        translations={
+            language: ClauseText(source=t.source, section=t.section, text=t.text)
+            for language, t in g.translations.items()
+        },
     )
 
 

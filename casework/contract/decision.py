@@ -36,14 +36,31 @@ class AffectedUser(Part):
     language: Language = "en"
 
 
+class ClauseText(Part):
+    """A clause's words in one language, as they stood when the decision was drafted."""
+
+    source: str
+    section: str
+    text: str
+
+
 class ClauseGround(Part):
-    """A clause the decision rests on, with its text as it stood when decided."""
+    """A clause the decision rests on, with its text as it stood when decided: the English
+    original in source, section and text, every other language of the policy in
+    translations, so a later catalogue edit never changes what the decision said."""
 
     id: str
     catalogue_version: str
     source: str
     section: str
     text: str
+    translations: dict[Language, ClauseText] = Field(
+        default_factory=dict,
+        description=(
+            "The clause in each language the policy gave it in besides English, by language "
+            "code, as it stood when drafted. Empty on decisions drafted before it was kept."
+        ),
+    )
 
 
 class InteractionBanTerms(Part):

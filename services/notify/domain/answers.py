@@ -3,8 +3,9 @@
 Each answer is either given, or "not disclosed" with the recorded grounds, or (when there
 is nothing to disclose: no legal determination made, no evidence cited) said to be none.
 "Not disclosed" is only ever said of something that exists and is withheld. The policy's
-own words in an answer (clause texts, sign-off level titles, the standard refusal grounds)
-are given in the audience's language (``Policy.text``).
+own words in an answer (sign-off level titles, the standard refusal grounds) are given in
+the audience's language (``Policy.text``); clause texts as the decision snapshotted them in
+that language when it was drafted (``clause_view``).
 """
 
 from __future__ import annotations
@@ -90,15 +91,20 @@ def _withheld(decision: Decision, policy: Policy, question: Question, language: 
 
 
 def clause_view(ground: ClauseGround, policy: Policy, language: str) -> ClauseView:
-    """The decision's ground is its English snapshot. The catalogue's translation is the
-    same clause only while the catalogue is the version the decision cites; a clause of an
-    older catalogue keeps its snapshot, since the current translation may say something else
-    (snapshotting every language into the decision is a contract change, left for later)."""
+    """The clause as the decision said it in ``language``: its own snapshot of that language
+    (English is the ground's own fields). A decision drafted before the snapshot was kept, or
+    before the policy gave the language, has none; the current catalogue's translation is the
+    same clause only while the catalogue is the version the decision cites, so it is used
+    then and the English snapshot otherwise (a clause of an older catalogue may have said
+    something else)."""
+    snapshot = ground.translations.get(language) or ground.translations.get(language.split("-")[0])
     current = ground.catalogue_version == policy.clauses.version
-    if not current or ground.id not in policy.clauses.items or not translated(policy, language):
-        fields = {"source": ground.source, "section": ground.section, "text": ground.text}
-    else:
+    if snapshot is not None:
+        fields = {"source": snapshot.source, "section": snapshot.section, "text": snapshot.text}
+    elif current and ground.id in policy.clauses.items and translated(policy, language):
         fields = {f: policy.text(language, "clauses", ground.id, f) for f in FIELDS["clauses"]}
+    else:
+        fields = {"source": ground.source, "section": ground.section, "text": ground.text}
     return ClauseView(id=ground.id, catalogue_version=ground.catalogue_version, **fields)
 
 

@@ -25,8 +25,10 @@ from casework.contract import (
     RightsRemovalTerms,
     WikiId,
 )
+from casework.contract.decision import ClauseText
 from casework.errors import FieldError, Kind, Rejected
 from casework.policy import Policy
+from casework.policy.translations import SOURCE_LANGUAGE
 from casework.text import NO_CONTROL
 from services.review.domain.case import Case, CaseState
 from services.review.domain.staff import StaffMember
@@ -154,9 +156,31 @@ def _form_errors(
     return errors
 
 
+def clause_ground(policy: Policy, clause_id: str) -> ClauseGround:
+    """A catalogue clause as the decision keeps it: in English and in every other language
+    the policy declares, so what the decision said stays as drafted in each of them."""
+    catalogue = policy.clauses
+    clause = catalogue.items[clause_id]
+    return ClauseGround(
+        id=clause_id,
+        catalogue_version=catalogue.version,
+        source=clause.source,
+        section=clause.section,
+        text=clause.text,
+        translations={
+            language: ClauseText(
+                source=policy.text(language, "clauses", clause_id, "source"),
+                section=policy.text(language, "clauses", clause_id, "section"),
+                text=policy.text(language, "clauses", clause_id, "text"),
+            )
+            for language in policy.languages
+            if language != SOURCE_LANGUAGE
+        },
+    )
+
+
 def _decision_of(case: Case, form: DecisionForm, policy: Policy, action_type: str) -> Decision:
     """The decision the (valid) form records: the clauses and evidence copied in full."""
-    catalogue = policy.clauses
     known_evidence = {e.id: e for e in case.evidence}
     action = policy.action(action_type)
     appealable = action.appealable if form.appealable is None else form.appealable
@@ -166,16 +190,7 @@ def _decision_of(case: Case, form: DecisionForm, policy: Policy, action_type: st
         subject=AffectedUser.model_validate(form.subject.model_dump()),
         wikis=form.wikis,
         expires_at=form.expires_at,
-        grounds=[
-            ClauseGround(
-                id=g,
-                catalogue_version=catalogue.version,
-                source=catalogue.items[g].source,
-                section=catalogue.items[g].section,
-                text=catalogue.items[g].text,
-            )
-            for g in form.grounds
-        ],
+        grounds=[clause_ground(policy, g) for g in form.grounds],
         public_rationale=form.public_rationale,
         appealable=appealable,
         appeal_until=form.appeal_until if appealable else None,
