@@ -24,6 +24,7 @@ from services.review.auth.pending import PendingLogin, PendingLogins, SignOffDra
 from services.review.auth.sessions import Session, SessionStore
 from services.review.domain.stepup import step_up_shortfall
 from services.review.entrypoints.console.auth_routes import LOGIN_PATH, local_path, secure_cookies
+from services.review.entrypoints.console.policy_words import PolicyWords
 from services.review.entrypoints.console.render import render
 
 CALLBACK_PATH = "/console/oidc/callback"
@@ -50,6 +51,7 @@ class OidcRoutes:
         drafts: SignOffDrafts,
         sign_ins: SignIns,
         step_up: Mapping[str, StepUp],
+        words: PolicyWords | None = None,
     ) -> None:
         self.provider = provider
         self.settings = settings
@@ -59,6 +61,8 @@ class OidcRoutes:
         self.drafts = drafts
         self.sign_ins = sign_ins
         self.step_up = step_up
+        # The level's title in the page's language on the step-up page (None: its id).
+        self.words = words
         self._http: aiohttp.ClientSession | None = None
 
     def register(self, app: web.Application) -> None:
@@ -111,6 +115,7 @@ class OidcRoutes:
             me=identity.staff,
             csrf=identity.session.csrf_token if identity.session else "",
             level=level,
+            words=self.words,
             minutes=max(1, rule.max_age_seconds // 60),
             go=go,
             back=next_path,

@@ -40,6 +40,7 @@ from services.review.domain.signoff import SIGNING_STATES, SignOffForm
 from services.review.domain.staff import StaffMember
 from services.review.domain.stepup import TOKEN, step_up_shortfall
 from services.review.entrypoints.console import forms
+from services.review.entrypoints.console.policy_words import PolicyWords
 from services.review.entrypoints.console.render import HERE, render
 from services.review.usecases import ReviewCases
 
@@ -66,6 +67,7 @@ class ConsoleRoutes:
     ) -> None:
         self.cases = cases
         self.policy = policy
+        self.words = PolicyWords(policy)  # its words in the page's language
         self.rules = rules
         self.staff = staff
         # Sign-offs typed before a step-up, kept server-side per session (None: no
@@ -149,7 +151,7 @@ class ConsoleRoutes:
             filters={**{f: raw.get(f, "") for f in FILTER_FIELDS}, "deadline": deadline},
             states=[s.value for s in CaseState],
             action_types=sorted(self.policy.action_types),
-            policy_text=self.policy.text,
+            words=self.words,
             staff_ids=[m.id for m in self.staff.current().staff],
             staff_admin=can(identity.staff, Action.MANAGE_STAFF, rules=self.rules),
             problems=problems,
@@ -209,7 +211,7 @@ class ConsoleRoutes:
             my_levels=[lvl for lvl in staff.levels if lvl in outstanding],
             clauses=self.policy.clauses,
             action_types=self.policy.action_types,
-            policy_text=self.policy.text,
+            words=self.words,
             problems=problems or [],
             submitted=submitted or {},
             published=case.state is CaseState.APPROVED,

@@ -26,6 +26,7 @@ from services.review.auth.admin import (
 )
 from services.review.auth.middleware import current_identity
 from services.review.entrypoints.console import forms
+from services.review.entrypoints.console.policy_words import PolicyWords
 from services.review.entrypoints.console.render import render
 
 STAFF = "/console/staff"
@@ -78,6 +79,7 @@ class StaffPages:
             "staff_admin": True,
             "roles": sorted(self.policy.access.roles),
             "levels": sorted(self.policy.signoff_levels),
+            "words": PolicyWords(self.policy),
             "request_origin": f"{request.scheme}://{request.host}",
         }
 
