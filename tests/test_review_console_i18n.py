@@ -18,6 +18,8 @@ from typing import Any
 import aiohttp
 import pytest
 
+from casework.contract import ClauseGround
+from casework.contract.decision import ClauseText
 from services.review.domain.opening import case_id_for
 from services.review.entrypoints.console.policy_words import PolicyWords
 from services.review.entrypoints.console.render import PAGES
@@ -166,3 +168,24 @@ def test_the_step_up_page_names_the_level_in_the_page_language(language: str) ->
     title = POLICY.text(language, "signoff_levels", "legal-counsel")
     assert title in page and "legal-counsel" not in page
     assert (POLICY.text("en", "signoff_levels", "legal-counsel") in page) is (language == "en")
+
+
+def test_a_ground_reads_as_the_decision_said_it() -> None:
+    """The decision's own Russian snapshot, even once the catalogue says something else; a
+    decision without one: the catalogue's Russian while it cites the current version, else
+    its English snapshot (an older catalogue's clause may have said something else)."""
+    words = PolicyWords(POLICY)
+    english = {
+        f: POLICY.text("en", "clauses", "ucoc-3-1", f) for f in ("source", "section", "text")
+    }
+    version = POLICY.clauses.version
+    said = ClauseText(source="УКП", section="3.1 — как было", text="Слова решения.")
+    kept = ClauseGround(
+        id="ucoc-3-1", catalogue_version=version, **english, translations={"ru": said}
+    )
+    assert words.ground("ru", kept).model_dump() == said.model_dump()
+    assert words.ground("en", kept).model_dump() == english
+    bare = kept.model_copy(update={"translations": {}})
+    assert words.ground("ru-RU", bare) == words.clause("ru", "ucoc-3-1")
+    older = bare.model_copy(update={"catalogue_version": "2001-01"})
+    assert words.ground("ru", older).model_dump() == english

@@ -11,8 +11,7 @@ level since removed, on an old sign-off) is shown as the id: it is all that is k
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Iterable
 
 from pydantic import BaseModel, ConfigDict
 
@@ -63,10 +62,7 @@ class PolicyWords:
         english = ClauseWords(source=ground.source, section=ground.section, text=ground.text)
         if short == SOURCE_LANGUAGE or short not in self.policy.translations:
             return english
-        # Decisions keep every language's words once review snapshots them (ClauseGround's
-        # translations); older decisions have none.
-        snapshots: Mapping[str, Any] = getattr(ground, "translations", None) or {}
-        snapshot = snapshots.get(short)
+        snapshot = ground.translations.get(short)  # none on decisions drafted before
         if snapshot is not None:
             return ClauseWords(source=snapshot.source, section=snapshot.section, text=snapshot.text)
         current = ground.catalogue_version == self.policy.clauses.version
