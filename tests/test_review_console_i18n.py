@@ -189,3 +189,41 @@ def test_a_ground_reads_as_the_decision_said_it() -> None:
     assert words.ground("ru-RU", bare) == words.clause("ru", "ucoc-3-1")
     older = bare.model_copy(update={"catalogue_version": "2001-01"})
     assert words.ground("ru", older).model_dump() == english
+
+
+async def test_the_case_page_in_russian_has_no_english_words_of_its_own(
+    review: Review, case_id: str
+) -> None:
+    """The console's own words the Russian page once left in English: the verdicts, the
+    decision form's parts, the appeal choice, a determination's disclosure."""
+    _, alice = await call(review, "GET", f"/console/cases/{case_id}", "alice", lang="ru")
+    _, carol = await call(review, "GET", f"/console/cases/{case_id}", "carol", lang="ru")
+    assert '<td data-verdict="approve">одобрено</td>' in alice
+    form = section(alice, "decision")
+    for russian in ("Запрет на взаимодействие", "Снятие прав", "Все мероприятия", "Содержимое"):
+        assert russian in form
+    assert '<option value="" selected>как в политике</option>' in form
+    for english in (
+        "interaction ban<",
+        "rights removal<",
+        "event ban<",
+        "content<",
+        "all events<",
+        "restrictions <",
+        "exceptions <",
+        ">policy<",
+    ):
+        assert english not in form
+    evidence = section(alice, "evidence")
+    assert "<label>Адрес (URL) <input" in evidence and "<label>URL <input" not in evidence
+    disclosure = section(carol, "determination")
+    assert '<option value="withheld">не раскрывается</option>' in disclosure
+    assert "<option>full</option>" not in disclosure
+
+
+def test_every_console_message_is_given_in_every_language() -> None:
+    """A key missing from one language would show the English (translator's fallback)."""
+    english = set(PAGES.messages("en"))
+    for language in PAGES.languages:
+        given = set(PAGES.messages(language))
+        assert given == english, (language, sorted(given ^ english))
