@@ -42,11 +42,13 @@ from casework.trust import sign_event
 from deploy.broker import TansuBroker
 from services.intake.adapters.progress import PROGRESS
 from services.intake.settings import IntakeSettings
+from services.intake.usecases import Submissions
 from services.review.app import LEDGER_TYPES
 from tests.fixtures.broker import sigkill_and_restart, unique
 from tests.support import eventually, free_port, topic_events
 from tests.test_enforcement_domain import approved
 from tests.test_intake_api import Intake, example, post, running_intake, settings_for
+from tests.test_intake_progress import NOW, report, store, submissions, submitted  # noqa: F401
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -319,3 +321,19 @@ async def test_a_second_reconcile_changes_nothing(
     assert counted(metrics, "reconcile_gaps_finished") == 0
     assert await stored(scenario.settings, PROGRESS) == before  # not even a version moved
     assert await stored(scenario.settings, GAPS) == gaps
+
+
+async def test_a_report_counts_as_recorded_once_folded_in_or_outdone(
+    submissions: Submissions,
+) -> None:
+    """What the duty asks before it feeds a report (real SQLite store): taken in already?"""
+    reference = await submitted(submissions)
+    first = report(reference, "under-review", NOW)
+    later = report(reference, "approved", NOW + timedelta(minutes=1))
+    assert not await submissions.recorded(first)
+    await submissions.case_progressed(later)
+    assert await submissions.recorded(later)
+    assert not await submissions.recorded(first)  # older, but a step not seen yet
+    await submissions.case_progressed(first)
+    assert await submissions.recorded(first) and await submissions.recorded(later)
+    assert not await submissions.recorded(report("SR-NOT-HERE", "under-review", NOW))
