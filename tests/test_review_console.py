@@ -88,9 +88,10 @@ async def test_a_handler_drafts_a_global_ban_three_others_sign_and_it_is_publish
             "Sustained cross-wiki harassment of several contributors.",
         )
         await alice.click("#save-decision")
-        await alice.wait_for_selector("#state:text('awaiting-signoff')")
+        await alice.wait_for_selector('#state[data-state="awaiting-signoff"]')
         missing = await alice.inner_text("#missing")
-        assert "case-handler, ts-manager, legal-counsel, director" in missing
+        # By the policy's level titles (issue 18 §3), the page's language: here English.
+        assert "Case handler, Trust & Safety manager, Legal counsel, Director" in missing
         await alice.fill('#signoff-form textarea[name="comment"]', "Drafted and checked.")
         await alice.click("#sign")
         await alice.wait_for_selector('#signoffs tr[data-level="case-handler"]')
@@ -310,6 +311,9 @@ async def test_a_manager_retries_an_operation_failed_for_good_from_the_case_page
         await page.fill("#outcome-operations .retry-form input[name=reason]", "right granted")
         await page.click("#outcome-operations .retry-form button")
         await page.wait_for_selector('#outcome-operations tr[data-status="retrying"]')
+        await page.goto(f"{stack.url('review')}/console/cases/{case_id}?lang=ru")
+        kind = page.locator('#outcome-operations td[data-kind="remove-rights"]')
+        assert await kind.inner_text() == "снятие прав"  # issue 18 §3: the page's language
     finally:
         await context.close()
 

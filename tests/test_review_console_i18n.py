@@ -131,6 +131,8 @@ async def test_the_queue_in_russian_names_the_next_level_and_the_action_in_russi
     assert row is not None
     text = html.unescape(row.group(1))
     assert f"→ {POLICY.text('ru', 'signoff_levels', 'ts-manager')}" in text
+    visible = re.sub(r"<[^>]*>", "", text)
+    assert "ждёт подписей →" in visible and "awaiting" not in visible
     assert POLICY.text("ru", "action_types", "global-ban") in text
     assert english_in(text) == []
 
@@ -194,11 +196,13 @@ def test_a_ground_reads_as_the_decision_said_it() -> None:
 async def test_the_case_page_in_russian_has_no_english_words_of_its_own(
     review: Review, case_id: str
 ) -> None:
-    """The console's own words the Russian page once left in English: the verdicts, the
-    decision form's parts, the appeal choice, a determination's disclosure."""
+    """The console's own words the Russian page once left in English: the case's state,
+    the verdicts, the decision form's parts, the appeal choice, a determination's
+    disclosure."""
     _, alice = await call(review, "GET", f"/console/cases/{case_id}", "alice", lang="ru")
     _, carol = await call(review, "GET", f"/console/cases/{case_id}", "carol", lang="ru")
     assert '<td data-verdict="approve">одобрено</td>' in alice
+    assert '<dd id="state" data-state="awaiting-signoff">ждёт подписей</dd>' in alice
     form = section(alice, "decision")
     for russian in ("Запрет на взаимодействие", "Снятие прав", "Все мероприятия", "Содержимое"):
         assert russian in form

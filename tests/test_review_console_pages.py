@@ -197,7 +197,7 @@ async def test_cases_are_linked_and_a_duplicate_merged(review: Review, browser: 
         await case_page(page, review, duplicate)
         await page.fill('#merge-form input[name="into"]', original)
         await page.click("#merge")
-        await page.wait_for_selector("#state:text('merged')")
+        await page.wait_for_selector('#state[data-state="merged"]')
     finally:
         await context.close()
     assert (await read(review, breach))["links"] == [{"kind": "breach-of", "case_id": original}]
@@ -328,7 +328,7 @@ async def test_a_reversal_in_error_is_started_by_one_manager_and_confirmed_by_an
         assert "ещё 1 из 2" in await page.inner_text("#pending-reversal")
         await page.fill('#reversal-form textarea[name="reason"]', "Agreed: the wrong user.")
         await page.click("#reverse")
-        await page.wait_for_selector("#state:text('reversed')")
+        await page.wait_for_selector('#state[data-state="reversed"]')
     finally:
         await context.close()
     [reversed_] = await outbox(review, DecisionReversed, case_id)
@@ -422,7 +422,7 @@ async def test_the_decision_form_records_the_disclosure_plan_and_evidence_audien
 
         await form.locator('input[name="expires_at"]').fill("")
         await form.locator("#save-decision").click()
-        await page.wait_for_selector("#state:text('awaiting-signoff')")
+        await page.wait_for_selector('#state[data-state="awaiting-signoff"]')
         # Drafted again, the stored plan is what the form shows.
         assert await where.locator('input[value="public"]').is_checked()
         assert not await where.locator('input[value="requester"]').is_checked()
