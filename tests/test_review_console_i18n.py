@@ -152,21 +152,27 @@ async def test_the_staff_pages_in_russian_name_the_levels_in_russian(review: Rev
     assert levels in html.unescape(bob.group(1))
 
 
-@pytest.mark.parametrize("language", ["ru", "en"])
-def test_the_step_up_page_names_the_level_in_the_page_language(language: str) -> None:
-    """The page a signer meets before the provider asks again (OidcRoutes given the policy's
-    words): the level by its title in the page's language, not its id."""
-    page = PAGES.environment.get_template("step_up.html").render(
+def step_up_page(language: str, words: PolicyWords | None) -> str:
+    return PAGES.environment.get_template("step_up.html").render(
         t=PAGES.translator(language),
         lang=language,
         languages=PAGES.languages,
         path="/console/step-up",
         level="legal-counsel",
-        words=PolicyWords(POLICY),
+        words=words,
         minutes=5,
         go="/go",
         back="/back",
     )
+
+
+@pytest.mark.parametrize("language", ["ru", "en"])
+def test_the_step_up_page_names_the_level_in_the_page_language(language: str) -> None:
+    """The page a signer meets before the provider asks again (OidcRoutes given the policy's
+    words): the level by its title in the page's language, not its id; OidcRoutes built
+    without them still shows the id."""
+    assert "legal-counsel" in step_up_page(language, None)
+    page = step_up_page(language, PolicyWords(POLICY))
     title = POLICY.text(language, "signoff_levels", "legal-counsel")
     assert title in page and "legal-counsel" not in page
     assert (POLICY.text("en", "signoff_levels", "legal-counsel") in page) is (language == "en")
