@@ -8,6 +8,7 @@ from typing import Annotated, ClassVar
 from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic_core import PydanticCustomError
 
 NAMESPACE = "officeactions"
 SERVICES = ("intake", "review", "enforcement", "notify", "monitor")
@@ -75,9 +76,11 @@ def _parsed_url(value: str) -> str:
         parts = urlsplit(value)
         _ = parts.port
     except ValueError as exc:
-        raise ValueError(f"not a parseable URL ({exc})") from None
+        raise PydanticCustomError(
+            "url", "not a parseable URL ({problem})", {"problem": str(exc)}
+        ) from None
     if not parts.hostname:
-        raise ValueError("a URL needs a host")
+        raise PydanticCustomError("url", "a URL needs a host")
     return value
 
 
