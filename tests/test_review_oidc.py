@@ -227,6 +227,7 @@ async def test_signing_a_step_up_level_sends_the_signer_through_the_provider_aga
         await page.click("#sign")
         # Why, and the way on (a link: the console's CSP keeps forms to itself).
         await page.wait_for_selector("#step-up")
+        assert "Legal counsel" in await page.inner_text("main")  # the policy's title, not the id
         await page.screenshot(path=artefact_path("review-oidc-step-up.png"), full_page=True)
         await page.click("#step-up-continue")
         # The provider again: password and, because acr_values asks for it, the code.

@@ -48,6 +48,7 @@ from services.review.domain.staff import StaffMember
 from services.review.entrypoints.assertions import AssertionRoutes
 from services.review.entrypoints.console.auth_routes import LoginRoutes
 from services.review.entrypoints.console.oidc_routes import OidcRoutes, OidcSettings
+from services.review.entrypoints.console.policy_words import PolicyWords
 from services.review.entrypoints.console.render import render
 from services.review.entrypoints.console.routes import ConsoleRoutes
 from services.review.entrypoints.console.staff_routes import StaffPages
@@ -217,6 +218,7 @@ async def _oidc_routes(
         drafts,
         sign_ins,
         kit.policy.review.step_up,
+        words=PolicyWords(kit.policy),
     )
 
 
