@@ -1,11 +1,12 @@
 """Reconciliation: what the upstream says exists, compared with what this service handled.
 
 A consuming service (review from intake, enforcement from review, notify from
-enforcement and from review) reads its upstream's ledger (casework.ledger) on start (a
-full pass from the beginning of the upstream's kept history) and every ``interval``
-seconds (from a cursor kept in its own store). For each listed event it asks its own
-store whether the event was handled (``handled``); a gap is fed to the service's
-ordinary consumer handler, the same code path and checks as an event read from the bus
+enforcement and from review, intake from review for its tracking pages) reads its
+upstream's ledger (casework.ledger) on start (a full pass from the beginning of the
+upstream's kept history) and every ``interval`` seconds (from a cursor kept in its own
+store). For each listed event it asks its own store whether the event was handled
+(``handled``); a gap is fed to the service's ordinary consumer handler, the same code
+path and checks as an event read from the bus
 (review's approvals are admitted by ``ReviewAuthority.admit``; a forgery is refused as
 the consumer refuses it), and those handlers are idempotent, so a gap finished twice has
 one effect.
@@ -13,7 +14,8 @@ one effect.
 A gap it cannot finish (the handler refuses the event, fails for good, fails
 ``give_up_after`` passes in a row, or still leaves it unhandled) is ``report``-ed once
 (the service publishes a ``CaseUnreconciled`` event through its outbox; the monitor
-alerts, naming the case). An event younger than ``grace`` is left for the next pass:
+alerts, naming the case; intake, which the contract gives no such event, keeps the
+record and the count). An event younger than ``grace`` is left for the next pass:
 the consumer is probably about to read it.
 
 It runs under a lease (``Wiring.once``): one instance reads the ledger at a time.
