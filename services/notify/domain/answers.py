@@ -21,7 +21,8 @@ from casework.contract import (
     SignOff,
 )
 from casework.policy import Policy
-from casework.policy.translations import FIELDS, REFUSALS
+from casework.policy.grounds import ground_words
+from casework.policy.translations import REFUSALS
 
 NO_GROUNDS = REFUSALS["no-grounds"]
 
@@ -91,27 +92,15 @@ def _withheld(decision: Decision, policy: Policy, question: Question, language: 
 
 
 def clause_view(ground: ClauseGround, policy: Policy, language: str) -> ClauseView:
-    """The clause as the decision said it in ``language``: its own snapshot of that language
-    (English is the ground's own fields). A decision drafted before the snapshot was kept, or
-    before the policy gave the language, has none; the current catalogue's translation is the
-    same clause only while the catalogue is the version the decision cites, so it is used
-    then and the English snapshot otherwise (a clause of an older catalogue may have said
-    something else)."""
-    snapshot = ground.translations.get(language) or ground.translations.get(language.split("-")[0])
-    current = ground.catalogue_version == policy.clauses.version
-    if snapshot is not None:
-        fields = {"source": snapshot.source, "section": snapshot.section, "text": snapshot.text}
-    elif current and ground.id in policy.clauses.items and translated(policy, language):
-        fields = {f: policy.text(language, "clauses", ground.id, f) for f in FIELDS["clauses"]}
-    else:
-        fields = {"source": ground.source, "section": ground.section, "text": ground.text}
-    return ClauseView(id=ground.id, catalogue_version=ground.catalogue_version, **fields)
-
-
-def translated(policy: Policy, language: str) -> bool:
-    """Whether the policy gives its strings in ``language`` other than in the English
-    original (for English and an undeclared language the decision's snapshot stands)."""
-    return language.split("-")[0] in policy.translations
+    """The clause as the decision said it in ``language`` (casework.policy.grounds)."""
+    words = ground_words(ground, policy, language)
+    return ClauseView(
+        id=ground.id,
+        catalogue_version=ground.catalogue_version,
+        source=words.source,
+        section=words.section,
+        text=words.text,
+    )
 
 
 def visible_evidence(decision: Decision, audience: Audience) -> list[DecidedEvidence]:
