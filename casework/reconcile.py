@@ -324,8 +324,8 @@ def _where(exc: ValidationError) -> str:
 def outbox_report(store: DocumentStore, relay: OutboxRelay, service: str, upstream: str) -> Report:
     """Report a gap once per upstream event: a ``CaseUnreconciled`` of ``service`` through
     its outbox, stored with the record that it was reported. A service the contract gives
-    no such type (intake) keeps the record alone: the reconciler has logged the gap as an
-    error and counts it (``reconcile_gaps_unfinishable``), which is what alerts then."""
+    no such type keeps the record alone: the reconciler has logged the gap as an error and
+    counts it (``reconcile_gaps_unfinishable``), which is what alerts then."""
     model: type[CaseUnreconciled] | None = UNRECONCILED.get(service)
 
     async def report(case_id: str, event: CloudEvent | None, reason: str) -> None:

@@ -28,6 +28,7 @@ from casework.contract import (
     AffectedUser,
     CaseProgressed,
     DuplicateMerged,
+    IntakeCaseUnreconciled,
     SubmissionKind,
     to_cloudevent,
     topic_of,
@@ -305,8 +306,13 @@ async def test_a_report_for_no_submission_here_is_kept_as_a_gap_once_and_not_tra
     assert [gap["case_id"] for gap in gaps] == ["OA-" + scenario.stranger[2:]]
     assert "still not done" in gaps[0]["reason"]
     assert counted(scenario.metrics, "reconcile_gaps_unfinishable") == 1
-    # The contract has no CaseUnreconciled of intake's: the record is all, no event is sent.
-    assert "case-unreconciled" not in everything_stored(scenario.settings)
+    # Reported once, for the monitor to alert on, naming the case and the upstream event.
+    reported = [
+        e
+        for e in await topic_events(scenario.settings.kafka_bootstrap, topic_of("intake"))
+        if e.type == IntakeCaseUnreconciled.TYPE
+    ]
+    assert [(e.subject, e.data["upstream"]) for e in reported] == [(gaps[0]["case_id"], "review")]
 
 
 async def test_a_second_reconcile_changes_nothing(

@@ -238,7 +238,12 @@ def test_an_event_the_table_lacks_is_counted_and_changes_nothing_else() -> None:
 
 def test_each_services_unreconciled_case_raises_its_own_alert() -> None:
     """The alert rule for CaseUnreconciled covers each service's subclass of it."""
-    names = ("ReviewCaseUnreconciled", "EnforcementCaseUnreconciled", "NotifyCaseUnreconciled")
+    names = (
+        "ReviewCaseUnreconciled",
+        "EnforcementCaseUnreconciled",
+        "NotifyCaseUnreconciled",
+        "IntakeCaseUnreconciled",
+    )
     for name in names:
         data = like(name, case_id="OA-U")
         [alert] = alerts_for_event("u1", data)

@@ -96,7 +96,7 @@ from casework.contract.public import (
     ReversalPublished,
     StatementPublished,
 )
-from casework.contract.reconcile import CaseUnreconciled
+from casework.contract.reconcile import CaseUnreconciled, IntakeCaseUnreconciled
 from casework.contract.review import (
     CaseOpened,
     CaseProgressed,
@@ -192,6 +192,7 @@ __all__ = [
     "InquiryAnswerPublished",
     "InquiryAnswered",
     "InquiryReceived",
+    "IntakeCaseUnreconciled",
     "InteractionBanTerms",
     "Language",
     "LegalDetermination",

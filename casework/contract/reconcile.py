@@ -1,7 +1,8 @@
 """Events of the reconciliation duty (casework.reconcile): a gap it could not finish.
 
 Each consuming service publishes its own, on its own topic: review (from intake's
-ledger), enforcement (from review's), notify (from enforcement's and review's). The
+ledger), enforcement (from review's), notify (from enforcement's and review's), intake
+(from review's: where a requester's case stands). The
 monitor alerts on each, naming the case.
 """
 
@@ -47,8 +48,21 @@ class NotifyCaseUnreconciled(CaseUnreconciled):
     PRODUCER = "notify"
 
 
+class IntakeCaseUnreconciled(CaseUnreconciled):
+    """Review reported where a case stands, and intake could not put it on the
+    requester's tracking page (typically: no such submission in this intake's store)."""
+
+    TYPE = f"{NAMESPACE}.intake.case-unreconciled.v1"
+    PRODUCER = "intake"
+
+
 UNRECONCILED: dict[str, type[CaseUnreconciled]] = {
     model.PRODUCER: model
-    for model in (ReviewCaseUnreconciled, EnforcementCaseUnreconciled, NotifyCaseUnreconciled)
+    for model in (
+        ReviewCaseUnreconciled,
+        EnforcementCaseUnreconciled,
+        NotifyCaseUnreconciled,
+        IntakeCaseUnreconciled,
+    )
 }
 EVENTS: tuple[type[EventData], ...] = tuple(UNRECONCILED.values())
