@@ -13,7 +13,6 @@ from typing import Protocol
 from jinja2 import Environment
 
 from casework.contract import ActionEnforced, Audience, SignOff
-from casework.mediawiki import PageRevision
 from casework.policy import Policy
 from services.notify.adapters.collections import LUMEN_NOTICES, STATEMENTS
 from services.notify.adapters.deliveries import idempotency_key
@@ -26,7 +25,7 @@ from services.notify.usecases.sender import Sender
 
 
 class StatementWiki(Protocol):
-    async def page(self, title: str) -> PageRevision | None: ...
+    async def latest_revision(self, title: str) -> int: ...
 
     async def own_edit(self, title: str, summary: str, *, after: int = 0) -> int | None: ...
 
@@ -91,8 +90,8 @@ class TransparencyRecords:
             await self._append_to_log(
                 key,
                 case_id,
-                text=lambda current: (
-                    ("\n\n" if current is not None else "") + self._statement(enforced, signoffs)
+                text=lambda exists: (
+                    ("\n\n" if exists else "") + self._statement(enforced, signoffs)
                 ),
                 summary=f"Office action {case_id}: public statement",
             )
@@ -118,7 +117,7 @@ class TransparencyRecords:
                 await self._append_to_log(
                     key,
                     case_id,
-                    text=lambda current: "\n" + public_reversal(self.templates, view),
+                    text=lambda _exists: "\n" + public_reversal(self.templates, view),
                     summary=f"Office action {case_id}: reversed",
                 )
             done = await self.deliveries.get(key)
@@ -130,7 +129,7 @@ class TransparencyRecords:
         key: str,
         case_id: str,
         *,
-        text: Callable[[PageRevision | None], str],
+        text: Callable[[bool], str],
         summary: str,
     ) -> None:
         """Append to the public log page once. The delivery record is this instance's
@@ -145,14 +144,14 @@ class TransparencyRecords:
         if claim.finished:
             return
         async with self.deliveries.kept(key):
-            current = await self.wiki.page(self.public_log_page)
-            after = current.revid if current is not None else 0
+            # The revision id alone (prop=info): the page's text grows with every action.
+            after = await self.wiki.latest_revision(self.public_log_page)
             earlier = (
                 await self.wiki.own_edit(self.public_log_page, summary) if claim.resumed else None
             )
             if earlier is None:
                 earlier = await self.wiki.append_once(
-                    self.public_log_page, text(current), summary, after=after
+                    self.public_log_page, text(after > 0), summary, after=after
                 )
             await self.deliveries.finish(
                 key,
