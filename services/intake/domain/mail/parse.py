@@ -57,7 +57,8 @@ _SIGNATURE_TYPES = frozenset(
 # As the input models refuse them (domain/forms.py TEXT_PATTERN).
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _HEADER_CONTROL = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-_MSG_ID = re.compile(r"<[^<>\s]{1,500}>")
+_MSG_ID = re.compile(r"<[^<>\s\ud800-\udfff]{1,500}>")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _LANGUAGE = re.compile(r"^[a-z]{2,3}$")
 _UNSAFE_NAME = re.compile(r"[\x00-\x1f\x7f/\\]")
 
@@ -211,7 +212,17 @@ def _header_text(message: Message, name: str) -> str:
     text = "" if value is None else str(value)
     if _CONTROL.search(text):
         raise ParseError("control_characters", f"the {name} header contains control characters")
+    _check_text(text, name)
     return " ".join(text.split())
+
+
+def _check_text(text: str, name: str) -> None:
+    """An encoded word whose bytes are not valid in its charset decodes to lone surrogates
+    (the stdlib's surrogateescape), which are not text: no store or encoder takes them."""
+    if _SURROGATE.search(text):
+        raise ParseError(
+            "header_encoding", f"the {name} header holds bytes that are not valid in its charset"
+        )
 
 
 def _sender(message: Message) -> tuple[str, str]:
@@ -225,6 +236,7 @@ def _sender(message: Message) -> tuple[str, str]:
     name = valid[0].display_name or ""
     if _CONTROL.search(name) or _CONTROL.search(valid[0].addr_spec):
         raise ParseError("control_characters", "the From header contains control characters")
+    _check_text(name + valid[0].addr_spec, "From")
     try:
         address = normalised(valid[0].addr_spec)
     except AddressError as exc:
