@@ -382,16 +382,19 @@ def test_a_notice_placed_before_notices_recorded_their_language_is_marked_in_eng
 def test_a_notice_language_without_its_reversal_line_stops_enforcement(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    for template in notices.TEMPLATES.glob("*.j2"):
+    for template in notices.TEMPLATES.glob("*.*"):
         (tmp_path / template.name).write_text(template.read_text(encoding="utf-8"), "utf-8")
     (tmp_path / "notice.de.wiki.j2").write_text("{{ marker }} Büroaktion", "utf-8")
+    log_ru = (tmp_path / "log.ru.yaml").read_text(encoding="utf-8")
     monkeypatch.setattr(notices, "TEMPLATES", tmp_path)
     notices.languages.cache_clear()
     try:
         with pytest.raises(ValueError, match=r"reversed\.de\.wiki\.j2 missing"):
             NoticeRenderer(LOG_PAGE)
         (tmp_path / "reversed.de.wiki.j2").write_text(":''{{ case_id }} aufgehoben''", "utf-8")
+        (tmp_path / "log.de.yaml").write_text(log_ru, "utf-8")  # its log reasons too
         notices.languages.cache_clear()
         assert NoticeRenderer(LOG_PAGE) and notices.languages() == {"de", "en", "ru"}
     finally:
         notices.languages.cache_clear()
+        notices._log_wording.cache_clear()

@@ -268,3 +268,34 @@ async def test_a_notice_in_the_community_language_names_the_action_in_it(
     russian = POLICY.text("ru", "action_types", "conduct-warning")
     assert russian != POLICY.action("conduct-warning").title
     assert russian in page.text and POLICY.action("conduct-warning").title not in page.text
+
+
+async def test_a_russian_cases_log_reasons_are_in_russian_then_english(
+    enforcer: Enforcer,
+    clients: dict[str, MediaWikiClient],
+    steward: dict[str, MediaWikiClient],
+) -> None:
+    """Issue 18 §3: what the wiki's block log says of a Russian-language case (the office
+    block, its lifting, the community block put back) is in Russian, then English for the
+    rest of the farm; a reversal delivered twice still puts the community block back once."""
+    await steward[ALPHA].block("Harasser2", reason="edit warring", expiry="3 days", nocreate=False)
+    [community] = await clients[ALPHA].active_blocks("Harasser2")
+    approved = approval("global-ban", "Harasser2", language="ru")
+    case = approved.case_id
+    title = POLICY.text("ru", "action_types", "global-ban")
+    await enforcer.decision_approved(approved)
+    [office] = await clients[ALPHA].active_blocks("Harasser2")
+    assert office.reason.startswith(f"Офисное действие ({title}), дело {case}.")
+    assert f"Office action ({POLICY.action('global-ban').title}), case {case}" in office.reason
+
+    await enforcer.decision_reversed(reversal(approved))
+    await enforcer.decision_reversed(reversal(approved))  # redelivered
+    [restored] = await clients[ALPHA].active_blocks("Harasser2")
+    assert restored.reason.startswith(f"Восстановление блокировки #{community.id} (Steward5:")
+    assert f"Restoring block #{community.id} by Steward5 (edit warring)" in restored.reason
+    log = await clients[ALPHA].log_events(log_type="block", title="User:Harasser2")
+    lifted = [e.comment for e in log if e.action == "unblock"]
+    assert lifted == [
+        f"Офисное действие по делу {case} отменено / Office action of case {case} reversed"
+    ]
+    assert [e.action for e in log].count("reblock") + [e.action for e in log].count("block") == 3

@@ -20,8 +20,8 @@ from services.enforcement.domain import (
     Operation,
     OpKind,
     OpState,
-    undo_reason,
 )
+from services.enforcement.domain.log_reasons import Lifting, LogWording
 
 log = logging.getLogger(__name__)
 
@@ -86,13 +86,15 @@ async def lift(
     ending: Ending,
     *,
     now: datetime | None = None,
+    wording: LogWording | None = None,
 ) -> Operation:
     """Undo what this operation put in place (a reversal) or what the wiki cannot expire by
     itself (an expiry), and put back what it had replaced (adapters/prior_state.py).
-    Transient errors leave it for a later attempt."""
-    reason = undo_reason(case_id, ending)
+    Transient errors leave it for a later attempt. ``wording``: the community's language
+    for the wiki's log reasons (English alone if none)."""
+    lifting = Lifting(case_id, ending, now or datetime.now(UTC), wording)
     try:
-        await _LIFT[op.kind](op, case_id, wiki, ending, reason, now or datetime.now(UTC))
+        await _LIFT[op.kind](op, wiki, lifting)
         return op.model_copy(update={"ended": True, "end_attempts": op.end_attempts + 1})
     except MediaWikiError as exc:
         update: dict[str, Any] = {"end_attempts": op.end_attempts + 1}
@@ -159,19 +161,12 @@ async def _block(op: Operation, case_id: str, wiki: MediaWikiClient, restoring: 
     raise MediaWikiError("alreadyblocked", "block state kept changing", transient=True)
 
 
-async def _lift_block(
-    op: Operation,
-    case_id: str,
-    wiki: MediaWikiClient,
-    ending: Ending,
-    reason: str,
-    now: datetime,
-) -> None:
-    if ending is Ending.REVERSED:  # on expiry the wiki's own expiry lifts it
+async def _lift_block(op: Operation, wiki: MediaWikiClient, lifting: Lifting) -> None:
+    if lifting.ending is Ending.REVERSED:  # on expiry the wiki's own expiry lifts it
         for block in await wiki.active_blocks(op.target):
-            if case_id in block.reason:
-                await wiki.unblock(block_id=block.id, reason=reason)
-    await prior.restore_block(op, case_id, wiki, ending, now)
+            if lifting.case_id in block.reason:
+                await wiki.unblock(block_id=block.id, reason=lifting.reason)
+    await prior.restore_block(op, wiki, lifting)
 
 
 # --- rights ------------------------------------------------------------------------------
@@ -205,18 +200,11 @@ async def _remove_rights(
     raise _done(result_id=ours.logid if ours else None, removed_groups=groups)
 
 
-async def _lift_rights(
-    op: Operation,
-    case_id: str,
-    wiki: MediaWikiClient,
-    ending: Ending,
-    reason: str,
-    now: datetime,
-) -> None:
+async def _lift_rights(op: Operation, wiki: MediaWikiClient, lifting: Lifting) -> None:
     held = set(await wiki.user_groups(op.target))
     to_add = [g for g in op.removed_groups if g not in held]
     if to_add:
-        await wiki.user_rights(op.target, add=to_add, reason=reason)
+        await wiki.user_rights(op.target, add=to_add, reason=lifting.reason)
 
 
 # --- CentralAuth -------------------------------------------------------------------------
@@ -234,18 +222,11 @@ async def _global_lock(op: Operation, case_id: str, wiki: MediaWikiClient, resto
     raise _done()
 
 
-async def _lift_lock(
-    op: Operation,
-    case_id: str,
-    wiki: MediaWikiClient,
-    ending: Ending,
-    reason: str,
-    now: datetime,
-) -> None:
+async def _lift_lock(op: Operation, wiki: MediaWikiClient, lifting: Lifting) -> None:
     account = await wiki.global_account(op.target)
     if account is not None and account.locked:
         await wiki.set_global_account_status(
-            op.target, locked=False, reason=reason, statecheck=account.state_hash()
+            op.target, locked=False, reason=lifting.reason, statecheck=account.state_hash()
         )
 
 
@@ -262,16 +243,9 @@ async def _delete(op: Operation, case_id: str, wiki: MediaWikiClient, restoring:
     raise _skipped("the page does not exist")
 
 
-async def _lift_delete(
-    op: Operation,
-    case_id: str,
-    wiki: MediaWikiClient,
-    ending: Ending,
-    reason: str,
-    now: datetime,
-) -> None:
+async def _lift_delete(op: Operation, wiki: MediaWikiClient, lifting: Lifting) -> None:
     if await wiki.deleted_revisions(op.target):
-        await wiki.undelete(op.target, reason=reason)
+        await wiki.undelete(op.target, reason=lifting.reason)
 
 
 def _hide_fields(op: Operation) -> list[str]:
@@ -314,14 +288,7 @@ async def _hide(op: Operation, case_id: str, wiki: MediaWikiClient, restoring: b
     raise _done(result_id=ours.logid if ours else None, hidden_ids=hidden)
 
 
-async def _lift_hide(
-    op: Operation,
-    case_id: str,
-    wiki: MediaWikiClient,
-    ending: Ending,
-    reason: str,
-    now: datetime,
-) -> None:
+async def _lift_hide(op: Operation, wiki: MediaWikiClient, lifting: Lifting) -> None:
     if not op.hidden_ids:
         return
     await wiki.revision_delete(
@@ -330,7 +297,7 @@ async def _lift_hide(
         ids=op.hidden_ids,
         show=_hide_fields(op),
         suppress="no" if op.suppress else "nochange",
-        reason=reason,
+        reason=lifting.reason,
     )
 
 

@@ -2,10 +2,12 @@
 
 A notice is public: it is rendered only from public fields (the action's title, the case
 reference, the end date, the public log page), never from grounds, evidence or addresses.
-Each language has its notice (notice.<language>.wiki.j2) and the line a reversal appends
-under it (reversed.<language>.wiki.j2); the notice records its language (its table's lang
-attribute), so the line is written in the notice's language. Adding a language is adding
-both files; one without the other stops enforcement at start-up.
+Each language has its notice (notice.<language>.wiki.j2), the line a reversal appends
+under it (reversed.<language>.wiki.j2) and, but for English, the wording of the reasons
+enforcement gives in the wiki's logs (log.<language>.yaml, see domain/log_reasons.py); the
+notice records its language (its table's lang attribute), so the line is written in the
+notice's language. Adding a language is adding the files; a notice language without the
+others stops enforcement at start-up.
 """
 
 from __future__ import annotations
@@ -16,10 +18,20 @@ from datetime import UTC, date, datetime
 from functools import cache
 from pathlib import Path
 
+import yaml
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from casework import wikitext
 from casework.contract import Decision
+from services.enforcement.domain.log_reasons import (
+    ENGLISH,
+    LogWording,
+    action_reason,
+    restoration_reason,
+    undo_reason,
+)
+from services.enforcement.domain.log_reasons import FIELDS as LOG_FIELDS
+from services.enforcement.domain.operations import Ending
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 FALLBACK_LANGUAGE = "en"
@@ -37,7 +49,8 @@ def _date(value: datetime) -> str:
 
 @cache
 def languages() -> frozenset[str]:
-    """The languages a notice can be written in; each must have its reversal line too."""
+    """The languages a notice can be written in; each must have its reversal line and (but
+    for English) its log wording too, complete."""
     notices = frozenset(p.name.split(".")[1] for p in TEMPLATES.glob("notice.*.wiki.j2"))
     missing = sorted(x for x in notices if not (TEMPLATES / f"reversed.{x}.wiki.j2").is_file())
     if missing:
@@ -45,7 +58,48 @@ def languages() -> frozenset[str]:
             f"{TEMPLATES}: reversed.{missing[0]}.wiki.j2 missing (a notice language needs the"
             " line a reversal appends in that language)"
         )
+    for language in sorted(notices - {FALLBACK_LANGUAGE}):
+        _log_wording(language)
     return notices
+
+
+@cache
+def _log_wording(language: str) -> LogWording:
+    path = TEMPLATES / f"log.{language}.yaml"
+    if not path.is_file():
+        raise ValueError(f"{path} missing (a notice language needs its log reasons)")
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    for field in LOG_FIELDS:
+        if not isinstance(data.get(field), str) or not data[field].strip():
+            raise ValueError(f"{path}: {field}: missing (every field needs a translation)")
+    unknown = sorted(set(data) - set(LOG_FIELDS))
+    if unknown:
+        raise ValueError(f"{path}: {unknown[0]}: unknown field")
+    wording = LogWording(language=language, **{f: data[f] for f in LOG_FIELDS})
+    if "#{block_id} " not in wording.restoring:
+        raise ValueError(f"{path}: restoring: must keep '#{{block_id}} ' (how a block is found)")
+    try:  # every field it uses is one the English may use
+        action_reason("OA-X", "t", "p", wording, "t")
+        for ending in Ending:
+            undo_reason("OA-X", ending, wording)
+            restoration_reason(1, "a", "r", "OA-X", ending, wording)
+    except (KeyError, IndexError, ValueError) as exc:
+        raise ValueError(f"{path}: a field uses an unknown or broken placeholder: {exc}") from None
+    return wording
+
+
+def log_wording(decision: Decision) -> LogWording:
+    """The wording of the wiki's log reasons for ``decision``: its notice language's."""
+    language = notice_language_for(decision)
+    return ENGLISH if language == FALLBACK_LANGUAGE else _log_wording(language)
+
+
+def notice_language_for(decision: Decision) -> str:
+    """The decision's language where a notice template exists, else English."""
+    language = decision.language.split("-")[0]
+    if not (TEMPLATES / f"notice.{language}.wiki.j2").is_file():
+        return FALLBACK_LANGUAGE
+    return language
 
 
 def notice_language(notice: str) -> str:
@@ -91,6 +145,9 @@ class NoticeRenderer:
         self._env = _environment()
         self._public_log_page = public_log_page
 
+    def log_wording(self, decision: Decision) -> LogWording:
+        return log_wording(decision)
+
     def render(
         self,
         decision: Decision,
@@ -100,9 +157,7 @@ class NoticeRenderer:
     ) -> str:
         """``action_title``: the title, or the title in a given language (the notice's:
         the decision's language where a template exists, else English)."""
-        language = decision.language.split("-")[0]
-        if not (TEMPLATES / f"notice.{language}.wiki.j2").is_file():
-            language = FALLBACK_LANGUAGE
+        language = notice_language_for(decision)
         template = self._env.get_template(f"notice.{language}.wiki.j2")
         return template.render(
             language=language,

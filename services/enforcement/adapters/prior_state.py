@@ -19,6 +19,7 @@ from datetime import datetime
 from casework.mediawiki import BlockInfo, MediaWikiClient, MediaWikiError, PageState
 from services.enforcement.adapters.notices import reversal_line
 from services.enforcement.domain import Ending, Operation, OpKind, OpState, PriorBlock
+from services.enforcement.domain.log_reasons import Lifting, restored_marker
 
 INFINITY = "infinity"
 
@@ -110,27 +111,18 @@ def prior_block(block: BlockInfo) -> PriorBlock:
     )
 
 
-def restoration_reason(prior: PriorBlock, case_id: str, ending: Ending) -> str:
-    """Names the block put back (its id is how a repeated restoration knows it is done)."""
-    return (
-        f"Restoring block #{prior.id} by {prior.by} ({prior.reason}), which office action"
-        f" {case_id} replaced; the office action {ending}"
-    )
-
-
-async def restore_block(
-    op: Operation, case_id: str, wiki: MediaWikiClient, ending: Ending, now: datetime
-) -> None:
+async def restore_block(op: Operation, wiki: MediaWikiClient, lifting: Lifting) -> None:
     """Put the replaced block back with its flags until its own end, if it is not over."""
     prior = op.prior_block
-    if prior is None or (prior.expiry is not None and prior.expiry <= now):
+    if prior is None or (prior.expiry is not None and prior.expiry <= lifting.now):
         return
     blocks = await wiki.active_blocks(op.target)
-    if any(f"block #{prior.id} by" in b.reason and case_id in b.reason for b in blocks):
+    marker = restored_marker(prior.id)
+    if any(marker in b.reason and lifting.case_id in b.reason for b in blocks):
         return
     await wiki.block(
         op.target,
-        reason=restoration_reason(prior, case_id, ending),
+        reason=lifting.restoring(prior),
         expiry=wiki_time(prior.expiry) if prior.expiry is not None else "infinite",
         nocreate=prior.nocreate,
         autoblock=prior.autoblock,
@@ -143,12 +135,11 @@ async def restore_block(
     )
 
 
-async def restore_protection(
-    op: Operation, case_id: str, wiki: MediaWikiClient, ending: Ending, reason: str, now: datetime
-) -> None:
+async def restore_protection(op: Operation, wiki: MediaWikiClient, lifting: Lifting) -> None:
     """The protection levels found before, each until its own expiry; a level whose expiry
     has passed is not put back. A record from before expiries were kept restores the
     levels indefinitely on reversal, as it always did, and nothing on expiry."""
+    ending = lifting.ending
     if not op.prior_protection or (ending is Ending.EXPIRED and not op.prior_protection_expiry):
         return
     state = await wiki.page_state(op.target)
@@ -158,22 +149,21 @@ async def restore_protection(
     for t in types:
         until = op.prior_protection_expiry.get(t, INFINITY)
         level = op.prior_protection.get(t, "all")
-        levels[t] = "all" if _ended(until, now) else level
+        levels[t] = "all" if _ended(until, lifting.now) else level
         expiries[t] = "infinite" if until == INFINITY else until
     still = {p.type for p in state.protection}
     if ending is Ending.EXPIRED and not still and all(v == "all" for v in levels.values()):
         return  # the wiki ended ours and there is nothing to put back
-    await wiki.protect(op.target, protections=levels, expiries=expiries, reason=reason)
+    await wiki.protect(op.target, protections=levels, expiries=expiries, reason=lifting.reason)
 
 
-async def mark_notice(
-    op: Operation, case_id: str, wiki: MediaWikiClient, ending: Ending, reason: str, now: datetime
-) -> None:
+async def mark_notice(op: Operation, wiki: MediaWikiClient, lifting: Lifting) -> None:
     """A reversed notice gets a line saying so in the notice's own language, once (the role
     account's edit with the reversal's summary); an expired one stays as it is, true for
     its time."""
-    if ending is not Ending.REVERSED:
+    if lifting.ending is not Ending.REVERSED:
         return
-    if await wiki.own_edit(op.target, reason) is not None:
+    if await wiki.own_edit(op.target, lifting.reason) is not None:
         return
-    await wiki.append_once(op.target, reversal_line(op.text, case_id, now.date()), reason)
+    line = reversal_line(op.text, lifting.case_id, lifting.now.date())
+    await wiki.append_once(op.target, line, lifting.reason)

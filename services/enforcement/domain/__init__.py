@@ -2,6 +2,7 @@
 the operations (``operations``) and the record kept of them (``record``), and what counts
 as tampering with them (``tampering``). No I/O; time is passed in."""
 
+from services.enforcement.domain.log_reasons import LogWording, action_reason, undo_reason
 from services.enforcement.domain.operations import (
     EXPIRING,
     LIFTED_BY_US,
@@ -11,8 +12,6 @@ from services.enforcement.domain.operations import (
     OpKind,
     OpState,
     PriorBlock,
-    action_reason,
-    undo_reason,
     user_title,
 )
 from services.enforcement.domain.planning import PLANNERS, RenderNotice, Unsupported, plan
@@ -33,6 +32,7 @@ __all__ = [
     "WATCHED_LOGS",
     "Ending",
     "EnforcementRecord",
+    "LogWording",
     "OpKind",
     "OpState",
     "Operation",

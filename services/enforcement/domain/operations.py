@@ -145,14 +145,5 @@ class Operation(BaseModel):
         )
 
 
-def action_reason(case_id: str, title: str, public_log_page: str) -> str:
-    return f"Office action ({title}), case {case_id}. See [[{public_log_page}]]"
-
-
-def undo_reason(case_id: str, ending: Ending) -> str:
-    what = "reversed" if ending is Ending.REVERSED else "expired"
-    return f"Office action of case {case_id} {what}"
-
-
 def user_title(account: str) -> str:
     return f"User:{account}"

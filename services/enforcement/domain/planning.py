@@ -14,10 +14,10 @@ from typing import Any
 
 from casework.contract import Decision, DecisionApproved, Removal
 from casework.policy import ActionType, Enforcement, Policy
+from services.enforcement.domain.log_reasons import LogWording, action_reason
 from services.enforcement.domain.operations import (
     Operation,
     OpKind,
-    action_reason,
     user_title,
 )
 from services.enforcement.domain.record import EnforcementRecord
@@ -176,8 +176,10 @@ def plan(
     *,
     notice: RenderNotice | None = None,
     central_wiki: str | None = None,
+    wording: LogWording | None = None,
 ) -> EnforcementRecord:
-    """Every operation the decision needs, per target wiki, in the order they must run."""
+    """Every operation the decision needs, per target wiki, in the order they must run.
+    ``wording``: the community's language for the wiki's log reasons (English alone if none)."""
     decision = approved.decision
     case_id = approved.case_id
     action = policy.action(decision.action_type)
@@ -186,13 +188,16 @@ def plan(
     unknown = sorted((set(wikis) | content_wikis) - set(farm))
     if unknown:
         raise Unsupported(f"wikis not in the configured farm: {', '.join(unknown)}")
+    local_title = (
+        policy.text(wording.language, "action_types", decision.action_type) if wording else None
+    )
     draft = Draft(
         case_id=case_id,
         decision=decision,
         action=action,
         rules=rules,
         wikis=wikis,
-        reason=action_reason(case_id, action.title, public_log_page),
+        reason=action_reason(case_id, action.title, public_log_page, wording, local_title),
         expiry=decision.expires_at.isoformat() if decision.expires_at else "infinite",
         notice=notice,
         central_wiki=central_wiki,

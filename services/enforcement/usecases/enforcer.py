@@ -7,12 +7,9 @@
   first), lifts on time what the wiki cannot expire by itself (ActionExpired).
 
 Each case is handled under its own lock; every state change is one store write that carries
-its events in the outbox. The consumer handles different cases at once, so each wiki call
-on a target (an account, a page) is made under that target's lock: two cases acting on
-the same account take turns, as they did when events were handled one at a time. With
-several instances, each reconciles only the cases whose partition its consumer holds
-(``ownership``), so a case's wiki calls are only ever made by the one instance that also
-receives its events, under that instance's lock.
+its events in the outbox. Each wiki call on a target (an account, a page) is made under
+that target's lock: two cases acting on the same account take turns. An instance
+reconciles only the cases whose partition its consumer holds (``ownership``).
 """
 
 from __future__ import annotations
@@ -119,6 +116,7 @@ class Enforcer:
                 now,
                 notice=notice,
                 central_wiki=self.central_wiki,
+                wording=self.notices.log_wording(approved.decision),
             )
         except Unsupported as exc:
             await self._refuse(approved, str(exc), now)
@@ -195,10 +193,12 @@ class Enforcer:
             record = from_document(doc)
             if record.ending is None or record.ended_at is not None:
                 return
+            wording = self.notices.log_wording(record.decision)
             for index in record.to_end():
                 op = record.operations[index]
                 async with self._targets.hold((op.wiki, op.target)):
-                    lifted = await lift(op, case_id, self.wikis[op.wiki], record.ending)
+                    wiki = self.wikis[op.wiki]
+                    lifted = await lift(op, case_id, wiki, record.ending, wording=wording)
                 record = record.with_operation(index, lifted)
                 doc = await self._save(doc, record, [])
             if record.to_end():

@@ -217,12 +217,9 @@ def _header_text(message: Message, name: str) -> str:
 
 
 def _check_text(text: str, name: str) -> None:
-    """An encoded word whose bytes are not valid in its charset decodes to lone surrogates
-    (the stdlib's surrogateescape), which are not text: no store or encoder takes them."""
+    """Bytes not valid in an encoded word's charset decode to lone surrogates, not text."""
     if _SURROGATE.search(text):
-        raise ParseError(
-            "header_encoding", f"the {name} header holds bytes that are not valid in its charset"
-        )
+        raise ParseError("header_encoding", f"the {name} header has bytes invalid in its charset")
 
 
 def _sender(message: Message) -> tuple[str, str]:
