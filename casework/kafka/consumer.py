@@ -274,6 +274,7 @@ class EventConsumer:
             request_timeout_ms=s.request_timeout_ms,
             max_poll_records=s.max_poll_records,
             fetch_max_wait_ms=s.fetch_max_wait_ms,
+            max_partition_fetch_bytes=s.max_partition_fetch_bytes,
             # Partition p of every consumed topic to the same member: all of a case's
             # events (keyed by case id) reach one instance, whatever topic they come on.
             partition_assignment_strategy=(RangePartitionAssignor,),

@@ -70,6 +70,16 @@ class ReadBack:
 
     async def _find_loss(self, marks: dict[TopicPartition, Sent]) -> Loss | None:
         reader = await self._started()
+        try:
+            return await self._read_marks(reader, marks)
+        finally:
+            # Left assigned, the reader's fetcher would go on fetching every partition
+            # from the mark onward until the next check seeks back and drops it all.
+            reader.unsubscribe()
+
+    async def _read_marks(
+        self, reader: AIOKafkaConsumer, marks: dict[TopicPartition, Sent]
+    ) -> Loss | None:
         client: Any = getattr(reader, "_client")  # noqa: B009 - aiokafka keeps it private
         cluster: Any = await client.fetch_all_metadata()
         for tp in marks:
@@ -119,6 +129,7 @@ class ReadBack:
                 auto_offset_reset="none",  # out of range must raise, not jump
                 request_timeout_ms=s.request_timeout_ms,
                 fetch_max_wait_ms=s.fetch_max_wait_ms,
+                max_partition_fetch_bytes=s.max_partition_fetch_bytes,
                 **s.client_options(),
             )
             try:

@@ -44,6 +44,11 @@ class KafkaSettings:
     # whole wait even when a record arrives meanwhile, so this bounds the latency of an
     # idle consumer (aiokafka's default 500 ms put the benchmark's p99 near 400 ms).
     fetch_max_wait_ms: int = 50
+    # What one fetch may bring per partition. aiokafka's 1 MiB per partition, across a
+    # consumer's dozen partitions, held 60 MB of fetched records in notify while it lagged
+    # behind a flood (its RSS then stays at that high-water mark); a handler takes
+    # max_poll_records at a time anyway.
+    max_partition_fetch_bytes: int = 262_144
     # aiokafka retries a failing offset commit for ever (UnknownTopicOrPartition after a
     # broker lost its topics); past this the consumer is rebuilt instead.
     commit_timeout_ms: int = 3_000
