@@ -235,7 +235,17 @@ class LedgerSettings(BaseSettings):
         return [read_token(f, "CASEWORK_LEDGER_TOKEN_FILE") for f in files]
 
 
-class UpstreamSettings(BaseSettings):
+class ReconcileSettings(BaseSettings):
+    """A service that reconciles from an upstream's ledger (casework.reconcile): how often."""
+
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+
+    reconcile_seconds: float = Field(
+        60.0, gt=0, le=3600, validation_alias="CASEWORK_RECONCILE_SECONDS"
+    )
+
+
+class UpstreamSettings(ReconcileSettings):
     """A service that reconciles from its upstream's ledger (casework.reconcile).
 
     Unset URL: no reconciliation duty (a lone service in a test)."""
@@ -246,9 +256,6 @@ class UpstreamSettings(BaseSettings):
         None, pattern=r"^https?://[^/\s]+(/\S*)?$", validation_alias="CASEWORK_UPSTREAM_URL"
     )
     upstream_token_file: Path | None = Field(None, validation_alias="CASEWORK_UPSTREAM_TOKEN_FILE")
-    reconcile_seconds: float = Field(
-        60.0, gt=0, le=3600, validation_alias="CASEWORK_RECONCILE_SECONDS"
-    )
 
     def upstream_token(self) -> str:
         if self.upstream_token_file is None:

@@ -14,8 +14,7 @@ one effect.
 A gap it cannot finish (the handler refuses the event, fails for good, fails
 ``give_up_after`` passes in a row, or still leaves it unhandled) is ``report``-ed once
 (the service publishes a ``CaseUnreconciled`` event through its outbox; the monitor
-alerts, naming the case; intake, which the contract gives no such event, keeps the
-record and the count). An event younger than ``grace`` is left for the next pass:
+alerts, naming the case). An event younger than ``grace`` is left for the next pass:
 the consumer is probably about to read it.
 
 It runs under a lease (``Wiring.once``): one instance reads the ledger at a time.
@@ -323,31 +322,32 @@ def _where(exc: ValidationError) -> str:
 
 def outbox_report(store: DocumentStore, relay: OutboxRelay, service: str, upstream: str) -> Report:
     """Report a gap once per upstream event: a ``CaseUnreconciled`` of ``service`` through
-    its outbox, stored with the record that it was reported. A service the contract gives
-    no such type keeps the record alone: the reconciler has logged the gap as an error and
-    counts it (``reconcile_gaps_unfinishable``), which is what alerts then."""
-    model: type[CaseUnreconciled] | None = UNRECONCILED.get(service)
+    its outbox, stored with the record that it was reported."""
+    model: type[CaseUnreconciled] = UNRECONCILED[service]
 
     async def report(case_id: str, event: CloudEvent | None, reason: str) -> None:
-        found_at = datetime.now(UTC)
-        outbox: list[OutboxMessage] = []
-        if model is not None:
-            found = model(
-                case_id=case_id or "unknown",
-                upstream=upstream,
-                upstream_event_id=event.id if event else None,
-                upstream_event_type=event.type if event else None,
-                reason=reason,
-                found_at=found_at,
-            )
-            outbox.append(OutboxMessage(topic_of(service), to_cloudevent(found)))
+        found = model(
+            case_id=case_id or "unknown",
+            upstream=upstream,
+            upstream_event_id=event.id if event else None,
+            upstream_event_type=event.type if event else None,
+            reason=reason,
+            found_at=datetime.now(UTC),
+        )
         key = f"{upstream}:{event.id if event else case_id}"
-        record = {"_id": key, "case_id": case_id, "reason": reason, "at": found_at.isoformat()}
         try:
-            await store.insert(GAPS, record, outbox=outbox)
+            await store.insert(
+                GAPS,
+                {
+                    "_id": key,
+                    "case_id": case_id,
+                    "reason": reason,
+                    "at": found.found_at.isoformat(),
+                },
+                outbox=[OutboxMessage(topic_of(service), to_cloudevent(found))],
+            )
         except DuplicateDocument:
             return
-        if outbox:
-            relay.wake()
+        relay.wake()
 
     return report

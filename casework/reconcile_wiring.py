@@ -9,7 +9,7 @@ from weakref import WeakKeyDictionary
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Gauge
 
-from casework.config import LedgerSettings, UpstreamSettings
+from casework.config import LedgerSettings, ReconcileSettings, UpstreamSettings
 from casework.ledger import Ledger
 from casework.reconcile import Handled, Handler, LedgerClient, Reconciler, outbox_report
 from casework.runtime import Duty, Kit
@@ -47,11 +47,9 @@ def reconcile_from(
     handled: Handled,
     handle: Handler,
     ledger: tuple[str | None, Callable[[], str]] | None = None,
-    interval: float | None = None,
 ) -> dict[str, Duty]:
     """The ``once`` duty reconciling the ``types`` of ``upstream``'s ledger (none when no
-    upstream URL is set). ``ledger``: its URL and token (default: CASEWORK_UPSTREAM_*);
-    ``interval``: seconds between passes (default: CASEWORK_RECONCILE_SECONDS)."""
+    upstream URL is set). ``ledger``: its URL and token (default: CASEWORK_UPSTREAM_*)."""
     if ledger is None:
         settings = kit.settings
         assert isinstance(settings, UpstreamSettings)
@@ -60,9 +58,8 @@ def reconcile_from(
     if url is None:
         log.warning("no ledger URL for %s: no reconciliation from it", upstream)
         return {}
-    if interval is None:
-        settings = kit.settings
-        interval = settings.reconcile_seconds if isinstance(settings, UpstreamSettings) else 60
+    settings = kit.settings
+    interval = settings.reconcile_seconds if isinstance(settings, ReconcileSettings) else 60
     reconciler = Reconciler(
         upstream,
         kit.store,

@@ -14,6 +14,13 @@ from casework.policy import Policy
 from casework.policy.translations import FIELDS
 
 
+def clause_words(policy: Policy, language: str, clause_id: str) -> ClauseText:
+    """A clause of the policy's current catalogue in ``language`` (``Policy.text``)."""
+    return ClauseText(
+        **{f: policy.text(language, "clauses", clause_id, f) for f in FIELDS["clauses"]}
+    )
+
+
 def ground_words(ground: ClauseGround, policy: Policy, language: str) -> ClauseText:
     """``ground``'s words in ``language`` (a tag such as ``ru-RU`` reads ``ru``)."""
     short = language.split("-")[0]
@@ -22,6 +29,5 @@ def ground_words(ground: ClauseGround, policy: Policy, language: str) -> ClauseT
         return snapshot
     current = ground.catalogue_version == policy.clauses.version
     if current and ground.id in policy.clauses.items and short in policy.translations:
-        fields = {f: policy.text(language, "clauses", ground.id, f) for f in FIELDS["clauses"]}
-        return ClauseText(**fields)
+        return clause_words(policy, language, ground.id)
     return ClauseText(source=ground.source, section=ground.section, text=ground.text)

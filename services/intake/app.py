@@ -79,7 +79,6 @@ def tracking_reconciliation(kit: Kit, submissions: Submissions, handle: Handler)
         handled=recorded,
         handle=handle,
         ledger=(settings.review_ledger_url, settings.review_ledger_token),
-        interval=settings.reconcile_seconds,
     )
 
 

@@ -8,7 +8,12 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from casework.config import LedgerSettings, ReviewLedgerSettings, ServiceSettings
+from casework.config import (
+    LedgerSettings,
+    ReconcileSettings,
+    ReviewLedgerSettings,
+    ServiceSettings,
+)
 from casework.contract import SubmissionKind
 from casework.farm import Wiki, parse_farm
 from services.intake.domain.mail.mapping import DEFAULT_ADDRESSES
@@ -75,10 +80,13 @@ def parse_addresses(text: str) -> dict[str, SubmissionKind]:
     return found
 
 
-class IntakeSettings(ServiceSettings, MailSettings, LedgerSettings, ReviewLedgerSettings):
+class IntakeSettings(
+    ServiceSettings, MailSettings, LedgerSettings, ReviewLedgerSettings, ReconcileSettings
+):
     """Intake serves its ledger to review (LedgerSettings) and reconciles its tracking
     pages from review's ledger (ReviewLedgerSettings: CASEWORK_REVIEW_LEDGER_URL and the
-    token of the review-intake pair; unset URL: no reconciliation)."""
+    token of the review-intake pair; unset URL: no reconciliation; ReconcileSettings:
+    CASEWORK_RECONCILE_SECONDS)."""
 
     SERVICE = "intake"
 
@@ -88,10 +96,6 @@ class IntakeSettings(ServiceSettings, MailSettings, LedgerSettings, ReviewLedger
     wiki_farm: str = Field("sandbox=http://127.0.0.1:8090/api.php", validation_alias="WIKI_FARM")
     # Signs the web form's CSRF tokens; empty means a random key per process start.
     form_secret: str = Field("", validation_alias="INTAKE_FORM_SECRET", repr=False)
-    # Seconds between passes over review's ledger (as the other downstreams' setting).
-    reconcile_seconds: float = Field(
-        60.0, gt=0, le=3600, validation_alias="CASEWORK_RECONCILE_SECONDS"
-    )
 
     @field_validator("wiki_farm")
     @classmethod

@@ -25,9 +25,9 @@ from casework.contract import (
     RightsRemovalTerms,
     WikiId,
 )
-from casework.contract.decision import ClauseText
 from casework.errors import FieldError, Kind, Rejected
 from casework.policy import Policy
+from casework.policy.grounds import clause_words
 from casework.policy.translations import SOURCE_LANGUAGE
 from casework.text import NO_CONTROL
 from services.review.domain.case import Case, CaseState
@@ -168,11 +168,7 @@ def clause_ground(policy: Policy, clause_id: str) -> ClauseGround:
         section=clause.section,
         text=clause.text,
         translations={
-            language: ClauseText(
-                source=policy.text(language, "clauses", clause_id, "source"),
-                section=policy.text(language, "clauses", clause_id, "section"),
-                text=policy.text(language, "clauses", clause_id, "text"),
-            )
+            language: clause_words(policy, language, clause_id)
             for language in policy.languages
             if language != SOURCE_LANGUAGE
         },

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 
 from casework.contract.decision import ClauseGround, ClauseText
 from casework.policy import Policy
-from casework.policy.grounds import ground_words
+from casework.policy.grounds import clause_words, ground_words
 
 
 class PolicyWords:
@@ -38,10 +38,7 @@ class PolicyWords:
 
     def clause(self, language: str, clause_id: str) -> ClauseText:
         """A clause of the current catalogue."""
-        fields = ("source", "section", "text")
-        return ClauseText(
-            **{f: self.policy.text(language, "clauses", clause_id, f) for f in fields}
-        )
+        return clause_words(self.policy, language, clause_id)
 
     def ground(self, language: str, ground: ClauseGround) -> ClauseText:
         """A clause a decision rests on, as the decision said it in ``language``."""
