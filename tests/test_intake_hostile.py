@@ -19,7 +19,8 @@ from hypothesis import strategies as st
 
 from casework.contract import SubmissionKind
 from deploy.broker import TansuBroker
-from tests.support import eventually, free_port
+from tests.fixtures.broker import started_broker
+from tests.support import eventually
 from tests.test_intake_api import EXAMPLES, Intake, intake_events, running_intake, settings_for
 
 KINDS = [k.value for k in SubmissionKind]
@@ -92,12 +93,8 @@ def _utf8(raw: bytes) -> bool:
 @pytest.fixture(scope="module")
 def own_broker() -> Iterator[TansuBroker]:
     """A broker for this module alone, so its intake topic holds only this intake's events."""
-    broker = TansuBroker(free_port())
-    broker.start()
-    try:
+    with started_broker() as broker:
         yield broker
-    finally:
-        broker.stop()
 
 
 @pytest.fixture(scope="module")

@@ -29,7 +29,8 @@ from services.intake.adapters.progress import PROGRESS
 from services.intake.domain.rules import Rules
 from services.intake.policy import rules_of
 from services.intake.usecases import Submissions
-from tests.support import eventually, free_port
+from tests.fixtures.broker import started_broker
+from tests.support import eventually
 from tests.test_intake_api import (
     EXAMPLES,
     POLICY_FILE,
@@ -147,12 +148,8 @@ def kafka_broker() -> Iterator[TansuBroker]:
     the group casework-intake has seen other modules' intakes come and go, and Tansu can
     keep a departed member as the group's leader, so a new member never gets its
     assignment (its SyncGroup fails "rebalancing" forever; see the session note)."""
-    broker = TansuBroker(free_port())
-    broker.start()
-    try:
+    with started_broker() as broker:
         yield broker
-    finally:
-        broker.stop()
 
 
 @pytest.fixture(scope="module")

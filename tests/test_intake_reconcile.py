@@ -45,8 +45,8 @@ from services.intake.adapters.progress import PROGRESS
 from services.intake.settings import IntakeSettings
 from services.intake.usecases import Submissions
 from services.review.app import LEDGER_TYPES
-from tests.fixtures.broker import sigkill_and_restart, unique
-from tests.support import eventually, free_port, topic_events
+from tests.fixtures.broker import sigkill_and_restart, started_broker, unique
+from tests.support import eventually, topic_events
 from tests.test_enforcement_domain import approved
 from tests.test_intake_api import Intake, example, post, running_intake, settings_for
 from tests.test_intake_progress import NOW, report, store, submissions, submitted  # noqa: F401
@@ -67,12 +67,8 @@ PRIVATE = (AFFECTED.account, str(AFFECTED.email), RATIONALE, SMUGGLED)
 @pytest.fixture(scope="module")
 def kafka_broker() -> Iterator[TansuBroker]:
     """A broker of this module's own: it is killed to lose its topics."""
-    broker = TansuBroker(free_port())
-    broker.start()
-    try:
+    with started_broker() as broker:
         yield broker
-    finally:
-        broker.stop()
 
 
 @pytest.fixture(scope="module")
