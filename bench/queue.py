@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.stats import percentile
+from casework import heap
 from casework.cloudevents import CloudEvent
 from casework.outbox import OutboxRelay
 from casework.policy import load_policy
@@ -82,6 +83,8 @@ async def queue_page(root: Path, count: int = 100_000, queries: int = 300) -> di
     with sqlite3.connect(path) as db:  # bulk load: set-up only, not what is measured
         db.executemany(f'INSERT INTO "doc_{CASES}" (id, version, body) VALUES (?, 1, ?)', rows)
     db.close()
+    del rows  # in review the cases are in the store, not in memory
+    heap.settle()  # as review does once started (casework/runtime.py)
     rng = random.Random(11)
     reader = staff["bob"]
     shapes: list[dict[str, Any]] = [

@@ -29,6 +29,7 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Gauge
 
+from casework import heap
 from casework.claims import Claimant
 from casework.cloudevents import CloudEvent
 from casework.config import ConfigError, ServiceSettings, load_settings
@@ -135,6 +136,7 @@ async def serve(settings: ServiceSettings, wire: Wire, stop: asyncio.Event) -> N
     site = web.TCPSite(runner, settings.http_host, settings.port)
     await site.start()
     tasks = _start(kit, wiring, watch, consumer)
+    log.info("%s: %d start-up objects frozen", name, heap.settle())
     print(f"{name} listening on http://{settings.http_host}:{settings.port}", flush=True)
     waiter = asyncio.create_task(stop.wait())
     try:
