@@ -43,9 +43,11 @@ from casework.trust import EventRefused
 from deploy.sandbox_wiki import SandboxWiki
 from services.notify.adapters.deliveries import Deliveries, idempotency_key, message_id
 from services.notify.adapters.functionaries import load_functionaries
+from services.notify.adapters.log_page import LEVELS, LogPages
 from services.notify.adapters.smtp import Mailer, SmtpSettings
 from services.notify.app import build
 from services.notify.domain.functionaries import Functionaries
+from services.notify.domain.log_pages import MIN_PAGE_BYTES, continuation_summary, continued_at
 from services.notify.domain.render import environment
 from services.notify.handlers import HANDLERS
 from services.notify.usecases import Notify
@@ -139,6 +141,8 @@ def notifier(
     clock: Callable[[], datetime] = lambda: NOW,
     owns: Callable[[str], bool] = lambda case_id: True,
     claimant: Claimant | None = None,
+    log_page: str = LOG_PAGE,
+    log_max_bytes: int = 100_000,
 ) -> Service:
     mailer = Mailer(
         SmtpSettings(
@@ -160,7 +164,7 @@ def notifier(
         environment(),
         mailer,
         wiki,
-        LOG_PAGE,
+        LogPages(wiki, log_page, log_max_bytes),
         functionaries,
         owns=owns,
         clock=clock,
@@ -616,3 +620,116 @@ async def test_an_alert_without_an_ops_address_sends_nothing(
     await notifier(store, wiki, port).handle(alert_event("dead-lettered:x", None))
     assert box.kept == []
     assert await notify_events(store) == []
+
+
+async def _statement_pages(wiki: MediaWikiClient, first: str) -> list[str]:
+    """The text of each page of the log, first to last."""
+    texts: list[str] = []
+    while (
+        page := await wiki.page(first if not texts else f"{first}/{len(texts) + 1}")
+    ) is not None:
+        texts.append(page.text)
+    return texts
+
+
+async def test_a_full_log_page_goes_on_on_the_next_page_and_nothing_twice(
+    store: DocumentStore, wiki: MediaWikiClient, inbox: tuple[Inbox, int]
+) -> None:
+    """Every append re-renders the whole page and the wiki refuses pages over its limit:
+    past MIN_PAGE_BYTES the log goes on on its next page, linked from the full one."""
+    _, port = inbox
+    first = "Office actions log rolled"
+    cases = [f"OA-ROLL{n}" for n in range(9)]
+    for case_id in cases:
+        await approve_and_enforce(
+            notifier(store, wiki, port, log_page=first, log_max_bytes=MIN_PAGE_BYTES), case_id
+        )
+    texts = await _statement_pages(wiki, first)
+    assert len(texts) >= 2, [len(t) for t in texts]
+    for case_id in cases:  # each statement once, on one page
+        assert sum(t.count(f"casework:{case_id}") for t in texts) == 1, case_id
+    for number, text in enumerate(texts[:-1], start=1):
+        following = f"{first}/{number + 1}"
+        assert text.count(f"[[{following}]]") == 1
+        assert len(text.encode()) <= MIN_PAGE_BYTES + len(continued_at(following).encode())
+        assert (
+            f"Continued from [[{first if number == 1 else f'{first}/{number}'}]]" in (texts[number])
+        )
+    newest = f"{first}/{len(texts)}"
+    state = await wiki.page_state(newest)
+    assert {p.type: p.level for p in state.protection if p.expiry is None} == LEVELS
+    # The statement's record names the page it is on.
+    last = await Deliveries(store).get(
+        idempotency_key(cases[-1], Audience.PUBLIC, "wiki-page", "r1")
+    )
+    assert last is not None and last["reference"].startswith(f"{newest}?oldid=")
+
+    # Restarted (a new instance knows only the first page): the next goes on the newest;
+    # one already there is not appended again.
+    restarted = notifier(store, wiki, port, log_page=first, log_max_bytes=MIN_PAGE_BYTES)
+    await approve_and_enforce(restarted, "OA-ROLLNEXT")
+    await approve_and_enforce(restarted, cases[0])
+    texts_after = await _statement_pages(wiki, first)
+    assert texts_after[: len(texts) - 1] == texts[:-1]  # full pages are left alone
+    assert sum(t.count("casework:OA-ROLLNEXT") for t in texts_after) == 1
+    assert "casework:OA-ROLLNEXT" in texts_after[-1]
+    assert sum(t.count(f"casework:{cases[0]}") for t in texts_after) == 1
+
+
+async def test_a_statement_that_landed_before_a_crash_is_found_on_any_page(
+    store: DocumentStore, wiki: MediaWikiClient, inbox: tuple[Inbox, int]
+) -> None:
+    """Killed between the edit and its record, after the log went on: the role account's
+    edit with the case's summary is found on the page it is on, and not made again."""
+    _, port = inbox
+    first = "Office actions log resumed"
+    for n in range(9):
+        await approve_and_enforce(
+            notifier(store, wiki, port, log_page=first, log_max_bytes=MIN_PAGE_BYTES), f"OA-RES{n}"
+        )
+    texts = await _statement_pages(wiki, first)
+    assert len(texts) >= 2
+    older = first  # the statement landed on the first page, before the log went on
+    landed = await wiki.append_once(older, "\n\nlanded before the crash", OWN_SUMMARY)
+    key = idempotency_key("OA-RESCRASH", Audience.PUBLIC, "wiki-page", "r1")
+    await Deliveries(store).begin(
+        key, {"case_id": "OA-RESCRASH", "audience": "public", "channel": "wiki-page"}
+    )
+    restarted = notifier(store, wiki, port, log_page=first, log_max_bytes=MIN_PAGE_BYTES)
+    await approve_and_enforce(restarted, "OA-RESCRASH")
+    texts_after = await _statement_pages(wiki, first)
+    assert all("casework:OA-RESCRASH" not in t for t in texts_after)
+    record = await Deliveries(store).get(key)
+    assert record is not None and record["state"] == "sent"
+    assert record["reference"] == f"{older}?oldid={landed}"
+
+
+OWN_SUMMARY = "Office action OA-RESCRASH: public statement"
+
+
+async def test_the_log_goes_on_once_after_a_crash_between_its_link_and_its_next_page(
+    store: DocumentStore, wiki: MediaWikiClient, inbox: tuple[Inbox, int]
+) -> None:
+    """The link to the next page was added, then the process died before making the page:
+    the next statement makes it, and the link is not added again."""
+    _, port = inbox
+    first = "Office actions log linked"
+    for n in range(9):
+        await approve_and_enforce(
+            notifier(store, wiki, port, log_page=first, log_max_bytes=MIN_PAGE_BYTES), f"OA-LNK{n}"
+        )
+    texts = await _statement_pages(wiki, first)
+    newest, following = len(texts), f"{first}/{len(texts) + 1}"
+    newest_title = first if newest == 1 else f"{first}/{newest}"
+    # Fill the newest page, then leave only the link behind, as the crash would.
+    await wiki.append_once(newest_title, "\n\n" + "x" * MIN_PAGE_BYTES, "filler")
+    for page in dict.fromkeys((newest_title, first)):
+        await wiki.append_once(page, continued_at(following), continuation_summary(following))
+    await approve_and_enforce(
+        notifier(store, wiki, port, log_page=first, log_max_bytes=MIN_PAGE_BYTES), "OA-LNKNEXT"
+    )
+    texts_after = await _statement_pages(wiki, first)
+    assert len(texts_after) == newest + 1
+    assert "casework:OA-LNKNEXT" in texts_after[-1]
+    assert texts_after[newest - 1].count(f"[[{following}]]") == 1
+    assert texts_after[0].count(f"[[{following}]]") == 1

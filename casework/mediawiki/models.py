@@ -83,6 +83,12 @@ class ProtectionLevel:
 
 
 @dataclass(frozen=True)
+class PageSize:
+    revid: int  # the latest revision; 0: no such page
+    length: int  # in bytes, as MediaWiki counts a page's size
+
+
+@dataclass(frozen=True)
 class PageState:
     title: str
     exists: bool

@@ -12,6 +12,7 @@ from casework.mediawiki.errors import MediaWikiError
 from casework.mediawiki.models import (
     EditResult,
     PageRevision,
+    PageSize,
     PageState,
     ProtectionLevel,
     RevisionFlags,
@@ -137,6 +138,18 @@ class PageActions(Session):
         reply = await self._read({"action": "query", "prop": "info", "titles": title})
         (page,) = reply["query"]["pages"]
         return int(page.get("lastrevid") or 0)
+
+    async def page_sizes(self, *titles: str) -> dict[str, PageSize]:
+        """Each page's latest revision and length, keyed by the title as asked (one read)."""
+        reply = await self._read({"action": "query", "prop": "info", "titles": "|".join(titles)})
+        query = reply["query"]
+        asked = {n["to"]: n["from"] for n in query.get("normalized", [])}
+        return {
+            asked.get(page["title"], page["title"]): PageSize(
+                int(page.get("lastrevid") or 0), int(page.get("length") or 0)
+            )
+            for page in query["pages"]
+        }
 
     async def page_state(self, title: str) -> PageState:
         reply = await self._read(

@@ -35,7 +35,7 @@ from services.notify.adapters.collections import (
 )
 from services.notify.adapters.deliveries import DELIVERIES, Deliveries
 from services.notify.adapters.functionaries import load_functionaries
-from services.notify.adapters.log_page import keep_protected
+from services.notify.adapters.log_page import LogPages, keep_protected
 from services.notify.adapters.smtp import Mailer, SmtpSettings
 from services.notify.adapters.transparency import DsaClient, LumenClient
 from services.notify.domain.functionaries import Functionaries
@@ -50,7 +50,11 @@ from services.notify.usecases.ops_alerts import OpsAlerts
 from services.notify.usecases.public_records import PublicRecords
 from services.notify.usecases.requesters import Requesters
 from services.notify.usecases.sender import Clock, Sender, utcnow
-from services.notify.usecases.transparency_records import StatementWiki, TransparencyRecords
+from services.notify.usecases.transparency_records import (
+    StatementLog,
+    StatementWiki,
+    TransparencyRecords,
+)
 from services.notify.usecases.transparency_submission import TransparencySubmitter
 
 log = logging.getLogger(__name__)
@@ -66,7 +70,7 @@ def build(
     templates: Environment,
     mailer: Mailer,
     wiki: StatementWiki,
-    public_log_page: str,
+    log_pages: StatementLog,
     functionaries: Functionaries | None = None,
     *,
     owns: Callable[[str], bool] = lambda case_id: True,
@@ -79,7 +83,7 @@ def build(
     ``wiki_index_url``: the log page's wiki, for the portal's links to its entries)."""
     sender = Sender(store, relay, mailer, Deliveries(store, claimant), clock)
     public = PublicRecords(sender, policy, templates, wiki_index_url)
-    records = TransparencyRecords(sender, policy, templates, wiki, public_log_page, public)
+    records = TransparencyRecords(sender, policy, templates, wiki, log_pages, public)
     requesters = Requesters(sender, policy, templates, public)
     enforcement = Enforcement(sender, policy, templates, records, owns)
     decisions = Decisions(
@@ -209,6 +213,7 @@ async def wire(kit: Kit) -> Wiring:
         MediaWikiClient(settings.statement_wiki_api, settings.wiki_username, settings.wiki_password)
     )
     functionaries = load_functionaries(settings.functionaries_file)
+    log_pages = LogPages(wiki, settings.public_log_page, settings.public_log_page_max_bytes)
     notify = build(
         kit.store,
         kit.relay,
@@ -216,7 +221,7 @@ async def wire(kit: Kit) -> Wiring:
         environment(),
         mailer,
         wiki,
-        settings.public_log_page,
+        log_pages,
         functionaries,
         owns=kit.ownership.owns,
         claimant=kit.claimant,
@@ -232,7 +237,7 @@ async def wire(kit: Kit) -> Wiring:
         first_after=RELEASE_OVERDUE_SECONDS,
     )
     duties: list[Duty] = [release_overdue]  # each instance, for the cases it owns
-    duties.append(keep_protected(wiki, settings.public_log_page))
+    duties.append(keep_protected(log_pages))
     once = await transparency_duties(kit, settings, resources)
     app = http_app(kit, settings, notify, mailer, wiki)
     # The consumer and the reconciliation duty: one event of a case at a time.

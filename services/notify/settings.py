@@ -10,6 +10,7 @@ from casework.config import (
     ServiceSettings,
     UpstreamSettings,
 )
+from services.notify.domain.log_pages import MAX_PAGE_BYTES, MIN_PAGE_BYTES
 
 
 class NotifySettings(ServiceSettings, RoleAccountSettings, UpstreamSettings, ReviewLedgerSettings):
@@ -26,6 +27,14 @@ class NotifySettings(ServiceSettings, RoleAccountSettings, UpstreamSettings, Rev
     # entry); unset: the index.php beside STATEMENT_WIKI_API.
     statement_wiki_index_url: str | None = Field(
         None, pattern=r"^https?://\S+$", validation_alias="STATEMENT_WIKI_INDEX_URL"
+    )
+    # A page of the public log takes statements up to this size; the log then goes on on
+    # its next page (services/notify/domain/log_pages.py).
+    public_log_page_max_bytes: int = Field(
+        100_000,
+        ge=MIN_PAGE_BYTES,
+        le=MAX_PAGE_BYTES,
+        validation_alias="PUBLIC_LOG_PAGE_MAX_BYTES",
     )
     smtp_host: str = Field("127.0.0.1", validation_alias="SMTP_HOST")
     smtp_port: int = Field(8025, ge=1, le=65535, validation_alias="SMTP_PORT")

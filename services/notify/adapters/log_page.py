@@ -1,6 +1,7 @@
-"""The public log page belongs to the role account: created by it and protected (edit and
-move for administrators only) when notify starts, so nobody else changes what the public
-reads there. Whether a statement is already on it is never read from its text
+"""The public log's pages belong to the role account: created by it and protected (edit and
+move for administrators only), the first when notify starts and each later one when the log
+goes on to it (services/notify/domain/log_pages.py), so nobody else changes what the public
+reads there. Whether a statement is already on a page is never read from its text
 (services/notify/usecases/transparency_records.py asks for the role account's own edit)."""
 
 from __future__ import annotations
@@ -10,16 +11,21 @@ import logging
 from collections.abc import Callable, Coroutine
 from typing import Any, Protocol
 
-from casework.mediawiki import EditResult, MediaWikiError, PageState, ProtectionLevel
+from casework.mediawiki import EditResult, MediaWikiError, PageSize, PageState, ProtectionLevel
+from services.notify.domain.log_pages import (
+    INTRO,
+    continuation_summary,
+    continued_at,
+    is_full,
+    page_intro,
+    page_title,
+)
 
 log = logging.getLogger(__name__)
 
 LEVELS = {"edit": "sysop", "move": "sysop"}
-INTRO = (
-    "Public statements of the operator's office actions, one per action, written by the "
-    "role account only.\n"
-)
 RETRY_SECONDS = 30.0
+PROBE_BATCH = 50  # titles per read when finding the newest page (the API's limit)
 
 
 class LogWiki(Protocol):
@@ -34,13 +40,23 @@ class LogWiki(Protocol):
     ) -> list[ProtectionLevel]: ...
 
 
-async def protect_log_page(wiki: LogWiki, title: str) -> bool:
+class LogPagesWiki(LogWiki, Protocol):
+    async def page_sizes(self, *titles: str) -> dict[str, PageSize]: ...
+
+    async def own_edit(self, title: str, summary: str, *, after: int = 0) -> int | None: ...
+
+    async def append_once(
+        self, title: str, text: str, summary: str, *, after: int | None = None
+    ) -> int: ...
+
+
+async def protect_log_page(wiki: LogWiki, title: str, intro: str = INTRO) -> bool:
     """Create and protect the page where needed; True when something was changed."""
     state = await wiki.page_state(title)
     changed = False
     if not state.exists:
         try:
-            await wiki.edit(title, text=INTRO, summary="Office actions log", createonly=True)
+            await wiki.edit(title, text=intro, summary="Office actions log", createonly=True)
             changed = True
         except MediaWikiError as exc:
             if exc.code != "articleexists":  # another instance was first
@@ -56,14 +72,81 @@ async def protect_log_page(wiki: LogWiki, title: str) -> bool:
     return changed
 
 
-def keep_protected(wiki: LogWiki, title: str) -> Callable[[], Coroutine[Any, Any, None]]:
-    """A start-up duty: protect the page (retrying while the wiki is unreachable), then idle."""
+class LogPages:
+    """Where the next statement goes: the newest page of the log, or a new one after it when
+    the newest is full. The newest page known only moves forward; another instance that went
+    on first is followed (its page exists), never passed."""
+
+    def __init__(self, wiki: LogPagesWiki, first: str, max_bytes: int) -> None:
+        self.wiki = wiki
+        self.first = first
+        self.max_bytes = max_bytes
+        self.newest = 1
+        self._caught_up = False
+
+    async def titles(self) -> list[str]:
+        """The log's pages, newest first."""
+        await self._catch_up()
+        return [page_title(self.first, n) for n in range(self.newest, 0, -1)]
+
+    async def _catch_up(self) -> None:
+        if not self._caught_up:
+            await self.find_newest()
+
+    async def find_newest(self) -> str:
+        """Catch up with the log as the wiki has it (one read per 50 pages)."""
+        while True:
+            batch = [page_title(self.first, self.newest + n) for n in range(1, PROBE_BATCH + 1)]
+            sizes = await self.wiki.page_sizes(*batch)
+            there = 0
+            while there < len(batch) and sizes[batch[there]].revid:
+                there += 1
+            self.newest += there
+            if there < len(batch):
+                self._caught_up = True
+                return page_title(self.first, self.newest)
+
+    async def page_for(self, adding: int) -> tuple[str, int]:
+        """The page a statement of ``adding`` bytes goes on, and that page's latest revision
+        (0: not there yet). A full page is closed with a link to the next, which is made."""
+        await self._catch_up()
+        while True:
+            current = page_title(self.first, self.newest)
+            following = page_title(self.first, self.newest + 1)
+            sizes = await self.wiki.page_sizes(current, following)
+            if sizes[following].revid:  # the log went on already
+                self.newest += 1
+                continue
+            here = sizes[current]
+            if not is_full(here.length, adding, self.max_bytes):
+                return current, here.revid
+            await self._go_on(current, following)
+            self.newest += 1
+
+    async def _go_on(self, full: str, following: str) -> None:
+        """The link on the full page and on the first (once each: the role account's edit
+        with its summary), then the next page, made and protected. In this order, a crash
+        between the steps leaves the next page missing, so the next statement does it
+        again, and finds its links there."""
+        summary = continuation_summary(following)
+        for page in dict.fromkeys((full, self.first)):
+            if await self.wiki.own_edit(page, summary) is None:
+                await self.wiki.append_once(page, continued_at(following), summary)
+        await protect_log_page(self.wiki, following, page_intro(full))
+        log.info("public log full at %s; it continues at %s", full, following)
+
+
+def keep_protected(pages: LogPages) -> Callable[[], Coroutine[Any, Any, None]]:
+    """A start-up duty: find the log's newest page, protect it and the first (retrying
+    while the wiki is unreachable), then idle."""
 
     async def duty() -> None:
         while True:
             try:
-                if await protect_log_page(wiki, title):
-                    log.info("public log page %s created or protected", title)
+                newest = await pages.find_newest()
+                for title in dict.fromkeys((pages.first, newest)):
+                    if await protect_log_page(pages.wiki, title):
+                        log.info("public log page %s created or protected", title)
                 break
             except Exception:
                 log.exception("protecting the public log page failed; retrying")

@@ -1,7 +1,8 @@
 """What the public is given: the statement (and any reversal) on the public log page, and
 the DSA statement of reasons and (DMCA) Lumen notice queued for the submission duty.
 
-The public log page, which every case appends to, takes one append at a time.
+The public log (a run of pages, services/notify/domain/log_pages.py), which every case
+appends to, takes one append at a time.
 """
 
 from __future__ import annotations
@@ -25,13 +26,19 @@ from services.notify.usecases.sender import Sender
 
 
 class StatementWiki(Protocol):
-    async def latest_revision(self, title: str) -> int: ...
-
     async def own_edit(self, title: str, summary: str, *, after: int = 0) -> int | None: ...
 
     async def append_once(
         self, title: str, text: str, summary: str, *, after: int | None = None
     ) -> int: ...
+
+
+class StatementLog(Protocol):
+    """The log's pages (services/notify/adapters/log_page.py LogPages)."""
+
+    async def titles(self) -> list[str]: ...
+
+    async def page_for(self, adding: int) -> tuple[str, int]: ...
 
 
 class TransparencyRecords:
@@ -41,7 +48,7 @@ class TransparencyRecords:
         policy: Policy,
         templates: Environment,
         wiki: StatementWiki,
-        public_log_page: str,
+        log: StatementLog,
         public: PublicRecords,
     ) -> None:
         self.sender = sender
@@ -50,7 +57,7 @@ class TransparencyRecords:
         self.policy = policy
         self.templates = templates
         self.wiki = wiki
-        self.public_log_page = public_log_page
+        self.log = log
         self._log_page = asyncio.Lock()
 
     async def publish_statement(
@@ -132,7 +139,7 @@ class TransparencyRecords:
         text: Callable[[bool], str],
         summary: str,
     ) -> None:
-        """Append to the public log page once. The delivery record is this instance's
+        """Append to the public log once. The delivery record is this instance's
         claim on the edit (another instance handling the same event waits); already there
         means our own edit: when the record was begun before (a crash between the edit and
         its record), a revision by the role account with this summary; never a marker in
@@ -144,25 +151,31 @@ class TransparencyRecords:
         if claim.finished:
             return
         async with self.deliveries.kept(key):
-            # The revision id alone (prop=info): the page's text grows with every action.
-            after = await self.wiki.latest_revision(self.public_log_page)
-            earlier = (
-                await self.wiki.own_edit(self.public_log_page, summary) if claim.resumed else None
-            )
-            if earlier is None:
-                earlier = await self.wiki.append_once(
-                    self.public_log_page, text(after > 0), summary, after=after
-                )
+            found = await self._own_append(summary) if claim.resumed else None
+            if found is None:
+                page, after = await self.log.page_for(len(text(True).encode()))
+                edit = await self.wiki.append_once(page, text(after > 0), summary, after=after)
+                found = page, edit
+            page, revision = found
             await self.deliveries.finish(
                 key,
                 case_id=case_id,
                 audience=Audience.PUBLIC,
                 channel="wiki-page",
                 state="sent",
-                reference=f"{self.public_log_page}?oldid={earlier}",
+                reference=f"{page}?oldid={revision}",
                 now=self.sender.clock(),
             )
         self.sender.relay.wake()
+
+    async def _own_append(self, summary: str) -> tuple[str, int] | None:
+        """The page and revision of the role account's edit with ``summary``, on any page of
+        the log (newest first), or None."""
+        for page in await self.log.titles():
+            revision = await self.wiki.own_edit(page, summary)
+            if revision is not None:
+                return page, revision
+        return None
 
     async def record_transparency(
         self, enforced: ActionEnforced, signoffs: list[SignOff] | None
