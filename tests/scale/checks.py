@@ -23,6 +23,7 @@ from tests.scale.effects import (
     block_targets,
     emails,
     log_page_edits,
+    log_pages,
     notice_edits,
     page_text,
 )
@@ -166,12 +167,16 @@ async def wiki_actions_exactly_once(cluster: Cluster, outcome: Outcome) -> list[
                             + _log_lines(cluster.instances["enforcement"], case_id)
                         )
         statement_wiki = cluster.statement_wiki.api_url
-        edits = Counter(
-            summary.removeprefix("Office action ").split(":")[0]
-            for summary in await log_page_edits(http, statement_wiki, LOG_PAGE)
-            if summary.endswith(": public statement")
-        )
-        text = await page_text(http, statement_wiki, LOG_PAGE)
+        edits: Counter[str] = Counter()
+        texts = []
+        for page in await log_pages(http, statement_wiki, LOG_PAGE):
+            edits.update(
+                summary.removeprefix("Office action ").split(":")[0]
+                for summary in await log_page_edits(http, statement_wiki, page)
+                if summary.endswith(": public statement")
+            )
+            texts.append(await page_text(http, statement_wiki, page))
+        text = "\n".join(texts)
     for case_id in sorted(set(bans) | edits.keys()):
         want = 1 if case_id in bans else 0
         markers = text.count(statement_marker(case_id))

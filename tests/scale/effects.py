@@ -25,6 +25,7 @@ SENT = "notification-sent.v1"
 OPENED = "case-opened.v1"
 RECEIVED = "submission-received.v1"
 WATCHED = ("intake", "review", "enforcement", "notify")
+TOLD = ("affected-user", "email")  # the (audience, channel) that ends a case's run
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,8 @@ class TopicWatch:
 
     def told(self) -> set[str]:
         """Cases whose affected user was emailed (their end state)."""
-        return self.subjects(SENT, audience="affected-user", channel="email")
+        audience, channel = TOLD
+        return self.subjects(SENT, audience=audience, channel=channel)
 
     def notifications(self) -> set[tuple[str, str, str]]:
         """(subject, audience, channel) of every NotificationSent so far."""
@@ -210,6 +212,15 @@ async def log_page_edits(http: aiohttp.ClientSession, api: str, title: str) -> l
         "revisions",
     )
     return [str(r.get("comment", "")) for r in revisions]
+
+
+async def log_pages(http: aiohttp.ClientSession, api: str, first: str) -> list[str]:
+    """The public log's pages: the first, then its numbered subpages while they exist
+    (services/notify/domain/log_pages.py)."""
+    titles = [first]
+    while await page_text(http, api, f"{first}/{len(titles) + 1}"):
+        titles.append(f"{first}/{len(titles) + 1}")
+    return titles
 
 
 async def page_text(http: aiohttp.ClientSession, api: str, title: str) -> str:

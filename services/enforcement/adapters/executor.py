@@ -331,10 +331,14 @@ async def _notice(op: Operation, case_id: str, wiki: MediaWikiClient, restoring:
     # Placed already only if the role account made that edit (its summary names the case):
     # a marker in the text proves nothing, anyone can write one to suppress the notice.
     # When restoring, the notice someone removed goes back in.
+    # None of the role account's edits has this summary: any later one that does is this
+    # append's (no read of the page's latest revision to tell them apart). When restoring,
+    # the earlier one is there, so only an edit after the latest revision counts.
     ours = None if restoring else await wiki.own_edit(op.target, op.reason)
     if ours is not None:
         raise _done(result_id=ours)
-    raise _done(result_id=await wiki.append_once(op.target, op.text, op.reason))
+    after = None if restoring else 0
+    raise _done(result_id=await wiki.append_once(op.target, op.text, op.reason, after=after))
 
 
 _KINDS = {

@@ -166,4 +166,4 @@ async def mark_notice(op: Operation, wiki: MediaWikiClient, lifting: Lifting) ->
     if await wiki.own_edit(op.target, lifting.reason) is not None:
         return
     line = reversal_line(op.text, lifting.case_id, lifting.now.date())
-    await wiki.append_once(op.target, line, lifting.reason)
+    await wiki.append_once(op.target, line, lifting.reason, after=0)  # none had this summary

@@ -131,7 +131,7 @@ class LogPages:
         summary = continuation_summary(following)
         for page in dict.fromkeys((full, self.first)):
             if await self.wiki.own_edit(page, summary) is None:
-                await self.wiki.append_once(page, continued_at(following), summary)
+                await self.wiki.append_once(page, continued_at(following), summary, after=0)
         await protect_log_page(self.wiki, following, page_intro(full))
         log.info("public log full at %s; it continues at %s", full, following)
 
