@@ -7,6 +7,7 @@ records and the NotificationSent / NotificationFailed events in the outbox.
 
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -674,6 +675,11 @@ async def test_a_full_log_page_goes_on_on_the_next_page_and_nothing_twice(
     assert sum(t.count("casework:OA-ROLLNEXT") for t in texts_after) == 1
     assert "casework:OA-ROLLNEXT" in texts_after[-1]
     assert sum(t.count(f"casework:{cases[0]}") for t in texts_after) == 1
+    # The start-up duty and the first statement looking for the newest page at once.
+    pages = LogPages(wiki, first, MIN_PAGE_BYTES)
+    newest_found, (page, _) = await asyncio.gather(pages.find_newest(), pages.page_for(100))
+    assert newest_found == page == f"{first}/{len(texts_after)}"
+    assert len(await pages.titles()) == len(texts_after)
 
 
 async def test_a_statement_that_landed_before_a_crash_is_found_on_any_page(

@@ -83,6 +83,7 @@ class LogPages:
         self.max_bytes = max_bytes
         self.newest = 1
         self._caught_up = False
+        self._finding = asyncio.Lock()
 
     async def titles(self) -> list[str]:
         """The log's pages, newest first."""
@@ -93,35 +94,43 @@ class LogPages:
         if not self._caught_up:
             await self.find_newest()
 
+    def _reached(self, number: int) -> None:
+        # The start-up duty and the first statement may look at once: never move back.
+        self.newest = max(self.newest, number)
+
     async def find_newest(self) -> str:
         """Catch up with the log as the wiki has it (one read per 50 pages)."""
-        while True:
-            batch = [page_title(self.first, self.newest + n) for n in range(1, PROBE_BATCH + 1)]
-            sizes = await self.wiki.page_sizes(*batch)
-            there = 0
-            while there < len(batch) and sizes[batch[there]].revid:
-                there += 1
-            self.newest += there
-            if there < len(batch):
-                self._caught_up = True
-                return page_title(self.first, self.newest)
+        async with self._finding:
+            number = self.newest
+            while True:
+                batch = [page_title(self.first, number + n) for n in range(1, PROBE_BATCH + 1)]
+                sizes = await self.wiki.page_sizes(*batch)
+                there = 0
+                while there < len(batch) and sizes[batch[there]].revid:
+                    there += 1
+                number += there
+                if there < len(batch):
+                    break
+            self._reached(number)
+            self._caught_up = True
+            return page_title(self.first, self.newest)
 
     async def page_for(self, adding: int) -> tuple[str, int]:
         """The page a statement of ``adding`` bytes goes on, and that page's latest revision
-        (0: not there yet). A full page is closed with a link to the next, which is made."""
+        (0: not there yet). A full page is closed with a link to the next, which is made.
+        One call at a time (TransparencyRecords appends one statement at a time)."""
         await self._catch_up()
         while True:
-            current = page_title(self.first, self.newest)
-            following = page_title(self.first, self.newest + 1)
+            number = self.newest
+            current = page_title(self.first, number)
+            following = page_title(self.first, number + 1)
             sizes = await self.wiki.page_sizes(current, following)
-            if sizes[following].revid:  # the log went on already
-                self.newest += 1
-                continue
-            here = sizes[current]
-            if not is_full(here.length, adding, self.max_bytes):
-                return current, here.revid
-            await self._go_on(current, following)
-            self.newest += 1
+            if not sizes[following].revid:
+                here = sizes[current]
+                if not is_full(here.length, adding, self.max_bytes):
+                    return current, here.revid
+                await self._go_on(current, following)
+            self._reached(number + 1)  # the log went on (by this call or before it)
 
     async def _go_on(self, full: str, following: str) -> None:
         """The link on the full page and on the first (once each: the role account's edit
