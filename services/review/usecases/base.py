@@ -30,9 +30,6 @@ CASES = "cases"
 INDEXES: tuple[tuple[str, ...], ...] = (
     *((f, "urgency") for f in ("state", "action_type", "assignee", "language")),
     *((f, "opened_at") for f in ("state", "action_type", "assignee", "language")),
-    # A staff member's own queue ("my open cases"), the view used most.
-    ("assignee", "state", "urgency"),
-    ("assignee", "state", "opened_at"),
     ("urgency",),
     ("opened_at",),
     ("alert_at",),
