@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from casework.claims import Claimant
+from casework.claims import Claimant, HeldElsewhere
 from casework.cloudevents import CloudEvent
 from casework.contract import (
     ActionEnforced,
@@ -165,7 +165,7 @@ def notifier(
         environment(),
         mailer,
         wiki,
-        LogPages(wiki, log_page, log_max_bytes),
+        LogPages(wiki, log_page, log_max_bytes, store, claimant or Claimant.this_process()),
         functionaries,
         owns=owns,
         clock=clock,
@@ -676,7 +676,7 @@ async def test_a_full_log_page_goes_on_on_the_next_page_and_nothing_twice(
     assert "casework:OA-ROLLNEXT" in texts_after[-1]
     assert sum(t.count(f"casework:{cases[0]}") for t in texts_after) == 1
     # The start-up duty and the first statement looking for the newest page at once.
-    pages = LogPages(wiki, first, MIN_PAGE_BYTES)
+    pages = LogPages(wiki, first, MIN_PAGE_BYTES, store, Claimant.this_process())
     newest_found, (page, _) = await asyncio.gather(pages.find_newest(), pages.page_for(100))
     assert newest_found == page == f"{first}/{len(texts_after)}"
     assert len(await pages.titles()) == len(texts_after)
@@ -739,3 +739,27 @@ async def test_the_log_goes_on_once_after_a_crash_between_its_link_and_its_next_
     assert "casework:OA-LNKNEXT" in texts_after[-1]
     assert texts_after[newest - 1].count(f"[[{following}]]") == 1
     assert texts_after[0].count(f"[[{following}]]") == 1
+
+
+async def test_two_instances_finding_the_log_full_at_once_go_on_once(
+    store: DocumentStore, wiki: MediaWikiClient
+) -> None:
+    """Both see the page full; the store's claim lets one make the next page and link it,
+    the other is told it is held elsewhere (its event is read again) and then follows."""
+    first = "Office actions log raced"
+    await wiki.append_once(first, "x" * (MIN_PAGE_BYTES - 100), "filler")
+    one, other = (
+        LogPages(wiki, first, MIN_PAGE_BYTES, store, Claimant(holder, 15.0))
+        for holder in ("notify-1", "notify-2")
+    )
+    results = await asyncio.gather(one.page_for(500), other.page_for(500), return_exceptions=True)
+    following = f"{first}/2"
+    went_on = [r for r in results if not isinstance(r, BaseException)]
+    assert [page for page, _ in went_on] in ([following], [following, following]), results
+    assert all(isinstance(r, HeldElsewhere) for r in results if r not in went_on), results
+    for pages in (one, other):
+        page, revision = await pages.page_for(500)
+        assert page == following and revision > 0
+    texts = await _statement_pages(wiki, first)
+    assert len(texts) == 2
+    assert texts[0].count(f"[[{following}]]") == 1

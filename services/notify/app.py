@@ -213,7 +213,13 @@ async def wire(kit: Kit) -> Wiring:
         MediaWikiClient(settings.statement_wiki_api, settings.wiki_username, settings.wiki_password)
     )
     functionaries = load_functionaries(settings.functionaries_file)
-    log_pages = LogPages(wiki, settings.public_log_page, settings.public_log_page_max_bytes)
+    log_pages = LogPages(
+        wiki,
+        settings.public_log_page,
+        settings.public_log_page_max_bytes,
+        kit.store,
+        kit.claimant,
+    )
     notify = build(
         kit.store,
         kit.relay,

@@ -11,7 +11,9 @@ import logging
 from collections.abc import Callable, Coroutine
 from typing import Any, Protocol
 
+from casework.claims import Claimant, working_on
 from casework.mediawiki import EditResult, MediaWikiError, PageSize, PageState, ProtectionLevel
+from casework.store import DocumentStore
 from services.notify.domain.log_pages import (
     INTRO,
     continuation_summary,
@@ -26,6 +28,7 @@ log = logging.getLogger(__name__)
 LEVELS = {"edit": "sysop", "move": "sysop"}
 RETRY_SECONDS = 30.0
 PROBE_BATCH = 50  # titles per read when finding the newest page (the API's limit)
+GOING_ON = "log_pages"  # claims: one instance at a time makes the log's next page
 
 
 class LogWiki(Protocol):
@@ -75,12 +78,22 @@ async def protect_log_page(wiki: LogWiki, title: str, intro: str = INTRO) -> boo
 class LogPages:
     """Where the next statement goes: the newest page of the log, or a new one after it when
     the newest is full. The newest page known only moves forward; another instance that went
-    on first is followed (its page exists), never passed."""
+    on first is followed (its page exists), never passed. Going on is claimed in the store
+    the instances share, so two instances finding the page full at once link it once."""
 
-    def __init__(self, wiki: LogPagesWiki, first: str, max_bytes: int) -> None:
+    def __init__(
+        self,
+        wiki: LogPagesWiki,
+        first: str,
+        max_bytes: int,
+        store: DocumentStore,
+        claimant: Claimant,
+    ) -> None:
         self.wiki = wiki
         self.first = first
         self.max_bytes = max_bytes
+        self.store = store
+        self.claimant = claimant
         self.newest = 1
         self._caught_up = False
         self._finding = asyncio.Lock()
@@ -129,14 +142,17 @@ class LogPages:
                 here = sizes[current]
                 if not is_full(here.length, adding, self.max_bytes):
                     return current, here.revid
-                await self._go_on(current, following)
+                # HeldElsewhere while another instance goes on: the event is read again.
+                async with working_on(self.store, GOING_ON, f"page-{number + 1}", self.claimant):
+                    if not (await self.wiki.page_sizes(following))[following].revid:
+                        await self._go_on(current, following)
             self._reached(number + 1)  # the log went on (by this call or before it)
 
     async def _go_on(self, full: str, following: str) -> None:
         """The link on the full page and on the first (once each: the role account's edit
         with its summary), then the next page, made and protected. In this order, a crash
         between the steps leaves the next page missing, so the next statement does it
-        again, and finds its links there."""
+        again (under the same claim, taken over once it runs out) and finds its links."""
         summary = continuation_summary(following)
         for page in dict.fromkeys((full, self.first)):
             if await self.wiki.own_edit(page, summary) is None:
