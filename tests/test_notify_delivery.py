@@ -640,13 +640,8 @@ async def test_a_full_log_page_goes_on_on_the_next_page_and_nothing_twice(
     past MIN_PAGE_BYTES the log goes on on its next page, linked from the full one."""
     _, port = inbox
     first = "Office actions log rolled"
+    texts = await _filled_log(store, wiki, port, first, "OA-ROLL")
     cases = [f"OA-ROLL{n}" for n in range(9)]
-    for case_id in cases:
-        await approve_and_enforce(
-            notifier(store, wiki, port, log_page=first, log_max_bytes=MIN_PAGE_BYTES), case_id
-        )
-    texts = await _statement_pages(wiki, first)
-    assert len(texts) >= 2, [len(t) for t in texts]
     for case_id in cases:  # each statement once, on one page
         assert sum(t.count(f"casework:{case_id}") for t in texts) == 1, case_id
     for number, text in enumerate(texts[:-1], start=1):
@@ -682,6 +677,21 @@ async def test_a_full_log_page_goes_on_on_the_next_page_and_nothing_twice(
     assert len(await pages.titles()) == len(texts_after)
 
 
+async def _filled_log(
+    store: DocumentStore, wiki: MediaWikiClient, port: int, first: str, prefix: str
+) -> list[str]:
+    """Nine statements on a log of the smallest page size (it goes on at least once);
+    the text of each page."""
+    for n in range(9):
+        await approve_and_enforce(
+            notifier(store, wiki, port, log_page=first, log_max_bytes=MIN_PAGE_BYTES),
+            f"{prefix}{n}",
+        )
+    texts = await _statement_pages(wiki, first)
+    assert len(texts) >= 2, [len(t) for t in texts]
+    return texts
+
+
 async def test_a_statement_that_landed_before_a_crash_is_found_on_any_page(
     store: DocumentStore, wiki: MediaWikiClient, inbox: tuple[Inbox, int]
 ) -> None:
@@ -689,14 +699,10 @@ async def test_a_statement_that_landed_before_a_crash_is_found_on_any_page(
     edit with the case's summary is found on the page it is on, and not made again."""
     _, port = inbox
     first = "Office actions log resumed"
-    for n in range(9):
-        await approve_and_enforce(
-            notifier(store, wiki, port, log_page=first, log_max_bytes=MIN_PAGE_BYTES), f"OA-RES{n}"
-        )
-    texts = await _statement_pages(wiki, first)
-    assert len(texts) >= 2
+    await _filled_log(store, wiki, port, first, "OA-RES")
     older = first  # the statement landed on the first page, before the log went on
-    landed = await wiki.append_once(older, "\n\nlanded before the crash", OWN_SUMMARY)
+    summary = "Office action OA-RESCRASH: public statement"
+    landed = await wiki.append_once(older, "\n\nlanded before the crash", summary)
     key = idempotency_key("OA-RESCRASH", Audience.PUBLIC, "wiki-page", "r1")
     await Deliveries(store).begin(
         key, {"case_id": "OA-RESCRASH", "audience": "public", "channel": "wiki-page"}
@@ -710,9 +716,6 @@ async def test_a_statement_that_landed_before_a_crash_is_found_on_any_page(
     assert record["reference"] == f"{older}?oldid={landed}"
 
 
-OWN_SUMMARY = "Office action OA-RESCRASH: public statement"
-
-
 async def test_the_log_goes_on_once_after_a_crash_between_its_link_and_its_next_page(
     store: DocumentStore, wiki: MediaWikiClient, inbox: tuple[Inbox, int]
 ) -> None:
@@ -720,11 +723,7 @@ async def test_the_log_goes_on_once_after_a_crash_between_its_link_and_its_next_
     the next statement makes it, and the link is not added again."""
     _, port = inbox
     first = "Office actions log linked"
-    for n in range(9):
-        await approve_and_enforce(
-            notifier(store, wiki, port, log_page=first, log_max_bytes=MIN_PAGE_BYTES), f"OA-LNK{n}"
-        )
-    texts = await _statement_pages(wiki, first)
+    texts = await _filled_log(store, wiki, port, first, "OA-LNK")
     newest, following = len(texts), f"{first}/{len(texts) + 1}"
     newest_title = first if newest == 1 else f"{first}/{newest}"
     # Fill the newest page, then leave only the link behind, as the crash would.
