@@ -135,8 +135,9 @@ async def serve(settings: ServiceSettings, wire: Wire, stop: asyncio.Event) -> N
     await runner.setup()
     site = web.TCPSite(runner, settings.http_host, settings.port)
     await site.start()
-    tasks = _start(kit, wiring, watch, consumer)
+    # Before the consumer and the duties start: the collection pauses nothing they time.
     log.info("%s: %d start-up objects frozen", name, heap.settle())
+    tasks = _start(kit, wiring, watch, consumer)
     print(f"{name} listening on http://{settings.http_host}:{settings.port}", flush=True)
     waiter = asyncio.create_task(stop.wait())
     try:

@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import aiohttp
+import pytest
 
 from casework.contract import (
     Channel,
@@ -36,6 +38,7 @@ from deploy.broker import TansuBroker
 from deploy.credentials import bus_settings
 from deploy.stack import Ports, ServiceProcess, service_environment
 from services.review.domain.opening import case_id_for
+from tests.fixtures.broker import started_broker
 from tests.support import eventually, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -82,15 +85,25 @@ async def case_exists(url: str, case_id: str) -> bool:
         return False
 
 
+@pytest.fixture(scope="module")
+def rejoin_broker() -> Iterator[TansuBroker]:
+    """A broker of this module's own. On the session's broker, casework-review's group has
+    had many members join and leave before this test, and Tansu then sometimes takes
+    several seconds more to assign a new one (README, Known limits: 7.2 s once in a full
+    run, 2.1 s every time alone); what is asserted here is what the bus settings decide."""
+    with started_broker() as broker:
+        yield broker
+
+
 async def test_review_killed_and_started_again_handles_events_within_five_seconds(
-    kafka_broker: TansuBroker,
+    rejoin_broker: TansuBroker,
     tmp_path: Path,
 ) -> None:
     run = uuid.uuid4().hex[:6].upper()
-    ports = Ports(review=free_port(), broker=kafka_broker.port)
+    ports = Ports(review=free_port(), broker=rejoin_broker.port)
     env = service_environment(ports, tmp_path, {"KAFKA_SESSION_TIMEOUT_MS": SESSION_TIMEOUT_MS})
     review = ServiceProcess("review", ports.review, env, tmp_path / "logs")
-    publisher = EventPublisher(bus_settings(kafka_broker.bootstrap, "intake"))
+    publisher = EventPublisher(bus_settings(rejoin_broker.bootstrap, "intake"))
     await publisher.start()
     try:
         review.start()

@@ -192,10 +192,7 @@ def reconciliation(
     return duties
 
 
-async def wire(kit: Kit) -> Wiring:
-    settings = kit.settings
-    assert isinstance(settings, NotifySettings)
-    mailer = mailer_of(settings)
+async def ensure_indexes(store: DocumentStore) -> None:
     for collection, field in (
         (DELIVERIES, "case_id"),
         (DELIVERIES, "state"),
@@ -206,7 +203,14 @@ async def wire(kit: Kit) -> Wiring:
         (CASES, "linked_to"),
         (CASES, "submission_id"),
     ):
-        await kit.store.ensure_index(collection, field)
+        await store.ensure_index(collection, field)
+
+
+async def wire(kit: Kit) -> Wiring:
+    settings = kit.settings
+    assert isinstance(settings, NotifySettings)
+    mailer = mailer_of(settings)
+    await ensure_indexes(kit.store)
     resources = AsyncExitStack()
     resources.push_async_callback(mailer.close)
     wiki = await resources.enter_async_context(
