@@ -672,7 +672,7 @@ async def test_a_full_log_page_goes_on_on_the_next_page_and_nothing_twice(
     assert sum(t.count(f"casework:{cases[0]}") for t in texts_after) == 1
     # The start-up duty and the first statement looking for the newest page at once.
     pages = LogPages(wiki, first, MIN_PAGE_BYTES, store, Claimant.this_process())
-    newest_found, (page, _) = await asyncio.gather(pages.find_newest(), pages.page_for(100))
+    newest_found, (page, _) = await asyncio.gather(pages.newest_title(), pages.page_for(100))
     assert newest_found == page == f"{first}/{len(texts_after)}"
     assert len(await pages.titles()) == len(texts_after)
 

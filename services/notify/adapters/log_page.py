@@ -103,17 +103,20 @@ class LogPages:
         await self._catch_up()
         return [page_title(self.first, n) for n in range(self.newest, 0, -1)]
 
-    async def _catch_up(self) -> None:
-        if not self._caught_up:
-            await self.find_newest()
+    async def newest_title(self) -> str:
+        """The log's newest page, as the wiki had it when this instance first looked."""
+        await self._catch_up()
+        return page_title(self.first, self.newest)
 
     def _reached(self, number: int) -> None:
-        # The start-up duty and the first statement may look at once: never move back.
-        self.newest = max(self.newest, number)
+        self.newest = max(self.newest, number)  # never back
 
-    async def find_newest(self) -> str:
-        """Catch up with the log as the wiki has it (one read per 50 pages)."""
+    async def _catch_up(self) -> None:
+        """Find the newest page once (one read per 50 pages). The start-up duty and the
+        first statement may ask at once: the second waits and reads nothing."""
         async with self._finding:
+            if self._caught_up:
+                return
             number = self.newest
             while True:
                 batch = [page_title(self.first, number + n) for n in range(1, PROBE_BATCH + 1)]
@@ -126,7 +129,6 @@ class LogPages:
                     break
             self._reached(number)
             self._caught_up = True
-            return page_title(self.first, self.newest)
 
     async def page_for(self, adding: int) -> tuple[str, int]:
         """The page a statement of ``adding`` bytes goes on, and that page's latest revision
@@ -168,7 +170,7 @@ def keep_protected(pages: LogPages) -> Callable[[], Coroutine[Any, Any, None]]:
     async def duty() -> None:
         while True:
             try:
-                newest = await pages.find_newest()
+                newest = await pages.newest_title()
                 for title in dict.fromkeys((pages.first, newest)):
                     if await protect_log_page(pages.wiki, title):
                         log.info("public log page %s created or protected", title)

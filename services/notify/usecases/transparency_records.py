@@ -153,8 +153,11 @@ class TransparencyRecords:
         async with self.deliveries.kept(key):
             found = await self._own_append(summary) if claim.resumed else None
             if found is None:
-                page, after = await self.log.page_for(len(text(True).encode()))
-                edit = await self.wiki.append_once(page, text(after > 0), summary, after=after)
+                appended = text(True)  # rendered once; again only for a page not there yet
+                page, after = await self.log.page_for(len(appended.encode()))
+                if after == 0:
+                    appended = text(False)
+                edit = await self.wiki.append_once(page, appended, summary, after=after)
                 found = page, edit
             page, revision = found
             await self.deliveries.finish(
