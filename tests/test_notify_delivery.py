@@ -36,7 +36,7 @@ from casework.contract import (
     from_cloudevent,
 )
 from casework.dispatch import dispatcher
-from casework.mediawiki import MediaWikiClient
+from casework.mediawiki import MediaWikiClient, MediaWikiError
 from casework.outbox import OutboxRelay
 from casework.policy import load_policy
 from casework.store import DocumentStore, open_store
@@ -761,4 +761,29 @@ async def test_two_instances_finding_the_log_full_at_once_go_on_once(
         assert page == following and revision > 0
     texts = await _statement_pages(wiki, first)
     assert len(texts) == 2
+    assert texts[0].count(f"[[{following}]]") == 1
+
+
+async def test_a_next_page_someone_else_made_first_is_never_written_to(
+    store: DocumentStore, wiki: MediaWikiClient, fresh_wiki: SandboxWiki
+) -> None:
+    """Anyone may create the log's next page before the role account does: nothing is
+    appended to it (a transient refusal, so the statement waits), and once an
+    administrator has deleted it the role account makes the page and the log goes on."""
+    first = "Office actions log squatted"
+    following = f"{first}/2"
+    await wiki.append_once(first, "x" * (MIN_PAGE_BYTES - 100), "filler")
+    async with MediaWikiClient(fresh_wiki.api_url, "Vandal1", "vandal1-sandbox-password") as vandal:
+        await vandal.edit(following, text="The statements below are ours.", summary="x")
+    pages = LogPages(wiki, first, MIN_PAGE_BYTES, store, Claimant.this_process())
+    with pytest.raises(MediaWikiError, match="not made by the role account") as refused:
+        await pages.page_for(500)
+    assert refused.value.transient
+    assert not await wiki.created_by_us(following)
+    await wiki.delete(following, reason="not the role account's")
+    page, revision = await pages.page_for(500)
+    assert (page, revision > 0) == (following, True)
+    assert await wiki.created_by_us(following)
+    texts = await _statement_pages(wiki, first)
+    assert "ours" not in texts[1] and f"Continued from [[{first}]]" in texts[1]
     assert texts[0].count(f"[[{following}]]") == 1

@@ -151,6 +151,23 @@ class PageActions(Session):
             for page in query["pages"]
         }
 
+    async def created_by_us(self, title: str) -> bool:
+        """Whether this client's account made the page's first revision (False: no page,
+        or its creator hidden)."""
+        reply = await self._read(
+            {
+                "action": "query",
+                "prop": "revisions",
+                "titles": title,
+                "rvdir": "newer",
+                "rvlimit": 1,
+                "rvprop": "user",
+            }
+        )
+        (page,) = reply["query"]["pages"]
+        revisions = page.get("revisions", [])
+        return bool(revisions) and revisions[0].get("user") == self.account
+
     async def page_state(self, title: str) -> PageState:
         reply = await self._read(
             {"action": "query", "prop": "info", "inprop": "protection", "titles": title}

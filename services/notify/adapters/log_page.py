@@ -46,6 +46,8 @@ class LogWiki(Protocol):
 class LogPagesWiki(LogWiki, Protocol):
     async def page_sizes(self, *titles: str) -> dict[str, PageSize]: ...
 
+    async def created_by_us(self, title: str) -> bool: ...
+
     async def own_edit(self, title: str, summary: str, *, after: int = 0) -> int | None: ...
 
     async def append_once(
@@ -97,6 +99,7 @@ class LogPages:
         self.newest = 1
         self._caught_up = False
         self._finding = asyncio.Lock()
+        self._ours: set[str] = {first}  # the configured page is the operator's choice
 
     async def titles(self) -> list[str]:
         """The log's pages, newest first."""
@@ -142,13 +145,35 @@ class LogPages:
             sizes = await self.wiki.page_sizes(current, following)
             if not sizes[following].revid:
                 here = sizes[current]
+                if number > 1 and not here.revid:  # deleted since (someone else had made it)
+                    await self._go_on_once(page_title(self.first, number - 1), current)
+                    continue
                 if not is_full(here.length, adding, self.max_bytes):
+                    await self._check_ours(current)
                     return current, here.revid
-                # HeldElsewhere while another instance goes on: the event is read again.
-                async with working_on(self.store, GOING_ON, f"page-{number + 1}", self.claimant):
-                    if not (await self.wiki.page_sizes(following))[following].revid:
-                        await self._go_on(current, following)
+                await self._go_on_once(current, following)
             self._reached(number + 1)  # the log went on (by this call or before it)
+
+    async def _check_ours(self, title: str) -> None:
+        """A later page counts only if the role account made it: anyone may create a page
+        of that name first, and nothing is appended to theirs. Transient: once an
+        administrator has deleted it, the next try makes the page."""
+        if title in self._ours:
+            return
+        if not await self.wiki.created_by_us(title):
+            raise MediaWikiError(
+                "logpagenotours",
+                f"{title} was not made by the role account: delete it to let the log go on",
+                transient=True,
+            )
+        self._ours.add(title)
+
+    async def _go_on_once(self, full: str, following: str) -> None:
+        """Go on from ``full`` to ``following`` unless that page is there by now; claimed,
+        so one instance at a time (HeldElsewhere for another: its event is read again)."""
+        async with working_on(self.store, GOING_ON, f"page:{following}", self.claimant):
+            if not (await self.wiki.page_sizes(following))[following].revid:
+                await self._go_on(full, following)
 
     async def _go_on(self, full: str, following: str) -> None:
         """The link on the full page and on the first (once each: the role account's edit
