@@ -290,3 +290,13 @@ def test_a_contract_decision_of_another_shape_stores_the_same_document() -> None
     assert json.dumps(to_document(moved)) == json.dumps(to_document(record))
     assert "reviewed_by" not in json.dumps(to_document(moved))
     assert from_document(to_document(moved)) == record
+
+
+def test_an_operation_stored_before_untouched_existed_reads_as_tried() -> None:
+    """Absent, it may have been tried: the next attempt looks for its earlier work."""
+    record = planned()
+    doc = to_document(record)
+    for op in doc["operations"]:
+        del op["untouched"]
+    assert record.operations and all(op.untouched for op in record.operations)
+    assert not any(op.untouched for op in from_document(doc).operations)

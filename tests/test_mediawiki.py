@@ -370,7 +370,7 @@ async def test_concurrent_block_reads_go_as_lists_and_answer_as_single_reads(
         *(client.active_blocks(n) for n in names), return_exceptions=True
     )
     reads = client.block_reads.reads - before
-    alone = [await _outcome(client._blocks_one(n)) for n in names]
+    alone = [await _outcome(_blocks_alone(client, n)) for n in names]
     assert [_comparable(a) for a in together] == [_comparable(a) for a in alone]
     vandal, lowercase, harasser, goodfaith = (cast(list[BlockInfo], b) for b in together[:4])
     assert [b.user for b in vandal] == ["Vandal1"] == [b.user for b in lowercase]
@@ -378,6 +378,51 @@ async def test_concurrent_block_reads_go_as_lists_and_answer_as_single_reads(
     # 65 listable names: at most 50 a read (the API's limit), so two reads, or three when
     # the read with the invalid name failed and went again name by name.
     assert 2 <= reads <= 3, reads
+
+
+async def _blocks_alone(client: MediaWikiClient, user: str) -> list[BlockInfo]:
+    return (await client._blocks_one(user)).blocks
+
+
+async def test_a_block_read_carries_the_newest_log_id(client: MediaWikiClient) -> None:
+    """The log mark comes with the blocks, in the same read, listed user or not: every
+    entry after it (our block included) has a higher id, none before it does."""
+    for user in ("Vandal1", "127.0.0.9"):
+        before = await client.block_state(user)
+        newest = (await client.log_events(limit=1))[-1].logid
+        assert before.blocks == [] and before.log_mark == newest
+        await client.block(user, reason=CASE_REASON, expiry="1 day")
+        after = await client.block_state(user)
+        (entry,) = [e for e in await client.log_events(limit=5) if e.logid > before.log_mark]
+        assert (entry.type, entry.action) == ("block", "block")
+        assert after.log_mark == entry.logid and [b.user for b in after.blocks] == [user]
+
+
+async def test_a_block_read_past_one_page_goes_on_without_the_log(
+    client: MediaWikiClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """More blocks than a page holds: later pages are list=blocks alone, the mark is the
+    first page's (the wiki's own limit is too high to reach here, so the test lowers it)."""
+    names = ["Vandal1", "Harasser2", "Goodfaith3"]
+    for name in names:
+        await client.block(name, reason=CASE_REASON)
+    sent: list[dict[str, object]] = []
+    read = client._read
+
+    async def one_per_page(params: dict[str, object]) -> dict[str, object]:
+        sent.append(params)
+        return cast(dict[str, object], await read({**params, "bklimit": "1"}))
+
+    monkeypatch.setattr(client, "_read", one_per_page)
+    blocks, mark = await client._block_query("|".join(names))
+    assert sorted(b["user"] for b in blocks) == sorted(names)
+    assert [p["list"] for p in sent] == ["blocks|logevents", "blocks", "blocks"]
+    assert (
+        mark
+        == (await read({"action": "query", "list": "logevents", "lelimit": "1"}))["query"][
+            "logevents"
+        ][0]["logid"]
+    )
 
 
 async def _outcome(read: Awaitable[T]) -> T | BaseException:

@@ -17,6 +17,7 @@ from casework.mediawiki.errors import TRANSIENT_CODES, LoginError, MediaWikiErro
 from casework.mediawiki.models import (
     BlockInfo,
     BlockResult,
+    BlockState,
     EditResult,
     GlobalAccount,
     LogEvent,
@@ -35,6 +36,7 @@ __all__ = [
     "TRANSIENT_CODES",
     "BlockInfo",
     "BlockResult",
+    "BlockState",
     "EditResult",
     "GlobalAccount",
     "LogEvent",

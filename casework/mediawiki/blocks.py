@@ -7,13 +7,20 @@ from typing import Any
 
 from casework.coalesce import Coalescer
 from casework.mediawiki.errors import MediaWikiError
-from casework.mediawiki.models import BlockInfo, BlockResult, UnblockResult, _block_info, _expiry
+from casework.mediawiki.models import (
+    BlockInfo,
+    BlockResult,
+    BlockState,
+    UnblockResult,
+    _block_info,
+    _expiry,
+)
 from casework.mediawiki.names import _canonical, _listable
 from casework.mediawiki.session import Session
 
 
 class BlockActions(Session):
-    block_reads: Coalescer[str, list[BlockInfo]]  # made by MediaWikiClient
+    block_reads: Coalescer[str, BlockState]  # made by MediaWikiClient
 
     async def block(
         self,
@@ -72,30 +79,39 @@ class BlockActions(Session):
         return UnblockResult(id=int(result["id"]), user=result["user"])
 
     async def active_blocks(self, user: str) -> list[BlockInfo]:
-        """The blocks on ``user``. Read together with the other users asked for meanwhile
-        (an IP or range, or a name that cannot go in a list, is read on its own)."""
+        """The blocks on ``user`` (see block_state)."""
+        return (await self.block_state(user)).blocks
+
+    async def block_state(self, user: str) -> BlockState:
+        """The blocks on ``user`` and the wiki's newest log id, from the same read. Read
+        together with the other users asked for meanwhile (an IP or range, or a name that
+        cannot go in a list, is read on its own)."""
         if not _listable(user):
             return await self._blocks_one(user)
         return await self.block_reads.get(user)
 
-    async def _blocks_one(self, user: str) -> list[BlockInfo]:
-        return [_block_info(b) for b in await self._block_query(user)]
+    async def _blocks_one(self, user: str) -> BlockState:
+        blocks, mark = await self._block_query(user)
+        return BlockState([_block_info(b) for b in blocks], mark)
 
-    async def _blocks_of(self, users: list[str]) -> dict[str, list[BlockInfo]]:
+    async def _blocks_of(self, users: list[str]) -> dict[str, BlockState]:
         """Each of ``users``' blocks, from one read. A block on a name not asked for (the
         wiki spells a name otherwise than ``_canonical``) fails it: read them one by one."""
         asked: dict[str, list[str]] = {}
         for user in users:
             asked.setdefault(_canonical(user), []).append(user)
         found: dict[str, list[BlockInfo]] = {user: [] for user in users}
-        for b in await self._block_query("|".join(asked)):
+        blocks, mark = await self._block_query("|".join(asked))
+        for b in blocks:
             if b["user"] not in asked:
                 raise MediaWikiError("badresponse", f"a block on {b['user']!r}, not asked for")
             for user in asked[b["user"]]:
                 found[user].append(_block_info(b))
-        return found
+        return {user: BlockState(found[user], mark) for user in users}
 
-    async def _block_query(self, users: str) -> list[dict[str, Any]]:
+    async def _block_query(self, users: str) -> tuple[list[dict[str, Any]], int]:
+        """The blocks of ``users`` and the newest log id: list=logevents rides along on the
+        first page (a log mark costs no request of its own), later pages are blocks alone."""
         params: dict[str, Any] = {
             "action": "query",
             "list": "blocks",
@@ -103,10 +119,17 @@ class BlockActions(Session):
             "bkprop": "id|user|by|timestamp|expiry|reason|flags|restrictions",
             "bklimit": "max",
         }
+        reply = await self._read(
+            {**params, "list": "blocks|logevents", "leprop": "ids", "lelimit": "1"}
+        )
+        newest = reply["query"]["logevents"]
+        mark = int(newest[0]["logid"]) if newest else 0
         blocks: list[dict[str, Any]] = []
         while True:
-            reply = await self._read(params)
             blocks.extend(reply["query"]["blocks"])
-            if "continue" not in reply:
-                return blocks
-            params = {**params, **reply["continue"]}
+            more = reply.get("continue", {})
+            if "bkcontinue" not in more:
+                return blocks, mark
+            reply = await self._read(
+                {**params, "bkcontinue": more["bkcontinue"], "continue": more["continue"]}
+            )

@@ -50,6 +50,15 @@ class BlockInfo:
 
 
 @dataclass(frozen=True)
+class BlockState:
+    """A user's blocks, and the wiki's newest log id when they were read (0: an empty log):
+    a log entry with a higher id came after the read."""
+
+    blocks: list[BlockInfo]
+    log_mark: int
+
+
+@dataclass(frozen=True)
 class PageRevision:
     title: str
     pageid: int

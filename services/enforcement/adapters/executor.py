@@ -2,17 +2,19 @@
 
 Every kind recognises its own earlier work by the case reference in the block reason or log
 comment, so an operation repeated after a crash (done on the wiki, not yet recorded) is
-recorded as done instead of acted twice. Transient errors leave the operation planned for a
+recorded as done instead of acted twice (a notice stored as untouched until this attempt has no
+earlier work to look for). Transient errors leave the operation planned for a
 later attempt; permanent ones fail it with the wiki's error code.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from casework.mediawiki import LogEvent, MediaWikiClient, MediaWikiError
+from casework.mediawiki import BlockState, LogEvent, MediaWikiClient, MediaWikiError
 from services.enforcement.adapters import prior_state as prior
 from services.enforcement.domain import (
     WATCHED_LOGS,
@@ -46,20 +48,32 @@ def _skipped(info: str, **updates: Any) -> _Result:
     return _Result(OpState.SKIPPED, error_info=info, **updates)
 
 
+@dataclass(frozen=True)
+class Attempt:
+    """How an operation is tried. ``restoring``: put it back even if something similar is in
+    place (staff ordered it after someone else changed it). ``seen``: the target's blocks,
+    read for this attempt a moment before (prior_state.prepare), so not read again.
+    ``untouched``: no earlier attempt can have reached the wiki (Operation.untouched, stored
+    as cleared before this one), so there is no earlier work of its own to look for."""
+
+    restoring: bool = False
+    seen: BlockState | None = None
+    untouched: bool = False
+
+
 async def perform(
-    op: Operation, case_id: str, wiki: MediaWikiClient, *, restoring: bool = False
+    op: Operation, case_id: str, wiki: MediaWikiClient, attempt: Attempt = Attempt()
 ) -> Operation:
-    """Return the operation with its new state. ``restoring``: put it back even if something
-    similar is in place (staff ordered it after someone else changed it)."""
+    """Return the operation with its new state."""
     attempts = op.attempts + 1
     try:
-        await _KINDS[op.kind](op, case_id, wiki, restoring)
+        await _KINDS[op.kind](op, case_id, wiki, attempt)
         raise AssertionError(f"{op.kind} ended without a result")
     except _Result as result:
         fields: dict[str, Any] = {"error_code": "", "error_info": "", "result_id": None}
         if result.state is OpState.DONE:
             fields["done_at"] = datetime.now(UTC)
-            if op.kind in WATCHED_LOGS:
+            if op.kind in WATCHED_LOGS and "log_mark" not in result.updates:
                 fields["log_mark"] = await _log_mark(wiki)
         fields |= result.updates
         return op.model_copy(
@@ -124,15 +138,18 @@ async def _our_log(
 # --- blocks ------------------------------------------------------------------------------
 
 
-async def _block(op: Operation, case_id: str, wiki: MediaWikiClient, restoring: bool) -> None:
+async def _block(op: Operation, case_id: str, wiki: MediaWikiClient, attempt: Attempt) -> None:
     flags = op.flags
     assert flags is not None
+    seen = attempt.seen
     for _ in range(2):
-        blocks = await wiki.active_blocks(op.target)
+        # The log mark comes with the read before the block: every later entry is watched.
+        state = seen or await wiki.block_state(op.target)
+        seen, blocks = None, state.blocks
         mine = next((b for b in blocks if case_id in b.reason), None)
         if mine is not None:
-            raise _done(result_id=mine.id)
-        existing = None if restoring else prior.in_place(blocks, op)
+            raise _done(result_id=mine.id, log_mark=state.log_mark)
+        existing = None if attempt.restoring else prior.in_place(blocks, op)
         if existing is not None:
             detail = f"already blocked (block {existing.id} by {existing.by})"
             raise _skipped(detail, result_id=existing.id)
@@ -157,7 +174,7 @@ async def _block(op: Operation, case_id: str, wiki: MediaWikiClient, restoring: 
             if exc.code == "alreadyblocked":
                 continue  # blocked between our read and our write: read again
             raise
-        raise _done(result_id=result.id, **replaced)
+        raise _done(result_id=result.id, log_mark=state.log_mark, **replaced)
     raise MediaWikiError("alreadyblocked", "block state kept changing", transient=True)
 
 
@@ -173,10 +190,10 @@ async def _lift_block(op: Operation, wiki: MediaWikiClient, lifting: Lifting) ->
 
 
 async def _remove_rights(
-    op: Operation, case_id: str, wiki: MediaWikiClient, restoring: bool
+    op: Operation, case_id: str, wiki: MediaWikiClient, attempt: Attempt
 ) -> None:
     held = set(await wiki.user_groups(op.target))
-    wanted = op.removed_groups if restoring and op.removed_groups else op.groups
+    wanted = op.removed_groups if attempt.restoring and op.removed_groups else op.groups
     to_remove = [g for g in wanted if g in held]
     title = f"User:{op.target}"
     if not to_remove:
@@ -210,12 +227,14 @@ async def _lift_rights(op: Operation, wiki: MediaWikiClient, lifting: Lifting) -
 # --- CentralAuth -------------------------------------------------------------------------
 
 
-async def _global_lock(op: Operation, case_id: str, wiki: MediaWikiClient, restoring: bool) -> None:
+async def _global_lock(
+    op: Operation, case_id: str, wiki: MediaWikiClient, attempt: Attempt
+) -> None:
     account = await wiki.global_account(op.target)
     if account is None:
         raise MediaWikiError("nosuchuser", f"no global account {op.target!r}", transient=False)
     if account.locked:
-        raise _done() if restoring else _skipped("the global account is already locked")
+        raise _done() if attempt.restoring else _skipped("the global account is already locked")
     await wiki.set_global_account_status(
         op.target, locked=True, reason=op.reason, statecheck=account.state_hash()
     )
@@ -233,7 +252,7 @@ async def _lift_lock(op: Operation, wiki: MediaWikiClient, lifting: Lifting) -> 
 # --- content -----------------------------------------------------------------------------
 
 
-async def _delete(op: Operation, case_id: str, wiki: MediaWikiClient, restoring: bool) -> None:
+async def _delete(op: Operation, case_id: str, wiki: MediaWikiClient, attempt: Attempt) -> None:
     state = await wiki.page_state(op.target)
     if state.exists:
         raise _done(result_id=await wiki.delete(op.target, reason=op.reason))
@@ -252,7 +271,7 @@ def _hide_fields(op: Operation) -> list[str]:
     return ["content", "comment"] if op.suppress else ["content"]
 
 
-async def _hide(op: Operation, case_id: str, wiki: MediaWikiClient, restoring: bool) -> None:
+async def _hide(op: Operation, case_id: str, wiki: MediaWikiClient, attempt: Attempt) -> None:
     if op.archived:
         revisions = await wiki.deleted_revisions(op.target)
         ids = {r.revid: r.timestamp.strftime("%Y%m%d%H%M%S") for r in revisions if r.timestamp}
@@ -301,7 +320,7 @@ async def _lift_hide(op: Operation, wiki: MediaWikiClient, lifting: Lifting) -> 
     )
 
 
-async def _protect(op: Operation, case_id: str, wiki: MediaWikiClient, restoring: bool) -> None:
+async def _protect(op: Operation, case_id: str, wiki: MediaWikiClient, attempt: Attempt) -> None:
     state = await wiki.page_state(op.target)
     types = prior.protection_types(state)
     current = {p.type: p.level for p in state.protection}
@@ -327,17 +346,18 @@ async def _protect(op: Operation, case_id: str, wiki: MediaWikiClient, restoring
     )
 
 
-async def _notice(op: Operation, case_id: str, wiki: MediaWikiClient, restoring: bool) -> None:
+async def _notice(op: Operation, case_id: str, wiki: MediaWikiClient, attempt: Attempt) -> None:
     # Placed already only if the role account made that edit (its summary names the case):
     # a marker in the text proves nothing, anyone can write one to suppress the notice.
+    # Not looked for on an untouched operation's first attempt: none can be there.
     # When restoring, the notice someone removed goes back in.
     # None of the role account's edits has this summary: any later one that does is this
     # append's (no read of the page's latest revision to tell them apart). When restoring,
     # the earlier one is there, so only an edit after the latest revision counts.
-    ours = None if restoring else await wiki.own_edit(op.target, op.reason)
-    if ours is not None:
-        raise _done(result_id=ours)
-    after = None if restoring else 0
+    if not (attempt.restoring or attempt.untouched):
+        if (ours := await wiki.own_edit(op.target, op.reason)) is not None:
+            raise _done(result_id=ours)
+    after = None if attempt.restoring else 0
     raise _done(result_id=await wiki.append_once(op.target, op.text, op.reason, after=after))
 
 

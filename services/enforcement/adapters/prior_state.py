@@ -14,9 +14,10 @@ a crash between the wiki call and the record must not lose what was replaced.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
-from casework.mediawiki import BlockInfo, MediaWikiClient, MediaWikiError, PageState
+from casework.mediawiki import BlockInfo, BlockState, MediaWikiClient, MediaWikiError, PageState
 from services.enforcement.adapters.notices import reversal_line
 from services.enforcement.domain import Ending, Operation, OpKind, OpState, PriorBlock
 from services.enforcement.domain.log_reasons import Lifting, restored_marker
@@ -48,33 +49,43 @@ def in_place(blocks: list[BlockInfo], op: Operation) -> BlockInfo | None:
     return None
 
 
-async def prepare(op: Operation, case_id: str, wiki: MediaWikiClient) -> Operation:
+@dataclass(frozen=True)
+class Prepared:
+    """An operation ready to act, and the blocks read to prepare it (None: none read), which
+    its attempt uses instead of reading them again."""
+
+    op: Operation
+    seen: BlockState | None = None
+
+
+async def prepare(op: Operation, case_id: str, wiki: MediaWikiClient) -> Prepared:
     """``op`` with what it is about to replace recorded (unchanged if nothing, if it was
     recorded before, or if the wiki cannot be read now: the operation itself then fails
     the same way and is tried again later, or records it as it acts)."""
     if op.state is not OpState.PLANNED:
-        return op
+        return Prepared(op)
     try:
         return await _prepared(op, case_id, wiki)
     except MediaWikiError:
-        return op
+        return Prepared(op)
 
 
-async def _prepared(op: Operation, case_id: str, wiki: MediaWikiClient) -> Operation:
-    if op.kind in (OpKind.BLOCK, OpKind.PARTIAL_BLOCK) and op.prior_block is None:
-        blocks = await wiki.active_blocks(op.target)
+async def _prepared(op: Operation, case_id: str, wiki: MediaWikiClient) -> Prepared:
+    if op.kind in (OpKind.BLOCK, OpKind.PARTIAL_BLOCK):
+        state = await wiki.block_state(op.target)
+        blocks = state.blocks
+        if op.prior_block is not None or not blocks:
+            return Prepared(op, state)
         if any(case_id in b.reason for b in blocks) or in_place(blocks, op) is not None:
-            return op
-        if blocks:
-            return op.model_copy(update={"prior_block": prior_block(blocks[0])})
-        return op
+            return Prepared(op, state)
+        return Prepared(op.model_copy(update={"prior_block": prior_block(blocks[0])}), state)
     if op.kind is OpKind.PROTECT and not op.prior_protection:
-        state = await wiki.page_state(op.target)
-        current = {p.type: p.level for p in state.protection}
-        if all(current.get(t) == op.protection for t in protection_types(state)):
-            return op  # already at the office level: nothing replaced
-        return op.model_copy(update=found_protection(state))
-    return op
+        page = await wiki.page_state(op.target)
+        current = {p.type: p.level for p in page.protection}
+        if all(current.get(t) == op.protection for t in protection_types(page)):
+            return Prepared(op)  # already at the office level: nothing replaced
+        return Prepared(op.model_copy(update=found_protection(page)))
+    return Prepared(op)
 
 
 def protection_types(state: PageState) -> list[str]:

@@ -86,6 +86,7 @@ class StoredOperation(Stored):
     # Added within version 1 (optional: documents written before read as none recorded).
     prior_protection_expiry: dict[str, str] = Field(default_factory=dict)
     prior_block: StoredPriorBlock | None = None
+    untouched: bool = False  # absent: it may have been tried, so its earlier work is looked for
 
 
 class StoredEnforcement(Stored):
@@ -196,6 +197,7 @@ def _stored_operation(op: Operation) -> StoredOperation:
         end_error=op.end_error,
         end_attempts=op.end_attempts,
         prior_protection_expiry=dict(op.prior_protection_expiry),
+        untouched=op.untouched,
         prior_block=(
             StoredPriorBlock(
                 id=b.id,
@@ -248,6 +250,7 @@ def _operation(s: StoredOperation) -> Operation:
         end_error=s.end_error,
         end_attempts=s.end_attempts,
         prior_protection_expiry=dict(s.prior_protection_expiry),
+        untouched=s.untouched,
         prior_block=(
             PriorBlock(
                 id=b.id,

@@ -94,10 +94,17 @@ class Operation(BaseModel):
     error_code: str = ""
     error_info: str = ""
     attempts: int = 0
+    untouched: bool = Field(
+        default=False,
+        description="Planned and never tried: cleared in the store before the first attempt, "
+        "so while it is set nothing of this operation can be on the wiki.",
+    )
     next_attempt_at: AwareDatetime | None = None
     done_at: AwareDatetime | None = None
     log_mark: int | None = Field(
-        default=None, description="The wiki's newest log id once done: later entries are watched."
+        default=None,
+        description="The wiki's newest log id, read with the blocks just before a block, or once "
+        "another kind was done: later entries by others are watched.",
     )
     # What this case changed, so that a reversal undoes exactly that.
     removed_groups: list[str] = Field(default_factory=list)

@@ -54,7 +54,9 @@ class Draft:
 
     def op(self, wiki: str, kind: OpKind, target: str, **fields: Any) -> None:
         self.operations.append(
-            Operation(wiki=wiki, kind=kind, target=target, reason=self.reason, **fields)
+            Operation(
+                wiki=wiki, kind=kind, target=target, reason=self.reason, untouched=True, **fields
+            )
         )
 
 

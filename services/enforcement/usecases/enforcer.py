@@ -38,7 +38,7 @@ from casework.mediawiki import MediaWikiClient
 from casework.outbox import OutboxRelay
 from casework.policy import Policy
 from casework.store import Document, DocumentStore, DuplicateDocument, OutboxMessage
-from services.enforcement.adapters.executor import lift, perform
+from services.enforcement.adapters.executor import Attempt, lift, perform
 from services.enforcement.adapters.notices import NoticeRenderer
 from services.enforcement.adapters.prior_state import prepare
 from services.enforcement.adapters.store import ENFORCEMENTS, FAILURES, TAMPERING, WORKING
@@ -143,23 +143,21 @@ class Enforcer:
                 tried.add(index)
                 op = record.operations[index]
                 async with self._targets.hold((op.wiki, op.target)):
-                    # What it replaces is stored before it acts: a crash in between must
-                    # not lose what a reversal puts back.
+                    # What it replaces, and that it was tried, are stored before it acts: a
+                    # crash must lose neither what a reversal puts back nor this attempt.
                     prepared = await prepare(op, case_id, self.wikis[op.wiki])
-                    if prepared != op:
-                        record = record.with_operation(index, prepared)
+                    acting = prepared.op.model_copy(update={"untouched": False})
+                    if acting != op:
+                        record = record.with_operation(index, acting)
                         doc = await self._save(doc, record, [])
-                    done = await perform(prepared, case_id, self.wikis[op.wiki])
+                    attempt = Attempt(seen=prepared.seen, untouched=op.untouched)
+                    done = await perform(acting, case_id, self.wikis[op.wiki], attempt)
                 crash_point("enforcement.after-wiki-call")
                 events: list[EventData] = []
                 if done.state is OpState.FAILED:
                     events.append(self._failure(case_id, done, permanent=True))
                 elif done.state is OpState.PLANNED:
-                    wait = backoff(
-                        done.attempts,
-                        self.retry_seconds,
-                        self.rules.retry_max_seconds,
-                    )
+                    wait = backoff(done.attempts, self.retry_seconds, self.rules.retry_max_seconds)
                     done = done.model_copy(update={"next_attempt_at": now_utc() + wait})
                     events.append(self._failure(case_id, done, permanent=False))
                 record = record.with_operation(index, done)
@@ -247,7 +245,9 @@ class Enforcer:
                 return
             op = record.operations[index]
             async with self._targets.hold((op.wiki, op.target)):
-                redone = await perform(op, order.case_id, self.wikis[op.wiki], restoring=True)
+                redone = await perform(
+                    op, order.case_id, self.wikis[op.wiki], Attempt(restoring=True)
+                )
             if redone.state is OpState.PLANNED:
                 raise RuntimeError(
                     f"restoring {op.kind} on {op.wiki}: {redone.error_code}; will retry"
