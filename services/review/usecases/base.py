@@ -92,19 +92,22 @@ class CaseFiles:
     async def _change(
         self, staff: StaffMember, action: Action, case_id: str, change: Change
     ) -> Case:
+        applied: list[Case] = []  # the last is what was stored (not parsed back from it)
+
         def apply(doc: Document) -> tuple[Document, list[OutboxMessage]]:
             case = from_document(doc)
             self._check_access(staff, action, case)
             updated, events = change(case)
+            applied.append(updated)
             events = [*events, *progressed(case, updated, self.clock())]
             return to_document(updated), signed_outbox(events, self.signer)
 
         try:
-            stored = await update_document(self.store, CASES, case_id, apply)
+            await update_document(self.store, CASES, case_id, apply)
         except NotFound:
             raise not_found(case_id) from None
         self.relay.wake()
-        return from_document(stored)
+        return applied[-1]
 
     async def _event_change(self, case_id: str, change: Change) -> None:
         """A change an event causes; a case review does not hold is logged and skipped."""
