@@ -52,6 +52,7 @@ class Pages:
         if self._environment is None:
             env = Environment(
                 loader=FileSystemLoader(self.root / "templates"),
+                auto_reload=False,  # templates ship with the code: no stat of the file per render
                 autoescape=select_autoescape(["html"]),
                 undefined=StrictUndefined,
                 trim_blocks=True,

@@ -126,6 +126,7 @@ def _templates() -> Environment:
 def _environment() -> Environment:
     env = Environment(
         loader=FileSystemLoader(TEMPLATES),
+        auto_reload=False,  # templates ship with the code: no stat of the file per render
         undefined=StrictUndefined,
         autoescape=False,  # wikitext: values are escaped with |nowiki, |w, |page_link
         keep_trailing_newline=True,

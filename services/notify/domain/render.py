@@ -44,6 +44,7 @@ def _label(key: str, table: Mapping[str, str]) -> str:
 def environment() -> Environment:
     env = Environment(
         loader=FileSystemLoader(TEMPLATES),
+        auto_reload=False,  # templates ship with the code: no stat of the file per render
         undefined=StrictUndefined,
         # Plain text and wikitext are not escaped (wikitext escapes through |nowiki);
         # HTML templates are.
