@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 import tempfile
 import time
@@ -18,7 +19,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import report, scenarios
+from bench import cpu, report, scenarios
 from bench.memory import SERVICES, memory
 from bench.queue import queue_page
 from bench.report import Row, Rows, below, percentiles, ratio_at_least, ratio_below
@@ -160,6 +161,12 @@ async def collect(quick: bool, parts: set[str], checkpoint: Checkpoint) -> list[
                     at_load["p99_ms"],
                     "ms",
                     goal=below(1000, "ms"),
+                ),
+                *cpu.rows(
+                    e2e_one["cpu"],
+                    cases,
+                    (os.cpu_count() or 1) * 1000 / target,
+                    f"end to end: {cases:,} cases, 1 instance each",
                 ),
             )
     finished("e2e")

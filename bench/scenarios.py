@@ -14,7 +14,7 @@ from typing import Any
 import aiohttp
 from aiokafka import AIOKafkaProducer
 
-from bench import raw
+from bench import cpu, raw
 from bench.environment import Bench, bench_environment, run_loadgen, watcher
 from bench.stats import percentile
 from casework.cloudevents import from_kafka, to_kafka
@@ -389,7 +389,9 @@ async def scale_out(instances: int, count: int, paced: tuple[float, int] | None 
         }
         with running_cluster(farm, root / "cluster") as cluster:
             start_services(cluster, instances)
+            before = cpu.snapshot()
             outcome = await run_cases(cluster, plan_cases(count, 10), within=1800)
+            spent = cpu.used(before, cpu.snapshot())
             at_rate = await approval_to_email(cluster, *paced) if paced else {}
     enforced = outcome.enforced_at - outcome.started_at
     if outcome.missing:
@@ -414,4 +416,5 @@ async def scale_out(instances: int, count: int, paced: tuple[float, int] | None 
         "approval_to_email_p50_ms": percentile(latencies, 50),
         "approval_to_email_p99_ms": percentile(latencies, 99),
         "paced": at_rate,
+        "cpu": spent,
     }
