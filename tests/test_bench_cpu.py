@@ -33,24 +33,27 @@ def test_a_service_process_counts_as_ours_by_its_module(tmp_path: Path) -> None:
     module.mkdir(parents=True)
     (tmp_path / "services" / "__init__.py").write_text("")
     (module / "__init__.py").write_text("")
-    (module / "__main__.py").write_text(script + "import sys\nsys.stdin.read()\n")
+    # It says when it has used its CPU, then waits on stdin, alive, until the test is done.
+    tell = "import sys\nprint('burnt', flush=True)\nsys.stdin.read()\n"
+    (module / "__main__.py").write_text(script + tell)
     before = cpu.snapshot()
     child = subprocess.Popen(
-        [sys.executable, "-m", "services.review"], cwd=tmp_path, stdin=subprocess.PIPE
+        [sys.executable, "-m", "services.review"],
+        cwd=tmp_path,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
-        deadline = time.monotonic() + 30
-        while True:  # until it has used its CPU (it then waits on stdin, alive)
-            use = cpu.used(before, cpu.snapshot())
-            if use.by_role.get("review", 0) >= 0.25 or time.monotonic() > deadline:
-                break
-            time.sleep(0.05)
+        assert child.stdout is not None
+        assert child.stdout.readline() == "burnt\n"
+        use = cpu.used(before, cpu.snapshot())
         assert use.by_role.get("review", 0) >= 0.25
         assert use.ours >= 0.25
         [row] = [r for r in cpu.rows(use, 10, 50.0, "run") if r.name.endswith(": review")]
         assert row.unit == "ms/case" and row.value >= 25
     finally:
-        child.communicate(b"")
+        child.communicate("", timeout=30)
 
 
 def test_rows_put_theirs_against_the_budget_and_name_every_role() -> None:
