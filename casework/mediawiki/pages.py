@@ -106,6 +106,16 @@ class PageActions(Session):
                 await asyncio.sleep(wait)
         raise AssertionError("unreachable")
 
+    async def append_unless_made(self, title: str, text: str, summary: str) -> int:
+        """The revision of this account's edit of ``title`` with ``summary``: the one made
+        before, or else ``text`` appended now (append_once). ``summary`` must name this edit
+        alone: then no edit of the account has it yet, any later one with it is this one,
+        and the page's latest revision need not be read first (``after=0``)."""
+        made = await self.own_edit(title, summary)
+        if made is not None:
+            return made
+        return await self.append_once(title, text, summary, after=0)
+
     async def _landed(
         self, title: str, summary: str, after: int, maybe_running: bool
     ) -> int | None:

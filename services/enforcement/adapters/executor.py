@@ -349,16 +349,15 @@ async def _protect(op: Operation, case_id: str, wiki: MediaWikiClient, attempt: 
 async def _notice(op: Operation, case_id: str, wiki: MediaWikiClient, attempt: Attempt) -> None:
     # Placed already only if the role account made that edit (its summary names the case):
     # a marker in the text proves nothing, anyone can write one to suppress the notice.
-    # Not looked for on an untouched operation's first attempt: none can be there.
-    # When restoring, the notice someone removed goes back in.
-    # None of the role account's edits has this summary: any later one that does is this
-    # append's (no read of the page's latest revision to tell them apart). When restoring,
-    # the earlier one is there, so only an edit after the latest revision counts.
-    if not (attempt.restoring or attempt.untouched):
-        if (ours := await wiki.own_edit(op.target, op.reason)) is not None:
-            raise _done(result_id=ours)
-    after = None if attempt.restoring else 0
-    raise _done(result_id=await wiki.append_once(op.target, op.text, op.reason, after=after))
+    # Not looked for on an untouched operation's first attempt: none can be there, and a
+    # later edit with its summary can only be this append's. When restoring, the notice
+    # someone removed goes back in: the earlier edit is there, so only an edit after the
+    # page's latest revision counts.
+    if attempt.restoring:
+        raise _done(result_id=await wiki.append_once(op.target, op.text, op.reason))
+    if attempt.untouched:
+        raise _done(result_id=await wiki.append_once(op.target, op.text, op.reason, after=0))
+    raise _done(result_id=await wiki.append_unless_made(op.target, op.text, op.reason))
 
 
 _KINDS = {

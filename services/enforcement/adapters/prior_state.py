@@ -174,7 +174,5 @@ async def mark_notice(op: Operation, wiki: MediaWikiClient, lifting: Lifting) ->
     its time."""
     if lifting.ending is not Ending.REVERSED:
         return
-    if await wiki.own_edit(op.target, lifting.reason) is not None:
-        return
     line = reversal_line(op.text, lifting.case_id, lifting.now.date())
-    await wiki.append_once(op.target, line, lifting.reason, after=0)  # none had this summary
+    await wiki.append_unless_made(op.target, line, lifting.reason)

@@ -48,11 +48,7 @@ class LogPagesWiki(LogWiki, Protocol):
 
     async def created_by_us(self, title: str) -> bool: ...
 
-    async def own_edit(self, title: str, summary: str, *, after: int = 0) -> int | None: ...
-
-    async def append_once(
-        self, title: str, text: str, summary: str, *, after: int | None = None
-    ) -> int: ...
+    async def append_unless_made(self, title: str, text: str, summary: str) -> int: ...
 
 
 async def protect_log_page(wiki: LogWiki, title: str, intro: str = INTRO) -> bool:
@@ -182,8 +178,7 @@ class LogPages:
         again (under the same claim, taken over once it runs out) and finds its links."""
         summary = continuation_summary(following)
         for page in dict.fromkeys((full, self.first)):
-            if await self.wiki.own_edit(page, summary) is None:
-                await self.wiki.append_once(page, continued_at(following), summary, after=0)
+            await self.wiki.append_unless_made(page, continued_at(following), summary)
         await protect_log_page(self.wiki, following, page_intro(full))
         log.info("public log full at %s; it continues at %s", full, following)
 
